@@ -1,0 +1,355 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace Matomo.Rpc.Internal;
+
+/// <summary>
+/// Turns a <see cref="MatomoHit"/> into the query string Matomo stores, exactly as MATOMO.md describes. Runs on the
+/// sender's thread, never on a call's path. Not thread-safe (one per sender).
+/// </summary>
+internal sealed class HitEncoder
+{
+    private readonly MatomoOptions _options;
+    private readonly VisitorIdGenerator _visitorIds;
+    private readonly ILogger _logger;
+    private readonly Func<uint> _rand;
+    private readonly string _siteId;
+    private readonly string? _baseUrl;
+    private readonly bool _withToken;
+    private readonly StringBuilder _builder = new(512);
+    private readonly ArrayBufferWriter<byte> _json = new(256);
+    private readonly List<KeyValuePair<string, string>> _extras = new(8);
+    private readonly List<KeyValuePair<string, string>> _cvars = new(8);
+    private bool _slotsExceededLogged;
+
+    public HitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, ILogger logger, Func<uint>? rand = null)
+    {
+        _options = options;
+        _visitorIds = visitorIds;
+        _logger = logger;
+        _rand = rand ?? (() => (uint)Random.Shared.Next());
+        _siteId = options.SiteId.ToString(CultureInfo.InvariantCulture);
+        _baseUrl = string.IsNullOrEmpty(options.BaseUrl) ? null : options.BaseUrl.TrimEnd('/');
+        _withToken = !string.IsNullOrEmpty(options.TokenAuth);
+    }
+
+    public static string KindName(MatomoCallKind kind) => kind switch
+    {
+        MatomoCallKind.Unary => "unary",
+        MatomoCallKind.ClientStreaming => "client_streaming",
+        MatomoCallKind.ServerStreaming => "server_streaming",
+        MatomoCallKind.DuplexStreaming => "duplex_streaming",
+        MatomoCallKind.HubInvocation => "hub_invocation",
+        MatomoCallKind.HubStream => "hub_stream",
+        MatomoCallKind.HubConnect => "hub_connect",
+        MatomoCallKind.HubDisconnect => "hub_disconnect",
+        _ => kind.ToString(),
+    };
+
+    public string Encode(MatomoHit hit)
+    {
+        CollectExtras(hit);
+        var query = new QueryWriter(_builder);
+        AddTransport(query);
+
+        var url = TextSanitizer.Clip(BuildUrl(hit), Limits.Url);
+        Add(query, "url", url);
+        Add(query, "action_name", hit.ActionName);
+        AddCaller(query, hit);
+        AddVisitor(query, hit);
+        AddTime(query, hit);
+
+        var isEvent = IsEvent();
+        if (!isEvent)
+        {
+            var ms = ParameterRules.ToPerfMilliseconds(hit.Duration);
+            if (ms < Limits.PerfMax)
+            {
+                var text = ms.ToString(CultureInfo.InvariantCulture);
+                Add(query, "pf_srv", text);
+                if (_options.SendGenerationTime)
+                {
+                    Add(query, "gt_ms", text);
+                }
+            }
+        }
+
+        if (_options.TrackBots)
+        {
+            Add(query, "bots", "1");
+        }
+
+        AddCustomVariables(query, hit);
+        AddDimensions(query, hit);
+
+        foreach (var (name, value) in _extras)
+        {
+            query.Add(name, name.StartsWith("dimension", StringComparison.Ordinal) ? TextSanitizer.ForDimension(value) : value);
+        }
+
+        return query.ToString();
+    }
+
+    /// <summary>A Crash Analytics hit for a failed call, sent alone so that a 500 cannot roll back other hits.</summary>
+    public string EncodeCrash(MatomoHit hit)
+    {
+        _extras.Clear();
+        var query = new QueryWriter(_builder);
+        AddTransport(query);
+        var url = TextSanitizer.Clip(BuildUrl(hit), Limits.Url);
+        query.Add("url", url);
+        query.Add("ca", "1");
+        query.Add("cra", string.IsNullOrEmpty(hit.ErrorMessage) ? hit.ErrorType ?? hit.Outcome.ToString() : hit.ErrorMessage);
+        if (hit.ErrorType is { } type)
+        {
+            query.Add("cra_tp", type);
+        }
+
+        query.Add("cra_ru", url);
+        AddCaller(query, hit);
+        AddVisitor(query, hit);
+        AddTime(query, hit);
+        if (_options.TrackBots)
+        {
+            query.Add("bots", "1");
+        }
+
+        return query.ToString();
+    }
+
+    private void AddTransport(QueryWriter query)
+    {
+        query.Add("idsite", _siteId);
+        query.Add("rec", "1");
+        query.Add("apiv", "1");
+        query.Add("rand", _rand().ToString("x8", CultureInfo.InvariantCulture));
+    }
+
+    private void AddCaller(QueryWriter query, MatomoHit hit)
+    {
+        var caller = hit.Caller;
+        AddOptional(query, "ua", caller.UserAgent);
+        AddOptional(query, "lang", caller.Language);
+        AddOptional(query, "urlref", caller.Referrer);
+    }
+
+    private void AddVisitor(QueryWriter query, MatomoHit hit)
+    {
+        // A visitor set by service code or the action's details wins over the generated one.
+        if (HasExtra("cid") || HasExtra("_id") || HasExtra("uid"))
+        {
+            return;
+        }
+
+        var caller = hit.Caller;
+        switch (_options.VisitorIdentity)
+        {
+            case MatomoVisitorIdentity.None:
+                break;
+            case MatomoVisitorIdentity.UserId when caller.UserId is { Length: > 0 } user:
+                query.Add("uid", TextSanitizer.Clip(user, Limits.ParameterValue));
+                break;
+            default:
+                query.Add("cid", _visitorIds.Compute(hit.Timestamp, caller.VisitorKey, caller.RemoteAddress, caller.UserAgent));
+                break;
+        }
+
+        if (_withToken && caller.RemoteAddress is { } address)
+        {
+            query.Add("cip", Mask(address, _options.IpMaskBytes).ToString());
+        }
+    }
+
+    private static void AddTime(QueryWriter query, MatomoHit hit) =>
+        query.Add("cdt", hit.Timestamp.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
+
+    private void AddCustomVariables(QueryWriter query, MatomoHit hit)
+    {
+        _cvars.Clear();
+        if (_options.Recording.HasFlag(MatomoRecording.CustomVariables))
+        {
+            _cvars.Add(new("status", hit.Outcome.ToString()));
+            _cvars.Add(new("kind", KindName(hit.Kind)));
+            if (MessagesField(hit) is { } messages)
+            {
+                _cvars.Add(new("messages", messages));
+            }
+
+            if (hit.ErrorType is { } error)
+            {
+                _cvars.Add(new("error", error));
+            }
+
+            if (hit.Transport is { } transport)
+            {
+                _cvars.Add(new("transport", transport));
+            }
+        }
+
+        _cvars.AddRange(hit.CustomVariables);
+        if (_cvars.Count == 0)
+        {
+            return;
+        }
+
+        var slots = _options.CustomVariableSlots;
+        if (_cvars.Count > slots && !_slotsExceededLogged)
+        {
+            _slotsExceededLogged = true;
+            Log.CustomVariableSlotsExceeded(_logger, slots);
+        }
+
+        _json.ResetWrittenCount();
+        using (var writer = new Utf8JsonWriter(_json))
+        {
+            writer.WriteStartObject();
+            for (var i = 0; i < _cvars.Count && i < slots; i++)
+            {
+                writer.WriteStartArray((i + 1).ToString(CultureInfo.InvariantCulture));
+                writer.WriteStringValue(TextSanitizer.Clip(_cvars[i].Key, Limits.CustomVariable));
+                writer.WriteStringValue(TextSanitizer.Clip(_cvars[i].Value, Limits.CustomVariable));
+                writer.WriteEndArray();
+            }
+
+            writer.WriteEndObject();
+        }
+
+        query.Add("cvar", Encoding.UTF8.GetString(_json.WrittenSpan));
+    }
+
+    private void AddDimensions(QueryWriter query, MatomoHit hit)
+    {
+        if (!_options.Recording.HasFlag(MatomoRecording.CustomDimensions))
+        {
+            return;
+        }
+
+        var d = _options.Dimensions;
+        AddDimension(query, d.Outcome, hit.Outcome.ToString());
+        AddDimension(query, d.CallKind, KindName(hit.Kind));
+        AddDimension(query, d.Messages, MessagesField(hit));
+        AddDimension(query, d.Error, hit.ErrorType);
+        AddDimension(query, d.Transport, hit.Transport);
+    }
+
+    private void AddDimension(QueryWriter query, int? index, string? value)
+    {
+        if (index is { } n && !string.IsNullOrWhiteSpace(value))
+        {
+            Add(query, "dimension" + n.ToString(CultureInfo.InvariantCulture), TextSanitizer.ForDimension(value));
+        }
+    }
+
+    private static string? MessagesField(MatomoHit hit) => hit.Kind switch
+    {
+        MatomoCallKind.ClientStreaming or MatomoCallKind.ServerStreaming or MatomoCallKind.DuplexStreaming or MatomoCallKind.HubStream
+            => string.Create(CultureInfo.InvariantCulture, $"in={hit.MessagesReceived} out={hit.MessagesSent}"),
+        MatomoCallKind.HubInvocation when hit.MessagesReceived > 0
+            => string.Create(CultureInfo.InvariantCulture, $"in={hit.MessagesReceived} out={hit.MessagesSent}"),
+        _ => null,
+    };
+
+    private string BuildUrl(MatomoHit hit)
+    {
+        if (_baseUrl is not null)
+        {
+            return _baseUrl + hit.UrlPath;
+        }
+
+        var scheme = _options.AssumeHttps ? "https" : (hit.Caller.Scheme is "http" or "https" ? hit.Caller.Scheme : "http");
+        return scheme + "://" + (string.IsNullOrEmpty(hit.Caller.Host) ? "localhost" : hit.Caller.Host) + hit.UrlPath;
+    }
+
+    /// <summary>Action details first, then the call's own parameters, a later one replacing an earlier one of the same name.</summary>
+    private void CollectExtras(MatomoHit hit)
+    {
+        _extras.Clear();
+        _extras.AddRange(hit.Details);
+        foreach (var parameter in hit.Parameters)
+        {
+            var index = IndexOfExtra(parameter.Key);
+            if (index >= 0)
+            {
+                _extras[index] = parameter;
+            }
+            else
+            {
+                _extras.Add(parameter);
+            }
+        }
+    }
+
+    /// <summary>Writes a built-in parameter, or the extra of the same name in its place (which is then not written again).</summary>
+    private void Add(QueryWriter query, string name, string value)
+    {
+        var index = IndexOfExtra(name);
+        if (index >= 0)
+        {
+            value = _extras[index].Value;
+            _extras.RemoveAt(index);
+        }
+
+        query.Add(name, value);
+    }
+
+    private void AddOptional(QueryWriter query, string name, string? value)
+    {
+        if (!string.IsNullOrEmpty(value))
+        {
+            Add(query, name, TextSanitizer.Clip(value, Limits.ParameterValue));
+        }
+    }
+
+    private bool HasExtra(string name) => IndexOfExtra(name) >= 0;
+
+    private bool IsEvent()
+    {
+        var category = IndexOfExtra("e_c");
+        var action = IndexOfExtra("e_a");
+        return category >= 0 && action >= 0
+            && !string.IsNullOrWhiteSpace(_extras[category].Value) && !string.IsNullOrWhiteSpace(_extras[action].Value);
+    }
+
+    private int IndexOfExtra(string name)
+    {
+        for (var i = 0; i < _extras.Count; i++)
+        {
+            if (string.Equals(_extras[i].Key, name, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    internal static IPAddress Mask(IPAddress address, int bytes)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        if (bytes <= 0)
+        {
+            return address;
+        }
+
+        var raw = address.GetAddressBytes();
+        var total = raw.Length * 8;
+        var masked = address.AddressFamily == AddressFamily.InterNetwork
+            ? Math.Min(bytes, 4) * 8
+            : bytes switch { 1 => 64, 2 => 80, 3 => 104, _ => 128 };
+        for (var bit = total - masked; bit < total; bit++)
+        {
+            raw[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+        }
+
+        return new IPAddress(raw);
+    }
+}

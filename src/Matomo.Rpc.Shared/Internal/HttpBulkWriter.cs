@@ -1,0 +1,162 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+
+namespace Matomo.Rpc.Internal;
+
+/// <summary>
+/// Sends a batch as one Matomo bulk request (token in the JSON body, never in the URL) and reads the answer's
+/// <c>tracked</c>/<c>invalid</c> counts instead of trusting the status code.
+/// </summary>
+internal sealed class HttpBulkWriter : IHitWriter
+{
+    private const int MaxAnswerBytes = 64 * 1024;
+    private static readonly MediaTypeHeaderValue JsonType = new("application/json") { CharSet = "utf-8" };
+
+    private readonly IHttpClientFactory _clients;
+    private readonly Uri _endpoint;
+    private readonly string? _token;
+    private readonly TimeSpan _timeout;
+    private readonly TimeProvider _time;
+    private readonly ArrayBufferWriter<byte> _body = new(16 * 1024);
+
+    public HttpBulkWriter(IHttpClientFactory clients, Uri endpoint, MatomoOptions options, TimeProvider time)
+    {
+        _clients = clients;
+        _endpoint = endpoint;
+        _token = string.IsNullOrEmpty(options.TokenAuth) ? null : options.TokenAuth;
+        _timeout = options.Sending.HttpTimeout;
+        _time = time;
+    }
+
+    public string Describe => _endpoint.GetLeftPart(UriPartial.Path);
+
+    public async Task<SendResult> WriteAsync(IReadOnlyList<PendingHit> hits, CancellationToken cancellationToken)
+    {
+        WriteBody(hits);
+        using var timeout = new CancellationTokenSource(_timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint)
+        {
+            Content = new ReadOnlyMemoryContent(_body.WrittenMemory) { Headers = { ContentType = JsonType } },
+        };
+
+        var client = _clients.CreateClient(MatomoTracker.HttpClientName);
+        try
+        {
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            var answer = await ReadAnswerAsync(response, linked.Token).ConfigureAwait(false);
+            return Classify(response, status, answer, hits.Count);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new SendResult(SendStatus.Transient, Reason: $"no answer within {_timeout}");
+        }
+        catch (HttpRequestException ex)
+        {
+            return new SendResult(SendStatus.Transient, Reason: ex.HttpRequestError == HttpRequestError.Unknown ? "HTTP request failed" : ex.HttpRequestError.ToString());
+        }
+    }
+
+    private void WriteBody(IReadOnlyList<PendingHit> hits)
+    {
+        _body.ResetWrittenCount();
+        using var writer = new Utf8JsonWriter(_body);
+        writer.WriteStartObject();
+        writer.WriteStartArray("requests");
+        foreach (var hit in hits)
+        {
+            writer.WriteStringValue(hit.Query);
+        }
+
+        writer.WriteEndArray();
+        if (_token is not null)
+        {
+            writer.WriteString("token_auth", _token);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    private static SendResult Classify(HttpResponseMessage response, int status, string answer, int count)
+    {
+        switch (status)
+        {
+            case >= 200 and < 300:
+                return ParseAnswer(answer, count, status);
+            case 500:
+                return new SendResult(SendStatus.RolledBack, StatusCode: status, Reason: "HTTP 500");
+            case 400:
+                return new SendResult(SendStatus.RolledBack, StatusCode: status, Reason: "HTTP 400");
+            case 408 or 429 or 502 or 503 or 504 or > 500:
+                return new SendResult(SendStatus.Transient, StatusCode: status, Reason: "HTTP " + status, RetryAfter: RetryAfter(response));
+            default:
+                return new SendResult(SendStatus.Refused, StatusCode: status, Reason: "HTTP " + status);
+        }
+    }
+
+    private static SendResult ParseAnswer(string answer, int count, int status)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(answer);
+            var root = json.RootElement;
+            if (root.ValueKind == JsonValueKind.Object
+                && root.TryGetProperty("tracked", out var trackedElement) && trackedElement.TryGetInt32(out var tracked))
+            {
+                var invalid = root.TryGetProperty("invalid", out var invalidElement) && invalidElement.TryGetInt32(out var i) ? i : 0;
+                return new SendResult(SendStatus.Answered, tracked, invalid, status);
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        // Not a bulk answer (a proxy's page, a GIF from a non-bulk endpoint): nothing says the hits were stored.
+        return new SendResult(SendStatus.Answered, 0, 0, status, "an answer that is not Matomo's bulk answer; is Matomo:TrackerUrl Matomo's matomo.php?");
+    }
+
+    private static async Task<string> ReadAnswerAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(MaxAnswerBytes);
+            try
+            {
+                var total = 0;
+                int read;
+                while (total < MaxAnswerBytes && (read = await stream.ReadAsync(buffer.AsMemory(total, MaxAnswerBytes - total), cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    total += read;
+                }
+
+                return System.Text.Encoding.UTF8.GetString(buffer, 0, total);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    {
+        var header = response.Headers.RetryAfter;
+        if (header?.Delta is { } delta)
+        {
+            return delta;
+        }
+
+        if (header?.Date is { } date)
+        {
+            var wait = date - DateTimeOffset.UtcNow;
+            return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,58 @@
+using Microsoft.Extensions.Logging;
+
+namespace Matomo.Rpc.Internal;
+
+/// <summary>All log messages of the core (event ids 1-99). The token never appears in any of them.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Matomo hit (log-only): {Query}", EventName = "HitLogged")]
+    public static partial void HitLogged(ILogger logger, string query);
+
+    [LoggerMessage(2, LogLevel.Warning, "Dropped {Count} Matomo hits because the send queue (capacity {Capacity}) was full or closed. Raise Matomo:Sending:QueueCapacity or check that Matomo is reachable.", EventName = "HitsDropped")]
+    public static partial void HitsDropped(ILogger logger, long count, int capacity);
+
+    [LoggerMessage(3, LogLevel.Warning, "Sending {Count} hits to Matomo failed ({Reason}); retrying in {Delay}. The hits are kept.", EventName = "SendRetrying")]
+    public static partial void SendRetrying(ILogger logger, int count, string reason, TimeSpan delay);
+
+    [LoggerMessage(4, LogLevel.Warning, "Matomo rejected {Count} of {Total} hits as invalid; they are counted as rejected. Matomo lists the reasons under Administration > Diagnostics > Tracking Failures.", EventName = "HitsRejected")]
+    public static partial void HitsRejected(ILogger logger, int count, int total);
+
+    [LoggerMessage(5, LogLevel.Error, "Matomo refused a request of {Count} hits with HTTP {StatusCode}; the hits are dropped. {Fix}", EventName = "RequestRefused")]
+    public static partial void RequestRefused(ILogger logger, int count, int statusCode, string fix);
+
+    [LoggerMessage(6, LogLevel.Warning, "Matomo rolled back every hit of the request (HTTP {StatusCode}) because of one hit; the batch is split to isolate it.", EventName = "BatchRolledBack")]
+    public static partial void BatchRolledBack(ILogger logger, int statusCode);
+
+    [LoggerMessage(7, LogLevel.Warning, "Dropped a Matomo hit for '{Action}' that makes Matomo roll back its whole request (HTTP 500); the hits beside it were sent.", EventName = "PoisonedHitDropped")]
+    public static partial void PoisonedHitDropped(ILogger logger, string action);
+
+    [LoggerMessage(8, LogLevel.Warning, "Dropped {Count} Matomo hits older than 24 hours: Matomo refuses them without a token (Matomo:TokenAuth).", EventName = "ExpiredHitsDropped")]
+    public static partial void ExpiredHitsDropped(ILogger logger, int count);
+
+    [LoggerMessage(9, LogLevel.Warning, "Stopped with {Count} Matomo hits not sent within Matomo:Sending:ShutdownTimeout ({Timeout}); they are dropped.", EventName = "ShutdownDropped")]
+    public static partial void ShutdownDropped(ILogger logger, long count, TimeSpan timeout);
+
+    [LoggerMessage(10, LogLevel.Error, "The Matomo sender failed unexpectedly; it goes on.", EventName = "SenderFailed")]
+    public static partial void SenderFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(11, LogLevel.Error, "Completing a Matomo call failed; the hit is lost but the call is not affected.", EventName = "CompleteFailed")]
+    public static partial void CompleteFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(12, LogLevel.Warning, "A call set more than {Limit} Matomo {What}; the extra ones are ignored (logged once).", EventName = "PerCallLimitReached")]
+    public static partial void PerCallLimitReached(ILogger logger, string what, int limit);
+
+    [LoggerMessage(13, LogLevel.Warning, "A call had more custom variables than the {Slots} slots of Matomo:CustomVariableSlots; the extra ones are not sent (logged once).", EventName = "CustomVariableSlotsExceeded")]
+    public static partial void CustomVariableSlotsExceeded(ILogger logger, int slots);
+
+    [LoggerMessage(14, LogLevel.Warning, "The pattern '{Pattern}' timed out on an input and was treated as not matching (logged once).", EventName = "RegexTimedOut")]
+    public static partial void RegexTimedOut(ILogger logger, string pattern);
+
+    [LoggerMessage(15, LogLevel.Warning, "Matomo answered {Count} hits with {Answer}; {Detail}", EventName = "UnexpectedAnswer")]
+    public static partial void UnexpectedAnswer(ILogger logger, int count, string answer, string detail);
+
+    [LoggerMessage(16, LogLevel.Information, "Matomo tracking started: sending to {Endpoint} for site {SiteId}{Mode}.", EventName = "Started")]
+    public static partial void Started(ILogger logger, string endpoint, int siteId, string mode);
+
+    [LoggerMessage(17, LogLevel.Information, "Matomo is reachable again; {Count} hits sent after {Retries} retries.", EventName = "SendRecovered")]
+    public static partial void SendRecovered(ILogger logger, int count, int retries);
+}

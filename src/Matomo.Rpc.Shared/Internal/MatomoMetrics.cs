@@ -1,0 +1,90 @@
+using System.Diagnostics.Metrics;
+
+namespace Matomo.Rpc.Internal;
+
+/// <summary>The <c>Matomo.Rpc</c> meter and the totals behind <see cref="MatomoStatistics"/>.</summary>
+internal sealed class MatomoMetrics
+{
+    private readonly Counter<long> _queued;
+    private readonly Counter<long> _sent;
+    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _dropped;
+    private readonly Counter<long> _retried;
+    private readonly Histogram<int> _batchSize;
+    private readonly Histogram<double> _sendDuration;
+    private long _queuedTotal;
+    private long _sentTotal;
+    private long _rejectedTotal;
+    private long _droppedTotal;
+    private long _retriedTotal;
+
+    public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength)
+    {
+        var meter = meterFactory.Create(MatomoTracker.MeterName);
+        _queued = meter.CreateCounter<long>("matomo.rpc.hits.queued", "{hit}", "Hits put in the send queue.");
+        _sent = meter.CreateCounter<long>("matomo.rpc.hits.sent", "{hit}", "Hits Matomo counted as tracked.");
+        _rejected = meter.CreateCounter<long>("matomo.rpc.hits.rejected", "{hit}", "Hits Matomo answered as invalid or refused.");
+        _dropped = meter.CreateCounter<long>("matomo.rpc.hits.dropped", "{hit}", "Hits given up before Matomo took them, by reason.");
+        _retried = meter.CreateCounter<long>("matomo.rpc.requests.retried", "{request}", "Requests to Matomo repeated after a transient failure.");
+        _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
+        _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
+        meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits waiting to be sent.");
+    }
+
+    public long DroppedTotal => Interlocked.Read(ref _droppedTotal);
+
+    public long RejectedTotal => Interlocked.Read(ref _rejectedTotal);
+
+    public void Queued()
+    {
+        Interlocked.Increment(ref _queuedTotal);
+        _queued.Add(1);
+    }
+
+    public void Sent(int count)
+    {
+        if (count > 0)
+        {
+            Interlocked.Add(ref _sentTotal, count);
+            _sent.Add(count);
+        }
+    }
+
+    public void Rejected(int count)
+    {
+        if (count > 0)
+        {
+            Interlocked.Add(ref _rejectedTotal, count);
+            _rejected.Add(count);
+        }
+    }
+
+    public void Dropped(int count, string reason)
+    {
+        if (count > 0)
+        {
+            Interlocked.Add(ref _droppedTotal, count);
+            _dropped.Add(count, new KeyValuePair<string, object?>("reason", reason));
+        }
+    }
+
+    public void Retried()
+    {
+        Interlocked.Increment(ref _retriedTotal);
+        _retried.Add(1);
+    }
+
+    public void Request(int batchSize, TimeSpan duration)
+    {
+        _batchSize.Record(batchSize);
+        _sendDuration.Record(duration.TotalSeconds);
+    }
+
+    public MatomoStatistics Snapshot(int queueLength) => new(
+        Interlocked.Read(ref _queuedTotal),
+        Interlocked.Read(ref _sentTotal),
+        Interlocked.Read(ref _rejectedTotal),
+        Interlocked.Read(ref _droppedTotal),
+        Interlocked.Read(ref _retriedTotal),
+        queueLength);
+}

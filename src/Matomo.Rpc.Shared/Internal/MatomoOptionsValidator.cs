@@ -1,0 +1,188 @@
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+
+namespace Matomo.Rpc.Internal;
+
+/// <summary>Cross-field checks of <see cref="MatomoOptions"/>; every message names the key and the fix.</summary>
+internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
+{
+    private static readonly TimeSpan PatternTimeout = TimeSpan.FromMilliseconds(100);
+
+    public ValidateOptionsResult Validate(string? name, MatomoOptions options)
+    {
+        var errors = new List<string>();
+
+        if (!options.LogOnly)
+        {
+            if (string.IsNullOrWhiteSpace(options.TrackerUrl))
+            {
+                errors.Add("Matomo:TrackerUrl is not set. Set it to your Matomo's tracking endpoint, e.g. https://matomo.example.org/matomo.php, or set Matomo:LogOnly to true to write hits to the log instead.");
+            }
+            else if (ResolveEndpoint(options.TrackerUrl, out var error) is not { } endpoint)
+            {
+                errors.Add(error!);
+            }
+            else if (!string.IsNullOrEmpty(options.TokenAuth) && endpoint.Scheme == Uri.UriSchemeHttp && !IsLoopback(endpoint) && !options.AllowTokenOverHttp)
+            {
+                errors.Add($"Matomo:TokenAuth would be sent in clear text to {endpoint.Host}: Matomo:TrackerUrl uses http. Use an https tracker URL, or set Matomo:AllowTokenOverHttp to true if the network is trusted.");
+            }
+        }
+
+        if (options.TokenAuth is { Length: > 0 } token && (token.Trim().Length != token.Length || token.Any(char.IsControl)))
+        {
+            errors.Add("Matomo:TokenAuth has leading or trailing spaces or control characters; copy the token again from Matomo (Administration > Personal > Security > Auth tokens).");
+        }
+
+        if (options.BaseUrl is { Length: > 0 } baseUrl
+            && !(Uri.TryCreate(baseUrl, UriKind.Absolute, out var baseUri) && (baseUri.Scheme == Uri.UriSchemeHttp || baseUri.Scheme == Uri.UriSchemeHttps)))
+        {
+            errors.Add($"Matomo:BaseUrl '{baseUrl}' is not an absolute http or https URL; set it like https://api.example.org, or leave it empty to use the request's host.");
+        }
+
+        CheckPatterns(options.ExcludedPatterns, "Matomo:ExcludedPatterns", errors);
+        CheckPatterns(options.IgnoredUserAgentPatterns, "Matomo:IgnoredUserAgentPatterns", errors);
+
+        for (var i = 0; i < options.ExcludedActions.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(options.ExcludedActions[i]))
+            {
+                errors.Add($"Matomo:ExcludedActions:{i} is empty; remove it or set an action name such as greet.Greeter/SayHello.");
+            }
+        }
+
+        foreach (var (action, parameters) in options.ActionDetails)
+        {
+            foreach (var (parameter, value) in parameters)
+            {
+                if (parameter == "action_name")
+                {
+                    continue;
+                }
+
+                if ((ParameterRules.CheckName(parameter) ?? ParameterRules.CheckValue(parameter, value ?? string.Empty)) is { } problem)
+                {
+                    errors.Add($"Matomo:ActionDetails:{action}:{parameter}: {problem}");
+                }
+            }
+        }
+
+        CheckDimensions(options, errors);
+
+        if (options.VisitorIdentity == MatomoVisitorIdentity.Header && string.IsNullOrWhiteSpace(options.VisitorIdHeader))
+        {
+            errors.Add("Matomo:VisitorIdentity is Header but Matomo:VisitorIdHeader is not set; set it to the request header that carries the caller's key, e.g. x-client-id.");
+        }
+
+        var sending = options.Sending;
+        CheckPositive(sending.FlushInterval, "Matomo:Sending:FlushInterval", "00:00:01", errors);
+        CheckPositive(sending.HttpTimeout, "Matomo:Sending:HttpTimeout", "00:00:05", errors);
+        CheckPositive(sending.RetryBaseDelay, "Matomo:Sending:RetryBaseDelay", "00:00:01", errors);
+        if (sending.RetryMaxDelay < sending.RetryBaseDelay)
+        {
+            errors.Add("Matomo:Sending:RetryMaxDelay is shorter than Matomo:Sending:RetryBaseDelay; set it to at least that, e.g. 00:00:30.");
+        }
+
+        if (sending.ShutdownTimeout < TimeSpan.Zero)
+        {
+            errors.Add("Matomo:Sending:ShutdownTimeout is negative; set it to 00:00:00 (drop what is queued at shutdown) or longer, e.g. 00:00:05.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>The tracking endpoint for a configured tracker URL: a base URL gets matomo.php appended.</summary>
+    public static Uri? ResolveEndpoint(string trackerUrl, out string? error)
+    {
+        error = null;
+        if (!Uri.TryCreate(trackerUrl.Trim(), UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            error = "Matomo:TrackerUrl is not an absolute http or https URL; set it like https://matomo.example.org/matomo.php.";
+            return null;
+        }
+
+        if (uri.UserInfo.Length > 0)
+        {
+            error = "Matomo:TrackerUrl contains a user name or password, which would end up in logs; remove it and add authentication with a handler on the Matomo.Rpc HTTP client.";
+            return null;
+        }
+
+        if (uri.Query.Length > 0 || uri.Fragment.Length > 0)
+        {
+            error = "Matomo:TrackerUrl has a query string or fragment; give only the endpoint, e.g. https://matomo.example.org/matomo.php, and the token in Matomo:TokenAuth.";
+            return null;
+        }
+
+        var path = uri.AbsolutePath;
+        if (path.EndsWith("/matomo.php", StringComparison.OrdinalIgnoreCase) || path.EndsWith("/piwik.php", StringComparison.OrdinalIgnoreCase))
+        {
+            return uri;
+        }
+
+        var builder = new UriBuilder(uri) { Path = path.TrimEnd('/') + "/matomo.php" };
+        return builder.Uri;
+    }
+
+    public static Regex CompilePattern(string pattern) =>
+        new(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled, PatternTimeout);
+
+    private static void CheckPatterns(List<string> patterns, string key, List<string> errors)
+    {
+        for (var i = 0; i < patterns.Count; i++)
+        {
+            try
+            {
+                _ = new Regex(patterns[i], RegexOptions.CultureInvariant, PatternTimeout);
+            }
+            catch (ArgumentException ex)
+            {
+                errors.Add($"{key}:{i} is not a valid regular expression ({ex.Message}); fix or remove it.");
+            }
+        }
+    }
+
+    private static void CheckDimensions(MatomoOptions options, List<string> errors)
+    {
+        var d = options.Dimensions;
+        var mapped = new (string Key, int? Index)[]
+        {
+            ("Outcome", d.Outcome), ("CallKind", d.CallKind), ("Messages", d.Messages), ("Error", d.Error), ("Transport", d.Transport),
+        };
+        var seen = new Dictionary<int, string>();
+        var any = false;
+        foreach (var (key, index) in mapped)
+        {
+            if (index is not { } n)
+            {
+                continue;
+            }
+
+            any = true;
+            if (n < 1)
+            {
+                errors.Add($"Matomo:Dimensions:{key} is {n.ToString(CultureInfo.InvariantCulture)}; set it to the index of a custom dimension (1 or more) shown in Matomo under Administration > Websites > Custom Dimensions, or remove it.");
+            }
+            else if (!seen.TryAdd(n, key))
+            {
+                errors.Add($"Matomo:Dimensions:{key} and Matomo:Dimensions:{seen[n]} both use dimension {n.ToString(CultureInfo.InvariantCulture)}; give each field its own dimension.");
+            }
+        }
+
+        if (options.Recording.HasFlag(MatomoRecording.CustomDimensions) && !any)
+        {
+            errors.Add("Matomo:Recording includes CustomDimensions but no Matomo:Dimensions index is set; set e.g. Matomo:Dimensions:Outcome and Matomo:Dimensions:CallKind to the indexes of action-scoped custom dimensions, or record to CustomVariables.");
+        }
+    }
+
+    private static void CheckPositive(TimeSpan value, string key, string example, List<string> errors)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            errors.Add($"{key} must be longer than zero, e.g. {example}.");
+        }
+    }
+
+    private static bool IsLoopback(Uri uri) =>
+        uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+}

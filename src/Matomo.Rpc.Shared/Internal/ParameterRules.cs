@@ -1,0 +1,120 @@
+using System.Globalization;
+
+namespace Matomo.Rpc.Internal;
+
+/// <summary>Which Tracking API parameters service code may set, and which values Matomo accepts for them.</summary>
+internal static class ParameterRules
+{
+    private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal)
+    {
+        "idsite", "rec", "apiv", "token_auth", "cip", "cdt", "send_image", "rand",
+    };
+
+    public static bool IsReserved(string name) => Reserved.Contains(name);
+
+    /// <summary>Returns null when <paramref name="name"/> may be set per call, else why not.</summary>
+    public static string? CheckName(string name)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            return "A Matomo parameter name must not be empty.";
+        }
+
+        if (name.Length > Limits.ParameterName)
+        {
+            return $"A Matomo parameter name is at most {Limits.ParameterName} characters.";
+        }
+
+        if (Reserved.Contains(name))
+        {
+            return $"'{name}' is set by the tracker (idsite, rec, apiv, token_auth, cip, cdt, send_image and rand are) and cannot be set per call.";
+        }
+
+        if (name is "cvar" or "_cvar")
+        {
+            return $"'{name}' cannot be set directly: use AddCustomVariable(name, value), which writes the shape Matomo stores.";
+        }
+
+        if (name is "ca")
+        {
+            return "'ca' cannot be set per call: Matomo answers 500 for it unless a plugin handles it, which rolls back every hit of the batch. Use the TrackCrashes option for Crash Analytics.";
+        }
+
+        foreach (var c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' or '[' or ']'))
+            {
+                return $"'{name}' is not a Matomo Tracking API parameter name (letters, digits and _ only).";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Returns null when <paramref name="value"/> is one Matomo accepts for <paramref name="name"/>, else why not.</summary>
+    public static string? CheckValue(string name, string value)
+    {
+        if (name is "cid" or "_id" && !IsVisitorId(value))
+        {
+            return $"'{name}' must be exactly 16 hexadecimal characters: Matomo {(name == "cid" ? "rejects the hit (400)" : "ignores it")} otherwise.";
+        }
+
+        if (name.StartsWith("pf_", StringComparison.Ordinal)
+            && !(long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms <= Limits.PerfMax))
+        {
+            return $"'{name}' must be a whole number of milliseconds from 0 to {Limits.PerfMax}: Matomo drops fractions and refuses negative values. Use MeasurePerf or SetPerf.";
+        }
+
+        return null;
+    }
+
+    public static void ValidateName(string name, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(name, paramName);
+        if (CheckName(name) is { } error)
+        {
+            throw new ArgumentException(error, paramName);
+        }
+    }
+
+    public static void ValidateValue(string name, string value, string paramName)
+    {
+        if (CheckValue(name, value) is { } error)
+        {
+            throw new ArgumentException(error, paramName);
+        }
+    }
+
+    public static void ValidatePerfName(string name, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(name, paramName);
+        if (!name.StartsWith("pf_", StringComparison.Ordinal) || CheckName(name) is not null)
+        {
+            throw new ArgumentException($"'{name}' is not a Matomo performance parameter: use pf_srv, pf_net, pf_tfr, pf_dm1, pf_dm2 or pf_onl.", paramName);
+        }
+    }
+
+    public static long ToPerfMilliseconds(TimeSpan elapsed)
+    {
+        var ms = (long)Math.Round(elapsed.TotalMilliseconds, MidpointRounding.AwayFromZero);
+        return Math.Clamp(ms, 0, Limits.PerfMax);
+    }
+
+    public static bool IsVisitorId(string value)
+    {
+        if (value.Length != 16)
+        {
+            return false;
+        }
+
+        foreach (var c in value)
+        {
+            if (!char.IsAsciiHexDigit(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,87 @@
+using System.Net;
+
+namespace Matomo.Rpc;
+
+/// <summary>
+/// One finished call, immutable, as it waits to be encoded and sent. Produced exactly once per tracked call by
+/// <see cref="MatomoCall.Complete()"/>.
+/// </summary>
+public sealed class MatomoHit
+{
+    internal MatomoHit(
+        MatomoCall call,
+        in MatomoCallerInfo caller,
+        MatomoOutcome outcome,
+        DateTimeOffset timestamp,
+        TimeSpan duration,
+        IReadOnlyList<KeyValuePair<string, string>> parameters,
+        IReadOnlyList<KeyValuePair<string, string>> customVariables)
+    {
+        Action = call.Action;
+        ActionName = call.Info.ActionName;
+        UrlPath = call.Info.UrlPath;
+        Kind = call.Kind;
+        Caller = caller;
+        Outcome = outcome;
+        Timestamp = timestamp;
+        Duration = duration;
+        MessagesReceived = call.MessagesReceived;
+        MessagesSent = call.MessagesSent;
+        ErrorType = call.ErrorType;
+        ErrorMessage = call.ErrorMessage;
+        Transport = call.Transport;
+        Parameters = parameters;
+        CustomVariables = customVariables;
+        Details = call.Info.Details;
+    }
+
+    /// <summary>The action the call was tracked under, e.g. <c>greet.Greeter/SayHello</c> or <c>ChatHub/Send</c>.</summary>
+    public string Action { get; }
+
+    /// <summary>The page title sent as <c>action_name</c> (the action unless renamed by <see cref="MatomoOptions.ActionDetails"/>).</summary>
+    public string ActionName { get; }
+
+    /// <summary>The path of the tracked URL, starting with '/'.</summary>
+    public string UrlPath { get; }
+
+    /// <summary>The kind of call.</summary>
+    public MatomoCallKind Kind { get; }
+
+    /// <summary>Who made the call.</summary>
+    public MatomoCallerInfo Caller { get; }
+
+    /// <summary>How the call ended.</summary>
+    public MatomoOutcome Outcome { get; }
+
+    /// <summary>When the call ended (sent as <c>cdt</c>, so delayed sending keeps the real time).</summary>
+    public DateTimeOffset Timestamp { get; }
+
+    /// <summary>How long the call took, streams included.</summary>
+    public TimeSpan Duration { get; }
+
+    /// <summary>Messages the server received (streaming calls).</summary>
+    public int MessagesReceived { get; }
+
+    /// <summary>Messages the server sent (streaming calls).</summary>
+    public int MessagesSent { get; }
+
+    /// <summary>Type name of the exception the call failed with, if any.</summary>
+    public string? ErrorType { get; }
+
+    /// <summary>The exception's message, kept only when <see cref="MatomoOptions.TrackCrashes"/> is on.</summary>
+    public string? ErrorMessage { get; }
+
+    /// <summary>The SignalR transport, if any.</summary>
+    public string? Transport { get; }
+
+    /// <summary>Tracking API parameters set for this call by service code, in the order set (pf_* timers included).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Parameters { get; }
+
+    /// <summary>Custom variables added for this call by service code, in the order added.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> CustomVariables { get; }
+
+    internal IReadOnlyList<KeyValuePair<string, string>> Details { get; }
+
+    /// <summary>The caller's address.</summary>
+    public IPAddress? RemoteAddress => Caller.RemoteAddress;
+}

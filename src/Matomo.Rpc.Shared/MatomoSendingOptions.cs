@@ -1,0 +1,33 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Matomo.Rpc;
+
+/// <summary>How hits are queued and sent to Matomo.</summary>
+public class MatomoSendingOptions
+{
+    /// <summary>Most hits in one bulk request. Default 100.</summary>
+    [Range(1, 1000, ErrorMessage = "Matomo:Sending:BatchSize must be between 1 and 1000 (Matomo's own tools send 50 to 200 hits per bulk request).")]
+    public int BatchSize { get; set; } = 100;
+
+    /// <summary>Longest time a hit waits for its batch to fill before it is sent. Default 1 second.</summary>
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Most hits waiting to be sent; beyond that, hits are dropped and counted. Default 10,000.</summary>
+    [Range(1, 10_000_000, ErrorMessage = "Matomo:Sending:QueueCapacity must be between 1 and 10000000.")]
+    public int QueueCapacity { get; set; } = 10_000;
+
+    /// <summary>Which hit is dropped when the queue is full. Default <see cref="MatomoFullQueuePolicy.DropNewest"/>.</summary>
+    public MatomoFullQueuePolicy FullQueuePolicy { get; set; } = MatomoFullQueuePolicy.DropNewest;
+
+    /// <summary>Timeout of one HTTP request to Matomo. Default 5 seconds.</summary>
+    public TimeSpan HttpTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>First delay before a failed request is retried; it doubles up to <see cref="RetryMaxDelay"/>. Default 1 second.</summary>
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest delay between retries. Default 30 seconds.</summary>
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long stopping the app may spend sending the hits still queued. Default 5 seconds.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}

@@ -1,0 +1,121 @@
+using System.Diagnostics.Metrics;
+using Matomo.Rpc;
+using Matomo.Rpc.Internal;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers Matomo tracking.</summary>
+public static class MatomoServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds Matomo tracking configured from <paramref name="configuration"/> (usually the <c>Matomo</c> section).
+    /// Unknown keys and invalid values fail at start-up with a message naming the key. Calling it again adds no services.
+    /// </summary>
+    public static MatomoTrackingBuilder AddMatomoTracking(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<MatomoOptions>().Bind(configuration, o => o.ErrorOnUnknownConfiguration = true);
+        return AddCore(services);
+    }
+
+    /// <summary>Adds Matomo tracking configured in code. Calling it again adds no services (the configuration adds up).</summary>
+    public static MatomoTrackingBuilder AddMatomoTracking(this IServiceCollection services, Action<MatomoOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddOptions<MatomoOptions>().Configure(configure);
+        return AddCore(services);
+    }
+
+    /// <summary>
+    /// Keeps hits in an <see cref="InMemoryMatomoSink"/> (a singleton) instead of sending them, encoded exactly as they
+    /// would be sent: for tests of your own services.
+    /// </summary>
+    public static MatomoTrackingBuilder UseInMemorySink(this MatomoTrackingBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.TryAddSingleton<InMemoryMatomoSink>();
+        builder.Services.Replace(ServiceDescriptor.Singleton<IHitWriter>(sp => new InMemoryHitWriter(sp.GetRequiredService<InMemoryMatomoSink>())));
+        builder.Services.PostConfigure<MatomoOptions>(o =>
+        {
+            if (string.IsNullOrEmpty(o.TrackerUrl))
+            {
+                o.LogOnly = true;
+            }
+        });
+        return builder;
+    }
+
+    /// <summary>Adds a health check of the tracking pipeline: degraded while hits are dropped or the queue fills.</summary>
+    public static IHealthChecksBuilder AddMatomoTracking(this IHealthChecksBuilder builder, string name = "matomo", IEnumerable<string>? tags = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.Add(new HealthCheckRegistration(
+            name,
+            sp => new MatomoHealthCheck(sp.GetRequiredService<MatomoTracker>()),
+            HealthStatus.Degraded,
+            tags));
+    }
+
+    private static MatomoTrackingBuilder AddCore(IServiceCollection services)
+    {
+        var httpClient = services.AddHttpClient(MatomoTracker.HttpClientName, client =>
+        {
+            // The sender applies Matomo:Sending:HttpTimeout itself, on the TimeProvider.
+            client.Timeout = Timeout.InfiniteTimeSpan;
+        });
+
+        if (services.Any(d => d.ServiceType == typeof(MatomoTracker)))
+        {
+            return new MatomoTrackingBuilder(services, httpClient);
+        }
+
+        services.AddOptions<MatomoOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MatomoOptions>, MatomoOptionsDataValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MatomoOptions>, MatomoOptionsValidator>());
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.TryAddSingleton(sp => new HitQueue(Options(sp), sp.GetRequiredService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new MatomoTracker(
+            Options(sp),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<HitQueue>(),
+            sp.GetRequiredService<ILogger<MatomoTracker>>()));
+        services.TryAddSingleton<IHitWriter>(sp =>
+        {
+            var options = Options(sp);
+            if (options.LogOnly)
+            {
+                return new LogHitWriter(sp.GetRequiredService<ILoggerFactory>().CreateLogger("Matomo.Rpc.Hits"));
+            }
+
+            var endpoint = MatomoOptionsValidator.ResolveEndpoint(options.TrackerUrl!, out _)!;
+            return new HttpBulkWriter(sp.GetRequiredService<IHttpClientFactory>(), endpoint, options, sp.GetRequiredService<TimeProvider>());
+        });
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MatomoSender>(sp =>
+        {
+            var options = Options(sp);
+            var loggerFactory = sp.GetRequiredService<ILoggerFactory>();
+            var encoder = new HitEncoder(options, new VisitorIdGenerator(options.VisitorIdSalt), loggerFactory.CreateLogger<MatomoSender>());
+            return new MatomoSender(
+                sp.GetRequiredService<HitQueue>(),
+                sp.GetRequiredService<IHitWriter>(),
+                encoder,
+                options,
+                sp.GetRequiredService<TimeProvider>(),
+                loggerFactory.CreateLogger<MatomoSender>());
+        }));
+
+        return new MatomoTrackingBuilder(services, httpClient);
+    }
+
+    private static MatomoOptions Options(IServiceProvider services) => services.GetRequiredService<IOptions<MatomoOptions>>().Value;
+}

@@ -1,0 +1,238 @@
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
+using Matomo.Rpc.Internal;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Matomo.Rpc;
+
+/// <summary>
+/// The entry point adapters use: decides which calls are tracked and starts their scopes. A singleton, registered by
+/// <c>AddMatomoTracking</c>; calls into it never block, never do I/O and never throw because of Matomo.
+/// </summary>
+public sealed class MatomoTracker
+{
+    /// <summary>The name of the <see cref="System.Net.Http.IHttpClientFactory"/> client used to reach Matomo.</summary>
+    public const string HttpClientName = "Matomo.Rpc";
+
+    /// <summary>The name of the meter that reports the tracking pipeline.</summary>
+    public const string MeterName = "Matomo.Rpc";
+
+    private static readonly string[] GrpcInfrastructure =
+    [
+        "grpc.health.v1.Health/Check",
+        "grpc.health.v1.Health/Watch",
+        "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    ];
+
+    private readonly ConcurrentDictionary<string, ActionInfo> _actions = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _excludedActions;
+    private readonly Regex[] _excludedPatterns;
+    private readonly Regex[] _ignoredUserAgents;
+    private readonly int _trackedKinds;
+    private readonly HitQueue _queue;
+    private readonly ILogger _logger;
+    private int _parameterLimitLogged;
+    private int _customVariableLimitLogged;
+    private int _regexTimeoutLogged;
+
+    internal MatomoTracker(MatomoOptions options, TimeProvider timeProvider, HitQueue queue, ILogger<MatomoTracker> logger)
+    {
+        Options = options;
+        TimeProvider = timeProvider;
+        _queue = queue;
+        _logger = logger;
+
+        _excludedActions = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var action in options.ExcludedActions)
+        {
+            _excludedActions.Add(NormalizeAction(action));
+        }
+
+        if (options.ExcludeGrpcInfrastructure)
+        {
+            _excludedActions.UnionWith(GrpcInfrastructure);
+        }
+
+        _excludedPatterns = [.. options.ExcludedPatterns.Select(MatomoOptionsValidator.CompilePattern)];
+        _ignoredUserAgents = [.. options.IgnoredUserAgentPatterns.Select(MatomoOptionsValidator.CompilePattern)];
+
+        var kinds = options.AllowedCallKinds.Count == 0 ? ~0 : 0;
+        foreach (var kind in options.AllowedCallKinds)
+        {
+            kinds |= 1 << (int)kind;
+        }
+
+        foreach (var kind in options.IgnoredCallKinds)
+        {
+            kinds &= ~(1 << (int)kind);
+        }
+
+        _trackedKinds = kinds;
+    }
+
+    /// <summary>The validated options in force.</summary>
+    public MatomoOptions Options { get; }
+
+    /// <summary>The clock calls are timed with.</summary>
+    public TimeProvider TimeProvider { get; }
+
+    /// <summary>Totals of the tracking pipeline since start.</summary>
+    public MatomoStatistics Statistics => _queue.Metrics.Snapshot(_queue.Count);
+
+    /// <summary>
+    /// Starts tracking a call, or returns null when the action or call kind is excluded (which costs one lookup and
+    /// allocates nothing).
+    /// </summary>
+    /// <param name="action">The action name, e.g. <c>greet.Greeter/SayHello</c>; a leading '/' is removed.</param>
+    /// <param name="kind">The kind of call.</param>
+    /// <param name="urlPath">The path of the tracked URL; defaults to '/' followed by the action.</param>
+    public MatomoCall? StartCall(string action, MatomoCallKind kind, string? urlPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        if ((_trackedKinds & (1 << (int)kind)) == 0)
+        {
+            return null;
+        }
+
+        if (!_actions.TryGetValue(action, out var info))
+        {
+            info = CreateActionInfo(action, urlPath);
+            if (_actions.Count < Limits.ActionCacheSize)
+            {
+                info = _actions.GetOrAdd(action, info);
+            }
+        }
+
+        return info.Excluded ? null : new MatomoCall(this, info, kind);
+    }
+
+    /// <summary>Returns true when calls to <paramref name="action"/> of <paramref name="kind"/> are not tracked.</summary>
+    public bool IsExcluded(string action, MatomoCallKind kind)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        if ((_trackedKinds & (1 << (int)kind)) == 0)
+        {
+            return true;
+        }
+
+        return _actions.TryGetValue(action, out var info) ? info.Excluded : IsExcludedAction(NormalizeAction(action));
+    }
+
+    /// <summary>
+    /// Reads the caller from an ASP.NET Core request: remote address (as the forwarded-headers middleware left it),
+    /// <c>User-Agent</c>, <c>Accept-Language</c>, <c>Referer</c>, host, scheme, and the user or visitor header the
+    /// visitor identity option asks for.
+    /// </summary>
+    public MatomoCallerInfo ReadCaller(HttpContext httpContext)
+    {
+        ArgumentNullException.ThrowIfNull(httpContext);
+        var request = httpContext.Request;
+        var headers = request.Headers;
+        string? userId = null;
+        string? visitorKey = null;
+        switch (Options.VisitorIdentity)
+        {
+            case MatomoVisitorIdentity.UserId:
+                var identity = httpContext.User?.Identity;
+                if (identity is { IsAuthenticated: true, Name: { Length: > 0 } name })
+                {
+                    userId = name;
+                }
+
+                break;
+            case MatomoVisitorIdentity.Header when Options.VisitorIdHeader is { } header:
+                var value = headers[header].ToString();
+                visitorKey = value.Length > 0 ? value : null;
+                break;
+        }
+
+        return new MatomoCallerInfo
+        {
+            RemoteAddress = httpContext.Connection.RemoteIpAddress,
+            UserAgent = NullIfEmpty(headers.UserAgent.ToString()),
+            Language = NullIfEmpty(headers.AcceptLanguage.ToString()),
+            Referrer = NullIfEmpty(headers.Referer.ToString()),
+            Host = request.Host.HasValue ? request.Host.Value : null,
+            Scheme = request.Scheme,
+            UserId = userId,
+            VisitorKey = visitorKey,
+        };
+    }
+
+    internal bool Enqueue(MatomoHit hit) => _queue.TryWrite(hit);
+
+    internal bool IsIgnoredUserAgent(string userAgent) => MatchesAny(_ignoredUserAgents, userAgent);
+
+    internal void OnCompleteFailed(Exception exception) => Log.CompleteFailed(_logger, exception);
+
+    internal void OnPerCallLimitReached(bool isCustomVariable, int limit)
+    {
+        ref var flag = ref isCustomVariable ? ref _customVariableLimitLogged : ref _parameterLimitLogged;
+        if (Interlocked.Exchange(ref flag, 1) == 0)
+        {
+            Log.PerCallLimitReached(_logger, isCustomVariable ? "custom variables" : "parameters", limit);
+        }
+    }
+
+    internal static string NormalizeAction(string action) => action.StartsWith('/') ? action[1..] : action;
+
+    private ActionInfo CreateActionInfo(string rawAction, string? urlPath)
+    {
+        var action = NormalizeAction(rawAction);
+        var actionName = action;
+        KeyValuePair<string, string>[] details = [];
+        if (Options.ActionDetails.TryGetValue(action, out var configured) || Options.ActionDetails.TryGetValue(rawAction, out configured))
+        {
+            var list = new List<KeyValuePair<string, string>>(configured.Count);
+            foreach (var (name, value) in configured)
+            {
+                if (name == "action_name")
+                {
+                    actionName = value;
+                }
+                else
+                {
+                    list.Add(new(name, value));
+                }
+            }
+
+            details = [.. list];
+        }
+
+        return new ActionInfo(
+            action,
+            IsExcludedAction(action),
+            TextSanitizer.Clip(actionName, Limits.Url),
+            urlPath ?? "/" + action,
+            details);
+    }
+
+    private bool IsExcludedAction(string action) => _excludedActions.Contains(action) || MatchesAny(_excludedPatterns, action);
+
+    private bool MatchesAny(Regex[] patterns, string input)
+    {
+        foreach (var pattern in patterns)
+        {
+            try
+            {
+                if (pattern.IsMatch(input))
+                {
+                    return true;
+                }
+            }
+            catch (RegexMatchTimeoutException)
+            {
+                if (Interlocked.Exchange(ref _regexTimeoutLogged, 1) == 0)
+                {
+                    Log.RegexTimedOut(_logger, pattern.ToString());
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+}
