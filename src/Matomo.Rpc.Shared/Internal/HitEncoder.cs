@@ -291,6 +291,10 @@ internal sealed class HitEncoder
         {
             value = _extras[index].Value;
             _extras.RemoveAt(index);
+            if (name.StartsWith("dimension", StringComparison.Ordinal))
+            {
+                value = TextSanitizer.ForDimension(value);
+            }
         }
 
         query.Add(name, value);
