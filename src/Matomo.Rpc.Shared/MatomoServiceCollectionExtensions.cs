@@ -59,7 +59,7 @@ public static class MatomoServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(builder);
         return builder.Add(new HealthCheckRegistration(
             name,
-            sp => new MatomoHealthCheck(sp.GetRequiredService<MatomoTracker>()),
+            sp => new MatomoHealthCheck(sp.GetRequiredService<MatomoTracker>(), sp.GetRequiredService<TrackingState>()),
             HealthStatus.Degraded,
             tags));
     }
@@ -83,6 +83,7 @@ public static class MatomoServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
 
+        services.TryAddSingleton<TrackingState>();
         services.TryAddSingleton(sp => new HitQueue(Options(sp), sp.GetRequiredService<IMeterFactory>()));
         services.TryAddSingleton(sp => new MatomoTracker(
             Options(sp),
@@ -104,7 +105,8 @@ public static class MatomoServiceCollectionExtensions
         {
             var options = Options(sp);
             var loggerFactory = sp.GetRequiredService<ILoggerFactory>();
-            var encoder = new HitEncoder(options, new VisitorIdGenerator(options.VisitorIdSalt), loggerFactory.CreateLogger<MatomoSender>());
+            var state = sp.GetRequiredService<TrackingState>();
+            var encoder = new HitEncoder(options, new VisitorIdGenerator(options.VisitorIdSalt), loggerFactory.CreateLogger<MatomoSender>(), state: state);
             return new MatomoSender(
                 sp.GetRequiredService<HitQueue>(),
                 sp.GetRequiredService<IHitWriter>(),
