@@ -113,8 +113,19 @@ public static class MatomoServiceCollectionExtensions
                 encoder,
                 options,
                 sp.GetRequiredService<TimeProvider>(),
-                loggerFactory.CreateLogger<MatomoSender>());
+                loggerFactory.CreateLogger<MatomoSender>(),
+                state);
         }));
+        services.TryAddSingleton(sp => new MatomoSiteCheck(
+            Options(sp),
+            sp.GetRequiredService<IHttpClientFactory>(),
+            sp.GetRequiredService<TrackingState>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<MatomoSiteCheck>>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MatomoCheckService>(sp => new MatomoCheckService(
+            sp.GetRequiredService<MatomoSiteCheck>(),
+            Options(sp),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<MatomoCheckService>())));
 
         return new MatomoTrackingBuilder(services, httpClient);
     }

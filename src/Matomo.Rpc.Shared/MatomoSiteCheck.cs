@@ -122,16 +122,23 @@ public sealed class MatomoSiteCheck
         }
 
         var siteAnswer = await api.CallAsync("SitesManager.getSiteFromId", [new("idSite", site)], cancellationToken).ConfigureAwait(false);
-        if (siteAnswer.Error is not null || siteAnswer.Json is not { ValueKind: JsonValueKind.Object })
+        var siteFound = siteAnswer.Error is null && siteAnswer.Json is { ValueKind: JsonValueKind.Object };
+        if (siteFound)
         {
-            findings.Add(new(MatomoCheckSeverity.DataLoss, "site-missing", $"Site {site} does not exist in Matomo or the token cannot see it: Matomo rejects every hit for it. Set Matomo:SiteId to the ID shown under Administration > Websites > Manage."));
-            return version;
+            var siteName = siteAnswer.Json!.Value.TryGetProperty("name", out var name) ? name.ToString() : null;
+            findings.Add(new(MatomoCheckSeverity.Ok, "site", $"Site {site}{(siteName is null ? string.Empty : " (" + siteName + ")")} exists."));
+        }
+        else
+        {
+            findings.Add(new(MatomoCheckSeverity.DataLoss, "site-missing", $"Site {site} does not exist in Matomo or the token cannot see it ({siteAnswer.Error ?? "unexpected answer"}): Matomo rejects every hit for a site that does not exist. Set Matomo:SiteId to the ID shown under Administration > Websites > Manage, and give the token's user access to it."));
         }
 
-        var siteName = siteAnswer.Json.Value.TryGetProperty("name", out var name) ? name.ToString() : null;
-        findings.Add(new(MatomoCheckSeverity.Ok, "site", $"Site {site}{(siteName is null ? string.Empty : " (" + siteName + ")")} exists."));
-
+        // Rights decide whether cip may be sent, so they are checked even when the site could not be read.
         await CheckRightsAsync(api, site, findings, cancellationToken).ConfigureAwait(false);
+        if (!siteFound)
+        {
+            return version;
+        }
 
         if (_options.Recording.HasFlag(MatomoRecording.CustomDimensions))
         {
@@ -225,6 +232,12 @@ public sealed class MatomoSiteCheck
     private async Task CheckCustomVariablesAsync(ReportingApi api, string site, List<MatomoCheckFinding> findings, CancellationToken cancellationToken)
     {
         var answer = await api.CallAsync("CustomVariables.getUsagesOfSlots", [new("idSite", site)], cancellationToken).ConfigureAwait(false);
+        if (answer.Error is { } error && !error.Contains("not enabled", StringComparison.OrdinalIgnoreCase) && !error.Contains("plugin", StringComparison.OrdinalIgnoreCase))
+        {
+            findings.Add(new(MatomoCheckSeverity.Advice, "custom-variables-unchecked", $"The CustomVariables plugin is active, but its slots could not be counted ({error}): that needs a token with admin access. Make sure the site has at least Matomo:CustomVariableSlots ({_options.CustomVariableSlots}) action-scoped slots."));
+            return;
+        }
+
         if (answer.Error is not null || answer.Json is not { ValueKind: JsonValueKind.Array } slots)
         {
             findings.Add(new(MatomoCheckSeverity.DataLoss, "custom-variables-plugin", "The CustomVariables plugin is not active in Matomo (Matomo 4 and later no longer install it): the outcome, call kind and every custom variable are dropped. Install and activate it under Administration > Plugins, or set Matomo:Recording to CustomDimensions and map Matomo:Dimensions."));
