@@ -1,6 +1,9 @@
 namespace Matomo.Rpc;
 
-/// <summary>Custom dimension index (the N of <c>dimensionN</c>) of each built-in field; unset fields are not sent as dimensions.</summary>
+/// <summary>
+/// The custom dimension ID (the N of <c>dimensionN</c>, shown as ID in Matomo under Administration > Websites >
+/// Custom Dimensions) of each built-in field; unset fields are not sent as dimensions. The dimensions must have the action scope.
+/// </summary>
 public class MatomoDimensionOptions
 {
     /// <summary>The outcome, e.g. <c>OK (0)</c>, <c>NotFound (5)</c>, <c>error</c>.</summary>

@@ -107,6 +107,9 @@ public class MatomoOptions
     /// </summary>
     public bool TrackCrashes { get; set; }
 
+    /// <summary>The check of the Matomo side at start-up.</summary>
+    public MatomoCheckOptions Check { get; set; } = new();
+
     /// <summary>Batching, queueing, retries and shutdown.</summary>
     [ValidateObjectMembers]
     public MatomoSendingOptions Sending { get; set; } = new();

@@ -59,7 +59,7 @@ public static class MatomoServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(builder);
         return builder.Add(new HealthCheckRegistration(
             name,
-            sp => new MatomoHealthCheck(sp.GetRequiredService<MatomoTracker>()),
+            sp => new MatomoHealthCheck(sp.GetRequiredService<MatomoTracker>(), sp.GetRequiredService<TrackingState>()),
             HealthStatus.Degraded,
             tags));
     }
@@ -83,6 +83,7 @@ public static class MatomoServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
 
+        services.TryAddSingleton<TrackingState>();
         services.TryAddSingleton(sp => new HitQueue(Options(sp), sp.GetRequiredService<IMeterFactory>()));
         services.TryAddSingleton(sp => new MatomoTracker(
             Options(sp),
@@ -104,15 +105,27 @@ public static class MatomoServiceCollectionExtensions
         {
             var options = Options(sp);
             var loggerFactory = sp.GetRequiredService<ILoggerFactory>();
-            var encoder = new HitEncoder(options, new VisitorIdGenerator(options.VisitorIdSalt), loggerFactory.CreateLogger<MatomoSender>());
+            var state = sp.GetRequiredService<TrackingState>();
+            var encoder = new HitEncoder(options, new VisitorIdGenerator(options.VisitorIdSalt), loggerFactory.CreateLogger<MatomoSender>(), state: state);
             return new MatomoSender(
                 sp.GetRequiredService<HitQueue>(),
                 sp.GetRequiredService<IHitWriter>(),
                 encoder,
                 options,
                 sp.GetRequiredService<TimeProvider>(),
-                loggerFactory.CreateLogger<MatomoSender>());
+                loggerFactory.CreateLogger<MatomoSender>(),
+                state);
         }));
+        services.TryAddSingleton(sp => new MatomoSiteCheck(
+            Options(sp),
+            sp.GetRequiredService<IHttpClientFactory>(),
+            sp.GetRequiredService<TrackingState>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<MatomoSiteCheck>>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MatomoCheckService>(sp => new MatomoCheckService(
+            sp.GetRequiredService<MatomoSiteCheck>(),
+            Options(sp),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<MatomoCheckService>())));
 
         return new MatomoTrackingBuilder(services, httpClient);
     }

@@ -21,14 +21,16 @@ internal sealed class HitEncoder
     private readonly string _siteId;
     private readonly string? _baseUrl;
     private readonly bool _withToken;
+    private readonly TrackingState _state;
     private readonly StringBuilder _builder = new(512);
     private readonly ArrayBufferWriter<byte> _json = new(256);
     private readonly List<KeyValuePair<string, string>> _extras = new(8);
     private readonly List<KeyValuePair<string, string>> _cvars = new(8);
     private bool _slotsExceededLogged;
 
-    public HitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, ILogger logger, Func<uint>? rand = null)
+    public HitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, ILogger logger, Func<uint>? rand = null, TrackingState? state = null)
     {
+        _state = state ?? new TrackingState();
         _options = options;
         _visitorIds = visitorIds;
         _logger = logger;
@@ -158,7 +160,7 @@ internal sealed class HitEncoder
             }
         }
 
-        if (_withToken && caller.RemoteAddress is { } address)
+        if (_withToken && _state.TokenTrusted && caller.RemoteAddress is { } address)
         {
             query.Add("cip", Mask(address, _options.IpMaskBytes).ToString());
         }

@@ -55,4 +55,13 @@ internal static partial class Log
 
     [LoggerMessage(17, LogLevel.Information, "Matomo is reachable again; {Count} hits sent after {Retries} retries.", EventName = "SendRecovered")]
     public static partial void SendRecovered(ILogger logger, int count, int retries);
+
+    [LoggerMessage(20, LogLevel.Warning, "Matomo check: {Code}: {Message}", EventName = "CheckDataLoss")]
+    public static partial void CheckDataLoss(ILogger logger, string code, string message);
+
+    [LoggerMessage(21, LogLevel.Information, "Matomo check: {Code}: {Message}", EventName = "CheckFine")]
+    public static partial void CheckFine(ILogger logger, string code, string message);
+
+    [LoggerMessage(22, LogLevel.Error, "The Matomo check failed unexpectedly; tracking goes on.", EventName = "CheckFailed")]
+    public static partial void CheckFailed(ILogger logger, Exception exception);
 }

@@ -3,15 +3,20 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Matomo.Rpc.Internal;
 
 /// <summary>
-/// Degraded (never unhealthy: tracking must not take the app out of rotation) while hits are being dropped or the
-/// queue is more than half full.
+/// Degraded (never unhealthy: tracking must not take the app out of rotation) when the Matomo check found data loss,
+/// while hits are being dropped, or while the queue is more than half full.
 /// </summary>
 internal sealed class MatomoHealthCheck : IHealthCheck
 {
     private readonly MatomoTracker _tracker;
+    private readonly TrackingState _state;
     private long _lastDropped;
 
-    public MatomoHealthCheck(MatomoTracker tracker) => _tracker = tracker;
+    public MatomoHealthCheck(MatomoTracker tracker, TrackingState state)
+    {
+        _tracker = tracker;
+        _state = state;
+    }
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -27,6 +32,16 @@ internal sealed class MatomoHealthCheck : IHealthCheck
             ["queue_length"] = stats.QueueLength,
             ["queue_capacity"] = capacity,
         };
+        if (_state.LastReport is { } report)
+        {
+            data["matomo_check"] = report.ToString();
+            if (report.LosesData)
+            {
+                var losses = string.Join(" ", report.Findings.Where(f => f.Severity == MatomoCheckSeverity.DataLoss).Select(f => f.Message));
+                return Task.FromResult(HealthCheckResult.Degraded("The Matomo check found data loss: " + losses, data: data));
+            }
+        }
+
         var droppedSinceLast = stats.Dropped - Interlocked.Exchange(ref _lastDropped, stats.Dropped);
         if (droppedSinceLast > 0)
         {

@@ -84,6 +84,8 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
             errors.Add("Matomo:Sending:RetryMaxDelay is shorter than Matomo:Sending:RetryBaseDelay; set it to at least that, e.g. 00:00:30.");
         }
 
+        CheckPositive(options.Check.Timeout, "Matomo:Check:Timeout", "00:00:10", errors);
+
         if (sending.ShutdownTimeout < TimeSpan.Zero)
         {
             errors.Add("Matomo:Sending:ShutdownTimeout is negative; set it to 00:00:00 (drop what is queued at shutdown) or longer, e.g. 00:00:05.");
@@ -161,7 +163,7 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
             any = true;
             if (n < 1)
             {
-                errors.Add($"Matomo:Dimensions:{key} is {n.ToString(CultureInfo.InvariantCulture)}; set it to the index of a custom dimension (1 or more) shown in Matomo under Administration > Websites > Custom Dimensions, or remove it.");
+                errors.Add($"Matomo:Dimensions:{key} is {n.ToString(CultureInfo.InvariantCulture)}; set it to the ID of a custom dimension (1 or more) shown in Matomo under Administration > Websites > Custom Dimensions, or remove it.");
             }
             else if (!seen.TryAdd(n, key))
             {
@@ -171,7 +173,7 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
 
         if (options.Recording.HasFlag(MatomoRecording.CustomDimensions) && !any)
         {
-            errors.Add("Matomo:Recording includes CustomDimensions but no Matomo:Dimensions index is set; set e.g. Matomo:Dimensions:Outcome and Matomo:Dimensions:CallKind to the indexes of action-scoped custom dimensions, or record to CustomVariables.");
+            errors.Add("Matomo:Recording includes CustomDimensions but no Matomo:Dimensions ID is set; set e.g. Matomo:Dimensions:Outcome and Matomo:Dimensions:CallKind to the IDs of action-scoped custom dimensions, or record to CustomVariables.");
         }
     }
 

@@ -21,12 +21,14 @@ internal sealed class MatomoSender : BackgroundService
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _abort = new();
     private readonly bool _withToken;
+    private readonly TrackingState _state;
     private ITimer? _deadline;
     private int _stopping;
     private int _unsentAtAbort;
 
-    public MatomoSender(HitQueue queue, IHitWriter writer, HitEncoder encoder, MatomoOptions options, TimeProvider time, ILogger logger)
+    public MatomoSender(HitQueue queue, IHitWriter writer, HitEncoder encoder, MatomoOptions options, TimeProvider time, ILogger logger, TrackingState? state = null)
     {
+        _state = state ?? new TrackingState();
         _queue = queue;
         _writer = writer;
         _encoder = encoder;
@@ -318,7 +320,7 @@ internal sealed class MatomoSender : BackgroundService
 
     private void DropExpired(List<PendingHit> segment)
     {
-        if (_withToken)
+        if (_withToken && _state.TokenTrusted)
         {
             return;
         }

@@ -1,0 +1,24 @@
+namespace Matomo.Rpc.Internal;
+
+/// <summary>What the Matomo-side check learned and the sender must honour while it runs.</summary>
+internal sealed class TrackingState
+{
+    private volatile bool _tokenTrusted = true;
+    private volatile MatomoCheckReport? _lastReport;
+
+    /// <summary>
+    /// False once the check found that Matomo does not accept the token for the site: then <c>cip</c> is not sent
+    /// (Matomo would reject every hit with 400) and hits older than 24 hours are treated as for a tokenless client.
+    /// </summary>
+    public bool TokenTrusted
+    {
+        get => _tokenTrusted;
+        set => _tokenTrusted = value;
+    }
+
+    public MatomoCheckReport? LastReport
+    {
+        get => _lastReport;
+        set => _lastReport = value;
+    }
+}
