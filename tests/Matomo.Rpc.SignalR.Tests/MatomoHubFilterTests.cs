@@ -46,7 +46,7 @@ public sealed class MatomoHubFilterTests
     public async Task StopHostAsync()
     {
         await _host.DisposeAsync();
-        await _matomo.DisposeAsync();
+        await _matomo.DisposeAsync().AsTask().WaitAsync(Timeout);
     }
 
     [SetUp]
@@ -162,7 +162,7 @@ public sealed class MatomoHubFilterTests
             {
                 if (++received == 3)
                 {
-                    await cts.CancelAsync();
+                    cts.Cancel();
                 }
             }
         }
@@ -223,7 +223,7 @@ public sealed class MatomoHubFilterTests
         var result = _connection.InvokeAsync<int>("Upload", upload.Reader);
         foreach (var item in new[] { "a", "b", "c", "d" })
         {
-            await upload.Writer.WriteAsync(item);
+            Assert.That(upload.Writer.TryWrite(item), Is.True);
         }
 
         upload.Writer.Complete();
@@ -283,7 +283,7 @@ public sealed class MatomoHubFilterTests
     public async Task InvokeAsync_TwoConnections_AreTwoVisitors()
     {
         var otherTag = _tag + "-other";
-        await using var other = _host.CreateConnection(SignalRTestHost.ChatPath, _transport, otherTag);
+        var other = _host.CreateConnection(SignalRTestHost.ChatPath, _transport, otherTag);
         await other.StartAsync().WaitAsync(Timeout);
 
         await _connection.InvokeAsync<string>("Echo", "a").WaitAsync(Timeout);
@@ -349,7 +349,7 @@ public sealed class MatomoHubFilterTests
     [Test]
     public async Task InvokeAsync_HubWithoutTheFilter_PerInvocationApiThrowsInvalidOperationException()
     {
-        await using var plain = _host.CreateConnection(SignalRTestHost.PlainPath, _transport, _tag);
+        var plain = _host.CreateConnection(SignalRTestHost.PlainPath, _transport, _tag);
         await plain.StartAsync().WaitAsync(Timeout);
 
         var result = await plain.InvokeAsync<string>("TrySetVar").WaitAsync(Timeout);

@@ -9,10 +9,18 @@ namespace Matomo.Rpc.SignalR.Tests.Support;
 public sealed class ChatHub : Hub
 {
     private readonly Rendezvous _rendezvous;
+    private readonly ConnectionLog _connections;
 
-    public ChatHub(Rendezvous rendezvous)
+    public ChatHub(Rendezvous rendezvous, ConnectionLog connections)
     {
         _rendezvous = rendezvous;
+        _connections = connections;
+    }
+
+    public override Task OnDisconnectedAsync(Exception? exception)
+    {
+        _connections.Disconnected(Context.ConnectionId);
+        return base.OnDisconnectedAsync(exception);
     }
 
     public string Echo(string text)
