@@ -47,6 +47,8 @@ public sealed class SignalRTestHost : IAsyncDisposable
 
     public ConnectionLog Connections => _app.Services.GetRequiredService<ConnectionLog>();
 
+    public StreamGate Gate => _app.Services.GetRequiredService<StreamGate>();
+
     public static async Task<SignalRTestHost> StartAsync(
         MatomoStandIn matomo,
         FilterRegistration registration = FilterRegistration.PerHub,
@@ -58,6 +60,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
         builder.Logging.ClearProviders().AddProvider(logs);
         builder.Services.AddSingleton<Rendezvous>();
         builder.Services.AddSingleton<ConnectionLog>();
+        builder.Services.AddSingleton<StreamGate>();
         builder.Services.AddMatomoTracking(o =>
         {
             o.TrackerUrl = matomo.TrackerUrl;
