@@ -3,6 +3,7 @@ using GreeterService.Services;
 using Matomo.Rpc;
 using Matomo.Rpc.Grpc;
 using Matomo.Rpc.SignalR;
+using Microsoft.AspNetCore.SignalR;
 
 namespace GreeterService;
 

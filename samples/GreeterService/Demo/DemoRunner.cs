@@ -41,6 +41,15 @@ internal static class DemoRunner
                 ["Kestrel:Endpoints:Web:Url"] = "http://127.0.0.1:0",
                 // Hits are batched for up to a second by default; the demo shows each under its call sooner.
                 ["Matomo:Sending:FlushInterval"] = "00:00:00.100",
+                // Quiet logs: the demo's own lines, warnings, and what Matomo.Rpc says.
+                ["Logging:LogLevel:Default"] = "Warning",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+                ["Logging:LogLevel:Matomo.Rpc"] = "Information",
+                // Expected on the Web endpoint (cleartext HTTP/2 needs the Http2-only Grpc endpoint); not news in a demo.
+                ["Logging:LogLevel:Microsoft.AspNetCore.Server.Kestrel"] = "Error",
+                // 'boom' and Fail() fail on purpose; the servers' error logs with stack traces would bury the output.
+                ["Logging:LogLevel:Grpc.AspNetCore.Server.ServerCallHandler"] = "None",
+                ["Logging:LogLevel:Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher"] = "None",
             });
             builder.WebHost.ConfigureKestrel((context, kestrel) => kestrel
                 .Configure(context.Configuration.GetSection("Kestrel"))
@@ -50,12 +59,8 @@ internal static class DemoRunner
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
             builder.Logging.AddProvider(hitLog);
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            builder.Logging.AddFilter("Matomo.Rpc", LogLevel.Information);
             // The demo prints the hits itself, decoded, under the call that made them.
             builder.Logging.AddFilter<ConsoleLoggerProvider>(DemoHitLog.Category, LogLevel.None);
-            // 'boom' fails on purpose; the server's error log with its stack trace would bury the output.
-            builder.Logging.AddFilter("Grpc.AspNetCore.Server.ServerCallHandler", LogLevel.None);
         });
 
         MatomoOptions options;
@@ -343,7 +348,7 @@ internal static class DemoRunner
             var details = new List<string>();
             if (p.TryGetValue("cvar", out var cvar))
             {
-                details.Add("cvar " + DescribeCustomVariables(cvar));
+                details.Add("cvar [" + DescribeCustomVariables(cvar) + "]");
             }
 
             foreach (var (key, value) in p)
@@ -373,17 +378,17 @@ internal static class DemoRunner
 
         private static string DescribeCustomVariables(string json)
         {
-            // {"1":["status","OK (0)"],"2":["kind","unary"]} -> status=OK (0), kind=unary
+            // {"1":["status","OK (0)"],"2":["kind","unary"]} -> status: OK (0) | kind: unary
             var text = new StringBuilder();
             using var document = JsonDocument.Parse(json);
             foreach (var slot in document.RootElement.EnumerateObject())
             {
                 if (text.Length > 0)
                 {
-                    text.Append(", ");
+                    text.Append(" | ");
                 }
 
-                text.Append(slot.Value[0].GetString()).Append('=').Append(slot.Value[1].GetString());
+                text.Append(slot.Value[0].GetString()).Append(": ").Append(slot.Value[1].GetString());
             }
 
             return text.ToString();
