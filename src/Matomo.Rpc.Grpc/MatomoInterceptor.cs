@@ -11,7 +11,7 @@ namespace Matomo.Rpc.Grpc;
 /// A gRPC server interceptor that tracks every call (unary, client streaming, server streaming and duplex) as one
 /// Matomo hit, sent in the background when the call ends. The action is the method path without its leading '/'
 /// (<c>greet.Greeter/SayHello</c>), the outcome is the gRPC status the client gets, and streamed messages are counted
-/// in both directions. Tracking never throws into a call and never delays it; the service's exceptions are recorded
+/// in both directions (the single request or response of a unary side included). Tracking never throws into a call and never delays it; the service's exceptions are recorded
 /// and rethrown untouched.
 /// </summary>
 /// <remarks>
@@ -89,6 +89,7 @@ public sealed class MatomoInterceptor : Interceptor
         where TRequest : class
         where TResponse : class
     {
+        call.CountReceived();
         TResponse response;
         try
         {
@@ -100,6 +101,7 @@ public sealed class MatomoInterceptor : Interceptor
             throw;
         }
 
+        call.CountSent();
         Finish(call, context, null);
         return response;
     }
@@ -123,6 +125,7 @@ public sealed class MatomoInterceptor : Interceptor
             throw;
         }
 
+        call.CountSent();
         Finish(call, context, null);
         return response;
     }
@@ -136,6 +139,7 @@ public sealed class MatomoInterceptor : Interceptor
         where TRequest : class
         where TResponse : class
     {
+        call.CountReceived();
         try
         {
             await continuation(request, new CountingServerStreamWriter<TResponse>(responseStream, call), context).ConfigureAwait(false);
