@@ -326,7 +326,10 @@ internal static class DemoRunner
             if (!logOnly)
             {
                 var count = queued - queuedBefore;
-                Console.WriteLine(count > 0 ? $"   -> {count} hit(s) queued for Matomo" : "   (no hit queued)");
+                if (count > 0 || expectHit)
+                {
+                    Console.WriteLine(count > 0 ? $"   -> {count} hit(s) queued for Matomo" : "   (no hit queued)");
+                }
                 return;
             }
 
