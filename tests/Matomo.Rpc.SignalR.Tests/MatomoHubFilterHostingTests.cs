@@ -22,15 +22,15 @@ public sealed class MatomoHubFilterHostingTests
     }
 
     [TearDown]
-    public async Task StopMatomoAsync() => await _matomo.DisposeAsync();
+    public async Task StopMatomoAsync() => await _matomo.DisposeAsync().AsTask().WaitAsync(Timeout);
 
     [TestCase(FilterRegistration.Global)]
     [TestCase(FilterRegistration.GlobalSingleton)]
     public async Task AddFilter_ForAllHubs_TracksEveryHubWhetherOrNotTheFilterIsAService(FilterRegistration registration)
     {
         await using var host = await SignalRTestHost.StartAsync(_matomo, registration);
-        await using var chat = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
-        await using var plain = host.CreateConnection(SignalRTestHost.PlainPath, HttpTransportType.WebSockets, _tag);
+        var chat = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
+        var plain = host.CreateConnection(SignalRTestHost.PlainPath, HttpTransportType.WebSockets, _tag);
         await chat.StartAsync().WaitAsync(Timeout);
         await plain.StartAsync().WaitAsync(Timeout);
 
@@ -58,14 +58,16 @@ public sealed class MatomoHubFilterHostingTests
         var connection = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
         await connection.StartAsync().WaitAsync(Timeout);
 
+        var connectionId = connection.ConnectionId!;
         await connection.InvokeAsync<string>("Echo", "x").WaitAsync(Timeout);
         await connection.DisposeAsync().AsTask().WaitAsync(Timeout);
-        await using (var probe = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag))
-        {
-            // A later invocation's hit is stored after any event of the closed connection would have been.
-            await probe.StartAsync().WaitAsync(Timeout);
-            await probe.InvokeAsync<string>("shout", "y").WaitAsync(Timeout);
-        }
+        await host.Connections.WaitForDisconnectAsync(connectionId).WaitAsync(Timeout);
+
+        // A later invocation's hit is queued after the disconnect event would have been, and hits are sent in order.
+        var probe = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
+        await probe.StartAsync().WaitAsync(Timeout);
+        await probe.InvokeAsync<string>("shout", "y").WaitAsync(Timeout);
+        await probe.DisposeAsync().AsTask().WaitAsync(Timeout);
 
         await _matomo.WaitForHitAsync(_tag, "ChatHub/Echo");
         await _matomo.WaitForHitAsync(_tag, "ChatHub/shout");
@@ -77,8 +79,8 @@ public sealed class MatomoHubFilterHostingTests
     public async Task InvokeAsync_MatomoDown_CallsSucceedWithoutWaitingForMatomo(HttpTransportType transport)
     {
         await using var host = await SignalRTestHost.StartAsync(_matomo);
-        await _matomo.StopAsync();
-        await using var connection = host.CreateConnection(SignalRTestHost.ChatPath, transport, _tag);
+        await _matomo.StopAsync().WaitAsync(Timeout);
+        var connection = host.CreateConnection(SignalRTestHost.ChatPath, transport, _tag);
         var slowest = TimeSpan.Zero;
 
         var start = Stopwatch.StartNew();
@@ -101,7 +103,7 @@ public sealed class MatomoHubFilterHostingTests
     public async Task InvokeAsync_MatomoAnswersAfterTwoSeconds_CallsDoNotWait()
     {
         await using var host = await SignalRTestHost.StartAsync(_matomo);
-        await using var connection = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
+        var connection = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
         await connection.StartAsync().WaitAsync(Timeout);
         _matomo.Latency = TimeSpan.FromSeconds(2);
 
@@ -120,9 +122,9 @@ public sealed class MatomoHubFilterHostingTests
     public async Task InvokeAsync_MatomoBackAfterBeingDown_TheHitsOfTheDowntimeAreStored()
     {
         await using var host = await SignalRTestHost.StartAsync(_matomo, FilterRegistration.PerHub, o => o.Sending.RetryMaxDelay = TimeSpan.FromMilliseconds(200));
-        await using var connection = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
+        var connection = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
         await connection.StartAsync().WaitAsync(Timeout);
-        await _matomo.StopAsync();
+        await _matomo.StopAsync().WaitAsync(Timeout);
 
         for (var i = 0; i < 3; i++)
         {

@@ -21,7 +21,10 @@ public sealed class SignalRTestHost : IAsyncDisposable
     public const string ChatPath = "/hubs/chat";
     public const string PlainPath = "/hubs/plain";
 
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
     private readonly WebApplication _app;
+    private readonly List<HubConnection> _connections = [];
 
     private SignalRTestHost(WebApplication app, Uri baseUri, CollectingLoggerProvider logs)
     {
@@ -42,6 +45,10 @@ public sealed class SignalRTestHost : IAsyncDisposable
 
     public Rendezvous Rendezvous => _app.Services.GetRequiredService<Rendezvous>();
 
+    public ConnectionLog Connections => _app.Services.GetRequiredService<ConnectionLog>();
+
+    public StreamGate Gate => _app.Services.GetRequiredService<StreamGate>();
+
     public static async Task<SignalRTestHost> StartAsync(
         MatomoStandIn matomo,
         FilterRegistration registration = FilterRegistration.PerHub,
@@ -52,6 +59,8 @@ public sealed class SignalRTestHost : IAsyncDisposable
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         builder.Logging.ClearProviders().AddProvider(logs);
         builder.Services.AddSingleton<Rendezvous>();
+        builder.Services.AddSingleton<ConnectionLog>();
+        builder.Services.AddSingleton<StreamGate>();
         builder.Services.AddMatomoTracking(o =>
         {
             o.TrackerUrl = matomo.TrackerUrl;
@@ -80,24 +89,43 @@ public sealed class SignalRTestHost : IAsyncDisposable
         var app = builder.Build();
         app.MapHub<ChatHub>(ChatPath);
         app.MapHub<PlainHub>(PlainPath);
-        await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await app.StartAsync().WaitAsync(Timeout);
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new SignalRTestHost(app, new Uri(address), logs);
     }
 
     /// <summary>
-    /// A client connection over <paramref name="transport"/>. Its <c>Referer</c> header is <paramref name="tag"/>, so its
-    /// hits are told apart by <c>urlref</c>.
+    /// A client connection over <paramref name="transport"/>, disposed with the host. Its <c>Referer</c> header is
+    /// <paramref name="tag"/>, so its hits are told apart by <c>urlref</c>.
     /// </summary>
-    public HubConnection CreateConnection(string path, HttpTransportType transport, string tag) =>
-        new HubConnectionBuilder()
+    public HubConnection CreateConnection(string path, HttpTransportType transport, string tag)
+    {
+        var connection = new HubConnectionBuilder()
             .WithUrl(new Uri(BaseUri, path), transport, o => o.Headers["Referer"] = tag)
             .Build();
+        lock (_connections)
+        {
+            _connections.Add(connection);
+        }
+
+        return connection;
+    }
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        await _app.DisposeAsync();
+        HubConnection[] connections;
+        lock (_connections)
+        {
+            connections = [.. _connections];
+        }
+
+        foreach (var connection in connections)
+        {
+            await connection.DisposeAsync().AsTask().WaitAsync(Timeout);
+        }
+
+        await _app.StopAsync().WaitAsync(Timeout);
+        await _app.DisposeAsync().AsTask().WaitAsync(Timeout);
     }
 }
