@@ -98,7 +98,7 @@ public class MatomoSenderTests
 
         await StartAsync();
         await WaitUntilAsync(() => _writer.Calls.Count == 2);
-        await AdvanceUntilAsync(() => _writer.Calls.Count == 3, TimeSpan.FromMilliseconds(100));
+        await AdvanceUntilAsync(() => Stats.Sent == 7, TimeSpan.FromMilliseconds(100));
 
         var calls = _writer.Calls;
         Assert.That(calls[0].Actions, Is.EqualTo(Actions(0, 3)));
@@ -153,6 +153,7 @@ public class MatomoSenderTests
 
         await StartAsync();
         await AdvanceUntilAsync(() => Stats.Sent == 3, TimeSpan.FromMilliseconds(20));
+        await WaitUntilAsync(() => _logger.EventNames.Contains("SendRecovered"));
 
         var calls = _writer.Calls;
         var delays = calls.Zip(calls.Skip(1), (a, b) => (b.At - a.At).TotalSeconds).ToArray();
@@ -196,6 +197,7 @@ public class MatomoSenderTests
 
         await StartAsync();
         await AdvanceUntilAsync(() => Stats.Sent + Stats.Dropped == 8, TimeSpan.FromMilliseconds(100));
+        await WaitUntilAsync(() => _logger.EventNames.Contains("PoisonedHitDropped"));
 
         var calls = _writer.Calls;
         var accepted = calls.Where(c => !c.Actions.Contains("a/5")).SelectMany(c => c.Actions).ToList();
@@ -252,6 +254,7 @@ public class MatomoSenderTests
 
         await StartAsync();
         await WaitUntilAsync(() => Stats.Sent + Stats.Rejected == 3);
+        await WaitUntilAsync(() => _logger.EventNames.Contains("HitsRejected"));
 
         Assert.That(Stats.Sent, Is.EqualTo(2));
         Assert.That(Stats.Rejected, Is.EqualTo(1));
@@ -267,6 +270,7 @@ public class MatomoSenderTests
 
         await StartAsync();
         await WaitUntilAsync(() => Stats.Rejected == 3);
+        await WaitUntilAsync(() => _logger.EventNames.Contains("UnexpectedAnswer"));
 
         Assert.That(Stats.Sent, Is.Zero);
         Assert.That(_logger.EventNames, Does.Contain("UnexpectedAnswer"));
@@ -325,11 +329,12 @@ public class MatomoSenderTests
         var dropped = Stats.Dropped;
         await StartAsync();
         await AdvanceUntilAsync(() => Stats.Sent == 5, TimeSpan.FromMilliseconds(100));
+        await WaitUntilAsync(() => _logger.EventNames.Contains("HitsDropped")); // logged after the batch, as a count
 
         Assert.That(dropped, Is.EqualTo(3));
         Assert.That(Stats.Queued, Is.EqualTo(queued));
         Assert.That(_writer.Calls.SelectMany(c => c.Actions), Is.EqualTo(Actions(firstKept, 5)));
-        Assert.That(_logger.EventNames, Does.Contain("HitsDropped"));
+        Assert.That(_logger.Entries.Count(e => e.EventName == "HitsDropped"), Is.EqualTo(1), "drops are logged as one count, not per hit");
     }
 
     [Test]
