@@ -454,6 +454,29 @@ public class MatomoInterceptorTests
     }
 
     [Test]
+    public void UnaryServerHandler_ExcludedCall_AllocatesNothing()
+    {
+        var context = CallContexts.Create("/grpc.health.v1.Health/Check");
+        var completed = Task.FromResult(new HelloReply());
+        UnaryServerMethod<HelloRequest, HelloReply> continuation = (r, c) => completed;
+        for (var i = 0; i < 100; i++)
+        {
+            _harness.Interceptor.UnaryServerHandler(Request, context, continuation);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            _harness.Interceptor.UnaryServerHandler(Request, context, continuation);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.That(allocated, Is.Zero);
+        Assert.That(_harness.Queued, Is.Zero);
+    }
+
+    [Test]
     public void ServerStreamingServerHandler_HealthWatch_PassesTheStreamUnwrappedAndSendsNoHit()
     {
         var context = CallContexts.Create("/grpc.health.v1.Health/Watch");
