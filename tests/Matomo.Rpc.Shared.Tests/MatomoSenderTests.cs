@@ -226,6 +226,36 @@ public class MatomoSenderTests
         Assert.That(_logger.EventNames, Does.Not.Contain("BatchRolledBack"));
     }
 
+    [Test]
+    public async Task Send_EverythingRolledBackUntilMatomoRecovers_NothingDropped()
+    {
+        Arrange(o => o.Sending.BatchSize = 8);
+        _writer.Answer = (index, hits) => index < 10 ? new SendResult(SendStatus.RolledBack, StatusCode: 500) : SendResult.Ok(hits.Count);
+        Enqueue(8);
+
+        await StartAsync();
+        await AdvanceUntilAsync(() => Stats.Sent == 8, TimeSpan.FromMilliseconds(100));
+
+        Assert.That(_writer.Calls.Select(c => c.Actions.Length), Is.EqualTo(new[] { 8, 8, 8, 4, 2, 1, 1, 1, 1, 1, 1, 1, 2, 4 }));
+        Assert.That(Stats.Dropped, Is.Zero, "a database outage (500 for everything) is not a poisoned hit");
+        Assert.That(_logger.EventNames, Does.Not.Contain("PoisonedHitDropped"));
+    }
+
+    [Test]
+    public async Task Send_PoisonedHitAloneInItsBatch_DroppedAfterBoundedRetriesThenNextSent()
+    {
+        Arrange(o => o.Sending.BatchSize = 1);
+        _writer.Answer = (_, hits) => hits[0].Hit.Action == "a/0" ? new SendResult(SendStatus.RolledBack, StatusCode: 500) : SendResult.Ok(hits.Count);
+        Enqueue(2);
+
+        await StartAsync();
+        await AdvanceUntilAsync(() => Stats.Sent == 1, TimeSpan.FromMilliseconds(100));
+
+        Assert.That(_writer.Calls.Count(c => c.Actions[0] == "a/0"), Is.EqualTo(11), "1 + 2 rollback retries + 8 outage retries");
+        Assert.That(Stats.Dropped, Is.EqualTo(1));
+        Assert.That(_writer.Calls[^1].Actions, Is.EqualTo(new[] { "a/1" }));
+    }
+
     [TestCase(401)]
     [TestCase(404)]
     public async Task Send_Refused_CountedRejectedNotRetriedNextBatchSent(int status)
