@@ -39,6 +39,7 @@ public class HttpBulkWriterTests
             o.SiteId = _matomo.SiteId;
             o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
             o.Sending.BatchSize = 10;
+            o.Check.Enabled = false; // these tests count the sender's requests; MatomoSiteCheckTests covers the check's
             o.Sending.FlushInterval = TimeSpan.FromMilliseconds(50);
             o.Sending.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
             o.Sending.RetryMaxDelay = TimeSpan.FromMilliseconds(400);

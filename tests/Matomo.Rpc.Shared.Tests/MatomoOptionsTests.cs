@@ -229,7 +229,7 @@ public class MatomoOptionsTests
     {
         var message = await FailureAsync(o => o.Recording = MatomoRecording.CustomDimensions);
 
-        Assert.That(message, Does.Contain("Matomo:Recording includes CustomDimensions but no Matomo:Dimensions index is set"));
+        Assert.That(message, Does.Contain("Matomo:Recording includes CustomDimensions but no Matomo:Dimensions ID is set"));
     }
 
     [Test]
@@ -386,7 +386,9 @@ public class MatomoOptionsTests
         services.AddMatomoTracking(Valid);
         services.AddMatomoTracking(o => o.SiteId = 2);
 
-        Assert.That(services.Count(d => d.ServiceType == typeof(IHostedService)), Is.EqualTo(1));
+        // One sender and one start-up check of the Matomo side, each once.
+        Assert.That(services.Where(d => d.ServiceType == typeof(IHostedService)).Select(d => d.ImplementationFactory?.Method.ReturnType.Name),
+            Is.EquivalentTo(new[] { "MatomoSender", "MatomoCheckService" }));
         Assert.That(services.Count(d => d.ServiceType == typeof(MatomoTracker)), Is.EqualTo(1));
     }
 
