@@ -76,19 +76,20 @@ public sealed class ServiceCodeInterceptor : Interceptor
             Try(() => context.AddMatomoCustomVariable(name, text.Text()));
         }
 
-        Try(() => context.SetMatomoVar("action_name", HostileText.Megabyte + fromWire));
-        Try(() => context.SetMatomoVar("url", fromWire + HostileText.Megabyte));
+        Try(() => context.SetMatomoVar("action_name", HostileText.Megabyte));
+        Try(() => context.SetMatomoVar("url", HostileText.Megabyte));
+        Try(() => context.SetMatomoVar("urlref", HostileText.Megabyte));
         Try(() => context.SetMatomoVar("action_name", "greet.Greeter/" + new string('M', 5000) + fromWire));
         Try(() => context.AddMatomoCustomVariable(text.Text(), text.Text()));
         Try(() => context.AddMatomoCustomVariable(fromWire, fromWire));
         Try(() => context.AddMatomoCustomVariable(HostileText.Megabyte, HostileText.Megabyte));
 
         // Thousands of variables.
-        var many = text.Next(3) == 0 ? 3000 : 50;
+        var many = text.Next(8) == 0 ? 3000 : 50;
         for (var i = 0; i < many; i++)
         {
             var index = i.ToString(CultureInfo.InvariantCulture);
-            Try(() => context.SetMatomoVar("dimension" + index, text.Next(4) == 0 ? text.Text() : index));
+            Try(() => context.SetMatomoVar("dimension" + index, text.Next(100) == 0 ? text.Text() : index));
             Try(() => context.AddMatomoCustomVariable("v" + index, index));
         }
 
