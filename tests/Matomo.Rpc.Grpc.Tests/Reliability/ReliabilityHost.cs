@@ -25,6 +25,7 @@ public static class ReliabilityHost
                 services.AddLogging(logging => logging.AddProvider(capture).SetMinimumLevel(LogLevel.Trace));
             }
 
+            services.AddSingleton<ServiceCodeRefusals>();
             services.AddMatomoTracking(o =>
             {
                 o.TrackerUrl = matomo.TrackerUrl;

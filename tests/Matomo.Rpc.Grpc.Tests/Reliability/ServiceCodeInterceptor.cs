@@ -12,7 +12,7 @@ namespace Matomo.Rpc.Grpc.Tests.Reliability;
 /// request, as a service would. <c>x-caller</c> and <c>x-seq</c> become custom variables, <c>x-var-NAME</c> sets the
 /// parameter NAME, and <c>x-hostile-seed</c> (with the raw bytes of <c>x-hostile-bin</c>) feeds hostile values.
 /// </summary>
-public sealed class ServiceCodeInterceptor : Interceptor
+public sealed class ServiceCodeInterceptor(ServiceCodeRefusals refusals) : Interceptor
 {
     public const string Caller = "x-caller";
     public const string Sequence = "x-seq";
@@ -49,7 +49,14 @@ public sealed class ServiceCodeInterceptor : Interceptor
                 default:
                     if (entry.Key.StartsWith(VarPrefix, StringComparison.Ordinal))
                     {
-                        context.SetMatomoVar(entry.Key[VarPrefix.Length..], entry.Value);
+                        try
+                        {
+                            context.SetMatomoVar(entry.Key[VarPrefix.Length..], entry.Value);
+                        }
+                        catch (ArgumentException ex)
+                        {
+                            refusals.Add(ex);
+                        }
                     }
 
                     break;
