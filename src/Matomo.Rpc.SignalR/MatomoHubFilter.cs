@@ -45,7 +45,7 @@ public sealed class MatomoHubFilter : IHubFilter
         ArgumentNullException.ThrowIfNull(next);
 
         InvocationEntry? entry = null;
-        MatomoCall? call;
+        MatomoCall? call = null;
         try
         {
             var context = invocationContext.Context;
@@ -53,24 +53,23 @@ public sealed class MatomoHubFilter : IHubFilter
             var hubPath = state?.HubPath ?? (context.GetHttpContext() is { } http ? HubPaths.FromRequest(http.Request) : string.Empty);
             entry = InvocationEntry.For(invocationContext.Hub.GetType(), invocationContext.HubMethod, hubPath);
             call = _tracker.StartCall(entry.Action, entry.Kind, entry.UrlPath);
-            if (call is null)
+            if (call is not null)
             {
-                return next(invocationContext);
+                state ??= ConnectionState.Create(_tracker, context);
+                call.SetCaller(state.Caller);
+                call.Transport = state.Transport;
             }
-
-            state ??= ConnectionState.Create(_tracker, context);
-            call.SetCaller(state.Caller);
-            call.Transport = state.Transport;
         }
 #pragma warning disable CA1031 // tracking never throws into the hub
         catch (Exception ex)
 #pragma warning restore CA1031
         {
             Log.TrackingFailed(_logger, "invocation", entry?.HubName ?? invocationContext.Hub?.GetType().Name ?? string.Empty, ex);
-            return next(invocationContext);
+            call = null;
         }
 
-        return TrackInvocationAsync(invocationContext, next, call, entry);
+        // Outside the try: an exception of the pipeline must reach the client untouched, and the hub run only once.
+        return call is null || entry is null ? next(invocationContext) : TrackInvocationAsync(invocationContext, next, call, entry);
     }
 
     /// <summary>Tracks the connection's opening as a Matomo event (category: the hub, action: <c>connect</c>, name: the transport).</summary>

@@ -1,7 +1,10 @@
+using System.Net;
 using Greet;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Matomo.Rpc.Grpc.Tests.Support;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -217,6 +220,27 @@ public class GrpcEndToEndTests
         var hit = await SingleHitAsync();
         Assert.That(hit["lang"], Is.EqualTo("de-CH"));
         Assert.That(hit["urlref"], Is.EqualTo("https://app.example.org/"));
+    }
+
+    [Test]
+    public async Task SayHello_BehindForwardedHeadersMiddleware_StoresTheForwardedClientAddress()
+    {
+        await using var host = await GrpcTestHost.StartAsync(
+            services =>
+            {
+                services.AddMatomoTracking(o =>
+                {
+                    o.SiteId = 1;
+                    o.Sending.FlushInterval = TimeSpan.FromMilliseconds(50);
+                }).UseInMemorySink();
+                services.AddGrpc(o => o.Interceptors.Add<MatomoInterceptor>());
+            },
+            app => app.UseForwardedHeaders(new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor }));
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }, new Metadata { { "x-forwarded-for", "203.0.113.9" } }).ResponseAsync.WaitAsync(TestTimeouts.Default);
+
+        var hits = await host.Sink.WaitForHitsAsync(1, TestTimeouts.Default).WaitAsync(TestTimeouts.Default);
+        Assert.That(hits[0].Hit.Caller.RemoteAddress, Is.EqualTo(IPAddress.Parse("203.0.113.9")));
     }
 
     [Test]

@@ -22,15 +22,15 @@ public sealed class MatomoHubFilterHostingTests
     }
 
     [TearDown]
-    public async Task StopMatomoAsync() => await _matomo.DisposeAsync();
+    public async Task StopMatomoAsync() => await _matomo.DisposeAsync().AsTask().WaitAsync(Timeout);
 
     [TestCase(FilterRegistration.Global)]
     [TestCase(FilterRegistration.GlobalSingleton)]
     public async Task AddFilter_ForAllHubs_TracksEveryHubWhetherOrNotTheFilterIsAService(FilterRegistration registration)
     {
         await using var host = await SignalRTestHost.StartAsync(_matomo, registration);
-        await using var chat = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
-        await using var plain = host.CreateConnection(SignalRTestHost.PlainPath, HttpTransportType.WebSockets, _tag);
+        var chat = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
+        var plain = host.CreateConnection(SignalRTestHost.PlainPath, HttpTransportType.WebSockets, _tag);
         await chat.StartAsync().WaitAsync(Timeout);
         await plain.StartAsync().WaitAsync(Timeout);
 
@@ -58,14 +58,16 @@ public sealed class MatomoHubFilterHostingTests
         var connection = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
         await connection.StartAsync().WaitAsync(Timeout);
 
+        var connectionId = connection.ConnectionId!;
         await connection.InvokeAsync<string>("Echo", "x").WaitAsync(Timeout);
         await connection.DisposeAsync().AsTask().WaitAsync(Timeout);
-        await using (var probe = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag))
-        {
-            // A later invocation's hit is stored after any event of the closed connection would have been.
-            await probe.StartAsync().WaitAsync(Timeout);
-            await probe.InvokeAsync<string>("shout", "y").WaitAsync(Timeout);
-        }
+        await host.Connections.WaitForDisconnectAsync(connectionId).WaitAsync(Timeout);
+
+        // A later invocation's hit is queued after the disconnect event would have been, and hits are sent in order.
+        var probe = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
+        await probe.StartAsync().WaitAsync(Timeout);
+        await probe.InvokeAsync<string>("shout", "y").WaitAsync(Timeout);
+        await probe.DisposeAsync().AsTask().WaitAsync(Timeout);
 
         await _matomo.WaitForHitAsync(_tag, "ChatHub/Echo");
         await _matomo.WaitForHitAsync(_tag, "ChatHub/shout");
@@ -74,11 +76,62 @@ public sealed class MatomoHubFilterHostingTests
 
     [TestCase(HttpTransportType.WebSockets)]
     [TestCase(HttpTransportType.LongPolling)]
+    public async Task InvokeAsync_KnownUserWithUserIdIdentity_TwoConnectionsAreOneUser(HttpTransportType transport)
+    {
+        await using var host = await SignalRTestHost.StartAsync(_matomo, FilterRegistration.PerHub, o => o.VisitorIdentity = MatomoVisitorIdentity.UserId);
+        var user = new Dictionary<string, string> { [SignalRTestHost.UserHeader] = "alice" };
+        var first = host.CreateConnection(SignalRTestHost.ChatPath, transport, _tag, user);
+        var second = host.CreateConnection(SignalRTestHost.ChatPath, transport, _tag, user);
+        var anonymous = host.CreateConnection(SignalRTestHost.ChatPath, transport, _tag);
+        await first.StartAsync().WaitAsync(Timeout);
+        await second.StartAsync().WaitAsync(Timeout);
+        await anonymous.StartAsync().WaitAsync(Timeout);
+
+        await first.InvokeAsync<string>("Echo", "1").WaitAsync(Timeout);
+        await second.InvokeAsync<string>("Echo", "2").WaitAsync(Timeout);
+        await anonymous.InvokeAsync<string>("Echo", "3").WaitAsync(Timeout);
+
+        var hits = await _matomo.WaitForHitsAsync(_tag, "ChatHub/Echo", 3);
+        var byText = hits.ToDictionary(h => h.CustomVariable("text")!);
+        Assert.That(byText["1"]["uid"], Is.EqualTo("alice"));
+        Assert.That(byText["2"]["uid"], Is.EqualTo("alice"));
+        Assert.That(byText["1"].Has("cid"), Is.False);
+        Assert.That(byText["3"].Has("uid"), Is.False);
+        Assert.That(byText["3"]["cid"], Does.Match("^[0-9a-f]{16}$"));
+    }
+
+    [Test]
+    public async Task InvokeAsync_VisitorHeaderIdentity_TheHeaderWinsOverTheConnection()
+    {
+        await using var host = await SignalRTestHost.StartAsync(_matomo, FilterRegistration.PerHub, o =>
+        {
+            o.VisitorIdentity = MatomoVisitorIdentity.Header;
+            o.VisitorIdHeader = "X-Client-Id";
+        });
+        var first = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag, new Dictionary<string, string> { ["X-Client-Id"] = "device-1" });
+        var second = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag, new Dictionary<string, string> { ["X-Client-Id"] = "device-1" });
+        var other = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag, new Dictionary<string, string> { ["X-Client-Id"] = "device-2" });
+        await first.StartAsync().WaitAsync(Timeout);
+        await second.StartAsync().WaitAsync(Timeout);
+        await other.StartAsync().WaitAsync(Timeout);
+
+        await first.InvokeAsync<string>("Echo", "1").WaitAsync(Timeout);
+        await second.InvokeAsync<string>("Echo", "2").WaitAsync(Timeout);
+        await other.InvokeAsync<string>("Echo", "3").WaitAsync(Timeout);
+
+        var hits = await _matomo.WaitForHitsAsync(_tag, "ChatHub/Echo", 3);
+        var byText = hits.ToDictionary(h => h.CustomVariable("text")!);
+        Assert.That(byText["2"]["cid"], Is.EqualTo(byText["1"]["cid"]));
+        Assert.That(byText["3"]["cid"], Is.Not.EqualTo(byText["1"]["cid"]));
+    }
+
+    [TestCase(HttpTransportType.WebSockets)]
+    [TestCase(HttpTransportType.LongPolling)]
     public async Task InvokeAsync_MatomoDown_CallsSucceedWithoutWaitingForMatomo(HttpTransportType transport)
     {
         await using var host = await SignalRTestHost.StartAsync(_matomo);
-        await _matomo.StopAsync();
-        await using var connection = host.CreateConnection(SignalRTestHost.ChatPath, transport, _tag);
+        await _matomo.StopAsync().WaitAsync(Timeout);
+        var connection = host.CreateConnection(SignalRTestHost.ChatPath, transport, _tag);
         var slowest = TimeSpan.Zero;
 
         var start = Stopwatch.StartNew();
@@ -101,7 +154,7 @@ public sealed class MatomoHubFilterHostingTests
     public async Task InvokeAsync_MatomoAnswersAfterTwoSeconds_CallsDoNotWait()
     {
         await using var host = await SignalRTestHost.StartAsync(_matomo);
-        await using var connection = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
+        var connection = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
         await connection.StartAsync().WaitAsync(Timeout);
         _matomo.Latency = TimeSpan.FromSeconds(2);
 
@@ -120,9 +173,9 @@ public sealed class MatomoHubFilterHostingTests
     public async Task InvokeAsync_MatomoBackAfterBeingDown_TheHitsOfTheDowntimeAreStored()
     {
         await using var host = await SignalRTestHost.StartAsync(_matomo, FilterRegistration.PerHub, o => o.Sending.RetryMaxDelay = TimeSpan.FromMilliseconds(200));
-        await using var connection = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
+        var connection = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag);
         await connection.StartAsync().WaitAsync(Timeout);
-        await _matomo.StopAsync();
+        await _matomo.StopAsync().WaitAsync(Timeout);
 
         for (var i = 0; i < 3; i++)
         {

@@ -11,7 +11,7 @@ public sealed class MatomoHubFilterUnitTests
     private FilterHarness _harness = null!;
 
     [SetUp]
-    public async Task StartAsync() => _harness = await FilterHarness.StartAsync();
+    public async Task StartAsync() => _harness = await FilterHarness.StartAsync(o => o.ExcludedActions.Add("ChatHub/Excluded"));
 
     [TearDown]
     public async Task StopAsync() => await _harness.DisposeAsync();
@@ -29,6 +29,25 @@ public sealed class MatomoHubFilterUnitTests
         Assert.That(caught, Is.SameAs(thrown));
         Assert.That(hit.Hit.Outcome, Is.EqualTo(MatomoOutcome.Error));
         Assert.That(hit.Hit.ErrorType, Is.EqualTo("HubException"));
+    }
+
+    [TestCase("Excluded")]
+    [TestCase("Echo")]
+    public void InvokeMethodAsync_PipelineThrowsSynchronously_RunsItOnceAndRethrowsTheSameException(string method)
+    {
+        var context = new FakeHubCallerContext();
+        var thrown = new InvalidOperationException("sync");
+        var runs = 0;
+
+        var caught = Assert.ThrowsAsync<InvalidOperationException>(async () =>
+            await _harness.Filter.InvokeMethodAsync(_harness.Invocation(context, method), _ =>
+            {
+                runs++;
+                throw thrown;
+            }).AsTask().WaitAsync(Timeout));
+
+        Assert.That(caught, Is.SameAs(thrown));
+        Assert.That(runs, Is.EqualTo(1));
     }
 
     [Test]

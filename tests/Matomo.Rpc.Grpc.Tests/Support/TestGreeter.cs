@@ -6,11 +6,14 @@ namespace Matomo.Rpc.Grpc.Tests.Support;
 /// <summary>Lets a test wait until the service is inside a call (to cancel it at the right moment).</summary>
 public sealed class GreeterProbe
 {
-    private readonly TaskCompletionSource _waiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _waiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public Task Waiting => _waiting.Task;
+    /// <summary>Completes when a call reaches a "wait" since the last <see cref="Reset"/>.</summary>
+    public Task Waiting => Volatile.Read(ref _waiting).Task;
 
-    public void SignalWaiting() => _waiting.TrySetResult();
+    public void Reset() => Volatile.Write(ref _waiting, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    public void SignalWaiting() => Volatile.Read(ref _waiting).TrySetResult();
 }
 
 /// <summary>

@@ -9,10 +9,20 @@ namespace Matomo.Rpc.SignalR.Tests.Support;
 public sealed class ChatHub : Hub
 {
     private readonly Rendezvous _rendezvous;
+    private readonly ConnectionLog _connections;
+    private readonly StreamGate _gate;
 
-    public ChatHub(Rendezvous rendezvous)
+    public ChatHub(Rendezvous rendezvous, ConnectionLog connections, StreamGate gate)
     {
         _rendezvous = rendezvous;
+        _connections = connections;
+        _gate = gate;
+    }
+
+    public override Task OnDisconnectedAsync(Exception? exception)
+    {
+        _connections.Disconnected(Context.ConnectionId);
+        return base.OnDisconnectedAsync(exception);
     }
 
     public string Echo(string text)
@@ -38,6 +48,13 @@ public sealed class ChatHub : Hub
             Context.SetMatomoVar("dimension5", "item" + i);
             await Task.Delay(delayMs, cancellationToken);
         }
+    }
+
+    public async IAsyncEnumerable<int> Gated([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        yield return 1;
+        await _gate.WaitAsync(cancellationToken);
+        yield return 2;
     }
 
     public ChannelReader<int> CountChannel(int count)

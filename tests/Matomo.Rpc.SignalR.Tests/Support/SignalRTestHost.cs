@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Claims;
 using Matomo.Rpc.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -20,8 +21,12 @@ public sealed class SignalRTestHost : IAsyncDisposable
 {
     public const string ChatPath = "/hubs/chat";
     public const string PlainPath = "/hubs/plain";
+    public const string UserHeader = "X-Test-User";
+
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     private readonly WebApplication _app;
+    private readonly List<HubConnection> _connections = [];
 
     private SignalRTestHost(WebApplication app, Uri baseUri, CollectingLoggerProvider logs)
     {
@@ -42,6 +47,10 @@ public sealed class SignalRTestHost : IAsyncDisposable
 
     public Rendezvous Rendezvous => _app.Services.GetRequiredService<Rendezvous>();
 
+    public ConnectionLog Connections => _app.Services.GetRequiredService<ConnectionLog>();
+
+    public StreamGate Gate => _app.Services.GetRequiredService<StreamGate>();
+
     public static async Task<SignalRTestHost> StartAsync(
         MatomoStandIn matomo,
         FilterRegistration registration = FilterRegistration.PerHub,
@@ -52,6 +61,8 @@ public sealed class SignalRTestHost : IAsyncDisposable
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         builder.Logging.ClearProviders().AddProvider(logs);
         builder.Services.AddSingleton<Rendezvous>();
+        builder.Services.AddSingleton<ConnectionLog>();
+        builder.Services.AddSingleton<StreamGate>();
         builder.Services.AddMatomoTracking(o =>
         {
             o.TrackerUrl = matomo.TrackerUrl;
@@ -78,26 +89,63 @@ public sealed class SignalRTestHost : IAsyncDisposable
         }
 
         var app = builder.Build();
+
+        // Stands in for authentication: the X-Test-User header signs the request in as that user.
+        app.Use((context, next) =>
+        {
+            if (context.Request.Headers[UserHeader].ToString() is { Length: > 0 } user)
+            {
+                context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, user)], "test"));
+            }
+
+            return next(context);
+        });
         app.MapHub<ChatHub>(ChatPath);
         app.MapHub<PlainHub>(PlainPath);
-        await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await app.StartAsync().WaitAsync(Timeout);
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new SignalRTestHost(app, new Uri(address), logs);
     }
 
     /// <summary>
-    /// A client connection over <paramref name="transport"/>. Its <c>Referer</c> header is <paramref name="tag"/>, so its
-    /// hits are told apart by <c>urlref</c>.
+    /// A client connection over <paramref name="transport"/>, disposed with the host. Its <c>Referer</c> header is
+    /// <paramref name="tag"/>, so its hits are told apart by <c>urlref</c>.
     /// </summary>
-    public HubConnection CreateConnection(string path, HttpTransportType transport, string tag) =>
-        new HubConnectionBuilder()
-            .WithUrl(new Uri(BaseUri, path), transport, o => o.Headers["Referer"] = tag)
+    public HubConnection CreateConnection(string path, HttpTransportType transport, string tag, IReadOnlyDictionary<string, string>? headers = null)
+    {
+        var connection = new HubConnectionBuilder()
+            .WithUrl(new Uri(BaseUri, path), transport, o =>
+            {
+                o.Headers["Referer"] = tag;
+                foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+                {
+                    o.Headers[name] = value;
+                }
+            })
             .Build();
+        lock (_connections)
+        {
+            _connections.Add(connection);
+        }
+
+        return connection;
+    }
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        await _app.DisposeAsync();
+        HubConnection[] connections;
+        lock (_connections)
+        {
+            connections = [.. _connections];
+        }
+
+        foreach (var connection in connections)
+        {
+            await connection.DisposeAsync().AsTask().WaitAsync(Timeout);
+        }
+
+        await _app.StopAsync().WaitAsync(Timeout);
+        await _app.DisposeAsync().AsTask().WaitAsync(Timeout);
     }
 }
