@@ -166,6 +166,17 @@ internal sealed class MatomoSender : BackgroundService
             {
                 return;
             }
+            catch (OperationCanceledException)
+            {
+                // The shutdown deadline passed while this batch was filled: its hits have left the queue, so they are
+                // counted here or nowhere.
+                var unsent = batch.Count + isolated.Count;
+                Metrics.Dropped(unsent, DropReasons.Shutdown);
+                _unsentAtAbort += unsent;
+                batch.Clear();
+                isolated.Clear();
+                throw;
+            }
         }
     }
 
