@@ -48,7 +48,7 @@ public sealed class MatomoInterceptorOutageTests
         var outageStored = keys.Count(k => k.Sequence >= Before && k.Sequence < Before + During);
         TestContext.Out.WriteLine($"outage ({policy}): calls={Total} stored={hits.Count} dropped={stats.Dropped} outage-stored={outageStored} retried={stats.Retried}");
         Assert.That(calls, Has.Count.EqualTo(Total), "every call succeeded");
-        Assert.That(during.Max(c => c.Duration), Is.LessThan(TimeSpan.FromSeconds(1)), "no call slowed by the outage");
+        Assert.That(during.Max(c => c.Duration), Is.LessThan(TimeSpan.FromSeconds(2)), "no call slowed by the outage");
         Assert.That(stats.Dropped, Is.GreaterThan(0), "the outage overflowed the queue");
         Assert.That(Total - hits.Count, Is.EqualTo(stats.Dropped), "calls - stored == dropped");
         Assert.That(stats.Sent, Is.EqualTo(hits.Count));
