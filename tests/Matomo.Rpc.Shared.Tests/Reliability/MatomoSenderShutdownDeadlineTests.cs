@@ -45,6 +45,44 @@ public sealed class MatomoSenderShutdownDeadlineTests
         Assert.That(stats.Dropped, Is.EqualTo(5), "the batch being filled at the deadline is dropped and counted");
     }
 
+    [Test]
+    public async Task StopAsync_DeadlinePassesWhileABatchWithCrashHitsIsSent_CountsTheCrashHitsNotYetSentAsDropped()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.Recording = MatomoRecording.None;
+            o.TrackCrashes = true;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(1);
+            o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(5);
+        });
+        var writer = new FakeHitWriter(harness.Time) { Manual = true };
+        using var sender = new MatomoSender(harness.Queue, writer, harness.Encoder(), harness.Options, harness.Time, NullLogger.Instance);
+        await sender.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
+        for (var i = 0; i < 2; i++)
+        {
+            var call = harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!;
+            call.SetException(new InvalidOperationException("failed"));
+            Assert.That(call.Complete(MatomoOutcome.Error), Is.True);
+        }
+
+        while (writer.Calls.Count == 0)
+        {
+            harness.Time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Yield();
+        }
+
+        // Matomo never answers the batch (two page views; each failed call also has a crash hit to send after it).
+        var batch = await writer.NextAsync();
+        var stop = sender.StopAsync(CancellationToken.None);
+        harness.Time.Advance(harness.Options.Sending.ShutdownTimeout);
+        await stop.WaitAsync(RealTimeout);
+
+        var stats = harness.Tracker.Statistics;
+        Assert.That(batch.Actions, Has.Length.EqualTo(2));
+        Assert.That(stats.Sent, Is.Zero);
+        Assert.That(stats.Dropped, Is.EqualTo(4), "the batch's two hits and the two crash hits never sent: " + stats);
+    }
+
     private static void Complete(TrackerHarness harness, int count)
     {
         for (var i = 0; i < count; i++)
