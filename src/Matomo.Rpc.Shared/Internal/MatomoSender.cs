@@ -82,17 +82,23 @@ internal sealed class MatomoSender : BackgroundService
         {
             while (await _queue.Reader.WaitToReadAsync(abort).ConfigureAwait(false))
             {
+                var crashesLeft = 0;
                 try
                 {
                     await FillAsync(batch, isolated, abort).ConfigureAwait(false);
+                    crashesLeft = isolated.Count;
                     await SendAsync(batch, abort).ConfigureAwait(false);
                     foreach (var crash in isolated)
                     {
+                        crashesLeft--;
                         await SendAsync([crash], abort).ConfigureAwait(false);
                     }
                 }
                 catch (OperationCanceledException) when (abort.IsCancellationRequested)
                 {
+                    // SendAsync counts the hits it was sending; the crash hits not yet tried are counted here.
+                    Metrics.Dropped(crashesLeft, DropReasons.Shutdown);
+                    _unsentAtAbort += crashesLeft;
                     throw;
                 }
 #pragma warning disable CA1031 // the sender's loop must never die
@@ -167,6 +173,17 @@ internal sealed class MatomoSender : BackgroundService
             catch (OperationCanceledException) when (!abort.IsCancellationRequested)
             {
                 return;
+            }
+            catch (OperationCanceledException)
+            {
+                // The shutdown deadline passed while this batch was filled: its hits have left the queue, so they are
+                // counted here or nowhere.
+                var unsent = batch.Count + isolated.Count;
+                Metrics.Dropped(unsent, DropReasons.Shutdown);
+                _unsentAtAbort += unsent;
+                batch.Clear();
+                isolated.Clear();
+                throw;
             }
         }
     }

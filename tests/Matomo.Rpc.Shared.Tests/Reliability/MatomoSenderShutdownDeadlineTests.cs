@@ -1,0 +1,93 @@
+using Matomo.Rpc.Internal;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Matomo.Rpc.Shared.Tests.Reliability;
+
+/// <summary>Every hit the sender took from the queue is accounted for when the shutdown deadline passes, wherever the sender is.</summary>
+public sealed class MatomoSenderShutdownDeadlineTests
+{
+    private static readonly TimeSpan RealTimeout = TimeSpan.FromSeconds(20);
+
+    [Test]
+    public async Task StopAsync_DeadlinePassesWhileTheLastBatchIsFilled_CountsItsHitsAsDropped()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.Recording = MatomoRecording.None;
+            o.Sending.BatchSize = 100;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(1);
+            o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(5);
+        });
+        var writer = new FakeHitWriter(harness.Time) { Manual = true };
+        var clock = new DeadlineOnFlushTimerTimeProvider(harness.Time, harness.Options.Sending.ShutdownTimeout);
+        using var sender = new MatomoSender(harness.Queue, writer, harness.Encoder(), harness.Options, clock, NullLogger.Instance);
+        await sender.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
+        Complete(harness, 1);
+        // The first hit waits out its flush interval, then its request hangs on a slow Matomo while five more are queued.
+        while (writer.Calls.Count == 0)
+        {
+            harness.Time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Yield();
+        }
+
+        var first = await writer.NextAsync();
+        Complete(harness, 5);
+        var stop = sender.StopAsync(CancellationToken.None);
+        clock.Arm();
+
+        first.Result.SetResult(SendResult.Ok(1));
+        await stop.WaitAsync(RealTimeout);
+
+        var stats = harness.Tracker.Statistics;
+        Assert.That(clock.Fired, Is.True, "the deadline passed while the sender filled its batch");
+        Assert.That(stats.Sent + stats.Dropped + stats.Rejected, Is.EqualTo(6), "every hit accounted for: " + stats);
+        Assert.That(stats.Sent, Is.EqualTo(1));
+        Assert.That(stats.Dropped, Is.EqualTo(5), "the batch being filled at the deadline is dropped and counted");
+    }
+
+    [Test]
+    public async Task StopAsync_DeadlinePassesWhileABatchWithCrashHitsIsSent_CountsTheCrashHitsNotYetSentAsDropped()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.Recording = MatomoRecording.None;
+            o.TrackCrashes = true;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(1);
+            o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(5);
+        });
+        var writer = new FakeHitWriter(harness.Time) { Manual = true };
+        using var sender = new MatomoSender(harness.Queue, writer, harness.Encoder(), harness.Options, harness.Time, NullLogger.Instance);
+        await sender.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
+        for (var i = 0; i < 2; i++)
+        {
+            var call = harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!;
+            call.SetException(new InvalidOperationException("failed"));
+            Assert.That(call.Complete(MatomoOutcome.Error), Is.True);
+        }
+
+        while (writer.Calls.Count == 0)
+        {
+            harness.Time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Yield();
+        }
+
+        // Matomo never answers the batch (two page views; each failed call also has a crash hit to send after it).
+        var batch = await writer.NextAsync();
+        var stop = sender.StopAsync(CancellationToken.None);
+        harness.Time.Advance(harness.Options.Sending.ShutdownTimeout);
+        await stop.WaitAsync(RealTimeout);
+
+        var stats = harness.Tracker.Statistics;
+        Assert.That(batch.Actions, Has.Length.EqualTo(2));
+        Assert.That(stats.Sent, Is.Zero);
+        Assert.That(stats.Dropped, Is.EqualTo(4), "the batch's two hits and the two crash hits never sent: " + stats);
+    }
+
+    private static void Complete(TrackerHarness harness, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            Assert.That(harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!.Complete(), Is.True);
+        }
+    }
+}
