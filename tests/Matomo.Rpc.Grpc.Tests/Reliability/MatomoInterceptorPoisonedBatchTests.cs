@@ -31,7 +31,7 @@ public sealed class MatomoInterceptorPoisonedBatchTests
 
         var stats = tracker.Statistics;
         var hits = matomo.Hits;
-        var first = matomo.Requests[0];
+        var first = matomo.Requests.First(r => r.Path == "/matomo.php" && r.Method == "POST");
         TestContext.Out.WriteLine($"poison: calls={Calls} stored={hits.Count} dropped={stats.Dropped} requests={matomo.Requests.Count}");
         Assert.That(calls, Has.Length.EqualTo(Calls));
         Assert.That(first.StatusCode, Is.EqualTo(500), "Matomo rolled the batch back");

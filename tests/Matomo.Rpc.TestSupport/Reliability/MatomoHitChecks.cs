@@ -13,7 +13,8 @@ public static class MatomoHitChecks
     public static IReadOnlyList<string> Problems(MatomoStandIn matomo)
     {
         var problems = new List<string>();
-        foreach (var request in matomo.Requests.Where(r => r.Path == "/matomo.php"))
+        // The tracker's own requests; the start-up check's GET ping and Reporting API calls are not hits.
+        foreach (var request in matomo.Requests.Where(r => r.Path == "/matomo.php" && r.Method == "POST"))
         {
             CheckRequest(request, problems);
         }
