@@ -94,6 +94,28 @@ public sealed class MatomoCall
     }
 
     /// <summary>
+    /// Throws the <see cref="ArgumentException"/> that <see cref="SetVar"/> would throw for <paramref name="name"/> and
+    /// <paramref name="value"/>, without a call: adapters use it so that a per-call API rejects the same names on an
+    /// untracked call as on a tracked one.
+    /// </summary>
+    /// <exception cref="ArgumentException">See <see cref="SetVar"/>.</exception>
+    public static void ValidateVar(string name, string? value)
+    {
+        ParameterRules.ValidateName(name, nameof(name));
+        if (value is not null)
+        {
+            ParameterRules.ValidateValue(name, value, nameof(value));
+        }
+    }
+
+    /// <summary>
+    /// Throws the <see cref="ArgumentException"/> that <see cref="MeasurePerf"/> would throw for <paramref name="name"/>,
+    /// without a call (see <see cref="ValidateVar"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is not a <c>pf_*</c> parameter.</exception>
+    public static void ValidatePerfName(string name) => ParameterRules.ValidatePerfName(name, nameof(name));
+
+    /// <summary>
     /// Adds an action-scoped custom variable for this call (sent in <c>cvar</c> after the built-in ones, in the slots left).
     /// A later value for the same name replaces the earlier one. Names and values are cut at 200 characters, as Matomo does.
     /// </summary>

@@ -140,23 +140,22 @@ internal sealed class HitEncoder
 
     private void AddVisitor(QueryWriter query, MatomoHit hit)
     {
-        // A visitor set by service code or the action's details wins over the generated one.
-        if (HasExtra("cid") || HasExtra("_id") || HasExtra("uid"))
-        {
-            return;
-        }
-
         var caller = hit.Caller;
-        switch (_options.VisitorIdentity)
+
+        // A visitor set by service code or the action's details wins over the generated one (the caller's IP is still sent).
+        if (!HasExtra("cid") && !HasExtra("_id") && !HasExtra("uid"))
         {
-            case MatomoVisitorIdentity.None:
-                break;
-            case MatomoVisitorIdentity.UserId when caller.UserId is { Length: > 0 } user:
-                query.Add("uid", TextSanitizer.Clip(user, Limits.ParameterValue));
-                break;
-            default:
-                query.Add("cid", _visitorIds.Compute(hit.Timestamp, caller.VisitorKey, caller.RemoteAddress, caller.UserAgent));
-                break;
+            switch (_options.VisitorIdentity)
+            {
+                case MatomoVisitorIdentity.None:
+                    break;
+                case MatomoVisitorIdentity.UserId when caller.UserId is { Length: > 0 } user:
+                    query.Add("uid", TextSanitizer.Clip(user, Limits.ParameterValue));
+                    break;
+                default:
+                    query.Add("cid", _visitorIds.Compute(hit.Timestamp, caller.VisitorKey, caller.RemoteAddress, caller.UserAgent));
+                    break;
+            }
         }
 
         if (_withToken && caller.RemoteAddress is { } address)
@@ -292,6 +291,10 @@ internal sealed class HitEncoder
         {
             value = _extras[index].Value;
             _extras.RemoveAt(index);
+            if (name.StartsWith("dimension", StringComparison.Ordinal))
+            {
+                value = TextSanitizer.ForDimension(value);
+            }
         }
 
         query.Add(name, value);

@@ -1,0 +1,148 @@
+using Grpc.Core;
+
+namespace Matomo.Rpc.Grpc;
+
+/// <summary>
+/// The per-call Matomo API for gRPC service code: set Tracking API parameters, add custom variables, time blocks and
+/// skip tracking, for the current call only. The call's scope is kept in <see cref="ServerCallContext.UserState"/> by
+/// <see cref="MatomoInterceptor"/>; on a call that is not tracked (excluded, skipped, or no interceptor) these methods
+/// do nothing, but they refuse the same invalid names as on a tracked call, so a mistake shows up in every environment.
+/// </summary>
+/// <example>
+/// <code>
+/// public override async Task&lt;HelloReply&gt; SayHello(HelloRequest request, ServerCallContext context)
+/// {
+///     context.SetMatomoVar("dimension3", request.Name.Length.ToString(CultureInfo.InvariantCulture));
+///     context.AddMatomoCustomVariable("tenant", tenantId);
+///     using (context.MeasureMatomoPerf("pf_dm1"))
+///     {
+///         await LoadGreetingAsync(request.Name);
+///     }
+///
+///     return new HelloReply { Message = "Hello " + request.Name };
+/// }
+/// </code>
+/// </example>
+public static class MatomoServerCallContextExtensions
+{
+    private static readonly object CallKey = new();
+
+    /// <summary>
+    /// Sets a Matomo Tracking API parameter for this call only, e.g. <c>e_c</c>, <c>dimension3</c>, <c>action_name</c>
+    /// or <c>uid</c>; it wins over the action's configured details. A later value for the same name replaces the earlier
+    /// one; a null value removes it.
+    /// </summary>
+    /// <example>
+    /// <code>
+    /// context.SetMatomoVar("action_name", "Orders/Create");
+    /// context.SetMatomoVar("dimension2", order.Country);
+    /// </code>
+    /// </example>
+    /// <param name="context">The call's context.</param>
+    /// <param name="name">The Tracking API parameter name.</param>
+    /// <param name="value">The value, or null to remove a value set earlier.</param>
+    /// <exception cref="ArgumentException">
+    /// The name is one the tracker owns (<c>idsite</c>, <c>rec</c>, <c>apiv</c>, <c>token_auth</c>, <c>cip</c>,
+    /// <c>cdt</c>, <c>send_image</c>, <c>rand</c>) or one that would make Matomo drop the hit (<c>cvar</c>, <c>ca</c>),
+    /// or the value is one Matomo refuses for that name; thrown on untracked calls too.
+    /// </exception>
+    public static void SetMatomoVar(this ServerCallContext context, string name, string? value)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.GetMatomoCall() is { } call)
+        {
+            call.SetVar(name, value);
+        }
+        else
+        {
+            MatomoCall.ValidateVar(name, value);
+        }
+    }
+
+    /// <summary>
+    /// Adds an action-scoped custom variable for this call, sent in <c>cvar</c> after the built-in ones (status, kind,
+    /// messages, error) in the slots left. A later value for the same name replaces the earlier one.
+    /// </summary>
+    /// <example>
+    /// <code>
+    /// context.AddMatomoCustomVariable("plan", customer.Plan);
+    /// </code>
+    /// </example>
+    /// <param name="context">The call's context.</param>
+    /// <param name="name">The custom variable's name.</param>
+    /// <param name="value">Its value (null records an empty value).</param>
+    /// <exception cref="ArgumentException">The name is empty or white space; thrown on untracked calls too.</exception>
+    public static void AddMatomoCustomVariable(this ServerCallContext context, string name, string? value)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        context.GetMatomoCall()?.AddCustomVariable(name, value);
+    }
+
+    /// <summary>
+    /// Starts timing a block into the <c>pf_*</c> parameter <paramref name="name"/> of this call, in whole milliseconds;
+    /// dispose the result to stop the timer. On an untracked call the timer records nothing.
+    /// </summary>
+    /// <example>
+    /// <code>
+    /// using (context.MeasureMatomoPerf("pf_dm1"))
+    /// {
+    ///     rows = await repository.LoadAsync(request.Id, context.CancellationToken);
+    /// }
+    /// </code>
+    /// </example>
+    /// <param name="context">The call's context.</param>
+    /// <param name="name">A performance parameter: <c>pf_srv</c> (the default, which replaces the measured call duration), <c>pf_net</c>, <c>pf_tfr</c>, <c>pf_dm1</c>, <c>pf_dm2</c> or <c>pf_onl</c>.</param>
+    /// <returns>The timer; dispose it to record the elapsed time.</returns>
+    /// <exception cref="ArgumentException">The name is not a <c>pf_*</c> parameter; thrown on untracked calls too.</exception>
+    public static MatomoPerfTimer MeasureMatomoPerf(this ServerCallContext context, string name = "pf_srv")
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.GetMatomoCall() is { } call)
+        {
+            return call.MeasurePerf(name);
+        }
+
+        MatomoCall.ValidatePerfName(name);
+        return default;
+    }
+
+    /// <summary>Skips tracking of this call: no hit is sent for it, however it ends.</summary>
+    /// <example>
+    /// <code>
+    /// if (request.IsWarmUp)
+    /// {
+    ///     context.SkipMatomoTracking();
+    /// }
+    /// </code>
+    /// </example>
+    /// <param name="context">The call's context.</param>
+    public static void SkipMatomoTracking(this ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        context.GetMatomoCall()?.Skip();
+    }
+
+    /// <summary>
+    /// Returns this call's Matomo scope, or null when the call is not tracked (excluded, or no
+    /// <see cref="MatomoInterceptor"/> runs for it).
+    /// </summary>
+    /// <example>
+    /// <code>
+    /// if (context.GetMatomoCall() is { } call)
+    /// {
+    ///     call.SetPerf("pf_dm2", cacheLookupTime);
+    /// }
+    /// </code>
+    /// </example>
+    /// <param name="context">The call's context.</param>
+    /// <returns>The call's scope, or null.</returns>
+    public static MatomoCall? GetMatomoCall(this ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.UserState.TryGetValue(CallKey, out var value) ? value as MatomoCall : null;
+    }
+
+    /// <summary>Stores <paramref name="call"/> as this call's scope; false when the call already has one.</summary>
+    internal static bool TryAttach(ServerCallContext context, MatomoCall call) => context.UserState.TryAdd(CallKey, call);
+}

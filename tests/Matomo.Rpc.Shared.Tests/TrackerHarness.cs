@@ -1,0 +1,80 @@
+using System.Diagnostics.Metrics;
+using Matomo.Rpc.Internal;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Matomo.Rpc.Shared.Tests;
+
+/// <summary>A tracker, its queue and an encoder wired by hand, on a fake clock.</summary>
+internal sealed class TrackerHarness : IDisposable
+{
+    public static readonly DateTimeOffset Start = new(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
+
+    private readonly TestMeterFactory _meters = new();
+
+    public TrackerHarness(Action<MatomoOptions>? configure = null, FakeTimeProvider? time = null)
+    {
+        Options = new MatomoOptions { SiteId = 1, LogOnly = true, VisitorIdentity = MatomoVisitorIdentity.None, VisitorIdSalt = "salt" };
+        configure?.Invoke(Options);
+        Time = time ?? new FakeTimeProvider(Start);
+        Queue = new HitQueue(Options, _meters);
+        Tracker = new MatomoTracker(Options, Time, Queue, NullLogger<MatomoTracker>.Instance);
+    }
+
+    public MatomoOptions Options { get; }
+
+    public FakeTimeProvider Time { get; }
+
+    public HitQueue Queue { get; }
+
+    public MatomoTracker Tracker { get; }
+
+    public static MatomoCallerInfo DefaultCaller => new() { Host = "api.example.org", Scheme = "http" };
+
+    public HitEncoder Encoder(uint rand = 0x1234abcd) => new(Options, new VisitorIdGenerator(Options.VisitorIdSalt), NullLogger.Instance, () => rand);
+
+    /// <summary>Runs one call of <paramref name="action"/> that lasts <paramref name="duration"/> (12 ms by default) and returns its hit.</summary>
+    public MatomoHit Hit(string action = "greet.Greeter/SayHello", MatomoCallKind kind = MatomoCallKind.Unary, Action<MatomoCall>? during = null,
+        TimeSpan? duration = null, MatomoCallerInfo? caller = null)
+    {
+        var call = Tracker.StartCall(action, kind) ?? throw new InvalidOperationException("excluded");
+        call.SetCaller(caller ?? DefaultCaller);
+        during?.Invoke(call);
+        Time.Advance(duration ?? TimeSpan.FromMilliseconds(12));
+        Assert.That(call.Complete(), Is.True, "the hit was not queued");
+        return TakeHit();
+    }
+
+    public MatomoHit TakeHit() => Queue.Reader.TryRead(out var hit) ? hit : throw new InvalidOperationException("no hit queued");
+
+    public string Encode(Action<MatomoCall>? during = null, string action = "greet.Greeter/SayHello", MatomoCallKind kind = MatomoCallKind.Unary,
+        TimeSpan? duration = null, MatomoCallerInfo? caller = null) =>
+        Encoder().Encode(Hit(action, kind, during, duration, caller));
+
+    public void Dispose() => _meters.Dispose();
+
+    internal sealed class TestMeterFactory : IMeterFactory
+    {
+        private readonly List<Meter> _meters = [];
+
+        public Meter Create(MeterOptions options)
+        {
+            var meter = new Meter(options.Name, options.Version, options.Tags, this);
+            lock (_meters)
+            {
+                _meters.Add(meter);
+            }
+
+            return meter;
+        }
+
+        public void Dispose()
+        {
+            lock (_meters)
+            {
+                _meters.ForEach(m => m.Dispose());
+                _meters.Clear();
+            }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http;
+
+namespace Matomo.Rpc.TestSupport;
+
+public sealed partial class MatomoStandIn
+{
+    private const string GenericError = "<!DOCTYPE html><html><head><title>Matomo</title></head><body><p>An error occurred.</p></body></html>";
+    private const string EmptyRequestText = "This resource is part of Matomo. Keep full control of your data with the leading free and open source digital analytics platform for web and mobile.";
+    private static readonly string[] PerfParameters = ["pf_net", "pf_srv", "pf_tfr", "pf_dm1", "pf_dm2", "pf_onl"];
+    private static readonly string[] CdtFormats = ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ssK", "yyyy-MM-dd"];
+
+    private enum HitOutcome
+    {
+        Stored,
+        NotRecorded,
+        Invalid,
+        Failed,
+    }
+
+    private Answer Track(HttpRequest request, Dictionary<string, string> query, string queryString, string body, DateTimeOffset receivedAt)
+    {
+        // Matomo takes the bulk path when the raw body mentions "requests" (BulkTracking's own test).
+        if (body.Contains("\"requests\"", StringComparison.Ordinal) || body.Contains("'requests'", StringComparison.Ordinal))
+        {
+            return Bulk(request, query, body, receivedAt);
+        }
+
+        var trimmed = body.AsSpan().TrimStart();
+        var isJson = trimmed.StartsWith("{") || trimmed.StartsWith("[")
+            || (request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) ?? false);
+        if (isJson && body.Length > 0)
+        {
+            return new Answer(400, "text/html; charset=utf-8", GenericError);
+        }
+
+        var parameters = HttpMethods.IsPost(request.Method) && body.Length > 0 ? ParseQuery(body) : new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in query)
+        {
+            parameters[name] = value;
+        }
+
+        if (parameters.Count == 0)
+        {
+            return new Answer(200, "text/plain; charset=utf-8", EmptyRequestText);
+        }
+
+        var raw = queryString.Length > 0 ? queryString + (body.Length > 0 ? "&" + body : string.Empty) : "?" + body;
+        var userAgent = request.Headers.UserAgent.ToString();
+        var outcome = Process(parameters, raw, parameters.GetValueOrDefault("token_auth"), userAgent, receivedAt, bulk: false, out var hit);
+        switch (outcome)
+        {
+            case HitOutcome.Invalid:
+                return new Answer(400, "text/html; charset=utf-8", GenericError);
+            case HitOutcome.Failed:
+                return new Answer(500, "text/html; charset=utf-8", GenericError);
+        }
+
+        var store = hit is null ? null : new List<StoredHit> { hit };
+        return parameters.GetValueOrDefault("send_image") == "0"
+            ? new Answer(204, string.Empty, string.Empty) { Store = store }
+            : new Answer(200, "image/gif", string.Empty) { Gif = true, Store = store };
+    }
+
+    private Answer Bulk(HttpRequest request, Dictionary<string, string> query, string body, DateTimeOffset receivedAt)
+    {
+        List<string?> requests = [];
+        string? token = query.GetValueOrDefault("token_auth");
+        try
+        {
+            using var json = JsonDocument.Parse(body);
+            if (json.RootElement.ValueKind == JsonValueKind.Object)
+            {
+                if (json.RootElement.TryGetProperty("token_auth", out var t) && t.ValueKind == JsonValueKind.String)
+                {
+                    token = t.GetString();
+                }
+
+                if (json.RootElement.TryGetProperty("requests", out var list) && list.ValueKind == JsonValueKind.Array)
+                {
+                    foreach (var item in list.EnumerateArray())
+                    {
+                        requests.Add(item.ValueKind == JsonValueKind.String ? item.GetString() : null);
+                    }
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Matomo answers a body it cannot decode with a success that tracked nothing (seen).
+            requests.Clear();
+        }
+
+        var authenticated = IsTrackingToken(token);
+        var userAgent = request.Headers.UserAgent.ToString();
+        var tracked = 0;
+        var invalid = 0;
+        var invalidIndices = new List<int>();
+        var store = new List<StoredHit>();
+        var index = 0;
+        foreach (var item in requests)
+        {
+            if (item is null || !item.StartsWith('?'))
+            {
+                // No query part: dropped without a word, and the indices shift.
+                continue;
+            }
+
+            var parameters = ParseQuery(item);
+            var hitToken = parameters.GetValueOrDefault("token_auth") ?? token;
+            switch (Process(parameters, item, hitToken, userAgent, receivedAt, bulk: true, out var hit))
+            {
+                case HitOutcome.Stored:
+                    store.Add(hit!);
+                    tracked++;
+                    break;
+                case HitOutcome.NotRecorded:
+                    tracked++;
+                    break;
+                case HitOutcome.Invalid:
+                    invalid++;
+                    invalidIndices.Add(index);
+                    break;
+                case HitOutcome.Failed:
+                    // The whole batch is rolled back; Matomo still reports what it had counted before the exception.
+                    return new Answer(500, "application/json; charset=utf-8", string.Create(CultureInfo.InvariantCulture,
+                        $$"""{"status":"error","tracked":{{tracked}},"invalid":{{invalid}}}"""));
+            }
+
+            index++;
+        }
+
+        var answer = new StringBuilder();
+        answer.Append(CultureInfo.InvariantCulture, $$"""{"status":"success","tracked":{{tracked}},"invalid":{{invalid}}""");
+        if (authenticated)
+        {
+            answer.Append(",\"invalid_indices\":[").AppendJoin(',', invalidIndices).Append(']');
+        }
+
+        answer.Append('}');
+        return new Answer(200, "application/json; charset=utf-8", answer.ToString()) { Store = store };
+    }
+
+    private bool IsTrackingToken(string? token) =>
+        !string.IsNullOrEmpty(token) && token == Token && TokenAccess is MatomoTokenAccess.Write or MatomoTokenAccess.Admin or MatomoTokenAccess.SuperUser;
+
+    private HitOutcome Process(Dictionary<string, string> parameters, string raw, string? token, string requestUserAgent, DateTimeOffset receivedAt, bool bulk, out StoredHit? hit)
+    {
+        hit = null;
+        if (parameters.GetValueOrDefault("rec") != "1")
+        {
+            return HitOutcome.NotRecorded;
+        }
+
+        if (!int.TryParse(parameters.GetValueOrDefault("idsite"), NumberStyles.None, CultureInfo.InvariantCulture, out var site) || site <= 0 || site != SiteId)
+        {
+            return HitOutcome.Invalid;
+        }
+
+        var authenticated = IsTrackingToken(token);
+        if (parameters.ContainsKey("cip") && !authenticated)
+        {
+            return HitOutcome.Invalid;
+        }
+
+        var now = Clock.GetUtcNow();
+        var time = receivedAt;
+        if (parameters.TryGetValue("cdt", out var cdt) && ParseCdt(cdt) is { } at)
+        {
+            if (at < now - TimeSpan.FromDays(1) && !authenticated)
+            {
+                return HitOutcome.Invalid;
+            }
+
+            if (at <= now)
+            {
+                time = at;
+            }
+        }
+
+        if (parameters.TryGetValue("cid", out var cid) && !IsVisitorId(cid))
+        {
+            return HitOutcome.Invalid;
+        }
+
+        foreach (var name in PerfParameters)
+        {
+            if (parameters.TryGetValue(name, out var perf) && double.TryParse(perf, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) && ms < 0)
+            {
+                return HitOutcome.Invalid;
+            }
+        }
+
+        if (parameters.GetValueOrDefault("ca") == "1")
+        {
+            // No plugin handles a non-page-view action: Matomo throws (500).
+            return HitOutcome.Failed;
+        }
+
+        if (PoisonWhen is { } poison && poison(parameters))
+        {
+            return HitOutcome.Failed;
+        }
+
+        if (parameters.TryGetValue("_id", out var id) && !IsVisitorId(id))
+        {
+            parameters.Remove("_id");
+        }
+
+        var userAgent = parameters.GetValueOrDefault("ua") ?? requestUserAgent;
+        if (parameters.GetValueOrDefault("bots") != "1" && BotPattern().IsMatch(userAgent))
+        {
+            return HitOutcome.NotRecorded;
+        }
+
+        var isEvent = !string.IsNullOrWhiteSpace(parameters.GetValueOrDefault("e_c")) && !string.IsNullOrWhiteSpace(parameters.GetValueOrDefault("e_a"));
+        long? serverTime = null;
+        if (!isEvent && parameters.TryGetValue("pf_srv", out var srv)
+            && long.TryParse(srv, NumberStyles.None, CultureInfo.InvariantCulture, out var srvMs) && srvMs <= 16_777_215)
+        {
+            serverTime = srvMs;
+        }
+
+        var (cvars, cvarsDropped) = ReadCustomVariables(parameters.GetValueOrDefault("cvar"));
+        hit = new StoredHit(parameters, raw, receivedAt, bulk, cvars, cvarsDropped, ReadDimensions(parameters), serverTime, time);
+        return HitOutcome.Stored;
+    }
+
+    private (IReadOnlyList<KeyValuePair<string, string>> Values, bool Dropped) ReadCustomVariables(string? cvar)
+    {
+        if (cvar is null)
+        {
+            return ([], false);
+        }
+
+        if (!CustomVariablesPluginActive)
+        {
+            return ([], true);
+        }
+
+        var slots = new SortedDictionary<int, KeyValuePair<string, string>>();
+        var dropped = false;
+        try
+        {
+            using var json = JsonDocument.Parse(cvar);
+            if (json.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return ([], true);
+            }
+
+            foreach (var property in json.RootElement.EnumerateObject())
+            {
+                // Matomo: (int)$id within 1..slots, and exactly [name, value] with a string or number name.
+                if (!int.TryParse(property.Name, NumberStyles.None, CultureInfo.InvariantCulture, out var slot) || slot < 1 || slot > CustomVariableSlots
+                    || property.Value.ValueKind != JsonValueKind.Array || property.Value.GetArrayLength() != 2
+                    || ScalarText(property.Value[0]) is not { } name || ScalarText(property.Value[1]) is not { } value)
+                {
+                    dropped = true;
+                    continue;
+                }
+
+                slots[slot] = new(Clip(name, 200), Clip(value, 200));
+            }
+        }
+        catch (JsonException)
+        {
+            return ([], true);
+        }
+
+        return ([.. slots.Values], dropped);
+    }
+
+    private Dictionary<int, string> ReadDimensions(Dictionary<string, string> parameters)
+    {
+        var result = new Dictionary<int, string>();
+        foreach (var (name, value) in parameters)
+        {
+            if (!name.StartsWith("dimension", StringComparison.Ordinal)
+                || !int.TryParse(name.AsSpan("dimension".Length), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            {
+                continue;
+            }
+
+            ConfiguredDimension? dimension;
+            lock (_gate)
+            {
+                dimension = Dimensions.Find(d => d.Id == id);
+            }
+
+            var trimmed = value.Trim();
+            if (dimension is { Active: true } && trimmed.Length > 0)
+            {
+                result[id] = Clip(trimmed, 250);
+            }
+        }
+
+        return result;
+    }
+
+    private static string? ScalarText(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.String => element.GetString(),
+        JsonValueKind.Number => element.GetRawText(),
+        _ => null,
+    };
+
+    private static string Clip(string value, int max) => value.Length <= max ? value : value[..max];
+
+    private static bool IsVisitorId(string value) => value.Length == 16 && value.All(char.IsAsciiHexDigit);
+
+    private static DateTimeOffset? ParseCdt(string cdt)
+    {
+        if (long.TryParse(cdt, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+        {
+            return DateTimeOffset.FromUnixTimeSeconds(seconds);
+        }
+
+        return DateTime.TryParseExact(cdt, CdtFormats, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var at)
+            ? new DateTimeOffset(at, TimeSpan.Zero)
+            : null;
+    }
+
+    [GeneratedRegex("bot|crawl|spider|slurp", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex BotPattern();
+}

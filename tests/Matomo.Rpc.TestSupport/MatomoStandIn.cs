@@ -1,0 +1,371 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Matomo.Rpc.TestSupport;
+
+/// <summary>
+/// A Matomo stand-in: a real Kestrel server on 127.0.0.1 (dynamic port) that answers the Tracking API (single hits and
+/// bulk) and the few Reporting API methods a client checks, the way a real Matomo 5 does (see shared/MATOMO.md):
+/// 2xx that stores nothing, 400s that never say why, whole-batch 500 rollbacks. Thread-safe; fault injection can be
+/// changed at any time.
+/// </summary>
+public sealed partial class MatomoStandIn : IAsyncDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly List<StoredHit> _hits = [];
+    private readonly List<ReceivedRequest> _requests = [];
+    private readonly List<(int Count, TaskCompletionSource Signal)> _waiters = [];
+    private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private WebApplication? _app;
+    private long _latencyTicks;
+    private int _failWith;
+    private Func<IReadOnlyDictionary<string, string>, bool>? _poisonWhen;
+    private bool _disposed;
+
+    private MatomoStandIn()
+    {
+    }
+
+    /// <summary>The port the stand-in listens on (kept across <see cref="RestartAsync"/>).</summary>
+    public int Port { get; private set; }
+
+    /// <summary>The tracker URL, <c>http://127.0.0.1:PORT/matomo.php</c>.</summary>
+    public string TrackerUrl => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{Port}/matomo.php");
+
+    /// <summary>The Reporting API URL, <c>http://127.0.0.1:PORT/index.php</c>.</summary>
+    public string ApiUrl => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{Port}/index.php");
+
+    /// <summary>The one site that exists (1). Any other id answers 400.</summary>
+    public int SiteId { get; set; } = 1;
+
+    /// <summary>The valid token. Use it as <c>MatomoOptions.TokenAuth</c> in tests that need <c>cip</c>.</summary>
+    public string Token { get; set; } = "0123456789abcdef0123456789abcdef";
+
+    /// <summary>What the valid token may do; tracking with <c>cip</c> or old <c>cdt</c> needs write, admin or super user.</summary>
+    public MatomoTokenAccess TokenAccess { get; set; } = MatomoTokenAccess.Write;
+
+    /// <summary>What <c>API.getMatomoVersion</c> answers.</summary>
+    public string Version { get; set; } = "5.0.2";
+
+    /// <summary>Whether the CustomVariables plugin is active (Matomo 4+ does not install it; without it nothing of <c>cvar</c> is stored). On by default here so that tests can see stored custom variables.</summary>
+    public bool CustomVariablesPluginActive { get; set; } = true;
+
+    /// <summary>Custom variable slots per scope (Matomo's default 5).</summary>
+    public int CustomVariableSlots { get; set; } = 5;
+
+    /// <summary>Custom dimensions configured on the site (none by default, as on a fresh Matomo). Not thread-safe: set up before use.</summary>
+    public List<ConfiguredDimension> Dimensions { get; } = [];
+
+    /// <summary>The clock used to judge <c>cdt</c> (older than 24 h needs a token).</summary>
+    public TimeProvider Clock { get; set; } = TimeProvider.System;
+
+    /// <summary>Delays every answer by this much.</summary>
+    public TimeSpan Latency
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _latencyTicks));
+        set => Interlocked.Exchange(ref _latencyTicks, value.Ticks);
+    }
+
+    /// <summary>When set, every tracking request is answered with this status (429 and 503 add <c>Retry-After: 1</c>); null is normal.</summary>
+    public int? FailWith
+    {
+        get => Volatile.Read(ref _failWith) is var s && s != 0 ? s : null;
+        set => Volatile.Write(ref _failWith, value ?? 0);
+    }
+
+    /// <summary>A hit matching this makes Matomo throw: a single hit answers 500, a bulk request rolls back its whole batch (500).</summary>
+    public Func<IReadOnlyDictionary<string, string>, bool>? PoisonWhen
+    {
+        get => Volatile.Read(ref _poisonWhen);
+        set => Volatile.Write(ref _poisonWhen, value);
+    }
+
+    /// <summary>Whether the server is currently listening.</summary>
+    public bool IsRunning => Volatile.Read(ref _app) is not null;
+
+    /// <summary>The hits Matomo would have stored, in the order stored.</summary>
+    public IReadOnlyList<StoredHit> Hits
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _hits];
+            }
+        }
+    }
+
+    /// <summary>Every HTTP request received, with the status answered, in the order answered.</summary>
+    public IReadOnlyList<ReceivedRequest> Requests
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _requests];
+            }
+        }
+    }
+
+    /// <summary>Starts a stand-in on 127.0.0.1 with a dynamic port.</summary>
+    public static async Task<MatomoStandIn> StartAsync(CancellationToken cancellationToken = default)
+    {
+        var standIn = new MatomoStandIn();
+        await standIn.StartServerAsync(0, cancellationToken).ConfigureAwait(false);
+        return standIn;
+    }
+
+    /// <summary>Waits until at least <paramref name="count"/> hits are stored; throws <see cref="TimeoutException"/> otherwise.</summary>
+    public async Task<IReadOnlyList<StoredHit>> WaitForHitsAsync(int count, TimeSpan timeout)
+    {
+        TaskCompletionSource signal;
+        lock (_gate)
+        {
+            if (_hits.Count >= count)
+            {
+                return [.. _hits];
+            }
+
+            signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((count, signal));
+        }
+
+        try
+        {
+            await signal.Task.WaitAsync(timeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            lock (_gate)
+            {
+                _waiters.RemoveAll(w => w.Signal == signal);
+                throw new TimeoutException(string.Create(CultureInfo.InvariantCulture,
+                    $"Expected {count} stored hits within {timeout}, got {_hits.Count} ({_requests.Count} requests: {string.Join(", ", _requests.Select(r => r.StatusCode))})."));
+            }
+        }
+
+        return Hits;
+    }
+
+    /// <summary>Forgets stored hits and received requests.</summary>
+    public void Clear()
+    {
+        lock (_gate)
+        {
+            _hits.Clear();
+            _requests.Clear();
+        }
+    }
+
+    /// <summary>Stops listening: connections are refused until <see cref="RestartAsync"/>.</summary>
+    public async Task StopAsync()
+    {
+        await _lifecycle.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var app = Interlocked.Exchange(ref _app, null);
+            if (app is not null)
+            {
+                await app.StopAsync().ConfigureAwait(false);
+                await app.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    /// <summary>Listens again on the same port.</summary>
+    public async Task RestartAsync(CancellationToken cancellationToken = default)
+    {
+        await StopAsync().ConfigureAwait(false);
+        await StartServerAsync(Port, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        await StopAsync().ConfigureAwait(false);
+        lock (_gate)
+        {
+            foreach (var (_, signal) in _waiters)
+            {
+                signal.TrySetCanceled();
+            }
+
+            _waiters.Clear();
+        }
+    }
+
+    private async Task StartServerAsync(int port, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await _lifecycle.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_app is not null)
+            {
+                return;
+            }
+
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+            {
+                ContentRootPath = AppContext.BaseDirectory,
+                EnvironmentName = "Production",
+                Args = [],
+            });
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(2));
+            builder.WebHost.ConfigureKestrel(kestrel =>
+            {
+                kestrel.AddServerHeader = false;
+                kestrel.Limits.MaxRequestBodySize = 64 * 1024 * 1024;
+                kestrel.Listen(IPAddress.Loopback, port);
+            });
+            var app = builder.Build();
+            app.Run(HandleAsync);
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            Port = new Uri(address).Port;
+            _app = app;
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var receivedAt = Clock.GetUtcNow();
+        string body;
+        using (var reader = new StreamReader(request.Body, Encoding.UTF8))
+        {
+            body = await reader.ReadToEndAsync(context.RequestAborted).ConfigureAwait(false);
+        }
+
+        var queryString = request.QueryString.Value ?? string.Empty;
+        var query = ParseQuery(queryString);
+        var path = request.Path.Value ?? string.Empty;
+
+        Answer answer;
+        if (string.Equals(path, "/matomo.php", StringComparison.OrdinalIgnoreCase) || string.Equals(path, "/piwik.php", StringComparison.OrdinalIgnoreCase))
+        {
+            answer = FailWith is { } status
+                ? new Answer(status, "text/html; charset=utf-8", "<html><body>Service unavailable</body></html>", status is 429 or 503 ? "1" : null)
+                : Track(request, query, queryString, body, receivedAt);
+        }
+        else if (string.Equals(path, "/index.php", StringComparison.OrdinalIgnoreCase))
+        {
+            answer = Api(request, query, body);
+        }
+        else
+        {
+            answer = new Answer(404, "text/html; charset=utf-8", "<html><body>Not Found</body></html>");
+        }
+
+        var latency = Latency;
+        if (latency > TimeSpan.Zero)
+        {
+            await Task.Delay(latency, context.RequestAborted).ConfigureAwait(false);
+        }
+
+        lock (_gate)
+        {
+            _requests.Add(new ReceivedRequest(request.Method, path, queryString, body, request.ContentType, answer.Status,
+                answer.Gif ? string.Empty : answer.Body, query.ContainsKey("token_auth"), receivedAt));
+            if (answer.Store is { Count: > 0 } stored)
+            {
+                _hits.AddRange(stored);
+                for (var i = _waiters.Count - 1; i >= 0; i--)
+                {
+                    if (_hits.Count >= _waiters[i].Count)
+                    {
+                        _waiters[i].Signal.TrySetResult();
+                        _waiters.RemoveAt(i);
+                    }
+                }
+            }
+        }
+
+        var response = context.Response;
+        response.StatusCode = answer.Status;
+        if (answer.RetryAfter is { } retryAfter)
+        {
+            response.Headers.RetryAfter = retryAfter;
+        }
+
+        if (answer.Status == 204)
+        {
+            return;
+        }
+
+        response.ContentType = answer.ContentType;
+        if (answer.Gif)
+        {
+            await response.Body.WriteAsync(TransparentGif, context.RequestAborted).ConfigureAwait(false);
+        }
+        else
+        {
+            await response.WriteAsync(answer.Body, context.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>PHP-like parsing: '+' is a space, the last of duplicate names wins, names are case-sensitive.</summary>
+    internal static Dictionary<string, string> ParseQuery(string text)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        var span = text.AsSpan();
+        if (span.StartsWith("?"))
+        {
+            span = span[1..];
+        }
+
+        foreach (var range in span.Split('&'))
+        {
+            var pair = span[range];
+            if (pair.IsEmpty)
+            {
+                continue;
+            }
+
+            var eq = pair.IndexOf('=');
+            var name = Decode(eq < 0 ? pair : pair[..eq]);
+            if (name.Length == 0)
+            {
+                continue;
+            }
+
+            result[name] = eq < 0 ? string.Empty : Decode(pair[(eq + 1)..]);
+        }
+
+        return result;
+    }
+
+    private static string Decode(ReadOnlySpan<char> value) => Uri.UnescapeDataString(value.ToString().Replace('+', ' '));
+
+    private static readonly byte[] TransparentGif = Convert.FromBase64String("R0lGODlhAQABAIAAAAAAAAAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==");
+
+    private sealed record Answer(int Status, string ContentType, string Body, string? RetryAfter = null)
+    {
+        public bool Gif { get; init; }
+
+        public List<StoredHit>? Store { get; init; }
+    }
+}
