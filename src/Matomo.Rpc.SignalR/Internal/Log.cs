@@ -1,0 +1,10 @@
+using Microsoft.Extensions.Logging;
+
+namespace Matomo.Rpc.SignalR.Internal;
+
+/// <summary>All log messages of the SignalR adapter (event ids 200-299).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(200, LogLevel.Warning, "Tracking the SignalR {Operation} of hub '{Hub}' failed; the hub is not affected and the hit is lost.", EventName = "HubTrackingFailed")]
+    public static partial void TrackingFailed(ILogger logger, string operation, string hub, Exception exception);
+}
