@@ -1,4 +1,4 @@
-using System.ComponentModel.DataAnnotations;
+using Matomo.Rpc.Internal;
 using Microsoft.Extensions.Options;
 
 namespace Matomo.Rpc;
@@ -18,7 +18,7 @@ public class MatomoOptions
     public string? TrackerUrl { get; set; }
 
     /// <summary>The Matomo site id (<c>idsite</c>) hits are recorded for. Must be 1 or more.</summary>
-    [Range(1, int.MaxValue, ErrorMessage = "Matomo:SiteId must be the id of a Matomo site (1 or more). Find it in Matomo under Administration > Websites > Manage.")]
+    [MatomoRange(1, int.MaxValue, ErrorMessage = "Matomo:SiteId must be the id of a Matomo site (1 or more). Find it in Matomo under Administration > Websites > Manage.")]
     public int SiteId { get; set; }
 
     /// <summary>
@@ -70,7 +70,7 @@ public class MatomoOptions
     public MatomoRecording Recording { get; set; } = MatomoRecording.CustomVariables;
 
     /// <summary>Number of action-scoped custom variable slots the Matomo site has (Matomo's default is 5).</summary>
-    [Range(1, 50, ErrorMessage = "Matomo:CustomVariableSlots must be between 1 and 50: the number of custom variable slots of your Matomo (5 unless changed with the CustomVariables plugin's console command).")]
+    [MatomoRange(1, 50, ErrorMessage = "Matomo:CustomVariableSlots must be between 1 and 50: the number of custom variable slots of your Matomo (5 unless changed with the CustomVariables plugin's console command).")]
     public int CustomVariableSlots { get; set; } = 5;
 
     /// <summary>Custom dimension index of each built-in field, used when <see cref="Recording"/> includes custom dimensions.</summary>
@@ -89,7 +89,7 @@ public class MatomoOptions
     public string? VisitorIdSalt { get; set; }
 
     /// <summary>Bytes of the caller's IP zeroed before it is sent as <c>cip</c> (0 to 4; IPv6: 64, 80, 104 or 128 bits).</summary>
-    [Range(0, 4, ErrorMessage = "Matomo:IpMaskBytes must be between 0 (send the whole IP) and 4 (send none of it).")]
+    [MatomoRange(0, 4, ErrorMessage = "Matomo:IpMaskBytes must be between 0 (send the whole IP) and 4 (send none of it).")]
     public int IpMaskBytes { get; set; }
 
     /// <summary>

@@ -1,4 +1,4 @@
-using System.ComponentModel.DataAnnotations;
+using Matomo.Rpc.Internal;
 
 namespace Matomo.Rpc;
 
@@ -6,14 +6,14 @@ namespace Matomo.Rpc;
 public class MatomoSendingOptions
 {
     /// <summary>Most hits in one bulk request. Default 100.</summary>
-    [Range(1, 1000, ErrorMessage = "Matomo:Sending:BatchSize must be between 1 and 1000 (Matomo's own tools send 50 to 200 hits per bulk request).")]
+    [MatomoRange(1, 1000, ErrorMessage = "Matomo:Sending:BatchSize must be between 1 and 1000 (Matomo's own tools send 50 to 200 hits per bulk request).")]
     public int BatchSize { get; set; } = 100;
 
     /// <summary>Longest time a hit waits for its batch to fill before it is sent. Default 1 second.</summary>
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Most hits waiting to be sent; beyond that, hits are dropped and counted. Default 10,000.</summary>
-    [Range(1, 10_000_000, ErrorMessage = "Matomo:Sending:QueueCapacity must be between 1 and 10000000.")]
+    [MatomoRange(1, 10_000_000, ErrorMessage = "Matomo:Sending:QueueCapacity must be between 1 and 10000000.")]
     public int QueueCapacity { get; set; } = 10_000;
 
     /// <summary>Which hit is dropped when the queue is full. Default <see cref="MatomoFullQueuePolicy.DropNewest"/>.</summary>

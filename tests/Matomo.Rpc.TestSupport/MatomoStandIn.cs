@@ -67,7 +67,7 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
     /// <summary>The clock used to judge <c>cdt</c> (older than 24 h needs a token).</summary>
     public TimeProvider Clock { get; set; } = TimeProvider.System;
 
-    /// <summary>Delays every answer by this much.</summary>
+    /// <summary>Delays every answer by this much. Hits are stored before the delay, as Matomo stores while it works: a client that gives up waiting has still had its hits recorded.</summary>
     public TimeSpan Latency
     {
         get => TimeSpan.FromTicks(Interlocked.Read(ref _latencyTicks));
@@ -280,16 +280,9 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
             answer = new Answer(404, "text/html; charset=utf-8", "<html><body>Not Found</body></html>");
         }
 
-        var latency = Latency;
-        if (latency > TimeSpan.Zero)
-        {
-            await Task.Delay(latency, context.RequestAborted).ConfigureAwait(false);
-        }
-
+        // Matomo stores while it works; a slow answer (and a client that gives up on it) does not undo that.
         lock (_gate)
         {
-            _requests.Add(new ReceivedRequest(request.Method, path, queryString, body, request.ContentType, answer.Status,
-                answer.Gif ? string.Empty : answer.Body, query.ContainsKey("token_auth"), receivedAt));
             if (answer.Store is { Count: > 0 } stored)
             {
                 _hits.AddRange(stored);
@@ -302,6 +295,31 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
                     }
                 }
             }
+        }
+
+        var aborted = false;
+        var latency = Latency;
+        if (latency > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(latency, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                aborted = true;
+            }
+        }
+
+        lock (_gate)
+        {
+            _requests.Add(new ReceivedRequest(request.Method, path, queryString, body, request.ContentType, answer.Status,
+                answer.Gif ? string.Empty : answer.Body, query.ContainsKey("token_auth"), receivedAt));
+        }
+
+        if (aborted)
+        {
+            return;
         }
 
         var response = context.Response;

@@ -299,8 +299,13 @@ internal sealed class MatomoSender : BackgroundService
         Metrics.Retried();
         var sending = _options.Sending;
         var exponential = sending.RetryBaseDelay * Math.Pow(2, Math.Min(attempt, 20));
-        var delay = exponential > sending.RetryMaxDelay ? sending.RetryMaxDelay : exponential;
-        delay *= 0.8 + (Random.Shared.NextDouble() * 0.4);
+        var delay = exponential * (0.8 + (Random.Shared.NextDouble() * 0.4));
+        if (delay > sending.RetryMaxDelay)
+        {
+            // RetryMaxDelay is the longest wait, jitter included.
+            delay = sending.RetryMaxDelay;
+        }
+
         if (retryAfter is { } after && after > delay)
         {
             delay = after > sending.RetryMaxDelay ? sending.RetryMaxDelay : after;

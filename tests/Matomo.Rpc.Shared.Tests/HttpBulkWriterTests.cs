@@ -1,0 +1,226 @@
+using System.Diagnostics;
+using System.Net;
+using Matomo.Rpc.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Matomo.Rpc.Shared.Tests;
+
+/// <summary>The real sender and bulk writer (real clock, short intervals) against the Matomo stand-in over loopback HTTP.</summary>
+[TestFixture]
+public class HttpBulkWriterTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+    private MatomoStandIn _matomo = null!;
+    private IHost? _host;
+
+    [SetUp]
+    public async Task SetUp() => _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        if (_host is not null)
+        {
+            await _host.StopAsync().WaitAsync(Timeout);
+            _host.Dispose();
+            _host = null;
+        }
+
+        await _matomo.DisposeAsync().AsTask().WaitAsync(Timeout);
+    }
+
+    private async Task<MatomoTracker> StartHostAsync(Action<MatomoOptions>? configure = null)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddMatomoTracking(o =>
+        {
+            o.TrackerUrl = _matomo.TrackerUrl;
+            o.SiteId = _matomo.SiteId;
+            o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
+            o.Sending.BatchSize = 10;
+            o.Sending.FlushInterval = TimeSpan.FromMilliseconds(50);
+            o.Sending.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
+            o.Sending.RetryMaxDelay = TimeSpan.FromMilliseconds(400);
+            o.Sending.HttpTimeout = TimeSpan.FromSeconds(5);
+            configure?.Invoke(o);
+        });
+        _host = builder.Build();
+        await _host.StartAsync().WaitAsync(Timeout);
+        return _host.Services.GetRequiredService<MatomoTracker>();
+    }
+
+    private static void Track(MatomoTracker tracker, string action, MatomoCallerInfo? caller = null)
+    {
+        var call = tracker.StartCall(action, MatomoCallKind.Unary)!;
+        call.SetCaller(caller ?? new MatomoCallerInfo { Host = "api.example.org", RemoteAddress = IPAddress.Parse("198.51.100.7"), UserAgent = "grpc-dotnet/2.80" });
+        call.Complete();
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> done)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!done())
+        {
+            Assert.That(watch.Elapsed, Is.LessThan(Timeout), "condition not reached");
+            await Task.Delay(10);
+        }
+    }
+
+    [Test]
+    public async Task Send_Hits_StoredWithTrackedEqualToSent()
+    {
+        var tracker = await StartHostAsync();
+
+        for (var i = 0; i < 25; i++)
+        {
+            Track(tracker, "greet.Greeter/Say" + i);
+        }
+
+        var hits = await _matomo.WaitForHitsAsync(25, Timeout);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 25);
+
+        Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(Enumerable.Range(0, 25).Select(i => "greet.Greeter/Say" + i)));
+        Assert.That(hits[0]["url"], Is.EqualTo("https://api.example.org/greet.Greeter/Say0"));
+        Assert.That(hits[0]["ua"], Is.EqualTo("grpc-dotnet/2.80"));
+        Assert.That(hits[0].CustomVariables, Is.EqualTo(new KeyValuePair<string, string>[] { new("status", "ok"), new("kind", "unary") }));
+        Assert.That(hits[0].CustomVariablesDropped, Is.False);
+        Assert.That(hits[0].ServerTimeMs, Is.Not.Null);
+        Assert.That(hits.Select(h => h["cid"]).Distinct().Count(), Is.EqualTo(1), "one caller, one visitor");
+        Assert.That(_matomo.Requests, Has.All.Property(nameof(ReceivedRequest.StatusCode)).EqualTo(200));
+        Assert.That(_matomo.Requests, Has.All.Property(nameof(ReceivedRequest.Method)).EqualTo("POST"));
+        Assert.That(tracker.Statistics.Rejected, Is.Zero);
+    }
+
+    [Test]
+    public async Task Send_WithToken_TokenOnlyInJsonBodyAndCipAccepted()
+    {
+        var tracker = await StartHostAsync(o => o.TokenAuth = _matomo.Token);
+
+        Track(tracker, "greet.Greeter/SayHello");
+        var hits = await _matomo.WaitForHitsAsync(1, Timeout);
+
+        var request = _matomo.Requests.Single();
+        Assert.That(hits[0]["cip"], Is.EqualTo("198.51.100.7"));
+        Assert.That(request.TokenInUrl, Is.False);
+        Assert.That(request.QueryString, Does.Not.Contain(_matomo.Token));
+        Assert.That(request.Body, Does.Contain("\"token_auth\":\"" + _matomo.Token + "\""));
+        Assert.That(hits[0].Query, Does.Not.Contain(_matomo.Token), "the token is not repeated in each hit");
+        Assert.That(request.ResponseBody, Does.Contain("\"invalid_indices\":[]"), "the token authenticated");
+    }
+
+    [Test]
+    public async Task Send_UnknownSite_CountedRejectedNothingStored()
+    {
+        var tracker = await StartHostAsync(o => o.SiteId = 2);
+
+        Track(tracker, "a/b");
+        Track(tracker, "a/c");
+        await WaitUntilAsync(() => tracker.Statistics.Rejected == 2);
+
+        Assert.That(_matomo.Hits, Is.Empty);
+        Assert.That(tracker.Statistics.Sent, Is.Zero);
+    }
+
+    [Test]
+    public async Task Send_TrackerUrlIsBaseUrl_MatomoPhpAppended()
+    {
+        var baseUrl = _matomo.TrackerUrl.Replace("matomo.php", string.Empty);
+        var tracker = await StartHostAsync(o => o.TrackerUrl = baseUrl);
+
+        Track(tracker, "a/b");
+        await _matomo.WaitForHitsAsync(1, Timeout);
+
+        Assert.That(_matomo.Requests.Single().Path, Is.EqualTo("/matomo.php"));
+    }
+
+    [TestCase(503)]
+    [TestCase(429)]
+    [TestCase(502)]
+    public async Task Send_TransientFailureThenRecovery_EveryHitStoredOnce(int status)
+    {
+        _matomo.FailWith = status;
+        var tracker = await StartHostAsync();
+
+        for (var i = 0; i < 5; i++)
+        {
+            Track(tracker, "a/" + i);
+        }
+
+        await WaitUntilAsync(() => _matomo.Requests.Count >= 2);
+        _matomo.FailWith = null;
+        var hits = await _matomo.WaitForHitsAsync(5, Timeout);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 5);
+
+        Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(Enumerable.Range(0, 5).Select(i => "a/" + i)));
+        Assert.That(tracker.Statistics.Retried, Is.GreaterThanOrEqualTo(1));
+        Assert.That(tracker.Statistics.Dropped, Is.Zero);
+    }
+
+    [Test]
+    public async Task Send_MatomoStoppedThenRestarted_EveryQueuedHitOnceInOrder()
+    {
+        var tracker = await StartHostAsync(o => o.Sending.BatchSize = 3);
+        await _matomo.StopAsync().WaitAsync(Timeout);
+
+        for (var i = 0; i < 10; i++)
+        {
+            Track(tracker, "a/" + i);
+        }
+
+        await WaitUntilAsync(() => tracker.Statistics.Retried >= 3);
+        await _matomo.RestartAsync().WaitAsync(Timeout);
+        var hits = await _matomo.WaitForHitsAsync(10, Timeout);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 10);
+
+        Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(Enumerable.Range(0, 10).Select(i => "a/" + i)));
+        Assert.That(_matomo.Hits, Has.Count.EqualTo(10));
+        Assert.That(tracker.Statistics.Dropped, Is.Zero);
+    }
+
+    [Test]
+    public async Task Send_PoisonedHit_IsolatedAndOthersStored()
+    {
+        _matomo.PoisonWhen = p => p.TryGetValue("action_name", out var a) && a.Contains("poison");
+        var tracker = await StartHostAsync(o => o.Sending.BatchSize = 8);
+
+        for (var i = 0; i < 8; i++)
+        {
+            Track(tracker, i == 5 ? "a/poison" : "a/" + i);
+        }
+
+        await WaitUntilAsync(() => tracker.Statistics.Sent + tracker.Statistics.Dropped == 8);
+
+        Assert.That(_matomo.Hits.Select(h => h["action_name"]), Is.EquivalentTo(new[] { "a/0", "a/1", "a/2", "a/3", "a/4", "a/6", "a/7" }));
+        Assert.That(tracker.Statistics.Sent, Is.EqualTo(7));
+        Assert.That(tracker.Statistics.Dropped, Is.EqualTo(1));
+        Assert.That(_matomo.Requests.Count(r => r.StatusCode == 500), Is.GreaterThanOrEqualTo(2));
+    }
+
+    [Test]
+    public async Task Send_ManyHits_ReportsThroughput()
+    {
+        const int count = 20_000;
+        var tracker = await StartHostAsync(o =>
+        {
+            o.Sending.BatchSize = 100;
+            o.Sending.QueueCapacity = count;
+        });
+        var caller = new MatomoCallerInfo { Host = "api.example.org", RemoteAddress = IPAddress.Parse("198.51.100.7"), UserAgent = "load" };
+
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < count; i++)
+        {
+            Track(tracker, "greet.Greeter/SayHello", caller);
+        }
+
+        var enqueued = watch.Elapsed;
+        await _matomo.WaitForHitsAsync(count, TimeSpan.FromSeconds(120));
+        var elapsed = watch.Elapsed;
+
+        TestContext.Out.WriteLine($"Sender -> stand-in over loopback: {count} hits in {elapsed.TotalSeconds:F2} s = {count / elapsed.TotalSeconds:F0} hits/s "
+            + $"(enqueueing took {enqueued.TotalMilliseconds:F0} ms; {_matomo.Requests.Count} bulk requests).");
+        Assert.That(tracker.Statistics.Dropped, Is.Zero);
+        Assert.That(_matomo.Hits, Has.Count.EqualTo(count));
+    }
+}

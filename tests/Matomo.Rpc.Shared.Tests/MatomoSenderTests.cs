@@ -1,0 +1,414 @@
+using System.Diagnostics;
+using Matomo.Rpc.Internal;
+
+namespace Matomo.Rpc.Shared.Tests;
+
+/// <summary>The background sender on a fake clock with a fake writer.</summary>
+[TestFixture]
+public class MatomoSenderTests
+{
+    private static readonly TimeSpan RealTimeout = TimeSpan.FromSeconds(20);
+    private TrackerHarness _harness = null!;
+    private FakeHitWriter _writer = null!;
+    private CapturingLogger _logger = null!;
+    private MatomoSender? _sender;
+
+    private void Arrange(Action<MatomoOptions>? configure = null)
+    {
+        _harness = new TrackerHarness(o =>
+        {
+            o.Recording = MatomoRecording.None;
+            o.Sending.BatchSize = 100;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(1);
+            o.Sending.RetryBaseDelay = TimeSpan.FromSeconds(1);
+            o.Sending.RetryMaxDelay = TimeSpan.FromSeconds(4);
+            o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(5);
+            configure?.Invoke(o);
+        });
+        _writer = new FakeHitWriter(_harness.Time);
+        _logger = new CapturingLogger();
+        _sender = new MatomoSender(_harness.Queue, _writer, _harness.Encoder(), _harness.Options, _harness.Time, _logger);
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        if (_sender is not null)
+        {
+            _writer.Manual = false;
+            var stop = _sender.StopAsync(CancellationToken.None);
+            await AdvanceUntilAsync(() => stop.IsCompleted, TimeSpan.FromSeconds(1));
+            await stop.WaitAsync(RealTimeout);
+            _sender.Dispose();
+            _sender = null;
+        }
+
+        _harness?.Dispose();
+    }
+
+    private Task StartAsync() => _sender!.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
+
+    private void Enqueue(int count, int from = 0)
+    {
+        for (var i = from; i < from + count; i++)
+        {
+            Assert.That(_harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!.Complete(), Is.True);
+        }
+    }
+
+    private MatomoStatistics Stats => _harness.Tracker.Statistics;
+
+    /// <summary>Moves the fake clock in steps until <paramref name="done"/>, giving the sender's loop room between steps.</summary>
+    private async Task AdvanceUntilAsync(Func<bool> done, TimeSpan step)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!done())
+        {
+            if (watch.Elapsed > RealTimeout)
+            {
+                Assert.Fail($"Condition not reached; fake time {_harness.Time.GetUtcNow():O}, calls {_writer.Calls.Count}, stats {Stats}.");
+            }
+
+            await Task.Delay(1);
+            if (!done())
+            {
+                _harness.Time.Advance(step);
+            }
+        }
+    }
+
+    /// <summary>Waits in real time (the fake clock stands still) until <paramref name="done"/>.</summary>
+    private static async Task WaitUntilAsync(Func<bool> done)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!done())
+        {
+            Assert.That(watch.Elapsed, Is.LessThan(RealTimeout), "condition not reached");
+            await Task.Delay(1);
+        }
+    }
+
+    private static string[] Actions(int from, int count) => [.. Enumerable.Range(from, count).Select(i => "a/" + i)];
+
+    [Test]
+    public async Task Send_BatchSizeReached_SentAtOnceInBatchesOfThatSize()
+    {
+        Arrange(o => o.Sending.BatchSize = 3);
+        Enqueue(7);
+
+        await StartAsync();
+        await WaitUntilAsync(() => _writer.Calls.Count == 2);
+        await AdvanceUntilAsync(() => _writer.Calls.Count == 3, TimeSpan.FromMilliseconds(100));
+
+        var calls = _writer.Calls;
+        Assert.That(calls[0].Actions, Is.EqualTo(Actions(0, 3)));
+        Assert.That(calls[1].Actions, Is.EqualTo(Actions(3, 3)));
+        Assert.That(calls[2].Actions, Is.EqualTo(Actions(6, 1)));
+        Assert.That(calls[0].At, Is.EqualTo(TrackerHarness.Start));
+        Assert.That(calls[1].At, Is.EqualTo(TrackerHarness.Start));
+        Assert.That(calls[2].At - TrackerHarness.Start, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(1)));
+        Assert.That(Stats.Sent, Is.EqualTo(7));
+    }
+
+    [Test]
+    public async Task Send_FewerHitsThanBatchSize_SentWhenFlushIntervalPasses()
+    {
+        Arrange();
+        Enqueue(2);
+
+        await StartAsync();
+        for (var i = 0; i < 9; i++)
+        {
+            await Task.Delay(5);
+            _harness.Time.Advance(TimeSpan.FromMilliseconds(100));
+        }
+
+        var before = _writer.Calls.Count;
+        await AdvanceUntilAsync(() => _writer.Calls.Count == 1, TimeSpan.FromMilliseconds(20));
+
+        Assert.That(before, Is.Zero, "sent before the flush interval");
+        Assert.That(_writer.Calls[0].Actions, Is.EqualTo(Actions(0, 2)));
+        Assert.That(_writer.Calls[0].At - TrackerHarness.Start, Is.InRange(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1.1)));
+    }
+
+    [Test]
+    public async Task Send_HitsStartWithQuestionMark_AsBulkRequiresThem()
+    {
+        Arrange(o => o.Sending.BatchSize = 2);
+        Enqueue(2);
+
+        await StartAsync();
+        await WaitUntilAsync(() => _writer.Calls.Count == 1);
+
+        Assert.That(_writer.Calls[0].Queries, Has.All.StartWith("?idsite=1&rec=1&"));
+    }
+
+    [Test]
+    public async Task Send_TransientFailures_BackOffCappedWithJitterAndKeepTheHits()
+    {
+        Arrange(o => o.Sending.BatchSize = 3);
+        const int failures = 8;
+        _writer.Answer = (index, hits) => index < failures ? new SendResult(SendStatus.Transient, StatusCode: 503, Reason: "HTTP 503") : SendResult.Ok(hits.Count);
+        Enqueue(3);
+
+        await StartAsync();
+        await AdvanceUntilAsync(() => Stats.Sent == 3, TimeSpan.FromMilliseconds(20));
+
+        var calls = _writer.Calls;
+        var delays = calls.Zip(calls.Skip(1), (a, b) => (b.At - a.At).TotalSeconds).ToArray();
+        const double step = 0.06;
+        Assert.That(calls, Has.Count.EqualTo(failures + 1));
+        Assert.That(calls.Select(c => string.Join("&&", c.Queries)).Distinct().Count(), Is.EqualTo(1), "every retry sends the same hits");
+        Assert.That(delays[0], Is.InRange(0.8, 1.2 + step));
+        Assert.That(delays[1], Is.InRange(1.6, 2.4 + step));
+        Assert.That(delays.Skip(2), Has.All.InRange(0.8 * 4, 4 + step), "capped at RetryMaxDelay, jitter included");
+        Assert.That(Stats.Retried, Is.EqualTo(failures));
+        Assert.That(Stats.Dropped, Is.Zero);
+        Assert.That(_logger.EventNames.Count(n => n == "SendRetrying"), Is.EqualTo(failures));
+        Assert.That(_logger.EventNames, Does.Contain("SendRecovered"));
+    }
+
+    [TestCase(10, 10)]
+    [TestCase(60, 30)]
+    public async Task Send_RetryAfter_HonouredUpToMaxDelay(int retryAfterSeconds, int expectedSeconds)
+    {
+        Arrange(o => o.Sending.RetryMaxDelay = TimeSpan.FromSeconds(30));
+        _writer.Answer = (index, hits) => index == 0
+            ? new SendResult(SendStatus.Transient, StatusCode: 429, Reason: "HTTP 429", RetryAfter: TimeSpan.FromSeconds(retryAfterSeconds))
+            : SendResult.Ok(hits.Count);
+        Enqueue(1);
+
+        await StartAsync();
+        await AdvanceUntilAsync(() => Stats.Sent == 1, TimeSpan.FromMilliseconds(100));
+
+        var delay = _writer.Calls[1].At - _writer.Calls[0].At;
+        Assert.That(delay.TotalSeconds, Is.InRange(expectedSeconds, expectedSeconds + 0.3));
+    }
+
+    [Test]
+    public async Task Send_RollbackByPoisonedHit_SplitUntilItStandsAloneDroppedOthersSent()
+    {
+        Arrange(o => o.Sending.BatchSize = 8);
+        _writer.Answer = (_, hits) => hits.Any(h => h.Hit.Action == "a/5")
+            ? new SendResult(SendStatus.RolledBack, StatusCode: 500, Reason: "HTTP 500")
+            : SendResult.Ok(hits.Count);
+        Enqueue(8);
+
+        await StartAsync();
+        await AdvanceUntilAsync(() => Stats.Sent + Stats.Dropped == 8, TimeSpan.FromMilliseconds(100));
+
+        var calls = _writer.Calls;
+        var accepted = calls.Where(c => !c.Actions.Contains("a/5")).SelectMany(c => c.Actions).ToList();
+        Assert.That(calls.Select(c => c.Actions.Length), Is.EqualTo(new[] { 8, 8, 8, 4, 4, 2, 1, 1, 2 }));
+        Assert.That(accepted, Is.EquivalentTo(Actions(0, 8).Where(a => a != "a/5")), "each other hit sent exactly once");
+        Assert.That(calls.Last(c => c.Actions.Contains("a/5")).Actions, Is.EqualTo(new[] { "a/5" }));
+        Assert.That(Stats.Sent, Is.EqualTo(7));
+        Assert.That(Stats.Dropped, Is.EqualTo(1));
+        Assert.That(_logger.EventNames.Count(n => n == "PoisonedHitDropped"), Is.EqualTo(1));
+        Assert.That(_logger.EventNames.Count(n => n == "BatchRolledBack"), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Send_RollbackWithNothingAnswered_RetriedBeforeSplitting()
+    {
+        Arrange(o => o.Sending.BatchSize = 8);
+        _writer.Answer = (index, hits) => index < 2 ? new SendResult(SendStatus.RolledBack, StatusCode: 500) : SendResult.Ok(hits.Count);
+        Enqueue(8);
+
+        await StartAsync();
+        await AdvanceUntilAsync(() => Stats.Sent == 8, TimeSpan.FromMilliseconds(100));
+
+        Assert.That(_writer.Calls.Select(c => c.Actions.Length), Is.EqualTo(new[] { 8, 8, 8 }));
+        Assert.That(_writer.Calls[1].At - _writer.Calls[0].At, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(0.8)), "backed off before retrying");
+        Assert.That(Stats.Dropped, Is.Zero);
+        Assert.That(_logger.EventNames, Does.Not.Contain("BatchRolledBack"));
+    }
+
+    [TestCase(401)]
+    [TestCase(404)]
+    public async Task Send_Refused_CountedRejectedNotRetriedNextBatchSent(int status)
+    {
+        Arrange(o => o.Sending.BatchSize = 3);
+        _writer.Answer = (index, hits) => index == 0 ? new SendResult(SendStatus.Refused, StatusCode: status) : SendResult.Ok(hits.Count);
+        Enqueue(3);
+
+        await StartAsync();
+        await WaitUntilAsync(() => Stats.Rejected == 3);
+        Enqueue(3, from: 3);
+        await WaitUntilAsync(() => Stats.Sent == 3);
+
+        Assert.That(_writer.Calls, Has.Count.EqualTo(2));
+        Assert.That(_writer.Calls[1].Actions, Is.EqualTo(Actions(3, 3)));
+        Assert.That(Stats.Retried, Is.Zero);
+        Assert.That(_logger.EventNames, Does.Contain("RequestRefused"));
+    }
+
+    [Test]
+    public async Task Send_AnswerWithInvalid_InvalidCountedRejected()
+    {
+        Arrange(o => o.Sending.BatchSize = 3);
+        _writer.Answer = (_, _) => SendResult.Ok(2, invalid: 1);
+        Enqueue(3);
+
+        await StartAsync();
+        await WaitUntilAsync(() => Stats.Sent + Stats.Rejected == 3);
+
+        Assert.That(Stats.Sent, Is.EqualTo(2));
+        Assert.That(Stats.Rejected, Is.EqualTo(1));
+        Assert.That(_logger.EventNames, Does.Contain("HitsRejected"));
+    }
+
+    [Test]
+    public async Task Send_AnswerCountingFewerThanSent_RestCountedRejected()
+    {
+        Arrange(o => o.Sending.BatchSize = 3);
+        _writer.Answer = (_, _) => SendResult.Ok(0);
+        Enqueue(3);
+
+        await StartAsync();
+        await WaitUntilAsync(() => Stats.Rejected == 3);
+
+        Assert.That(Stats.Sent, Is.Zero);
+        Assert.That(_logger.EventNames, Does.Contain("UnexpectedAnswer"));
+    }
+
+    [Test]
+    public async Task Send_HitsOlderThan24HoursWithoutToken_DroppedAsExpired()
+    {
+        Arrange(o => o.Sending.BatchSize = 4);
+        Enqueue(3);
+        _harness.Time.Advance(TimeSpan.FromHours(24));
+        Enqueue(1, from: 3);
+
+        await StartAsync();
+        await WaitUntilAsync(() => Stats.Sent == 1);
+
+        Assert.That(_writer.Calls.Single().Actions, Is.EqualTo(new[] { "a/3" }));
+        Assert.That(Stats.Dropped, Is.EqualTo(3));
+        Assert.That(_logger.EventNames, Does.Contain("ExpiredHitsDropped"));
+    }
+
+    [Test]
+    public async Task Send_HitsOlderThan24HoursWithToken_Sent()
+    {
+        Arrange(o =>
+        {
+            o.Sending.BatchSize = 4;
+            o.TokenAuth = "token";
+        });
+        Enqueue(3);
+        _harness.Time.Advance(TimeSpan.FromHours(30));
+        Enqueue(1, from: 3);
+
+        await StartAsync();
+        await WaitUntilAsync(() => Stats.Sent == 4);
+
+        Assert.That(Stats.Dropped, Is.Zero);
+    }
+
+    [TestCase(MatomoFullQueuePolicy.DropNewest, 0, 5)]
+    [TestCase(MatomoFullQueuePolicy.DropOldest, 3, 8)]
+    public async Task Enqueue_QueueFull_DropsCountedExactlyByPolicy(MatomoFullQueuePolicy policy, int firstKept, int queued)
+    {
+        Arrange(o =>
+        {
+            o.Sending.QueueCapacity = 5;
+            o.Sending.FullQueuePolicy = policy;
+            o.Sending.BatchSize = 10;
+        });
+
+        for (var i = 0; i < 8; i++)
+        {
+            _harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!.Complete();
+        }
+
+        var dropped = Stats.Dropped;
+        await StartAsync();
+        await AdvanceUntilAsync(() => Stats.Sent == 5, TimeSpan.FromMilliseconds(100));
+
+        Assert.That(dropped, Is.EqualTo(3));
+        Assert.That(Stats.Queued, Is.EqualTo(queued));
+        Assert.That(_writer.Calls.SelectMany(c => c.Actions), Is.EqualTo(Actions(firstKept, 5)));
+        Assert.That(_logger.EventNames, Does.Contain("HitsDropped"));
+    }
+
+    [Test]
+    public async Task StopAsync_WithinDeadline_DrainsEverything()
+    {
+        Arrange(o => o.Sending.BatchSize = 5);
+        _writer.Manual = true;
+        Enqueue(10);
+        await StartAsync();
+        var first = await _writer.NextAsync();
+
+        var stop = _sender!.StopAsync(CancellationToken.None);
+        first.Result.SetResult(SendResult.Ok(5));
+        var second = await _writer.NextAsync();
+        second.Result.SetResult(SendResult.Ok(5));
+        await stop.WaitAsync(RealTimeout);
+        var late = _harness.Tracker.StartCall("a/late", MatomoCallKind.Unary)!.Complete();
+
+        Assert.That(Stats.Sent, Is.EqualTo(10));
+        Assert.That(late, Is.False, "a hit after stop is not queued");
+        Assert.That(Stats.Dropped, Is.EqualTo(1), "only the late hit");
+        Assert.That(_logger.EventNames, Does.Not.Contain("ShutdownDropped"));
+    }
+
+    [Test]
+    public async Task StopAsync_DeadlinePasses_StopsAndCountsWhatIsLeft()
+    {
+        Arrange(o => o.Sending.BatchSize = 5);
+        _writer.Manual = true;
+        Enqueue(10);
+        await StartAsync();
+        await _writer.NextAsync();
+
+        var stop = _sender!.StopAsync(CancellationToken.None);
+        await Task.Delay(20);
+        var stoppedEarly = stop.IsCompleted;
+        _harness.Time.Advance(TimeSpan.FromSeconds(5));
+        await stop.WaitAsync(RealTimeout);
+
+        Assert.That(stoppedEarly, Is.False, "stopped before the deadline");
+        Assert.That(Stats.Sent, Is.Zero);
+        Assert.That(Stats.Dropped, Is.EqualTo(10));
+        Assert.That(_logger.EventNames, Does.Contain("ShutdownDropped"));
+    }
+
+    [Test]
+    public async Task Send_WriterThrows_LoopSurvivesAndSendsLaterHits()
+    {
+        Arrange(o => o.Sending.BatchSize = 2);
+        _writer.Answer = (index, hits) => index == 0 ? throw new InvalidOperationException("bug") : SendResult.Ok(hits.Count);
+        Enqueue(2);
+
+        await StartAsync();
+        await WaitUntilAsync(() => Stats.Dropped == 2);
+        Enqueue(2, from: 2);
+        await AdvanceUntilAsync(() => Stats.Sent == 2, TimeSpan.FromMilliseconds(100));
+
+        Assert.That(_writer.Calls[^1].Actions, Is.EqualTo(Actions(2, 2)));
+        Assert.That(_logger.EventNames, Does.Contain("SenderFailed"));
+    }
+
+    [Test]
+    public async Task Send_CrashTracking_CrashHitSentAloneAfterItsBatch()
+    {
+        Arrange(o =>
+        {
+            o.TrackCrashes = true;
+            o.Sending.BatchSize = 2;
+        });
+        var failed = _harness.Tracker.StartCall("a/0", MatomoCallKind.Unary)!;
+        failed.SetException(new InvalidOperationException("boom"));
+        failed.Complete(MatomoOutcome.Error);
+        Enqueue(1, from: 1);
+
+        await StartAsync();
+        await WaitUntilAsync(() => _writer.Calls.Count == 2);
+
+        Assert.That(_writer.Calls[0].Actions, Is.EqualTo(Actions(0, 2)));
+        Assert.That(_writer.Calls[0].Queries, Has.None.Contains("&ca=1"));
+        Assert.That(_writer.Calls[1].Queries.Single(), Does.Contain("&ca=1&cra=boom"));
+    }
+}
