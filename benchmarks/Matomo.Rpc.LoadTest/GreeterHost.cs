@@ -47,7 +47,7 @@ internal sealed class GreeterHost : IAsyncDisposable
             case Mode.Baseline:
                 builder.Services.AddGrpc();
                 break;
-            case Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown:
+            case Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting:
                 builder.Services.AddMatomoTracking(o =>
                 {
                     o.TrackerUrl = trackerUrl;

@@ -58,7 +58,7 @@ internal static class LoadRunner
             await standIn.StopAsync();
         }
 
-        var host = await GreeterHost.StartAsync(mode, standIn.TrackerUrl);
+        var host = await GreeterHost.StartAsync(mode, mode == Mode.MatomoCounting ? standIn.CountingTrackerUrl : standIn.TrackerUrl);
         var channels = Enumerable.Range(0, settings.Channels).Select(_ => GrpcChannel.ForAddress(host.Address, new GrpcChannelOptions
         {
             HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },

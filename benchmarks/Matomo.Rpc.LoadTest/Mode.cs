@@ -19,6 +19,9 @@ internal enum Mode
 
     /// <summary>OpenTelemetry's ASP.NET Core instrumentation with an in-memory exporter, no Matomo.</summary>
     OpenTelemetry = 6,
+
+    /// <summary>MatomoInterceptor sending to a bulk endpoint that only counts (Matomo's own cost off the box).</summary>
+    MatomoCounting = 7,
 }
 
 internal static class ModeNames
@@ -31,8 +34,9 @@ internal static class ModeNames
         Mode.MatomoDown => "4 Matomo.Rpc -> stand-in down",
         Mode.NaivePerCallPost => "5 naive: awaited POST per call (200 ms)",
         Mode.OpenTelemetry => "6 OpenTelemetry ASP.NET Core, in-memory exporter",
+        Mode.MatomoCounting => "7 Matomo.Rpc -> counting endpoint",
         _ => mode.ToString(),
     };
 
-    public static bool UsesMatomoRpc(this Mode mode) => mode is Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown;
+    public static bool UsesMatomoRpc(this Mode mode) => mode is Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting;
 }

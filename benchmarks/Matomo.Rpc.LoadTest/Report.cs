@@ -36,7 +36,7 @@ internal static class Report
         if (tracked.Count > 0)
         {
             md.AppendLine();
-            md.AppendLine("| mode | calls made | hits queued | sent (Matomo counted) | stored by stand-in | dropped | rejected | retries | OTel activities exported |");
+            md.AppendLine("| mode | calls made | hits queued | sent (Matomo counted) | stored (or counted) by stand-in | dropped | rejected | retries | OTel activities exported |");
             md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var m in tracked)
             {

@@ -8,13 +8,18 @@ internal sealed class StandInClient : IAsyncDisposable
 {
     private readonly Process _process;
 
-    private StandInClient(Process process, string trackerUrl)
+    private StandInClient(Process process, string trackerUrl, string countingTrackerUrl)
     {
         _process = process;
         TrackerUrl = trackerUrl;
+        CountingTrackerUrl = countingTrackerUrl;
     }
 
+    /// <summary>The Matomo stand-in (validates and stores every hit as Matomo would).</summary>
     public string TrackerUrl { get; }
+
+    /// <summary>The counting bulk endpoint (answers like Matomo, checks and keeps nothing).</summary>
+    public string CountingTrackerUrl { get; }
 
     /// <summary>CPU time the stand-in process used so far.</summary>
     public TimeSpan CpuTime
@@ -49,7 +54,8 @@ internal sealed class StandInClient : IAsyncDisposable
             throw new InvalidOperationException("the stand-in process did not start: " + line);
         }
 
-        return new StandInClient(process, line["ready ".Length..]);
+        var urls = line.Split(' ');
+        return new StandInClient(process, urls[1], urls[2]);
     }
 
     public Task SetLatencyAsync(TimeSpan latency) =>

@@ -12,7 +12,8 @@ internal static class StandInProcess
     public static async Task RunAsync()
     {
         await using var matomo = await MatomoStandIn.StartAsync();
-        Console.Out.WriteLine("ready " + matomo.TrackerUrl);
+        await using var counting = await CountingMatomo.StartAsync();
+        Console.Out.WriteLine("ready " + matomo.TrackerUrl + " " + counting.TrackerUrl);
         Console.Out.Flush();
         string? line;
         while ((line = await Console.In.ReadLineAsync()) is not null)
@@ -35,8 +36,9 @@ internal static class StandInProcess
                     break;
                 case "count":
                     // Hits stored and tracking requests answered since the last clear; then forgets them (memory).
-                    var hits = matomo.Hits.Count;
-                    var requests = matomo.Requests.Count;
+                    var (countedHits, countedRequests) = counting.TakeCounts();
+                    var hits = matomo.Hits.Count + countedHits;
+                    var requests = matomo.Requests.Count + countedRequests;
                     matomo.Clear();
                     GC.Collect();
                     answer = string.Create(CultureInfo.InvariantCulture, $"{hits} {requests}");
