@@ -11,13 +11,22 @@ namespace Matomo.Rpc.Grpc;
 /// A gRPC server interceptor that tracks every call (unary, client streaming, server streaming and duplex) as one
 /// Matomo hit, sent in the background when the call ends. The action is the method path without its leading '/'
 /// (<c>greet.Greeter/SayHello</c>), the outcome is the gRPC status the client gets, and streamed messages are counted
-/// in both directions (the single request or response of a unary side included). Tracking never throws into a call and never delays it; the service's exceptions are recorded
-/// and rethrown untouched.
+/// in both directions (the single request or response of a unary side included). Tracking never throws into a call
+/// and never delays it; the service's exceptions are recorded and rethrown untouched.
 /// </summary>
 /// <remarks>
+/// <para>
+/// The outcome is, in this order: the status of an <see cref="RpcException"/> the handler threw; the
+/// <see cref="ServerCallContext.Status"/> service code set, when the handler returned; for a call that was cancelled,
+/// <c>DeadlineExceeded</c> when its deadline had passed (or was less than 250 ms away when the client reset the call,
+/// since the client gives up at its own, slightly earlier, copy of the deadline), else <c>Cancelled</c>; <c>Unknown</c>
+/// for any other exception; otherwise <c>OK</c>. The exception's type is recorded as the <c>error</c> field.
+/// </para>
+/// <para>
 /// The interceptor holds nothing but the singleton <see cref="MatomoTracker"/>: it may be registered in DI or left to
 /// grpc-dotnet, which then creates it per call. It never reads or sets <see cref="ServerCallContext.ResponseTrailers"/>
 /// or <see cref="ServerCallContext.WriteOptions"/>, so it also works under gRPC JSON transcoding.
+/// </para>
 /// </remarks>
 /// <example>
 /// <code>
@@ -29,6 +38,9 @@ namespace Matomo.Rpc.Grpc;
 /// </example>
 public sealed class MatomoInterceptor : Interceptor
 {
+    /// <summary>How close to its deadline a call cancelled by the client counts as having exceeded it.</summary>
+    internal static readonly TimeSpan DeadlineTolerance = TimeSpan.FromMilliseconds(250);
+
     private readonly MatomoTracker _tracker;
 
     /// <summary>Creates the interceptor.</summary>
@@ -245,7 +257,9 @@ public sealed class MatomoInterceptor : Interceptor
         var cancelled = context.CancellationToken.IsCancellationRequested;
         if (cancelled || exception is OperationCanceledException)
         {
-            if (status == StatusCode.DeadlineExceeded || DeadlinePassed(context))
+            // A client gives up at its own deadline and resets the stream; the server's copy of the deadline is later by
+            // the time the request took to arrive, so the reset can come just before the server's deadline.
+            if (status == StatusCode.DeadlineExceeded || DeadlinePassed(context, cancelled ? DeadlineTolerance : TimeSpan.Zero))
             {
                 return StatusCode.DeadlineExceeded;
             }
@@ -259,7 +273,7 @@ public sealed class MatomoInterceptor : Interceptor
         return exception is null ? StatusCode.OK : StatusCode.Unknown;
     }
 
-    private bool DeadlinePassed(ServerCallContext context)
+    private bool DeadlinePassed(ServerCallContext context, TimeSpan tolerance)
     {
         var deadline = context.Deadline;
         if (deadline == DateTime.MaxValue)
@@ -268,7 +282,7 @@ public sealed class MatomoInterceptor : Interceptor
         }
 
         var utc = deadline.Kind == DateTimeKind.Local ? deadline.ToUniversalTime() : deadline;
-        return utc <= _tracker.TimeProvider.GetUtcNow().UtcDateTime;
+        return utc - tolerance <= _tracker.TimeProvider.GetUtcNow().UtcDateTime;
     }
 
     private static HttpContext? TryGetHttpContext(ServerCallContext context)

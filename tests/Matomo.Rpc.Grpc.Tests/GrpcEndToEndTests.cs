@@ -1,7 +1,10 @@
+using System.Net;
 using Greet;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Matomo.Rpc.Grpc.Tests.Support;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -147,12 +150,17 @@ public class GrpcEndToEndTests
     [Test]
     public async Task SayHello_DeadlineExceeded_StoresDeadlineExceeded()
     {
-        var thrown = Assert.ThrowsAsync<RpcException>(() => _host.Greeter.SayHelloAsync(new HelloRequest { Name = "wait" }, deadline: DateTime.UtcNow.AddMilliseconds(300)).ResponseAsync.WaitAsync(TestTimeouts.Default));
+        // A first call warms the client up: a cold client can spend the whole deadline before it sends anything,
+        // and then the server never sees the call.
+        await _host.Greeter.SayHelloAsync(new HelloRequest { Name = "warm-up" }).ResponseAsync.WaitAsync(TestTimeouts.Default);
+
+        var thrown = Assert.ThrowsAsync<RpcException>(() => _host.Greeter.SayHelloAsync(new HelloRequest { Name = "wait" }, deadline: DateTime.UtcNow.AddMilliseconds(500)).ResponseAsync.WaitAsync(TestTimeouts.Default));
 
         Assert.That(thrown!.StatusCode, Is.EqualTo(StatusCode.DeadlineExceeded));
-        var hit = await SingleHitAsync();
-        Assert.That(hit.CustomVariables()[0], Is.EqualTo("status=DeadlineExceeded (4)"));
-        Assert.That(hit.CustomVariables()[1], Is.EqualTo("kind=unary"));
+        Assert.That(_host.Probe.Waiting.IsCompleted, Is.True, "the server was inside the call when the deadline passed");
+        var hits = await _host.Sink.WaitForHitsAsync(2, TestTimeouts.Default).WaitAsync(TestTimeouts.Default);
+        Assert.That(hits, Has.Count.EqualTo(2));
+        Assert.That(hits[1].CustomVariables(), Is.EqualTo(new[] { "status=DeadlineExceeded (4)", "kind=unary", "error=TaskCanceledException" }));
     }
 
     [Test]
@@ -217,6 +225,27 @@ public class GrpcEndToEndTests
         var hit = await SingleHitAsync();
         Assert.That(hit["lang"], Is.EqualTo("de-CH"));
         Assert.That(hit["urlref"], Is.EqualTo("https://app.example.org/"));
+    }
+
+    [Test]
+    public async Task SayHello_BehindForwardedHeadersMiddleware_StoresTheForwardedClientAddress()
+    {
+        await using var host = await GrpcTestHost.StartAsync(
+            services =>
+            {
+                services.AddMatomoTracking(o =>
+                {
+                    o.SiteId = 1;
+                    o.Sending.FlushInterval = TimeSpan.FromMilliseconds(50);
+                }).UseInMemorySink();
+                services.AddGrpc(o => o.Interceptors.Add<MatomoInterceptor>());
+            },
+            app => app.UseForwardedHeaders(new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor }));
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }, new Metadata { { "x-forwarded-for", "203.0.113.9" } }).ResponseAsync.WaitAsync(TestTimeouts.Default);
+
+        var hits = await host.Sink.WaitForHitsAsync(1, TestTimeouts.Default).WaitAsync(TestTimeouts.Default);
+        Assert.That(hits[0].Hit.Caller.RemoteAddress, Is.EqualTo(IPAddress.Parse("203.0.113.9")));
     }
 
     [Test]

@@ -102,7 +102,7 @@ public class GrpcMatomoStandInTests
         Assert.ThrowsAsync<RpcException>(() => _host.Greeter.SayHelloAsync(new HelloRequest { Name = "notfound" }).ResponseAsync.WaitAsync(TestTimeouts.Default));
         Assert.ThrowsAsync<RpcException>(() => _host.Greeter.SayHelloAsync(new HelloRequest { Name = "crash" }).ResponseAsync.WaitAsync(TestTimeouts.Default));
         Assert.ThrowsAsync<RpcException>(() => _host.Greeter.SayHelloAsync(new HelloRequest { Name = "status" }).ResponseAsync.WaitAsync(TestTimeouts.Default));
-        Assert.ThrowsAsync<RpcException>(() => _host.Greeter.SayHelloAsync(new HelloRequest { Name = "wait" }, deadline: DateTime.UtcNow.AddMilliseconds(200)).ResponseAsync.WaitAsync(TestTimeouts.Default));
+        Assert.ThrowsAsync<RpcException>(() => _host.Greeter.SayHelloAsync(new HelloRequest { Name = "wait" }, deadline: DateTime.UtcNow.AddMilliseconds(500)).ResponseAsync.WaitAsync(TestTimeouts.Default));
         _host.Probe.Reset();
         using (var cts = new CancellationTokenSource())
         {

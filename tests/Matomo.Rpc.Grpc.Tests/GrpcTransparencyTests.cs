@@ -47,9 +47,9 @@ public class GrpcTransparencyTests
     [Test]
     public async Task SayHello_DeadlineWithAndWithoutInterceptor_ClientSeesTheSame()
     {
-        var expected = await ObserveUnaryAsync(_plain, "wait", DateTime.UtcNow.AddMilliseconds(200));
+        var expected = await ObserveUnaryAsync(_plain, "wait", DateTime.UtcNow.AddMilliseconds(500));
 
-        var actual = await ObserveUnaryAsync(_tracked, "wait", DateTime.UtcNow.AddMilliseconds(200));
+        var actual = await ObserveUnaryAsync(_tracked, "wait", DateTime.UtcNow.AddMilliseconds(500));
 
         Assert.That(actual, Does.Contain("DeadlineExceeded"));
         TestContext.Out.WriteLine(actual);

@@ -342,6 +342,41 @@ public class MatomoInterceptorTests
         Assert.That(hit.CustomVariables(), Is.EqualTo(new[] { "status=Cancelled (1)", "kind=unary", "error=TaskCanceledException" }));
     }
 
+    [TestCase(100, "DeadlineExceeded (4)")]
+    [TestCase(250, "DeadlineExceeded (4)")]
+    [TestCase(400, "Cancelled (1)")]
+    public async Task UnaryServerHandler_ClientResetsShortlyBeforeTheServersDeadline_CountsAsDeadlineOnlyWithinTolerance(int remainingMs, string expected)
+    {
+        using var cts = new CancellationTokenSource();
+        var context = CallContexts.Create(deadline: TrackingHarness.Start.UtcDateTime.AddSeconds(1), cancellationToken: cts.Token);
+
+        Assert.ThrowsAsync<TaskCanceledException>(() => _harness.Interceptor.UnaryServerHandler<HelloRequest, HelloReply>(Request, context, async (r, c) =>
+        {
+            _harness.Time.Advance(TimeSpan.FromMilliseconds(1000 - remainingMs));
+            await cts.CancelAsync();
+            await Task.Delay(Timeout.Infinite, c.CancellationToken);
+            return new HelloReply();
+        }).WaitAsync(TestTimeouts.Default));
+
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables()[0], Is.EqualTo("status=" + expected));
+    }
+
+    [Test]
+    public async Task UnaryServerHandler_OwnOperationCanceledShortlyBeforeDeadline_RecordsUnknown()
+    {
+        var context = CallContexts.Create(deadline: TrackingHarness.Start.UtcDateTime.AddSeconds(1));
+
+        Assert.ThrowsAsync<OperationCanceledException>(() => _harness.Interceptor.UnaryServerHandler<HelloRequest, HelloReply>(Request, context, (r, c) =>
+        {
+            _harness.Time.Advance(TimeSpan.FromMilliseconds(900));
+            throw new OperationCanceledException();
+        }).WaitAsync(TestTimeouts.Default));
+
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables()[0], Is.EqualTo("status=Unknown (2)"), "the call itself was not cancelled");
+    }
+
     [Test]
     public async Task ServerStreamingServerHandler_ReturnsNormallyAfterClientCancelled_RecordsCancelled()
     {
@@ -415,6 +450,29 @@ public class MatomoInterceptorTests
         Assert.That(task, Is.SameAs(expected), "no async state machine on an excluded call");
         Assert.That(context.GetMatomoCall(), Is.Null);
         await Task.Yield();
+        Assert.That(_harness.Queued, Is.Zero);
+    }
+
+    [Test]
+    public void UnaryServerHandler_ExcludedCall_AllocatesNothing()
+    {
+        var context = CallContexts.Create("/grpc.health.v1.Health/Check");
+        var completed = Task.FromResult(new HelloReply());
+        UnaryServerMethod<HelloRequest, HelloReply> continuation = (r, c) => completed;
+        for (var i = 0; i < 100; i++)
+        {
+            _harness.Interceptor.UnaryServerHandler(Request, context, continuation);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            _harness.Interceptor.UnaryServerHandler(Request, context, continuation);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.That(allocated, Is.Zero);
         Assert.That(_harness.Queued, Is.Zero);
     }
 

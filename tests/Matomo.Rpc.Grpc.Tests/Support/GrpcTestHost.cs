@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Matomo.Rpc.Grpc.Tests.Support;
@@ -51,19 +52,27 @@ public sealed class GrpcTestHost : IAsyncDisposable
     public InMemoryMatomoSink Sink => Services.GetRequiredService<InMemoryMatomoSink>();
 
     /// <param name="configureServices">Registers gRPC (<c>AddGrpc(...)</c>) and, usually, Matomo tracking.</param>
-    public static async Task<GrpcTestHost> StartAsync(Action<IServiceCollection> configureServices)
+    /// <param name="configureApp">Adds middleware before the gRPC endpoints, e.g. forwarded headers.</param>
+    public static async Task<GrpcTestHost> StartAsync(Action<IServiceCollection> configureServices, Action<WebApplication>? configureApp = null)
     {
         ArgumentNullException.ThrowIfNull(configureServices);
         var logs = new ListLoggerProvider();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(logs);
+        // Fail on a singleton that captures a scoped service, as Development hosts do.
+        builder.Host.UseDefaultServiceProvider(o =>
+        {
+            o.ValidateScopes = true;
+            o.ValidateOnBuild = true;
+        });
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddSingleton<GreeterProbe>();
         builder.Services.AddGrpcHealthChecks();
         configureServices(builder.Services);
 
         var app = builder.Build();
+        configureApp?.Invoke(app);
         app.MapGrpcService<TestGreeter>();
         app.MapGrpcHealthChecksService();
         await app.StartAsync().WaitAsync(TestTimeouts.Default);
