@@ -76,6 +76,57 @@ public sealed class MatomoHubFilterHostingTests
 
     [TestCase(HttpTransportType.WebSockets)]
     [TestCase(HttpTransportType.LongPolling)]
+    public async Task InvokeAsync_KnownUserWithUserIdIdentity_TwoConnectionsAreOneUser(HttpTransportType transport)
+    {
+        await using var host = await SignalRTestHost.StartAsync(_matomo, FilterRegistration.PerHub, o => o.VisitorIdentity = MatomoVisitorIdentity.UserId);
+        var user = new Dictionary<string, string> { [SignalRTestHost.UserHeader] = "alice" };
+        var first = host.CreateConnection(SignalRTestHost.ChatPath, transport, _tag, user);
+        var second = host.CreateConnection(SignalRTestHost.ChatPath, transport, _tag, user);
+        var anonymous = host.CreateConnection(SignalRTestHost.ChatPath, transport, _tag);
+        await first.StartAsync().WaitAsync(Timeout);
+        await second.StartAsync().WaitAsync(Timeout);
+        await anonymous.StartAsync().WaitAsync(Timeout);
+
+        await first.InvokeAsync<string>("Echo", "1").WaitAsync(Timeout);
+        await second.InvokeAsync<string>("Echo", "2").WaitAsync(Timeout);
+        await anonymous.InvokeAsync<string>("Echo", "3").WaitAsync(Timeout);
+
+        var hits = await _matomo.WaitForHitsAsync(_tag, "ChatHub/Echo", 3);
+        var byText = hits.ToDictionary(h => h.CustomVariable("text")!);
+        Assert.That(byText["1"]["uid"], Is.EqualTo("alice"));
+        Assert.That(byText["2"]["uid"], Is.EqualTo("alice"));
+        Assert.That(byText["1"].Has("cid"), Is.False);
+        Assert.That(byText["3"].Has("uid"), Is.False);
+        Assert.That(byText["3"]["cid"], Does.Match("^[0-9a-f]{16}$"));
+    }
+
+    [Test]
+    public async Task InvokeAsync_VisitorHeaderIdentity_TheHeaderWinsOverTheConnection()
+    {
+        await using var host = await SignalRTestHost.StartAsync(_matomo, FilterRegistration.PerHub, o =>
+        {
+            o.VisitorIdentity = MatomoVisitorIdentity.Header;
+            o.VisitorIdHeader = "X-Client-Id";
+        });
+        var first = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag, new Dictionary<string, string> { ["X-Client-Id"] = "device-1" });
+        var second = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag, new Dictionary<string, string> { ["X-Client-Id"] = "device-1" });
+        var other = host.CreateConnection(SignalRTestHost.ChatPath, HttpTransportType.WebSockets, _tag, new Dictionary<string, string> { ["X-Client-Id"] = "device-2" });
+        await first.StartAsync().WaitAsync(Timeout);
+        await second.StartAsync().WaitAsync(Timeout);
+        await other.StartAsync().WaitAsync(Timeout);
+
+        await first.InvokeAsync<string>("Echo", "1").WaitAsync(Timeout);
+        await second.InvokeAsync<string>("Echo", "2").WaitAsync(Timeout);
+        await other.InvokeAsync<string>("Echo", "3").WaitAsync(Timeout);
+
+        var hits = await _matomo.WaitForHitsAsync(_tag, "ChatHub/Echo", 3);
+        var byText = hits.ToDictionary(h => h.CustomVariable("text")!);
+        Assert.That(byText["2"]["cid"], Is.EqualTo(byText["1"]["cid"]));
+        Assert.That(byText["3"]["cid"], Is.Not.EqualTo(byText["1"]["cid"]));
+    }
+
+    [TestCase(HttpTransportType.WebSockets)]
+    [TestCase(HttpTransportType.LongPolling)]
     public async Task InvokeAsync_MatomoDown_CallsSucceedWithoutWaitingForMatomo(HttpTransportType transport)
     {
         await using var host = await SignalRTestHost.StartAsync(_matomo);

@@ -10,11 +10,13 @@ public sealed class ChatHub : Hub
 {
     private readonly Rendezvous _rendezvous;
     private readonly ConnectionLog _connections;
+    private readonly StreamGate _gate;
 
-    public ChatHub(Rendezvous rendezvous, ConnectionLog connections)
+    public ChatHub(Rendezvous rendezvous, ConnectionLog connections, StreamGate gate)
     {
         _rendezvous = rendezvous;
         _connections = connections;
+        _gate = gate;
     }
 
     public override Task OnDisconnectedAsync(Exception? exception)
@@ -46,6 +48,13 @@ public sealed class ChatHub : Hub
             Context.SetMatomoVar("dimension5", "item" + i);
             await Task.Delay(delayMs, cancellationToken);
         }
+    }
+
+    public async IAsyncEnumerable<int> Gated([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        yield return 1;
+        await _gate.WaitAsync(cancellationToken);
+        yield return 2;
     }
 
     public ChannelReader<int> CountChannel(int count)

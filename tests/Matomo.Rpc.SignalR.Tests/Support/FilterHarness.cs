@@ -29,7 +29,7 @@ public sealed class FilterHarness : IAsyncDisposable
 
     public MatomoHubFilter Filter { get; }
 
-    public ChatHub Hub { get; } = new(new Rendezvous(), new ConnectionLog());
+    public ChatHub Hub { get; } = new(new Rendezvous(), new ConnectionLog(), new StreamGate());
 
     public static async Task<FilterHarness> StartAsync(Action<MatomoOptions>? configure = null)
     {

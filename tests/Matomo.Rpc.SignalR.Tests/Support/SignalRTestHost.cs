@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Claims;
 using Matomo.Rpc.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -20,6 +21,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
 {
     public const string ChatPath = "/hubs/chat";
     public const string PlainPath = "/hubs/plain";
+    public const string UserHeader = "X-Test-User";
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
@@ -47,6 +49,8 @@ public sealed class SignalRTestHost : IAsyncDisposable
 
     public ConnectionLog Connections => _app.Services.GetRequiredService<ConnectionLog>();
 
+    public StreamGate Gate => _app.Services.GetRequiredService<StreamGate>();
+
     public static async Task<SignalRTestHost> StartAsync(
         MatomoStandIn matomo,
         FilterRegistration registration = FilterRegistration.PerHub,
@@ -58,6 +62,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
         builder.Logging.ClearProviders().AddProvider(logs);
         builder.Services.AddSingleton<Rendezvous>();
         builder.Services.AddSingleton<ConnectionLog>();
+        builder.Services.AddSingleton<StreamGate>();
         builder.Services.AddMatomoTracking(o =>
         {
             o.TrackerUrl = matomo.TrackerUrl;
@@ -84,6 +89,17 @@ public sealed class SignalRTestHost : IAsyncDisposable
         }
 
         var app = builder.Build();
+
+        // Stands in for authentication: the X-Test-User header signs the request in as that user.
+        app.Use((context, next) =>
+        {
+            if (context.Request.Headers[UserHeader].ToString() is { Length: > 0 } user)
+            {
+                context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, user)], "test"));
+            }
+
+            return next(context);
+        });
         app.MapHub<ChatHub>(ChatPath);
         app.MapHub<PlainHub>(PlainPath);
         await app.StartAsync().WaitAsync(Timeout);
@@ -96,10 +112,17 @@ public sealed class SignalRTestHost : IAsyncDisposable
     /// A client connection over <paramref name="transport"/>, disposed with the host. Its <c>Referer</c> header is
     /// <paramref name="tag"/>, so its hits are told apart by <c>urlref</c>.
     /// </summary>
-    public HubConnection CreateConnection(string path, HttpTransportType transport, string tag)
+    public HubConnection CreateConnection(string path, HttpTransportType transport, string tag, IReadOnlyDictionary<string, string>? headers = null)
     {
         var connection = new HubConnectionBuilder()
-            .WithUrl(new Uri(BaseUri, path), transport, o => o.Headers["Referer"] = tag)
+            .WithUrl(new Uri(BaseUri, path), transport, o =>
+            {
+                o.Headers["Referer"] = tag;
+                foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+                {
+                    o.Headers[name] = value;
+                }
+            })
             .Build();
         lock (_connections)
         {
