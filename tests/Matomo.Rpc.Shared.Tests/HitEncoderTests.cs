@@ -195,6 +195,19 @@ public class HitEncoderTests
         Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1&e_n=" + expected));
     }
 
+    [Test]
+    public void Encode_CustomVariableWithLoneSurrogateAndJsonSpecials_ReplacementCharacterInValidJson()
+    {
+        using var harness = new TrackerHarness(o => o.Recording = MatomoRecording.None);
+
+        var query = harness.Encode(call => call.AddCustomVariable("n\uDC00", "a\uD800\"<>&+'é"));
+
+        using var json = System.Text.Json.JsonDocument.Parse(QueryText.Parse(query)["cvar"]);
+        var slot = json.RootElement.GetProperty("1");
+        Assert.That(slot[0].GetString(), Is.EqualTo("n\uFFFD"));
+        Assert.That(slot[1].GetString(), Is.EqualTo("a\uFFFD\"<>&+'é"));
+    }
+
     [TestCase("é", "%C3%A9")]
     [TestCase("a&b=c+d#e%f", "a%26b%3Dc%2Bd%23e%25f")]
     [TestCase("l1\nl2\t\u0001\u007f", "l1%0Al2%09%01%7F")]

@@ -134,6 +134,21 @@ public class HttpBulkWriterTests
         Assert.That(_matomo.Requests.Single().Path, Is.EqualTo("/matomo.php"));
     }
 
+    [Test]
+    public async Task Send_TrackerUrlAnswers404_CountedRejectedNotRetried()
+    {
+        var wrong = _matomo.TrackerUrl.Replace("/matomo.php", "/analytics/matomo.php");
+        var tracker = await StartHostAsync(o => o.TrackerUrl = wrong);
+
+        Track(tracker, "a/b");
+        Track(tracker, "a/c");
+        await WaitUntilAsync(() => tracker.Statistics.Rejected == 2);
+
+        Assert.That(_matomo.Requests.Single().StatusCode, Is.EqualTo(404));
+        Assert.That(tracker.Statistics.Retried, Is.Zero);
+        Assert.That(_matomo.Hits, Is.Empty);
+    }
+
     [TestCase(503)]
     [TestCase(429)]
     [TestCase(502)]
@@ -195,6 +210,26 @@ public class HttpBulkWriterTests
         Assert.That(tracker.Statistics.Sent, Is.EqualTo(7));
         Assert.That(tracker.Statistics.Dropped, Is.EqualTo(1));
         Assert.That(_matomo.Requests.Count(r => r.StatusCode == 500), Is.GreaterThanOrEqualTo(2));
+    }
+
+    [Test]
+    public async Task Send_MatomoAnswers500ForAWhile_NoHitLost()
+    {
+        _matomo.FailWith = 500;
+        var tracker = await StartHostAsync(o => o.Sending.BatchSize = 8);
+
+        for (var i = 0; i < 8; i++)
+        {
+            Track(tracker, "a/" + i);
+        }
+
+        await WaitUntilAsync(() => _matomo.Requests.Count >= 8);
+        _matomo.FailWith = null;
+        var hits = await _matomo.WaitForHitsAsync(8, Timeout);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 8);
+
+        Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(Enumerable.Range(0, 8).Select(i => "a/" + i)));
+        Assert.That(tracker.Statistics.Dropped, Is.Zero);
     }
 
     [Test]

@@ -11,6 +11,7 @@ public class MatomoSenderTests
     private TrackerHarness _harness = null!;
     private FakeHitWriter _writer = null!;
     private CapturingLogger _logger = null!;
+    private ArmedTimeProvider _clock = null!;
     private MatomoSender? _sender;
 
     private void Arrange(Action<MatomoOptions>? configure = null)
@@ -27,7 +28,8 @@ public class MatomoSenderTests
         });
         _writer = new FakeHitWriter(_harness.Time);
         _logger = new CapturingLogger();
-        _sender = new MatomoSender(_harness.Queue, _writer, _harness.Encoder(), _harness.Options, _harness.Time, _logger);
+        _clock = new ArmedTimeProvider(_harness.Time);
+        _sender = new MatomoSender(_harness.Queue, _writer, _harness.Encoder(), _harness.Options, _clock, _logger);
     }
 
     [TearDown]
@@ -58,7 +60,10 @@ public class MatomoSenderTests
 
     private MatomoStatistics Stats => _harness.Tracker.Statistics;
 
-    /// <summary>Moves the fake clock in steps until <paramref name="done"/>, giving the sender's loop room between steps.</summary>
+    /// <summary>
+    /// Moves the fake clock in steps until <paramref name="done"/>. Each step waits (a little, in real time) until the
+    /// sender is parked on a timer, so the clock never runs ahead of work the sender has not done yet.
+    /// </summary>
     private async Task AdvanceUntilAsync(Func<bool> done, TimeSpan step)
     {
         var watch = Stopwatch.StartNew();
@@ -69,11 +74,18 @@ public class MatomoSenderTests
                 Assert.Fail($"Condition not reached; fake time {_harness.Time.GetUtcNow():O}, calls {_writer.Calls.Count}, stats {Stats}.");
             }
 
-            await Task.Delay(1);
+            var parked = Stopwatch.StartNew();
+            while (_clock.Armed == 0 && !done() && parked.ElapsedMilliseconds < 200)
+            {
+                await Task.Delay(1);
+            }
+
             if (!done())
             {
                 _harness.Time.Advance(step);
             }
+
+            await Task.Delay(1);
         }
     }
 
@@ -98,7 +110,7 @@ public class MatomoSenderTests
 
         await StartAsync();
         await WaitUntilAsync(() => _writer.Calls.Count == 2);
-        await AdvanceUntilAsync(() => _writer.Calls.Count == 3, TimeSpan.FromMilliseconds(100));
+        await AdvanceUntilAsync(() => Stats.Sent == 7, TimeSpan.FromMilliseconds(100));
 
         var calls = _writer.Calls;
         Assert.That(calls[0].Actions, Is.EqualTo(Actions(0, 3)));
@@ -117,10 +129,11 @@ public class MatomoSenderTests
         Enqueue(2);
 
         await StartAsync();
+        await WaitUntilAsync(() => _harness.Queue.Count == 0 && _clock.Armed > 0); // the sender holds the hits and waits
         for (var i = 0; i < 9; i++)
         {
-            await Task.Delay(5);
             _harness.Time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Delay(5);
         }
 
         var before = _writer.Calls.Count;
@@ -153,6 +166,7 @@ public class MatomoSenderTests
 
         await StartAsync();
         await AdvanceUntilAsync(() => Stats.Sent == 3, TimeSpan.FromMilliseconds(20));
+        await WaitUntilAsync(() => _logger.EventNames.Contains("SendRecovered"));
 
         var calls = _writer.Calls;
         var delays = calls.Zip(calls.Skip(1), (a, b) => (b.At - a.At).TotalSeconds).ToArray();
@@ -196,6 +210,7 @@ public class MatomoSenderTests
 
         await StartAsync();
         await AdvanceUntilAsync(() => Stats.Sent + Stats.Dropped == 8, TimeSpan.FromMilliseconds(100));
+        await WaitUntilAsync(() => _logger.EventNames.Contains("PoisonedHitDropped"));
 
         var calls = _writer.Calls;
         var accepted = calls.Where(c => !c.Actions.Contains("a/5")).SelectMany(c => c.Actions).ToList();
@@ -222,6 +237,36 @@ public class MatomoSenderTests
         Assert.That(_writer.Calls[1].At - _writer.Calls[0].At, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(0.8)), "backed off before retrying");
         Assert.That(Stats.Dropped, Is.Zero);
         Assert.That(_logger.EventNames, Does.Not.Contain("BatchRolledBack"));
+    }
+
+    [Test]
+    public async Task Send_EverythingRolledBackUntilMatomoRecovers_NothingDropped()
+    {
+        Arrange(o => o.Sending.BatchSize = 8);
+        _writer.Answer = (index, hits) => index < 10 ? new SendResult(SendStatus.RolledBack, StatusCode: 500) : SendResult.Ok(hits.Count);
+        Enqueue(8);
+
+        await StartAsync();
+        await AdvanceUntilAsync(() => Stats.Sent == 8, TimeSpan.FromMilliseconds(100));
+
+        Assert.That(_writer.Calls.Select(c => c.Actions.Length), Is.EqualTo(new[] { 8, 8, 8, 4, 2, 1, 1, 1, 1, 1, 1, 1, 2, 4 }));
+        Assert.That(Stats.Dropped, Is.Zero, "a database outage (500 for everything) is not a poisoned hit");
+        Assert.That(_logger.EventNames, Does.Not.Contain("PoisonedHitDropped"));
+    }
+
+    [Test]
+    public async Task Send_PoisonedHitAloneInItsBatch_DroppedAfterBoundedRetriesThenNextSent()
+    {
+        Arrange(o => o.Sending.BatchSize = 1);
+        _writer.Answer = (_, hits) => hits[0].Hit.Action == "a/0" ? new SendResult(SendStatus.RolledBack, StatusCode: 500) : SendResult.Ok(hits.Count);
+        Enqueue(2);
+
+        await StartAsync();
+        await AdvanceUntilAsync(() => Stats.Sent == 1, TimeSpan.FromMilliseconds(100));
+
+        Assert.That(_writer.Calls.Count(c => c.Actions[0] == "a/0"), Is.EqualTo(11), "1 + 2 rollback retries + 8 outage retries");
+        Assert.That(Stats.Dropped, Is.EqualTo(1));
+        Assert.That(_writer.Calls[^1].Actions, Is.EqualTo(new[] { "a/1" }));
     }
 
     [TestCase(401)]
@@ -252,6 +297,7 @@ public class MatomoSenderTests
 
         await StartAsync();
         await WaitUntilAsync(() => Stats.Sent + Stats.Rejected == 3);
+        await WaitUntilAsync(() => _logger.EventNames.Contains("HitsRejected"));
 
         Assert.That(Stats.Sent, Is.EqualTo(2));
         Assert.That(Stats.Rejected, Is.EqualTo(1));
@@ -267,6 +313,7 @@ public class MatomoSenderTests
 
         await StartAsync();
         await WaitUntilAsync(() => Stats.Rejected == 3);
+        await WaitUntilAsync(() => _logger.EventNames.Contains("UnexpectedAnswer"));
 
         Assert.That(Stats.Sent, Is.Zero);
         Assert.That(_logger.EventNames, Does.Contain("UnexpectedAnswer"));
@@ -325,11 +372,12 @@ public class MatomoSenderTests
         var dropped = Stats.Dropped;
         await StartAsync();
         await AdvanceUntilAsync(() => Stats.Sent == 5, TimeSpan.FromMilliseconds(100));
+        await WaitUntilAsync(() => _logger.EventNames.Contains("HitsDropped")); // logged after the batch, as a count
 
         Assert.That(dropped, Is.EqualTo(3));
         Assert.That(Stats.Queued, Is.EqualTo(queued));
         Assert.That(_writer.Calls.SelectMany(c => c.Actions), Is.EqualTo(Actions(firstKept, 5)));
-        Assert.That(_logger.EventNames, Does.Contain("HitsDropped"));
+        Assert.That(_logger.Entries.Count(e => e.EventName == "HitsDropped"), Is.EqualTo(1), "drops are logged as one count, not per hit");
     }
 
     [Test]

@@ -449,6 +449,7 @@ public class MatomoStandInTests
 
         Assert.That((int)answered, Is.EqualTo(status));
         Assert.That(_matomo.Hits, Is.Empty);
+        Assert.That(_matomo.Requests.Single().ResponseBody, Does.Not.Contain("tracked"));
         Assert.That(_matomo.Requests.Single().StatusCode, Is.EqualTo(status));
     }
 

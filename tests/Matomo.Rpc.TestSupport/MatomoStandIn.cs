@@ -74,7 +74,7 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
         set => Interlocked.Exchange(ref _latencyTicks, value.Ticks);
     }
 
-    /// <summary>When set, every tracking request is answered with this status (429 and 503 add <c>Retry-After: 1</c>); null is normal.</summary>
+    /// <summary>When set, every tracking request is answered with this status (429 adds <c>Retry-After: 1</c>); null is normal.</summary>
     public int? FailWith
     {
         get => Volatile.Read(ref _failWith) is var s && s != 0 ? s : null;
@@ -268,7 +268,7 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
         if (string.Equals(path, "/matomo.php", StringComparison.OrdinalIgnoreCase) || string.Equals(path, "/piwik.php", StringComparison.OrdinalIgnoreCase))
         {
             answer = FailWith is { } status
-                ? new Answer(status, "text/html; charset=utf-8", "<html><body>Service unavailable</body></html>", status is 429 or 503 ? "1" : null)
+                ? new Answer(status, "text/html; charset=utf-8", "<html><body>Service unavailable</body></html>", status == 429 ? "1" : null)
                 : Track(request, query, queryString, body, receivedAt);
         }
         else if (string.Equals(path, "/index.php", StringComparison.OrdinalIgnoreCase))

@@ -11,6 +11,10 @@ namespace Matomo.Rpc.Internal;
 internal sealed class MatomoSender : BackgroundService
 {
     private const int RollbackRetries = 2;
+
+    // A batch rolled back down to a single hit with nothing of it answered looks like Matomo failing (database down,
+    // which also answers 500), not like a poisoned hit: keep it through this many more backoffs before dropping it.
+    private const int OutageRetries = 8;
     private static readonly TimeSpan TokenlessMaxAge = TimeSpan.FromHours(24) - TimeSpan.FromMinutes(1);
 
     private readonly HitQueue _queue;
@@ -199,6 +203,7 @@ internal sealed class MatomoSender : BackgroundService
         segments.Push([.. batch]);
         var attempt = 0;
         var rollbackRetries = 0;
+        var outageRetries = 0;
         var anyAnswered = false;
         var splitLogged = false;
         try
@@ -243,6 +248,11 @@ internal sealed class MatomoSender : BackgroundService
                     case SendStatus.RolledBack when !anyAnswered && rollbackRetries < RollbackRetries:
                         // Until some part of the batch goes through, a rollback may be Matomo's own trouble (database down).
                         rollbackRetries++;
+                        await BackOffAsync(segment.Count, result.Reason ?? "rolled back", attempt++, null, abort).ConfigureAwait(false);
+                        break;
+
+                    case SendStatus.RolledBack when segment.Count == 1 && !anyAnswered && outageRetries < OutageRetries:
+                        outageRetries++;
                         await BackOffAsync(segment.Count, result.Reason ?? "rolled back", attempt++, null, abort).ConfigureAwait(false);
                         break;
 
