@@ -27,7 +27,7 @@ internal static class LoadRunner
         {
             foreach (var mode in settings.Modes)
             {
-                var result = await RunSlotAsync(mode, round, round == 0 ? settings with { Seconds = 1 } : settings, standIn);
+                var result = await RunSlotAsync(mode, round, round == 0 ? settings with { Seconds = 1, WarmupSeconds = 2 } : settings, standIn);
                 if (round == 0)
                 {
                     continue;

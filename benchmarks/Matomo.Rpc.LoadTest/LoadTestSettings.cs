@@ -5,15 +5,15 @@ namespace Matomo.Rpc.LoadTest;
 internal sealed record LoadTestSettings
 {
     public const string Usage =
-        "options: --seconds N (measured seconds per mode and round, default 8) --warmup N (default 2) --rounds N (default 3) "
+        "options: --seconds N (measured seconds per mode and round, default 4) --warmup N (default 1) --rounds N (default 6) "
         + "--callers N (default 64) --channels N (default 1) --modes 1,2,... (default all) --output PATH (default artifacts/loadtest.json) "
         + "--quick (1 round of 2 s, 1 s warm-up: a smoke run)";
 
-    public double Seconds { get; init; } = 8;
+    public double Seconds { get; init; } = 4;
 
-    public double WarmupSeconds { get; init; } = 2;
+    public double WarmupSeconds { get; init; } = 1;
 
-    public int Rounds { get; init; } = 3;
+    public int Rounds { get; init; } = 6;
 
     public int Callers { get; init; } = 64;
 
