@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Matomo.Rpc.Internal;
@@ -14,6 +15,11 @@ internal sealed class HttpBulkWriter : IHitWriter
 {
     private const int MaxAnswerBytes = 64 * 1024;
     private static readonly MediaTypeHeaderValue JsonType = new("application/json") { CharSet = "utf-8" };
+
+    // The body goes to Matomo, never into an HTML page, and the queries in it are percent-encoded ASCII: the default
+    // encoder's HTML-safety escapes ('&' as \u0026, '+' as \u002B) only made it longer and cost ~2.5 µs per hit.
+    // Quotes, backslashes and control characters are still escaped.
+    private static readonly JsonWriterOptions BodyOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private readonly IHttpClientFactory _clients;
     private readonly Uri _endpoint;
@@ -64,7 +70,7 @@ internal sealed class HttpBulkWriter : IHitWriter
     private void WriteBody(IReadOnlyList<PendingHit> hits)
     {
         _body.ResetWrittenCount();
-        using var writer = new Utf8JsonWriter(_body);
+        using var writer = new Utf8JsonWriter(_body, BodyOptions);
         writer.WriteStartObject();
         writer.WriteStartArray("requests");
         foreach (var hit in hits)

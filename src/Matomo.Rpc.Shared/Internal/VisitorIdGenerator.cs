@@ -8,38 +8,102 @@ namespace Matomo.Rpc.Internal;
 /// <summary>
 /// Derives 16-hex visitor ids from a caller key with a salt that rotates every UTC day: the same caller gets the
 /// same id all day, and ids of different days cannot be linked without the salt.
+/// Not thread-safe: one per encoder (the sender's thread).
 /// </summary>
 internal sealed class VisitorIdGenerator
 {
+    // Backends see the same few callers over and over: remembering their ids for the day saves an HMAC per hit.
+    private const int CacheSize = 4096;
+
     private readonly byte[] _secret;
-    private (DateOnly Day, byte[] Key) _dayKey;
+    private readonly Dictionary<(string? Key, IPAddress? Address, string? UserAgent), string> _cache = [];
+    private DateOnly _day;
+    private IncrementalHash? _hmac;
+    private byte[] _buffer = new byte[256];
 
     public VisitorIdGenerator(string? salt)
     {
         _secret = string.IsNullOrEmpty(salt) ? RandomNumberGenerator.GetBytes(32) : Encoding.UTF8.GetBytes(salt);
     }
 
+    /// <summary>HMAC-SHA256 of the day key over "k\n{visitorKey}" or "a\n{address}\n{userAgent}", first 8 bytes as hex.</summary>
     public string Compute(DateTimeOffset timestamp, string? visitorKey, IPAddress? address, string? userAgent)
     {
-        var key = KeyFor(DateOnly.FromDateTime(timestamp.UtcDateTime));
-        var material = visitorKey is not null
-            ? "k\n" + visitorKey
-            : "a\n" + (address?.ToString() ?? string.Empty) + "\n" + (userAgent ?? string.Empty);
+        // The HMAC is reused across hits (reset by GetHashAndReset) and the material is fed in UTF-8 pieces: the same
+        // bytes as hashing the concatenated string, without building it or creating an HMAC context per hit.
+        var hmac = HmacFor(DateOnly.FromDateTime(timestamp.UtcDateTime));
+        (string? Key, IPAddress? Address, string? UserAgent) caller = visitorKey is not null ? (visitorKey, null, null) : (null, address, userAgent);
+        if (_cache.TryGetValue(caller, out var id))
+        {
+            return id;
+        }
+
+        if (visitorKey is not null)
+        {
+            Append(hmac, "k\n");
+            Append(hmac, visitorKey);
+        }
+        else
+        {
+            Append(hmac, "a\n");
+            if (address is not null)
+            {
+                Span<char> text = stackalloc char[64];
+                if (address.TryFormat(text, out var written))
+                {
+                    Append(hmac, text[..written]);
+                }
+                else
+                {
+                    Append(hmac, address.ToString());
+                }
+            }
+
+            Append(hmac, "\n");
+            Append(hmac, userAgent);
+        }
+
         Span<byte> hash = stackalloc byte[32];
-        HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(material), hash);
-        return Convert.ToHexStringLower(hash[..8]);
+        hmac.GetHashAndReset(hash);
+        id = Convert.ToHexStringLower(hash[..8]);
+        if (_cache.Count >= CacheSize)
+        {
+            _cache.Clear();
+        }
+
+        _cache[caller] = id;
+        return id;
     }
 
-    private byte[] KeyFor(DateOnly day)
+    private IncrementalHash HmacFor(DateOnly day)
     {
-        var current = _dayKey;
-        if (current.Key is not null && current.Day == day)
+        if (_hmac is not null && _day == day)
         {
-            return current.Key;
+            return _hmac;
         }
 
         var key = HMACSHA256.HashData(_secret, Encoding.UTF8.GetBytes(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)));
-        _dayKey = (day, key);
-        return key;
+        _hmac?.Dispose();
+        _cache.Clear();
+        _hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
+        _day = day;
+        return _hmac;
+    }
+
+    private void Append(IncrementalHash hmac, ReadOnlySpan<char> text)
+    {
+        if (text.IsEmpty)
+        {
+            return;
+        }
+
+        var max = Encoding.UTF8.GetMaxByteCount(text.Length);
+        if (_buffer.Length < max)
+        {
+            _buffer = new byte[Math.Max(max, _buffer.Length * 2)];
+        }
+
+        var count = Encoding.UTF8.GetBytes(text, _buffer);
+        hmac.AppendData(_buffer, 0, count);
     }
 }

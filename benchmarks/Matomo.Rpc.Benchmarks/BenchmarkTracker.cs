@@ -1,0 +1,56 @@
+using Matomo.Rpc.Internal;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Matomo.Rpc.Benchmarks;
+
+/// <summary>
+/// A tracker wired as in an app (AddMatomoTracking), but with no hosted sender running: benchmarks drain the queue
+/// themselves, so nothing else competes for the CPU while they measure.
+/// </summary>
+internal sealed class BenchmarkTracker : IDisposable
+{
+    public const string TrackedAction = "greet.Greeter/SayHello";
+    public const string ExcludedAction = "greet.Greeter/SayHelloExcluded";
+
+    private readonly ServiceProvider _services;
+
+    public BenchmarkTracker(Action<MatomoOptions>? configure = null)
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+        services.AddMatomoTracking(o =>
+        {
+            o.TrackerUrl = "http://127.0.0.1:9/matomo.php";
+            o.SiteId = 1;
+            o.ExcludedActions.Add(ExcludedAction);
+            o.ExcludedActions.Add("ChatHub/Excluded");
+            configure?.Invoke(o);
+        });
+        _services = services.BuildServiceProvider();
+        Tracker = _services.GetRequiredService<MatomoTracker>();
+        Queue = _services.GetRequiredService<HitQueue>();
+    }
+
+    public IServiceProvider Services => _services;
+
+    public MatomoTracker Tracker { get; }
+
+    public HitQueue Queue { get; }
+
+    /// <summary>Empties the queue as the sender would (without encoding or sending).</summary>
+    public int Drain()
+    {
+        var count = 0;
+        while (Queue.Reader.TryRead(out _))
+        {
+            count++;
+        }
+
+        return count;
+    }
+
+    public void Dispose() => _services.Dispose();
+}

@@ -1,0 +1,66 @@
+using System.Net;
+using BenchmarkDotNet.Attributes;
+
+namespace Matomo.Rpc.Benchmarks;
+
+/// <summary>
+/// The core's share of a tracked call: StartCall, SetCaller, Complete (which builds the immutable hit and TryWrites it
+/// into the bounded channel). The channel is drained after every call, as the sender keeps it in practice.
+/// </summary>
+[MemoryDiagnoser]
+public class EnqueueBenchmarks
+{
+    private static readonly MatomoOutcome Ok = new("OK", 0);
+
+    private BenchmarkTracker _tracker = null!;
+    private MatomoCallerInfo _caller;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _tracker = new BenchmarkTracker();
+        _caller = new MatomoCallerInfo
+        {
+            RemoteAddress = IPAddress.Loopback,
+            UserAgent = "grpc-dotnet/2.80.0 (.NET 10.0.0; CLR 10.0.0; net10.0; linux; x64)",
+            Host = "localhost:5001",
+            Scheme = "http",
+        };
+
+        // Warm the per-action cache, as the first call of a method does.
+        _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!.Complete();
+        _tracker.Drain();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _tracker.Dispose();
+
+    [Benchmark(Description = "StartCall: excluded action (returns null)")]
+    public MatomoCall? StartExcluded() => _tracker.Tracker.StartCall(BenchmarkTracker.ExcludedAction, MatomoCallKind.Unary);
+
+    [Benchmark(Baseline = true, Description = "StartCall + SetCaller + Complete, drained")]
+    public bool StartCompleteDrain()
+    {
+        var call = _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!;
+        call.SetCaller(_caller);
+        var queued = call.Complete(Ok);
+        _tracker.Queue.Reader.TryRead(out _);
+        return queued;
+    }
+
+    [Benchmark(Description = "... + SetVar + AddCustomVariable + MeasurePerf")]
+    public bool StartWithPerCallApiCompleteDrain()
+    {
+        var call = _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!;
+        call.SetCaller(_caller);
+        call.SetVar("dimension7", "tenant-42");
+        call.AddCustomVariable("tenant", "acme");
+        using (call.MeasurePerf("pf_dm1"))
+        {
+        }
+
+        var queued = call.Complete(Ok);
+        _tracker.Queue.Reader.TryRead(out _);
+        return queued;
+    }
+}

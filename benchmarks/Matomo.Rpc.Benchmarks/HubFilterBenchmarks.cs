@@ -1,0 +1,72 @@
+using System.Reflection;
+using BenchmarkDotNet.Attributes;
+using Matomo.Rpc.SignalR;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Matomo.Rpc.Benchmarks;
+
+/// <summary>
+/// MatomoHubFilter around a hub method invocation on a connected connection (OnConnectedAsync ran, as in an app),
+/// against the invocation without the filter. The queue is drained after each invocation.
+/// </summary>
+[MemoryDiagnoser]
+public class HubFilterBenchmarks
+{
+    // Stands for SignalR's own last step (invoking the hub method): returns the argument, as ChatHub.Send does.
+    private static readonly Func<HubInvocationContext, ValueTask<object?>> Next = c => ValueTask.FromResult(c.HubMethodArguments[0]);
+
+    private BenchmarkTracker _tracker = null!;
+    private MatomoHubFilter _filter = null!;
+    private HubInvocationContext _tracked = null!;
+    private HubInvocationContext _excluded = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _tracker = new BenchmarkTracker(o => o.IgnoredCallKinds.Add(MatomoCallKind.HubConnect));
+        _filter = new MatomoHubFilter(_tracker.Tracker, NullLogger<MatomoHubFilter>.Instance);
+        var http = FakeServerCallContext.CreateHttpContext("/chat");
+        http.Request.Protocol = "HTTP/1.1";
+        http.Request.Method = "GET";
+        var connection = new FakeHubCallerContext(http);
+        var hub = new ChatHub();
+        var services = _tracker.Services;
+        _filter.OnConnectedAsync(new HubLifetimeContext(connection, services, hub), _ => Task.CompletedTask).GetAwaiter().GetResult();
+        _tracked = new HubInvocationContext(connection, services, hub, typeof(ChatHub).GetMethod(nameof(ChatHub.Send))!, ["hello"]);
+        _excluded = new HubInvocationContext(connection, services, hub, typeof(ChatHub).GetMethod(nameof(ChatHub.Excluded))!, ["hello"]);
+
+        Tracked();
+        Excluded();
+        if (_tracker.Tracker.Statistics.Queued != 1)
+        {
+            throw new InvalidOperationException("the tracked invocation was not queued, or the excluded one was");
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _tracker.Dispose();
+
+    [Benchmark(Baseline = true, Description = "Hub invocation: no filter")]
+    public object? NoFilter() => Next(_tracked).GetAwaiter().GetResult();
+
+    [Benchmark(Description = "Hub invocation: excluded method")]
+    public object? Excluded() => _filter.InvokeMethodAsync(_excluded, Next).GetAwaiter().GetResult();
+
+    [Benchmark(Description = "Hub invocation: tracked")]
+    public object? Tracked()
+    {
+        var result = _filter.InvokeMethodAsync(_tracked, Next).GetAwaiter().GetResult();
+        _tracker.Queue.Reader.TryRead(out _);
+        return result;
+    }
+
+    public sealed class ChatHub : Hub
+    {
+        public string Send(string message) => message;
+
+        public string Excluded(string message) => message;
+    }
+}

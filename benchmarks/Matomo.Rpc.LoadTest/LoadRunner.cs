@@ -1,0 +1,203 @@
+using System.Diagnostics;
+using Greet;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Matomo.Rpc.LoadTest;
+
+/// <summary>
+/// Runs every mode for a fixed time, in alternation (1 2 3 4 5 6, 1 2 3 ...), so that the machine's drift falls on
+/// every mode alike. Each slot gets a fresh host; the stand-in runs in a child process for the whole run.
+/// </summary>
+internal static class LoadRunner
+{
+    private static readonly TimeSpan SlowMatomo = TimeSpan.FromMilliseconds(200);
+
+    public static async Task<int> RunAsync(LoadTestSettings settings)
+    {
+        Console.WriteLine($"Matomo.Rpc load test: {settings.Callers} concurrent unary callers over {settings.Channels} channel(s), "
+            + $"{settings.Rounds} round(s) of {settings.WarmupSeconds:0.#} s warm-up + {settings.Seconds:0.#} s measured per mode, "
+            + $"{Environment.ProcessorCount} cores, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC");
+        await using var standIn = await StandInClient.StartAsync();
+        var results = new List<SlotResult>();
+        var started = Stopwatch.StartNew();
+        Console.WriteLine("  round 0 (warm-up, not counted)");
+        // Round 0 warms every mode up (JIT, tiering, pools, connections) and is not counted.
+        for (var round = 0; round <= settings.Rounds; round++)
+        {
+            foreach (var mode in settings.Modes)
+            {
+                var result = await RunSlotAsync(mode, round, round == 0 ? settings with { Seconds = 1, WarmupSeconds = 2 } : settings, standIn);
+                if (round == 0)
+                {
+                    continue;
+                }
+
+                results.Add(result);
+                Console.WriteLine($"  round {round} {mode.Describe(),-48} {result.CallsPerSecond,9:0} calls/s  p50 {result.Latency.Percentile(0.5),7:0.00} ms  p99 {result.Latency.Percentile(0.99),7:0.00} ms"
+                    + (result.FailedCalls > 0 ? $"  {result.FailedCalls} failed" : string.Empty));
+            }
+        }
+
+        Console.WriteLine($"done in {started.Elapsed.TotalSeconds:0} s");
+        var report = Report.Build(settings, results);
+        Console.WriteLine();
+        Console.WriteLine(report.Markdown);
+        var output = Path.GetFullPath(settings.Output);
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        await File.WriteAllTextAsync(output, report.Json);
+        Console.WriteLine($"JSON: {output}");
+        return results.Any(r => r.FailedCalls > 0 && r.Mode != Mode.NaivePerCallPost) ? 1 : 0;
+    }
+
+    private static async Task<SlotResult> RunSlotAsync(Mode mode, int round, LoadTestSettings settings, StandInClient standIn)
+    {
+        await standIn.SetLatencyAsync(mode is Mode.MatomoSlow or Mode.NaivePerCallPost ? SlowMatomo : TimeSpan.Zero);
+        if (mode == Mode.MatomoDown)
+        {
+            await standIn.StopAsync();
+        }
+
+        var host = await GreeterHost.StartAsync(mode, mode == Mode.MatomoCounting ? standIn.CountingTrackerUrl : standIn.TrackerUrl);
+        var channels = Enumerable.Range(0, settings.Channels).Select(_ => GrpcChannel.ForAddress(host.Address, new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },
+        })).ToArray();
+        var clients = channels.Select(c => new Greeter.GreeterClient(c)).ToArray();
+
+        var run = new SlotRun(settings.Callers);
+        var workers = Enumerable.Range(0, settings.Callers).Select(i => Task.Run(() => run.CallerAsync(i, clients[i % clients.Length]))).ToArray();
+        await Task.Delay(TimeSpan.FromSeconds(settings.WarmupSeconds));
+
+        using var self = Process.GetCurrentProcess();
+        var cpu0 = self.TotalProcessorTime;
+        var standInCpu0 = standIn.CpuTime;
+        var gen0 = GC.CollectionCount(0);
+        var gen2 = GC.CollectionCount(2);
+        var allocated0 = GC.GetTotalAllocatedBytes(precise: true);
+        var clock = Stopwatch.StartNew();
+        run.Phase = SlotRun.Measuring;
+        await Task.Delay(TimeSpan.FromSeconds(settings.Seconds));
+        run.Phase = SlotRun.Stopping;
+        await Task.WhenAll(workers);
+        var elapsed = clock.Elapsed;
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated0;
+        self.Refresh();
+        var cpu = self.TotalProcessorTime - cpu0;
+        var standInCpu = standIn.CpuTime - standInCpu0;
+        var gen0Count = GC.CollectionCount(0) - gen0;
+        var gen2Count = GC.CollectionCount(2) - gen2;
+
+        foreach (var channel in channels)
+        {
+            channel.Dispose();
+        }
+
+        await host.WaitForSenderAsync(TimeSpan.FromSeconds(3));
+        await host.StopAsync();
+        var tracking = host.Tracker?.Statistics;
+        var exported = host.Activities?.Total ?? 0;
+        await host.DisposeAsync();
+
+        if (mode == Mode.MatomoDown)
+        {
+            await standIn.RestartAsync();
+        }
+
+        var (stored, requests) = await standIn.TakeCountsAsync();
+        var histogram = run.Histogram;
+        return new SlotResult
+        {
+            Mode = mode,
+            Round = round,
+            MeasuredCalls = histogram.Count,
+            MeasuredSeconds = elapsed.TotalSeconds,
+            Latency = histogram,
+            AllocatedBytes = allocated,
+            CpuSeconds = cpu.TotalSeconds,
+            StandInCpuSeconds = standInCpu.TotalSeconds,
+            Gen0 = gen0Count,
+            Gen2 = gen2Count,
+            CallsMade = run.Completed,
+            FailedCalls = run.Failed,
+            Tracking = tracking,
+            StoredHits = stored,
+            StandInRequests = requests,
+            ExportedActivities = exported,
+        };
+    }
+
+    /// <summary>The callers of one slot. Recording allocates nothing: histograms exist before the measurement.</summary>
+    private sealed class SlotRun
+    {
+        public const int WarmingUp = 0;
+        public const int Measuring = 1;
+        public const int Stopping = 2;
+
+        private static readonly HelloRequest Request = new() { Name = "load" };
+
+        private readonly LatencyHistogram[] _histograms;
+        private long _completed;
+        private long _failed;
+        private volatile int _phase;
+
+        public SlotRun(int callers)
+        {
+            _histograms = [.. Enumerable.Range(0, callers).Select(_ => new LatencyHistogram())];
+        }
+
+        public int Phase
+        {
+            get => _phase;
+            set => _phase = value;
+        }
+
+        public long Completed => Interlocked.Read(ref _completed);
+
+        public long Failed => Interlocked.Read(ref _failed);
+
+        public LatencyHistogram Histogram
+        {
+            get
+            {
+                var merged = new LatencyHistogram();
+                foreach (var histogram in _histograms)
+                {
+                    merged.Add(histogram);
+                }
+
+                return merged;
+            }
+        }
+
+        public async Task CallerAsync(int index, Greeter.GreeterClient client)
+        {
+            var histogram = _histograms[index];
+            long completed = 0;
+            long failed = 0;
+            while (_phase != Stopping)
+            {
+                var measuring = _phase == Measuring;
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    await client.SayHelloAsync(Request).ResponseAsync;
+                }
+                catch (RpcException)
+                {
+                    failed++;
+                    continue;
+                }
+
+                completed++;
+                if (measuring)
+                {
+                    histogram.Record(Stopwatch.GetElapsedTime(started));
+                }
+            }
+
+            Interlocked.Add(ref _completed, completed);
+            Interlocked.Add(ref _failed, failed);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+namespace Matomo.Rpc.LoadTest;
+
+internal enum Mode
+{
+    /// <summary>No tracking.</summary>
+    Baseline = 1,
+
+    /// <summary>MatomoInterceptor sending to the Matomo stand-in.</summary>
+    Matomo = 2,
+
+    /// <summary>MatomoInterceptor, the stand-in answering after 200 ms.</summary>
+    MatomoSlow = 3,
+
+    /// <summary>MatomoInterceptor, the stand-in down (connection refused).</summary>
+    MatomoDown = 4,
+
+    /// <summary>The seed's design: one awaited HTTP POST per call, inside the call (to the stand-in at 200 ms).</summary>
+    NaivePerCallPost = 5,
+
+    /// <summary>OpenTelemetry's ASP.NET Core instrumentation with an in-memory exporter, no Matomo.</summary>
+    OpenTelemetry = 6,
+
+    /// <summary>MatomoInterceptor sending to a bulk endpoint that only counts (Matomo's own cost off the box).</summary>
+    MatomoCounting = 7,
+}
+
+internal static class ModeNames
+{
+    public static string Describe(this Mode mode) => mode switch
+    {
+        Mode.Baseline => "1 no tracking (baseline)",
+        Mode.Matomo => "2 Matomo.Rpc -> stand-in",
+        Mode.MatomoSlow => "3 Matomo.Rpc -> stand-in at 200 ms",
+        Mode.MatomoDown => "4 Matomo.Rpc -> stand-in down",
+        Mode.NaivePerCallPost => "5 naive: awaited POST per call (200 ms)",
+        Mode.OpenTelemetry => "6 OpenTelemetry ASP.NET Core, in-memory exporter",
+        Mode.MatomoCounting => "7 Matomo.Rpc -> counting endpoint",
+        _ => mode.ToString(),
+    };
+
+    public static bool UsesMatomoRpc(this Mode mode) => mode is Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting;
+}

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace Matomo.Rpc.LoadTest;
+
+/// <summary>Aggregates the slots of each mode over the rounds and writes the markdown tables and the JSON.</summary>
+internal static class Report
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public static (string Markdown, string Json) Build(LoadTestSettings settings, IReadOnlyList<SlotResult> results)
+    {
+        var modes = settings.Modes.Select(m => Summarize(m, results.Where(r => r.Mode == m).ToList())).ToList();
+        var baseline = modes.First(m => m.Mode == Mode.Baseline);
+        var rows = modes.Select(m => m with
+        {
+            ThroughputRatio = m.CallsPerSecond / baseline.CallsPerSecond,
+            P99Ratio = m.P99Ms / baseline.P99Ms,
+            RoundRatios = [.. m.RoundCallsPerSecond.Zip(baseline.RoundCallsPerSecond, (a, b) => Math.Round(a / b, 3))],
+        }).ToList();
+
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"{Machine()}; {settings.Callers} callers, {settings.Channels} channel(s), {settings.Rounds} round(s) x {settings.Seconds:0.#} s per mode");
+        md.AppendLine();
+        md.AppendLine("| mode | calls/s | x baseline | median of rounds | p50 ms | p99 ms | p99 x baseline | alloc B/call | CPU µs/call | stand-in CPU µs/call | per-round x baseline |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var m in rows)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {m.Mode.Describe()} | {m.CallsPerSecond:0} | {m.ThroughputRatio:0.000} | {Median(m.RoundRatios):0.00} | {m.P50Ms:0.00} | {m.P99Ms:0.00} | {m.P99Ratio:0.00} | {m.AllocatedBytesPerCall:0} | {m.CpuMicrosPerCall:0.0} | {m.StandInCpuMicrosPerCall:0.0} | {string.Join(" ", m.RoundRatios.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)))} |");
+        }
+
+        var tracked = rows.Where(m => m.Mode.UsesMatomoRpc() || m.Mode == Mode.OpenTelemetry).ToList();
+        if (tracked.Count > 0)
+        {
+            md.AppendLine();
+            md.AppendLine("| mode | calls made | hits queued | sent (Matomo counted) | stored (or counted) by stand-in | dropped | rejected | retries | OTel activities exported |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var m in tracked)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {m.Mode.Describe()} | {m.CallsMade} | {m.Queued} | {m.Sent} | {m.StoredHits} | {m.Dropped} | {m.Rejected} | {m.Retried} | {(m.Mode == Mode.OpenTelemetry ? m.ExportedActivities.ToString(CultureInfo.InvariantCulture) : "")} |");
+            }
+        }
+
+        var json = JsonSerializer.Serialize(new
+        {
+            machine = Machine(),
+            processorCount = Environment.ProcessorCount,
+            serverGc = System.Runtime.GCSettings.IsServerGC,
+            settings = new { settings.Seconds, settings.WarmupSeconds, settings.Rounds, settings.Callers, settings.Channels },
+            modes = rows.Select(m => new
+            {
+                mode = (int)m.Mode,
+                name = m.Mode.ToString(),
+                description = m.Mode.Describe(),
+                callsPerSecond = Math.Round(m.CallsPerSecond, 1),
+                throughputRatio = Math.Round(m.ThroughputRatio, 4),
+                p50Ms = Math.Round(m.P50Ms, 3),
+                p99Ms = Math.Round(m.P99Ms, 3),
+                p99Ratio = Math.Round(m.P99Ratio, 4),
+                allocatedBytesPerCall = Math.Round(m.AllocatedBytesPerCall, 0),
+                cpuMicrosPerCall = Math.Round(m.CpuMicrosPerCall, 2),
+                standInCpuMicrosPerCall = Math.Round(m.StandInCpuMicrosPerCall, 2),
+                gen0 = m.Gen0,
+                gen2 = m.Gen2,
+                measuredCalls = m.MeasuredCalls,
+                failedCalls = m.FailedCalls,
+                roundCallsPerSecond = m.RoundCallsPerSecond.Select(v => Math.Round(v, 1)),
+                roundThroughputRatios = m.RoundRatios,
+                medianRoundThroughputRatio = Median(m.RoundRatios),
+                hits = m.Mode.UsesMatomoRpc()
+                    ? new { callsMade = m.CallsMade, queued = m.Queued, sent = m.Sent, storedByStandIn = m.StoredHits, dropped = m.Dropped, rejected = m.Rejected, retried = m.Retried }
+                    : null,
+                exportedActivities = m.Mode == Mode.OpenTelemetry ? m.ExportedActivities : (long?)null,
+            }),
+        }, Json);
+        return (md.ToString(), json);
+    }
+
+    private static double Median(double[] values)
+    {
+        if (values.Length == 0)
+        {
+            return double.NaN;
+        }
+
+        var sorted = values.Order().ToArray();
+        var middle = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    }
+
+    private static ModeSummary Summarize(Mode mode, List<SlotResult> slots)
+    {
+        var latency = new LatencyHistogram();
+        foreach (var slot in slots)
+        {
+            latency.Add(slot.Latency);
+        }
+
+        var calls = slots.Sum(s => s.MeasuredCalls);
+        return new ModeSummary
+        {
+            Mode = mode,
+            CallsPerSecond = calls / slots.Sum(s => s.MeasuredSeconds),
+            P50Ms = latency.Percentile(0.50),
+            P99Ms = latency.Percentile(0.99),
+            AllocatedBytesPerCall = (double)slots.Sum(s => s.AllocatedBytes) / calls,
+            CpuMicrosPerCall = slots.Sum(s => s.CpuSeconds) * 1e6 / calls,
+            StandInCpuMicrosPerCall = slots.Sum(s => s.StandInCpuSeconds) * 1e6 / calls,
+            Gen0 = slots.Sum(s => s.Gen0),
+            Gen2 = slots.Sum(s => s.Gen2),
+            MeasuredCalls = calls,
+            FailedCalls = slots.Sum(s => s.FailedCalls),
+            RoundCallsPerSecond = [.. slots.OrderBy(s => s.Round).Select(s => s.CallsPerSecond)],
+            CallsMade = slots.Sum(s => s.CallsMade),
+            Queued = slots.Sum(s => s.Tracking?.Queued ?? 0),
+            Sent = slots.Sum(s => s.Tracking?.Sent ?? 0),
+            Dropped = slots.Sum(s => s.Tracking?.Dropped ?? 0),
+            Rejected = slots.Sum(s => s.Tracking?.Rejected ?? 0),
+            Retried = slots.Sum(s => s.Tracking?.Retried ?? 0),
+            StoredHits = mode.UsesMatomoRpc() ? slots.Sum(s => s.StoredHits) : 0,
+            ExportedActivities = slots.Sum(s => s.ExportedActivities),
+        };
+    }
+
+    private static string Machine()
+    {
+        var cpu = "unknown CPU";
+        try
+        {
+            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+
+        return $"{cpu}, {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}";
+    }
+
+    private sealed record ModeSummary
+    {
+        public required Mode Mode { get; init; }
+
+        public required double CallsPerSecond { get; init; }
+
+        public required double P50Ms { get; init; }
+
+        public required double P99Ms { get; init; }
+
+        public required double AllocatedBytesPerCall { get; init; }
+
+        public required double CpuMicrosPerCall { get; init; }
+
+        public required double StandInCpuMicrosPerCall { get; init; }
+
+        public required int Gen0 { get; init; }
+
+        public required int Gen2 { get; init; }
+
+        public required long MeasuredCalls { get; init; }
+
+        public required long FailedCalls { get; init; }
+
+        public required double[] RoundCallsPerSecond { get; init; }
+
+        public double[] RoundRatios { get; init; } = [];
+
+        public double ThroughputRatio { get; init; }
+
+        public double P99Ratio { get; init; }
+
+        public required long CallsMade { get; init; }
+
+        public required long Queued { get; init; }
+
+        public required long Sent { get; init; }
+
+        public required long Dropped { get; init; }
+
+        public required long Rejected { get; init; }
+
+        public required long Retried { get; init; }
+
+        public required long StoredHits { get; init; }
+
+        public required long ExportedActivities { get; init; }
+    }
+}
