@@ -9,6 +9,13 @@ public class MatomoSendingOptions
     [MatomoRange(1, 1000, ErrorMessage = "Matomo:Sending:BatchSize must be between 1 and 1000 (Matomo's own tools send 50 to 200 hits per bulk request).")]
     public int BatchSize { get; set; } = 100;
 
+    /// <summary>
+    /// Most bulk requests in flight at once. Default 1: batches reach Matomo one after the other, in order. Raise it when
+    /// Matomo is far or slow and the traffic high: one request at a time carries at most BatchSize hits per answer time.
+    /// </summary>
+    [MatomoRange(1, 16, ErrorMessage = "Matomo:Sending:MaxConcurrentRequests must be between 1 (batches in order, the default) and 16.")]
+    public int MaxConcurrentRequests { get; set; } = 1;
+
     /// <summary>Longest time a hit waits for its batch to fill before it is sent. Default 1 second.</summary>
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -26,7 +26,8 @@ internal sealed class HttpBulkWriter : IHitWriter
     private readonly string? _token;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _time;
-    private readonly ArrayBufferWriter<byte> _body = new(16 * 1024);
+    // Bodies are reused, one per request in flight (Matomo:Sending:MaxConcurrentRequests may allow several).
+    private readonly System.Collections.Concurrent.ConcurrentBag<ArrayBufferWriter<byte>> _bodies = [];
 
     public HttpBulkWriter(IHttpClientFactory clients, Uri endpoint, MatomoOptions options, TimeProvider time)
     {
@@ -41,12 +42,25 @@ internal sealed class HttpBulkWriter : IHitWriter
 
     public async Task<SendResult> WriteAsync(IReadOnlyList<PendingHit> hits, CancellationToken cancellationToken)
     {
-        WriteBody(hits);
+        var body = _bodies.TryTake(out var reused) ? reused : new ArrayBufferWriter<byte>(16 * 1024);
+        try
+        {
+            WriteBody(body, hits);
+            return await PostAsync(body, hits.Count, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _bodies.Add(body);
+        }
+    }
+
+    private async Task<SendResult> PostAsync(ArrayBufferWriter<byte> body, int count, CancellationToken cancellationToken)
+    {
         using var timeout = new CancellationTokenSource(_timeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint)
         {
-            Content = new ReadOnlyMemoryContent(_body.WrittenMemory) { Headers = { ContentType = JsonType } },
+            Content = new ReadOnlyMemoryContent(body.WrittenMemory) { Headers = { ContentType = JsonType } },
         };
 
         var client = _clients.CreateClient(MatomoTracker.HttpClientName);
@@ -55,7 +69,7 @@ internal sealed class HttpBulkWriter : IHitWriter
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
             var status = (int)response.StatusCode;
             var answer = await ReadAnswerAsync(response, linked.Token).ConfigureAwait(false);
-            return Classify(response, status, answer, hits.Count);
+            return Classify(response, status, answer, count);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -67,10 +81,10 @@ internal sealed class HttpBulkWriter : IHitWriter
         }
     }
 
-    private void WriteBody(IReadOnlyList<PendingHit> hits)
+    private void WriteBody(ArrayBufferWriter<byte> body, IReadOnlyList<PendingHit> hits)
     {
-        _body.ResetWrittenCount();
-        using var writer = new Utf8JsonWriter(_body, BodyOptions);
+        body.ResetWrittenCount();
+        using var writer = new Utf8JsonWriter(body, BodyOptions);
         writer.WriteStartObject();
         writer.WriteStartArray("requests");
         foreach (var hit in hits)

@@ -76,45 +76,44 @@ internal sealed class MatomoSender : BackgroundService
         // The stopping token is not used: stopping completes the queue, which ends the loop once drained, and the
         // abort token enforces the shutdown deadline.
         var abort = _abort.Token;
-        var batch = new List<PendingHit>(_options.Sending.BatchSize);
-        var isolated = new List<PendingHit>();
+        var concurrency = _options.Sending.MaxConcurrentRequests;
+        using var slots = new SemaphoreSlim(concurrency, concurrency);
+        var inFlight = new List<Task>();
         try
         {
             while (await _queue.Reader.WaitToReadAsync(abort).ConfigureAwait(false))
             {
-                var crashesLeft = 0;
+                var batch = new List<PendingHit>(_options.Sending.BatchSize);
+                var isolated = new List<PendingHit>();
                 try
                 {
                     await FillAsync(batch, isolated, abort).ConfigureAwait(false);
-                    crashesLeft = isolated.Count;
-                    await SendAsync(batch, abort).ConfigureAwait(false);
-                    foreach (var crash in isolated)
-                    {
-                        crashesLeft--;
-                        await SendAsync([crash], abort).ConfigureAwait(false);
-                    }
                 }
-                catch (OperationCanceledException) when (abort.IsCancellationRequested)
-                {
-                    // SendAsync counts the hits it was sending; the crash hits not yet tried are counted here.
-                    Metrics.Dropped(crashesLeft, DropReasons.Shutdown);
-                    _unsentAtAbort += crashesLeft;
-                    throw;
-                }
-#pragma warning disable CA1031 // the sender's loop must never die
-                catch (Exception ex)
-#pragma warning restore CA1031
+                catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     Log.SenderFailed(_logger, ex);
                     Metrics.Dropped(batch.Count + isolated.Count, DropReasons.Error);
-                    await Task.Delay(_options.Sending.RetryBaseDelay, _time, abort).ConfigureAwait(false);
+                    continue;
                 }
-                finally
+
+                if (concurrency == 1)
                 {
-                    batch.Clear();
-                    isolated.Clear();
-                    LogDrops();
+                    await ProcessAsync(batch, isolated, abort).ConfigureAwait(false);
+                    continue;
                 }
+
+                try
+                {
+                    await slots.WaitAsync(abort).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    CountUnsentAtAbort(batch.Count + isolated.Count);
+                    throw;
+                }
+
+                inFlight.RemoveAll(static t => t.IsCompleted);
+                inFlight.Add(ProcessInSlotAsync(batch, isolated, slots, abort));
             }
         }
         catch (OperationCanceledException) when (abort.IsCancellationRequested)
@@ -122,6 +121,8 @@ internal sealed class MatomoSender : BackgroundService
         }
         finally
         {
+            // Requests still in flight end by themselves: sent, or given up at the shutdown deadline.
+            await Task.WhenAll(inFlight).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             var left = 0;
             while (_queue.Reader.TryRead(out _))
             {
@@ -129,7 +130,7 @@ internal sealed class MatomoSender : BackgroundService
             }
 
             Metrics.Dropped(left, DropReasons.Shutdown);
-            var unsent = left + _unsentAtAbort;
+            var unsent = left + Volatile.Read(ref _unsentAtAbort);
             if (unsent > 0)
             {
                 Log.ShutdownDropped(_logger, unsent, _options.Sending.ShutdownTimeout);
@@ -137,6 +138,61 @@ internal sealed class MatomoSender : BackgroundService
 
             LogDrops();
         }
+    }
+
+    private async Task ProcessInSlotAsync(List<PendingHit> batch, List<PendingHit> isolated, SemaphoreSlim slots, CancellationToken abort)
+    {
+        try
+        {
+            await ProcessAsync(batch, isolated, abort).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        {
+            // Counted by ProcessAsync; the loop sees the abort on its own.
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    /// <summary>Sends one batch and then its crash hits, each alone. Throws only when the shutdown deadline aborts it.</summary>
+    private async Task ProcessAsync(List<PendingHit> batch, List<PendingHit> isolated, CancellationToken abort)
+    {
+        var crashesLeft = isolated.Count;
+        try
+        {
+            await SendAsync(batch, abort).ConfigureAwait(false);
+            foreach (var crash in isolated)
+            {
+                crashesLeft--;
+                await SendAsync([crash], abort).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        {
+            // SendAsync counts the hits it was sending; the crash hits not yet tried are counted here.
+            CountUnsentAtAbort(crashesLeft);
+            throw;
+        }
+#pragma warning disable CA1031 // the sender's loop must never die
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.SenderFailed(_logger, ex);
+            Metrics.Dropped(batch.Count + isolated.Count, DropReasons.Error);
+            await Task.Delay(_options.Sending.RetryBaseDelay, _time, abort).ConfigureAwait(false);
+        }
+        finally
+        {
+            LogDrops();
+        }
+    }
+
+    private void CountUnsentAtAbort(int count)
+    {
+        Metrics.Dropped(count, DropReasons.Shutdown);
+        Interlocked.Add(ref _unsentAtAbort, count);
     }
 
     private async Task FillAsync(List<PendingHit> batch, List<PendingHit> isolated, CancellationToken abort)
@@ -178,9 +234,7 @@ internal sealed class MatomoSender : BackgroundService
             {
                 // The shutdown deadline passed while this batch was filled: its hits have left the queue, so they are
                 // counted here or nowhere.
-                var unsent = batch.Count + isolated.Count;
-                Metrics.Dropped(unsent, DropReasons.Shutdown);
-                _unsentAtAbort += unsent;
+                CountUnsentAtAbort(batch.Count + isolated.Count);
                 batch.Clear();
                 isolated.Clear();
                 throw;
@@ -207,7 +261,16 @@ internal sealed class MatomoSender : BackgroundService
         batch.Add(new PendingHit(hit, query));
         if (_options.TrackCrashes && hit.Outcome.IsError && hit.ErrorType is not null)
         {
-            isolated.Add(new PendingHit(hit, _encoder.EncodeCrash(hit), isolated: true));
+            try
+            {
+                isolated.Add(new PendingHit(hit, _encoder.EncodeCrash(hit), isolated: true));
+            }
+#pragma warning disable CA1031 // the crash hit is extra: the call's own hit is already in the batch
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.SenderFailed(_logger, ex);
+            }
         }
     }
 
@@ -298,9 +361,7 @@ internal sealed class MatomoSender : BackgroundService
         }
         catch (OperationCanceledException) when (abort.IsCancellationRequested)
         {
-            var unsent = segments.Sum(static s => s.Count);
-            Metrics.Dropped(unsent, DropReasons.Shutdown);
-            _unsentAtAbort += unsent;
+            CountUnsentAtAbort(segments.Sum(static s => s.Count));
             throw;
         }
     }
