@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
