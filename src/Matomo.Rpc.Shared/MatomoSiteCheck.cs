@@ -100,20 +100,12 @@ public sealed partial class MatomoSiteCheck
         var site = _options.SiteId.ToString(CultureInfo.InvariantCulture);
         if (string.IsNullOrEmpty(_options.TokenAuth))
         {
-            var probe = await api.ProbeBulkAsync(cancellationToken).ConfigureAwait(false);
-            if (probe == BulkProbe.NotMatomo)
-            {
-                findings.Add(new(MatomoCheckSeverity.DataLoss, "tracker-status", $"{Describe(endpoint)} answers a bulk request with HTTP {api.LastStatus}: it does not look like Matomo's matomo.php. Check Matomo:TrackerUrl."));
-            }
-            else
-            {
-                findings.Add(new(MatomoCheckSeverity.Ok, "reachable", $"Matomo answers at {Describe(endpoint)}."));
-                if (probe == BulkProbe.SingleHitAnswer)
-                {
-                    findings.Add(new(MatomoCheckSeverity.Advice, "queued-tracking", $"{Describe(endpoint)} answers a bulk request without Matomo's bulk answer (HTTP {api.LastStatus}, no JSON): either Matomo queues hits (the QueuedTracking plugin with its queue on), or Matomo:TrackerUrl is not Matomo's matomo.php. With QueuedTracking, {QueuedTrackingMeaning}"));
-                }
-            }
-
+            // A GET stores nothing and every Matomo answers it; an empty bulk request would tell QueuedTracking apart,
+            // but without a token nothing else is asked either (the sender recognises QueuedTracking's answers itself).
+            var status = await api.PingTrackerAsync(cancellationToken).ConfigureAwait(false);
+            findings.Add(status is >= 200 and < 300
+                ? new(MatomoCheckSeverity.Ok, "reachable", $"Matomo answers at {Describe(endpoint)}.")
+                : new(MatomoCheckSeverity.DataLoss, "tracker-status", $"{Describe(endpoint)} answers HTTP {status}: it does not look like Matomo's matomo.php. Check Matomo:TrackerUrl."));
             findings.Add(new(MatomoCheckSeverity.Advice, "no-token", "No Matomo:TokenAuth: the site, custom dimensions and plugins cannot be checked, and callers' IPs are not sent (Matomo sees the server's IP for every hit)."));
             return null;
         }
@@ -450,6 +442,12 @@ public sealed partial class MatomoSiteCheck
             _tracker = tracker;
             _api = new Uri(tracker, "index.php");
             _token = token;
+        }
+
+        public async Task<int> PingTrackerAsync(CancellationToken cancellationToken)
+        {
+            using var response = await _client.GetAsync(_tracker, cancellationToken).ConfigureAwait(false);
+            return (int)response.StatusCode;
         }
 
         /// <summary>The HTTP status of the last bulk probe.</summary>

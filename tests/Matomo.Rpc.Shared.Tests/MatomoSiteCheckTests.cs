@@ -463,14 +463,15 @@ public class MatomoSiteCheckTests
     }
 
     [Test]
-    public async Task RunAsync_NoTokenAndSingleHitAnswerToBulk_AdvisesQueuedTracking()
+    public async Task RunAsync_NoToken_SendsNoHitAndNoBulkRequest()
     {
         var handler = new ScriptedMatomo { BulkAnswer = (200, "GIF89a") };
         await using var provider = BuildScripted(handler, o => o.TokenAuth = null);
 
         var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
 
-        Assert.That(Codes(report, MatomoCheckSeverity.Advice), Is.EquivalentTo(new[] { "queued-tracking", "no-token" }));
+        Assert.That(Codes(report, MatomoCheckSeverity.Advice), Is.EqualTo(new[] { "no-token" }));
+        Assert.That(handler.BulkBodies, Is.EqualTo(new[] { string.Empty }), "one GET, no body");
     }
 
     private static readonly string[] OddJson =
