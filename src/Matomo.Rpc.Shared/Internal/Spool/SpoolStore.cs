@@ -33,6 +33,7 @@ internal sealed class SpoolStore : IDisposable
     public const string TempExtension = ".tmp";
     public const string BadExtension = ".bad";
     public const string LockFileName = ".lock";
+    private const string ProbeFileName = ".probe";
 
     private static readonly TimeSpan FullWarningInterval = TimeSpan.FromMinutes(1);
 
@@ -125,7 +126,8 @@ internal sealed class SpoolStore : IDisposable
         }
 
         var bytes = SpoolFormat.Encode(hits, _settings.Codec);
-        Entry entry;
+        Entry? entry = null;
+        var full = false;
         lock (_gate)
         {
             if (!_enabled)
@@ -133,18 +135,7 @@ internal sealed class SpoolStore : IDisposable
                 return SpoolWriteResult.Disabled;
             }
 
-            if (!MakeRoom(bytes.Length))
-            {
-                if (!_enabled)
-                {
-                    return SpoolWriteResult.Disabled;
-                }
-
-                CountDropped(hits.Count, SpoolDropReasons.SpoolFull);
-                _fullHitsToLog += hits.Count;
-                entry = null!;
-            }
-            else
+            if (MakeRoom(bytes.Length))
             {
                 var sequence = _next++;
                 entry = new Entry(sequence, PathOf(sequence), bytes.Length, hits.Count, State.Writing);
@@ -152,12 +143,18 @@ internal sealed class SpoolStore : IDisposable
                 _bytes += entry.Bytes;
                 _hitsWaiting += entry.Hits;
             }
+            else if (_enabled)
+            {
+                full = true;
+                CountDropped(hits.Count, SpoolDropReasons.SpoolFull);
+                _fullHitsToLog += hits.Count;
+            }
         }
 
         WarnIfFull();
         if (entry is null)
         {
-            return SpoolWriteResult.Full;
+            return full ? SpoolWriteResult.Full : SpoolWriteResult.Disabled;
         }
 
         var temp = TempPathOf(entry.Sequence);
@@ -457,6 +454,19 @@ internal sealed class SpoolStore : IDisposable
         catch (Exception ex) when (IsIoProblem(ex))
         {
             Disable("its lock file cannot be opened: " + ex.Message, ex);
+            return;
+        }
+
+        try
+        {
+            // Find out now, not during the next outage, that nothing can be written here.
+            var probe = Path.Combine(Directory, ProbeFileName);
+            WriteDurably(probe, [], FileMode.Create);
+            File.Delete(probe);
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            Disable("a file cannot be written in it: " + ex.Message, ex);
             return;
         }
 
