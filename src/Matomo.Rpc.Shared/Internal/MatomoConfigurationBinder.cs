@@ -120,7 +120,7 @@ internal static class MatomoConfigurationBinder
         object? defaults = null;
         foreach (var child in configuration.GetChildren())
         {
-            var property = SettingsOf(type).FirstOrDefault(p => p.Name.Equals(child.Key, StringComparison.OrdinalIgnoreCase));
+            var property = SettingsOf(type).FirstOrDefault(p => KeyOf(p).Equals(child.Key, StringComparison.OrdinalIgnoreCase));
             var path = Relative(relative, child.Key);
             if (property is null)
             {
@@ -329,8 +329,8 @@ internal static class MatomoConfigurationBinder
     {
         foreach (var property in SettingsOf(type))
         {
-            var path = Relative(parent, property.Name);
-            settings.Add(new(path, parent, property.Name));
+            var path = Relative(parent, KeyOf(property));
+            settings.Add(new(path, parent, KeyOf(property)));
             if (Classify(property.PropertyType) == Kind.Object)
             {
                 Collect(property.PropertyType, path, settings);
@@ -339,6 +339,8 @@ internal static class MatomoConfigurationBinder
     }
 
     /// <summary>The public properties with a public getter: what the configuration binder binds.</summary>
+    private static string KeyOf(PropertyInfo property) => property.GetCustomAttribute<ConfigurationKeyNameAttribute>()?.Name ?? property.Name;
+
     private static IEnumerable<PropertyInfo> SettingsOf(Type type) =>
         type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.GetMethod is { IsPublic: true } && p.GetIndexParameters().Length == 0);
 
