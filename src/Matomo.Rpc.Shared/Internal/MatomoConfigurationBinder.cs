@@ -128,7 +128,7 @@ internal static class MatomoConfigurationBinder
                 continue;
             }
 
-            defaults ??= Activator.CreateInstance(type);
+            defaults ??= type.GetConstructor(Type.EmptyTypes) is null ? null : Activator.CreateInstance(type);
             CheckNode(child, property.PropertyType, property, defaults, root, path, problems);
         }
     }
