@@ -34,7 +34,9 @@ public class SpoolBenchmarks
     [Params(true, false)]
     public bool Compressed { get; set; }
 
-    [GlobalSetup]
+    public const int OpenFiles = 1000;
+
+    [GlobalSetup(Targets = [nameof(Write), nameof(Read), nameof(Encode)])]
     public void Setup()
     {
         _batches = Batches(10);
@@ -49,11 +51,23 @@ public class SpoolBenchmarks
         }
     }
 
+    [GlobalSetup(Target = nameof(Open))]
+    public void SetupOpen()
+    {
+        _batches = Batches(10);
+        _root = Path.Combine(Path.GetTempPath(), "matomo-rpc-spool-bench-" + Guid.NewGuid().ToString("N"));
+        using var store = SpoolStore.Open(new SpoolSettings(Path.Combine(_root, "open"), long.MaxValue, Compressed ? SpoolCodec.Brotli : SpoolCodec.None), NullLogger.Instance);
+        for (var i = 0; i < OpenFiles; i++)
+        {
+            store.Write(_batches[i % _batches.Length]);
+        }
+    }
+
     [GlobalCleanup]
     public void Cleanup()
     {
-        _writeStore.Dispose();
-        _readStore.Dispose();
+        _writeStore?.Dispose();
+        _readStore?.Dispose();
         Directory.Delete(_root, recursive: true);
     }
 
@@ -70,6 +84,13 @@ public class SpoolBenchmarks
         var batch = _readStore.TryReadOldest() ?? throw new InvalidOperationException("nothing to read");
         _readStore.Release(batch);
         return batch.Hits.Count;
+    }
+
+    [Benchmark(OperationsPerInvoke = OpenFiles, Description = "Spool open: lock, probe, index 1000 files (per file)")]
+    public int Open()
+    {
+        using var store = SpoolStore.Open(new SpoolSettings(Path.Combine(_root, "open"), long.MaxValue), NullLogger.Instance);
+        return store.Statistics.Files == OpenFiles ? OpenFiles : throw new InvalidOperationException("files missing");
     }
 
     [Benchmark(OperationsPerInvoke = BatchSize, Description = "Spool encode only: 100 hits (per hit)")]

@@ -86,6 +86,15 @@ public class MatomoSpoolOptionsTests
     }
 
     [Test]
+    public async Task Start_MisspelledSpoolKey_NamesTheSetting()
+    {
+        var (error, _) = await StartAsync(new() { ["Matomo:Spool:Directroy"] = "matomo-spool" });
+
+        Assert.That(error, Is.InstanceOf<OptionsValidationException>());
+        Assert.That(error!.Message, Does.Contain("Matomo:Spool:Directory"));
+    }
+
+    [Test]
     public void From_RelativeDirectory_IsUnderTheContentRoot()
     {
         var settings = SpoolSettings.From(new MatomoSpoolOptions { Directory = "data/spool", MaxBytes = 1_000_000 }, "/srv/app");

@@ -479,6 +479,8 @@ public class SpoolStoreTests
         var ex = Assert.Throws<InvalidOperationException>(() => Open());
 
         Assert.That(ex!.Message, Does.Contain("Matomo:Spool:Directory").And.Contain(_dir.Spool));
+        Assert.That(ex.InnerException, Is.InstanceOf<IOException>());
+        TestContext.Progress.WriteLine($"lock conflict HResult {ex.InnerException!.HResult}: {ex.InnerException.Message}");
     }
 
     [Test]
