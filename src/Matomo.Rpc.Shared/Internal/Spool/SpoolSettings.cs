@@ -18,7 +18,7 @@ internal sealed record SpoolSettings(string Directory, long MaxBytes, SpoolCodec
             return null;
         }
 
-        var root = string.IsNullOrEmpty(contentRoot) ? System.IO.Directory.GetCurrentDirectory() : contentRoot;
+        var root = string.IsNullOrEmpty(contentRoot) ? System.IO.Directory.GetCurrentDirectory() : Path.GetFullPath(contentRoot);
         return new SpoolSettings(Path.GetFullPath(options.Directory.Trim(), root), options.MaxBytes);
     }
 }
