@@ -125,7 +125,7 @@ public class SpoolBenchmarks
                     Host = "api.example.org",
                     Scheme = "https",
                 });
-                call.SetVar("pf_srv", random.Next(1, 500).ToString(CultureInfo.InvariantCulture));
+                call.Call.SetVar("pf_srv", random.Next(1, 500).ToString(CultureInfo.InvariantCulture));
                 var outcome = outcomes[random.Next(outcomes.Length)];
                 call.Complete(new MatomoOutcome(outcome, outcome == "OK" ? 0 : 5, IsError: outcome == "Unavailable"));
                 var hit = tracker.Queue.Reader.TryRead(out var h) ? h : throw new InvalidOperationException("the hit was not queued");
