@@ -440,6 +440,76 @@ public class MatomoSenderTests
     }
 
     [Test]
+    public async Task Send_FaultAfterPartOfTheBatchWasCounted_EachHitCountedOnce()
+    {
+        Arrange(o =>
+        {
+            o.TrackCrashes = true;
+            o.Sending.BatchSize = 3;
+        });
+        // A logging provider of the app that throws: here, on the line about the batch's invalid hit.
+        _sender!.Dispose();
+        _sender = _harness.Sender(_writer, _clock, new ThrowingLogger("HitsRejected", _logger));
+        _writer.Answer = (_, hits) => hits[0].IsCrash ? SendResult.Ok(1) : SendResult.Ok(2, invalid: 1);
+        for (var i = 0; i < 3; i++)
+        {
+            var failed = _harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!;
+            failed.SetException(new InvalidOperationException("boom"));
+            failed.Complete(MatomoOutcome.Error);
+        }
+
+        await StartAsync();
+        await WaitUntilAsync(() => _logger.EventNames.Contains("SenderFailed"));
+        await WaitUntilAsync(() => Stats.Dropped == 3);
+
+        Assert.That(_writer.Calls, Has.Count.EqualTo(1), "the crash hits were not sent");
+        Assert.That((Stats.Sent, Stats.Rejected, Stats.Dropped), Is.EqualTo((2L, 1L, 3L)), "the batch's 3 hits as answered, its 3 crash hits dropped: " + Stats);
+        Assert.That(_harness.Queue.Count, Is.Zero);
+    }
+
+    [Test]
+    public async Task Enqueue_SenderHoldsARetryingBatch_HeldHitsCountAgainstQueueCapacity()
+    {
+        Arrange(o =>
+        {
+            o.Sending.QueueCapacity = 20;
+            o.Sending.BatchSize = 10;
+        });
+        _writer.Answer = (_, _) => new SendResult(SendStatus.Transient, StatusCode: 503, Reason: "HTTP 503");
+        Enqueue(10);
+        await StartAsync();
+        await WaitUntilAsync(() => _writer.Calls.Count == 1); // the sender holds 10 hits and retries them
+
+        var accepted = Enumerable.Range(10, 15).Count(i => _harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!.Complete());
+        var held = Stats.QueueLength;
+
+        Assert.That(accepted, Is.EqualTo(10));
+        Assert.That(held, Is.EqualTo(20));
+        Assert.That(Stats.Dropped, Is.EqualTo(5));
+        Assert.That(_harness.Queue.Waiting, Is.EqualTo(10));
+    }
+
+    [Test]
+    public async Task Send_MatomoFailingForMinutesThenBack_OneLineWhenItBeginsOnePerFiveMinutesOneWhenItEnds()
+    {
+        Arrange(o => o.Sending.BatchSize = 2);
+        var down = true;
+        _writer.Answer = (_, hits) => Volatile.Read(ref down) ? new SendResult(SendStatus.Transient, Reason: "ConnectionError: Connection refused") : SendResult.Ok(hits.Count);
+        Enqueue(2);
+
+        await StartAsync();
+        await AdvanceUntilAsync(() => _harness.Time.GetUtcNow() - TrackerHarness.Start >= TimeSpan.FromMinutes(6), TimeSpan.FromSeconds(1));
+        Volatile.Write(ref down, false);
+        await AdvanceUntilAsync(() => Stats.Sent == 2, TimeSpan.FromSeconds(1));
+        await WaitUntilAsync(() => _logger.EventNames.Contains("SendRecovered"));
+
+        var warnings = _logger.Entries.Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning).Select(e => e.EventName);
+        Assert.That(warnings, Is.EqualTo(new[] { "SendFailing", "SendStillFailing" }));
+        Assert.That(_logger.EventNames.Count(n => n == "SendRetrying"), Is.GreaterThan(80), "each retry only at Debug");
+        Assert.That(_logger.EventNames.Count(n => n == "SendRecovered"), Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task Send_CrashTracking_CrashHitSentAloneAfterItsBatch()
     {
         Arrange(o =>
@@ -458,5 +528,23 @@ public class MatomoSenderTests
         Assert.That(_writer.Calls[0].Actions, Is.EqualTo(Actions(0, 2)));
         Assert.That(_writer.Calls[0].Queries, Has.None.Contains("&ca=1"));
         Assert.That(_writer.Calls[1].Queries.Single(), Does.Contain("&ca=1&cra=boom"));
+    }
+
+    /// <summary>A logger that throws on one event, as a broken logging provider of the app would.</summary>
+    private sealed class ThrowingLogger(string eventName, CapturingLogger inner) : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            inner.Log(logLevel, eventId, state, exception, formatter);
+            if (eventId.Name == eventName)
+            {
+                throw new InvalidOperationException("the logging provider failed");
+            }
+        }
     }
 }
