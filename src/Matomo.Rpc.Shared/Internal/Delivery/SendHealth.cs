@@ -71,7 +71,7 @@ internal sealed class SendHealth
                 return false;
             }
 
-            duration = now - _failingSince;
+            duration = Whole(now - _failingSince);
             failures = _failures;
             dropped = Stats.Dropped - _droppedBefore;
         }
@@ -106,7 +106,7 @@ internal sealed class SendHealth
             }
 
             _failing = false;
-            duration = _time.GetUtcNow() - _failingSince;
+            duration = Whole(_time.GetUtcNow() - _failingSince);
             failures = _failures;
             _failures = 0;
         }
@@ -115,6 +115,8 @@ internal sealed class SendHealth
     }
 
     private MatomoStatistics Stats => _queue.Metrics.Snapshot(_queue.Count);
+
+    private static TimeSpan Whole(TimeSpan duration) => TimeSpan.FromSeconds(Math.Round(duration.TotalSeconds));
 }
 
 /// <summary>Sends have failed since <paramref name="Since"/>, the last time because of <paramref name="Reason"/>.</summary>
