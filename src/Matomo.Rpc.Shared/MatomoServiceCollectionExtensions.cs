@@ -126,8 +126,8 @@ public static class MatomoServiceCollectionExtensions
             var queue = sp.GetRequiredService<HitQueue>();
             var time = sp.GetRequiredService<TimeProvider>();
             var encoder = new HitEncoder(options, new VisitorIdGenerator(options.VisitorIdSalt), state, logger);
-            var delivery = new HitDelivery(sp.GetRequiredService<IHitWriter>(), queue, options, state, sp.GetRequiredService<SendHealth>(), time, logger);
-            return new MatomoSender(queue, encoder, delivery, options, time, logger);
+            var delivery = new HitDelivery(sp.GetRequiredService<IHitWriter>(), encoder, queue, options, state, sp.GetRequiredService<SendHealth>(), time, logger);
+            return new MatomoSender(queue, delivery, options, time, logger);
         }));
         services.TryAddSingleton(sp => new MatomoSiteCheck(
             Options(sp),

@@ -46,12 +46,12 @@ internal sealed class TrackerHarness : IDisposable
         clock ??= Time;
         logger ??= NullLogger.Instance;
         SendHealth = new SendHealth(Queue, clock, logger);
-        return new HitDelivery(writer, Queue, Options, CheckState, SendHealth, clock, logger);
+        return new HitDelivery(writer, Encoder(), Queue, Options, CheckState, SendHealth, clock, logger);
     }
 
     /// <summary>The background sender with its delivery to <paramref name="writer"/>.</summary>
     public MatomoSender Sender(IHitWriter writer, TimeProvider? clock = null, ILogger? logger = null) =>
-        new(Queue, Encoder(), Delivery(writer, clock, logger), Options, clock ?? Time, logger ?? NullLogger.Instance);
+        new(Queue, Delivery(writer, clock, logger), Options, clock ?? Time, logger ?? NullLogger.Instance);
 
     /// <summary>Runs one call of <paramref name="action"/> that lasts <paramref name="duration"/> (12 ms by default) and returns its hit.</summary>
     public MatomoHit Hit(string action = "greet.Greeter/SayHello", MatomoCallKind kind = MatomoCallKind.Unary, Action<MatomoCall>? during = null,

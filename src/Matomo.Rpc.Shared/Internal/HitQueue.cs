@@ -83,6 +83,20 @@ internal sealed class HitQueue
         }
     }
 
+    /// <summary>Takes every hit still waiting out of the queue and counts it as dropped for <paramref name="reason"/>.</summary>
+    public int DropWaiting(string reason)
+    {
+        var count = 0;
+        while (_channel.Reader.TryRead(out _))
+        {
+            count++;
+        }
+
+        Metrics.Dropped(count, reason);
+        Release(count);
+        return count;
+    }
+
     public void Complete()
     {
         _completed = true;

@@ -11,10 +11,8 @@ namespace Matomo.Rpc.Internal;
 internal sealed class MatomoSender : BackgroundService
 {
     private readonly HitQueue _queue;
-    private readonly HitEncoder _encoder;
     private readonly HitDelivery _delivery;
     private readonly MatomoSendingOptions _sending;
-    private readonly bool _trackCrashes;
     private readonly int _siteId;
     private readonly bool _withToken;
     private readonly TimeProvider _time;
@@ -24,9 +22,9 @@ internal sealed class MatomoSender : BackgroundService
     private int _stopping;
     private int _abandoned;
 
-    public MatomoSender(HitQueue queue, HitEncoder encoder, HitDelivery delivery, MatomoOptions options, TimeProvider time, ILogger logger)
+    public MatomoSender(HitQueue queue, HitDelivery delivery, MatomoOptions options, TimeProvider time, ILogger logger)
     {
-        (_queue, _encoder, _delivery, _sending, _trackCrashes) = (queue, encoder, delivery, options.Sending, options.TrackCrashes);
+        (_queue, _delivery, _sending) = (queue, delivery, options.Sending);
         (_time, _logger, _siteId, _withToken) = (time, logger, options.SiteId, !string.IsNullOrEmpty(options.TokenAuth));
     }
 
@@ -66,9 +64,15 @@ internal sealed class MatomoSender : BackgroundService
         var running = new List<Task>();
         try
         {
-            // A slot before a batch: with one request at a time, the next batch is taken only when the last is done.
-            while (await TakeSlotAsync(slots, abort).ConfigureAwait(false) && await _queue.Reader.WaitToReadAsync(abort).ConfigureAwait(false))
+            while (true)
             {
+                // A slot before a batch: with one request at a time, the next batch is taken when the last is done.
+                await slots.WaitAsync(abort).ConfigureAwait(false);
+                if (!await _queue.Reader.WaitToReadAsync(abort).ConfigureAwait(false))
+                {
+                    break;
+                }
+
                 var batch = await FillAsync(abort).ConfigureAwait(false);
                 running.RemoveAll(static t => t.IsCompleted);
                 running.Add(RunAsync(batch, slots, abort));
@@ -80,14 +84,7 @@ internal sealed class MatomoSender : BackgroundService
         finally
         {
             await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            var left = 0;
-            while (_queue.Reader.TryRead(out _))
-            {
-                left++;
-            }
-
-            _queue.Metrics.Dropped(left, DropReasons.Shutdown);
-            _queue.Release(left);
+            var left = _queue.DropWaiting(DropReasons.Shutdown);
             if (left + _abandoned > 0)
             {
                 Log.ShutdownDropped(_logger, left + _abandoned, _sending.ShutdownTimeout);
@@ -97,12 +94,6 @@ internal sealed class MatomoSender : BackgroundService
         }
     }
 
-    private static async Task<bool> TakeSlotAsync(SemaphoreSlim slots, CancellationToken abort)
-    {
-        await slots.WaitAsync(abort).ConfigureAwait(false);
-        return true;
-    }
-
     private async Task RunAsync(Batch batch, SemaphoreSlim slots, CancellationToken abort)
     {
         try
@@ -110,7 +101,7 @@ internal sealed class MatomoSender : BackgroundService
             while (await _delivery.DeliverAsync(batch, abort).ConfigureAwait(false) is { Done: false } failed)
             {
                 _queue.Metrics.Retried();
-                var delay = Backoff(batch.FailedAttempts++, failed.RetryAfter);
+                var delay = Backoff.Delay(_sending, batch.FailedAttempts++, failed.RetryAfter);
                 Log.SendRetrying(_logger, batch.Unaccounted, failed.Reason!, delay);
                 LogDrops();
                 await Task.Delay(delay, _time, abort).ConfigureAwait(false);
@@ -146,7 +137,7 @@ internal sealed class MatomoSender : BackgroundService
             {
                 while (hits.Count < _sending.BatchSize && _queue.Reader.TryRead(out var hit))
                 {
-                    Add(hit, hits, crashes);
+                    _delivery.Prepare(hit, hits, crashes);
                 }
 
                 if (hits.Count >= _sending.BatchSize)
@@ -177,36 +168,6 @@ internal sealed class MatomoSender : BackgroundService
         }
 
         return new Batch(hits, crashes);
-    }
-
-    private void Add(MatomoHit hit, List<PendingHit> hits, List<PendingHit> crashes)
-    {
-        try
-        {
-            hits.Add(new PendingHit(hit, _encoder.Encode(hit)));
-            if (_trackCrashes && hit.Outcome.IsError && hit.ErrorType is not null)
-            {
-                crashes.Add(new PendingHit(hit, _encoder.EncodeCrash(hit), isCrash: true));
-            }
-        }
-#pragma warning disable CA1031 // a hit that cannot be encoded must not stop the others
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            Log.SenderFailed(_logger, ex);
-            if (hits.Count == 0 || !ReferenceEquals(hits[^1].Hit, hit))
-            {
-                _queue.Metrics.Rejected(1);
-                _queue.Release(1);
-            }
-        }
-    }
-
-    private TimeSpan Backoff(int attempt, TimeSpan? retryAfter)
-    {
-        var delay = _sending.RetryBaseDelay * Math.Pow(2, Math.Min(attempt, 20)) * (0.8 + (Random.Shared.NextDouble() * 0.4));
-        delay = delay > _sending.RetryMaxDelay ? _sending.RetryMaxDelay : delay; // the longest wait, jitter included
-        return retryAfter is { } after && after > delay ? (after > _sending.RetryMaxDelay ? _sending.RetryMaxDelay : after) : delay;
     }
 
     private void LogDrops()

@@ -18,6 +18,7 @@ internal sealed class HitDelivery
     private static readonly TimeSpan TokenlessMaxAge = TimeSpan.FromHours(24) - TimeSpan.FromMinutes(1);
 
     private readonly IHitWriter _writer;
+    private readonly HitEncoder _encoder;
     private readonly HitQueue _queue;
     private readonly MatomoOptions _options;
     private readonly TrackingState _checkState;
@@ -27,9 +28,10 @@ internal sealed class HitDelivery
     private readonly bool _withToken;
     private int _lastRefusal;
 
-    public HitDelivery(IHitWriter writer, HitQueue queue, MatomoOptions options, TrackingState checkState, SendHealth health, TimeProvider time, ILogger logger)
+    public HitDelivery(IHitWriter writer, HitEncoder encoder, HitQueue queue, MatomoOptions options, TrackingState checkState, SendHealth health, TimeProvider time, ILogger logger)
     {
         _writer = writer;
+        _encoder = encoder;
         _queue = queue;
         _options = options;
         _checkState = checkState;
@@ -43,6 +45,43 @@ internal sealed class HitDelivery
     public string Describe => _writer.Describe;
 
     private MatomoMetrics Metrics => _queue.Metrics;
+
+    /// <summary>
+    /// Encodes a hit taken from the queue into <paramref name="hits"/>, and its Crash Analytics hit into
+    /// <paramref name="crashes"/> when crashes are tracked. A hit that cannot be encoded is counted as rejected.
+    /// </summary>
+    public void Prepare(MatomoHit hit, List<PendingHit> hits, List<PendingHit> crashes)
+    {
+        string query;
+        try
+        {
+            query = _encoder.Encode(hit);
+        }
+#pragma warning disable CA1031 // one hit that cannot be encoded must not stop the others
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.SenderFailed(_logger, ex);
+            Metrics.Rejected(1);
+            _queue.Release(1);
+            return;
+        }
+
+        hits.Add(new PendingHit(hit, query));
+        if (_options.TrackCrashes && hit.Outcome.IsError && hit.ErrorType is not null)
+        {
+            try
+            {
+                crashes.Add(new PendingHit(hit, _encoder.EncodeCrash(hit), isCrash: true));
+            }
+#pragma warning disable CA1031 // the crash hit is extra: the call's own hit is already in the batch
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.SenderFailed(_logger, ex);
+            }
+        }
+    }
 
     /// <summary>
     /// Sends what is left of <paramref name="batch"/> until every hit is accounted for or a failure is worth a retry.
