@@ -21,7 +21,9 @@ public static class MatomoServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<MatomoOptions>().Bind(configuration, o => o.ErrorOnUnknownConfiguration = true);
+        // Checked key by key before binding: a typo or a value that does not convert fails the start naming the key and the fix.
+        services.AddOptions<MatomoOptions>().Configure(o => MatomoConfigurationBinder.Bind(configuration, o));
+        services.AddSingleton<IOptionsChangeTokenSource<MatomoOptions>>(new ConfigurationChangeTokenSource<MatomoOptions>(Microsoft.Extensions.Options.Options.DefaultName, configuration));
         return AddCore(services);
     }
 
@@ -91,7 +93,6 @@ public static class MatomoServiceCollectionExtensions
         }
 
         services.AddOptions<MatomoOptions>().ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MatomoOptions>, MatomoOptionsDataValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MatomoOptions>, MatomoOptionsValidator>());
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
