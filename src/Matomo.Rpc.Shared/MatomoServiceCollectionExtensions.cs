@@ -57,8 +57,8 @@ public static class MatomoServiceCollectionExtensions
 
     /// <summary>
     /// Adds a health check of the tracking pipeline: degraded when sends to Matomo have failed for longer than
-    /// <c>Matomo:Sending:DegradedAfter</c>, for that long after a hit was dropped, while the queue is more than half
-    /// full, or when the Matomo check found data loss.
+    /// <c>Matomo:Sending:DegradedAfter</c>, for that long after a hit was dropped, while more than half the queue capacity
+    /// waits to be sent, or when the Matomo check found data loss.
     /// </summary>
     public static IHealthChecksBuilder AddMatomoTracking(this IHealthChecksBuilder builder, string name = "matomo", IEnumerable<string>? tags = null)
     {

@@ -23,8 +23,11 @@ public class MatomoSenderHealthTests
     private IHostedService[] _hosted = [];
 
     [SetUp]
-    public void SetUp()
+    public void SetUp() => Build();
+
+    private void Build(Action<MatomoOptions>? configure = null)
     {
+        _services?.Dispose();
         _clock = new ArmedTimeProvider(_time);
         _writer = new FakeHitWriter(_time);
         var services = new ServiceCollection();
@@ -39,6 +42,7 @@ public class MatomoSenderHealthTests
             o.Sending.RetryBaseDelay = TimeSpan.FromSeconds(1);
             o.Sending.RetryMaxDelay = TimeSpan.FromSeconds(4);
             o.Sending.DegradedAfter = TimeSpan.FromSeconds(30);
+            configure?.Invoke(o);
         });
         services.Replace(ServiceDescriptor.Singleton<IHitWriter>(_writer));
         services.AddHealthChecks().AddMatomoTracking();
@@ -167,5 +171,55 @@ public class MatomoSenderHealthTests
 
         Assert.That(_services.GetRequiredService<HitQueue>().Waiting, Is.Zero);
         Assert.That(entry.Data["queue_length"], Is.EqualTo(1), "the hit being sent still holds its place in the queue");
+    }
+
+    [Test]
+    public async Task CheckHealthAsync_BatchInFlightHoldsMoreThanHalfTheQueue_Healthy()
+    {
+        Build(o =>
+        {
+            o.Sending.QueueCapacity = 10;
+            o.Sending.BatchSize = 6;
+        });
+        _writer.Manual = true;
+        await StartAsync();
+        for (var i = 0; i < 6; i++)
+        {
+            Track("a/" + i);
+        }
+
+        await _writer.NextAsync();
+        var entry = await CheckAsync();
+
+        Assert.That(entry.Status, Is.EqualTo(HealthStatus.Healthy), "a batch in flight is normal: " + entry.Description);
+        Assert.That(entry.Data["queue_length"], Is.EqualTo(6));
+        Assert.That(entry.Data["waiting"], Is.EqualTo(0));
+    }
+
+    [Test]
+    public async Task CheckHealthAsync_MoreThanHalfTheQueueWaits_Degraded()
+    {
+        Build(o =>
+        {
+            o.Sending.QueueCapacity = 10;
+            o.Sending.BatchSize = 2;
+        });
+        _writer.Manual = true;
+        await StartAsync();
+        Track("a/0");
+        Track("a/1");
+        await _writer.NextAsync();
+        for (var i = 2; i < 7; i++)
+        {
+            Track("a/" + i);
+        }
+
+        var half = await CheckAsync();
+        Track("a/7");
+        var over = await CheckAsync();
+
+        Assert.That(half.Status, Is.EqualTo(HealthStatus.Healthy));
+        Assert.That(over.Status, Is.EqualTo(HealthStatus.Degraded));
+        Assert.That(over.Description, Does.StartWith("6 Matomo hits wait to be sent (8 of 10 held)"));
     }
 }

@@ -6,7 +6,7 @@ namespace Matomo.Rpc.Internal;
 /// <summary>
 /// Degraded (never unhealthy: tracking must not take the app out of rotation) when the Matomo check found data loss,
 /// when sends have been failing for longer than <see cref="MatomoSendingOptions.DegradedAfter"/>, within that time after
-/// a hit was dropped, or while more than half of the queue is held. Holds no state: the health-check service makes one
+/// a hit was dropped, or while more than half of the queue's capacity waits to be sent. Holds no state: the health-check service makes one
 /// for every run, so what it reads lives in singletons (<see cref="SendHealth"/>, the metrics, <see cref="TrackingState"/>).
 /// </summary>
 internal sealed class MatomoHealthCheck : IHealthCheck
@@ -44,6 +44,7 @@ internal sealed class MatomoHealthCheck : IHealthCheck
             ["dropped"] = stats.Dropped,
             ["retried"] = stats.Retried,
             ["queue_length"] = stats.QueueLength,
+            ["waiting"] = _queue.Waiting,
             ["queue_capacity"] = sending.QueueCapacity,
         };
         if (failure is not null)
@@ -78,9 +79,11 @@ internal sealed class MatomoHealthCheck : IHealthCheck
             return HealthCheckResult.Degraded($"Matomo hits were dropped {Seconds(now - at)} ago ({stats.Dropped} since start).", data: data);
         }
 
-        if (stats.QueueLength > sending.QueueCapacity / 2)
+        // Hits waiting, not those being sent: a batch in flight is normal, a backlog is not.
+        if (_queue.Waiting > sending.QueueCapacity / 2)
         {
-            return HealthCheckResult.Degraded($"The Matomo send queue holds {stats.QueueLength} of {sending.QueueCapacity} hits: Matomo is slow or unreachable.", data: data);
+            return HealthCheckResult.Degraded(
+                $"{_queue.Waiting} Matomo hits wait to be sent ({stats.QueueLength} of {sending.QueueCapacity} held): Matomo is slow or unreachable.", data: data);
         }
 
         return failure is null
