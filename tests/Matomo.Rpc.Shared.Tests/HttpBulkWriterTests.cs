@@ -207,7 +207,11 @@ public class HttpBulkWriterTests
     public async Task Send_BulkRequestAnswered400_CountedRejectedNotSplitNotRetried()
     {
         _matomo.FailWith = 400; // a proxy or firewall in front of Matomo that does not let the JSON body through
-        var tracker = await StartHostAsync(o => o.Sending.BatchSize = 4);
+        var tracker = await StartHostAsync(o =>
+        {
+            o.Sending.BatchSize = 4;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(30); // one batch of all four, sent when full
+        });
 
         for (var i = 0; i < 4; i++)
         {
@@ -230,6 +234,7 @@ public class HttpBulkWriterTests
         var tracker = await StartHostAsync(o =>
         {
             o.Sending.BatchSize = 3;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(30); // one batch of all three, sent when full
             o.TokenAuth = _matomo.Token;
         });
         var withoutAddress = new MatomoCallerInfo { Host = "api.example.org" };
