@@ -12,6 +12,12 @@ internal sealed class PendingHit
 
     public MatomoHit Hit { get; }
 
+    /// <summary>When the call ended (the hit's <c>cdt</c>): what delivery reads for the 24-hour rule of tokenless clients.</summary>
+    public DateTimeOffset Timestamp => Hit.Timestamp;
+
+    /// <summary>The action, for log lines about this hit.</summary>
+    public string Action => Hit.Action;
+
     /// <summary>The query string, starting with '?' as Matomo's bulk endpoint requires.</summary>
     public string Query { get; }
 

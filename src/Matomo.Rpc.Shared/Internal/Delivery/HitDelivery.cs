@@ -141,7 +141,7 @@ internal sealed class HitDelivery
                 case SendStatus.RolledBack when segment.Count == 1:
                     batch.Pop();
                     Count(batch, segment, dropped: 1, reason: DropReasons.Poisoned);
-                    Log.PoisonedHitDropped(_logger, segment[0].Hit.Action);
+                    Log.PoisonedHitDropped(_logger, segment[0].Action);
                     break;
 
                 case SendStatus.RolledBack:
@@ -220,10 +220,10 @@ internal sealed class HitDelivery
         }
 
         var cutoff = _time.GetUtcNow() - TokenlessMaxAge;
-        var expired = segment.FindAll(h => h.Hit.Timestamp < cutoff);
+        var expired = segment.FindAll(h => h.Timestamp < cutoff);
         if (expired.Count > 0)
         {
-            segment.RemoveAll(h => h.Hit.Timestamp < cutoff);
+            segment.RemoveAll(h => h.Timestamp < cutoff);
             Count(batch, expired, dropped: expired.Count, reason: DropReasons.Expired);
             Log.ExpiredHitsDropped(_logger, expired.Count);
         }
