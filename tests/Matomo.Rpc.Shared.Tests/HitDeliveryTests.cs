@@ -126,6 +126,24 @@ public class HitDeliveryTests
     }
 
     [Test]
+    public async Task DeliverAsync_AnswerThatCountsNoHit_CountedRejectedAndSendingFailsUntilMatomoCounts()
+    {
+        Arrange();
+        var proxy = true;
+        _writer.Answer = (_, hits) => proxy ? new SendResult(SendStatus.Answered, 0, 0, 200, "an answer that is not Matomo's bulk answer") : SendResult.Ok(hits.Count);
+
+        await DeliverAsync(_delivery, Take(2));
+        var failure = _harness.SendHealth!.Failure;
+        proxy = false;
+        await DeliverAsync(_delivery, Take(1));
+
+        Assert.That(Stats.Rejected, Is.EqualTo(2));
+        Assert.That(failure?.Reason, Is.EqualTo("an answer that is not Matomo's bulk answer"));
+        Assert.That(_harness.SendHealth.Failure, Is.Null, "Matomo counted the next one");
+        Assert.That(_logger.EventNames, Does.Contain("UnexpectedAnswer"));
+    }
+
+    [Test]
     public async Task DeliverAsync_RolledBackAfterPartAnswered_SplitsAndDropsOnlyThePoisonedHit()
     {
         Arrange();

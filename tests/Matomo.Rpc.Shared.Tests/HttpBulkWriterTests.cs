@@ -219,6 +219,7 @@ public class HttpBulkWriterTests
         }
 
         await WaitUntilAsync(() => tracker.Statistics.Rejected == 4);
+        await WaitUntilAsync(() => _logs.Entries.Any(e => e.EventId.Name == "RequestRefused")); // logged just after counting
 
         Assert.That(_matomo.Requests, Has.Count.EqualTo(1), "splitting cannot help when the body is not taken as a bulk request");
         Assert.That(tracker.Statistics.Retried, Is.Zero);

@@ -104,7 +104,6 @@ internal sealed class HitDelivery
             switch (result.Status)
             {
                 case SendStatus.Answered:
-                    _health.Succeeded();
                     batch.Pop();
                     batch.AnyAnswered = true;
                     batch.FailedAttempts = 0;
@@ -201,6 +200,16 @@ internal sealed class HitDelivery
         var invalid = Math.Clamp(result.Invalid, 0, count - tracked);
         var unaccounted = count - tracked - invalid;
         Count(batch, segment, sent: tracked, rejected: invalid + unaccounted);
+        if (unaccounted == count)
+        {
+            // Not Matomo's bulk answer at all (a proxy's page, a wrong URL): sending does not work.
+            _health.Failed(result.Reason ?? "an answer that counts none of the hits");
+        }
+        else
+        {
+            _health.Succeeded();
+        }
+
         if (unaccounted > 0)
         {
             Log.UnexpectedAnswer(_logger, count, result.Reason ?? $"tracked={result.Tracked} invalid={result.Invalid}",
