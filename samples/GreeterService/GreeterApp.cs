@@ -3,6 +3,7 @@ using GreeterService.Services;
 using Matomo.Rpc;
 using Matomo.Rpc.Grpc;
 using Matomo.Rpc.SignalR;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.SignalR;
 
 namespace GreeterService;
@@ -43,8 +44,12 @@ public static class GreeterApp
         var app = builder.Build();
         app.MapGrpcService<GreeterRpcService>();
         app.MapGrpcHealthChecksService();
+
+        // The same checks over HTTP, as JSON with each check's description and data: curl http://127.0.0.1:5051/health
+        // (a Degraded check still answers 200; only Unhealthy answers 503, and Matomo's check is never Unhealthy).
+        app.MapHealthChecks("/health", new HealthCheckOptions { ResponseWriter = HealthJson.WriteAsync });
         app.MapHub<ChatHub>(HubPath);
-        app.MapGet("/", () => "GreeterService: gRPC Greeter (greet.proto) on the Grpc endpoint, SignalR hub at " + HubPath + " on this one.");
+        app.MapGet("/", () => "GreeterService: gRPC Greeter (greet.proto) on the Grpc endpoint, SignalR hub at " + HubPath + " and health at /health on this one.");
         return app;
     }
 }
