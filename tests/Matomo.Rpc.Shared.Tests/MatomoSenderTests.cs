@@ -454,8 +454,7 @@ public class MatomoSenderTests
         for (var i = 0; i < 3; i++)
         {
             var failed = _harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!;
-            failed.SetException(new InvalidOperationException("boom"));
-            failed.Complete(MatomoOutcome.Error);
+            failed.Complete(MatomoOutcome.Error, new InvalidOperationException("boom"));
         }
 
         await StartAsync();
