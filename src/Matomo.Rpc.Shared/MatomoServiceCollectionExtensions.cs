@@ -13,6 +13,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers Matomo tracking.</summary>
 public static class MatomoServiceCollectionExtensions
 {
+    private static readonly string[] AdapterSections = ["Http"];
+
     /// <summary>
     /// Adds Matomo tracking configured from <paramref name="configuration"/> (usually the <c>Matomo</c> section).
     /// Unknown keys and invalid values fail at start-up with a message naming the key. Calling it again adds no services.
@@ -21,8 +23,10 @@ public static class MatomoServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<MatomoOptions>().Bind(configuration, o => o.ErrorOnUnknownConfiguration = true);
-        return AddCore(services);
+        // Matomo:Http belongs to the HTTP adapter (Matomo.Rpc.AspNetCore), which binds and checks it itself.
+        services.AddOptions<MatomoOptions>().Bind(new ConfigurationWithoutSections(configuration, AdapterSections), o => o.ErrorOnUnknownConfiguration = true);
+        var builder = AddCore(services);
+        return new MatomoTrackingBuilder(builder.Services, builder.HttpClient, configuration);
     }
 
     /// <summary>Adds Matomo tracking configured in code. Calling it again adds no services (the configuration adds up).</summary>

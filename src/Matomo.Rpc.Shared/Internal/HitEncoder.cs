@@ -50,6 +50,7 @@ internal sealed class HitEncoder
         MatomoCallKind.HubStream => "hub_stream",
         MatomoCallKind.HubConnect => "hub_connect",
         MatomoCallKind.HubDisconnect => "hub_disconnect",
+        MatomoCallKind.Http => "http",
         _ => kind.ToString(),
     };
 
