@@ -79,12 +79,14 @@ internal sealed class EndpointCatalog
         return new EndpointEntry(RouteOf(endpoint), skipped);
     }
 
-    /// <summary>The route pattern as written (<c>/users/{id:int}</c>), with a leading '/'.</summary>
+    /// <summary>The route pattern as written (<c>/users/{id:int}</c>), with a leading '/'; <c>(unmatched)</c> for an endpoint without a route.</summary>
     internal static string RouteOf(Endpoint endpoint)
     {
+        // Routing's own endpoints without a route (405 Method Not Allowed for a path known with other methods) mean
+        // that no endpoint of the app matched.
         if (endpoint is not RouteEndpoint { RoutePattern: var pattern })
         {
-            return string.IsNullOrWhiteSpace(endpoint.DisplayName) ? Unmatched : endpoint.DisplayName;
+            return Unmatched;
         }
 
         if (pattern.RawText is { } raw)
