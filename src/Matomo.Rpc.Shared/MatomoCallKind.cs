@@ -27,6 +27,6 @@ public enum MatomoCallKind
     /// <summary>A SignalR connection closing, tracked as a Matomo event.</summary>
     HubDisconnect = 7,
 
-    /// <summary>A plain HTTP request (minimal API, controller, file download), tracked by Matomo.Rpc.AspNetCore.</summary>
+    /// <summary>A plain HTTP request (an HTTP endpoint adapter).</summary>
     Http = 8,
 }

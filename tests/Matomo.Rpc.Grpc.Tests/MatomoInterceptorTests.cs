@@ -682,7 +682,9 @@ public class MatomoInterceptorTests
         var context = new FaultyServerCallContext(CallContexts.SayHello);
         context.UserState[CallContexts.HttpContextKey] = new DefaultHttpContext { RequestServices = services };
 
-        var reply = await _harness.Interceptor.UnaryServerHandler(Request, context, (r, c) =>
+        var interceptor = new MatomoInterceptor(_harness.Tracker, services.GetRequiredService<ILogger<MatomoInterceptor>>());
+
+        var reply = await interceptor.UnaryServerHandler(Request, context, (r, c) =>
         {
             ((FaultyServerCallContext)c).ThrowOnStatus = true;
             return Task.FromResult(new HelloReply { Message = "ok" });
@@ -724,13 +726,7 @@ public class MatomoInterceptorTests
     }
 
     [Test]
-    public void Constructor_NullTracker_Throws()
-    {
-        Assert.That(() => new MatomoInterceptor(null!), Throws.ArgumentNullException);
-    }
-
-    [Test]
-    public void Interceptor_Type_IsPublicSealedWithOnlyTheTrackerConstructor()
+    public void Interceptor_Type_IsPublicSealedWithOnlyTheOptionalTrackerAndLoggerConstructor()
     {
         var type = typeof(MatomoInterceptor);
 
@@ -738,6 +734,7 @@ public class MatomoInterceptorTests
 
         Assert.That(type.IsSealed && type.IsPublic, Is.True);
         Assert.That(constructors, Has.Length.EqualTo(1));
-        Assert.That(constructors[0].GetParameters().Select(p => p.ParameterType), Is.EqualTo(new[] { typeof(MatomoTracker) }));
+        Assert.That(constructors[0].GetParameters().Select(p => p.ParameterType), Is.EqualTo(new[] { typeof(MatomoTracker), typeof(ILogger<MatomoInterceptor>) }));
+        Assert.That(constructors[0].GetParameters().Select(p => p.HasDefaultValue), Has.All.True, "DI can create it without AddMatomoTracking");
     }
 }

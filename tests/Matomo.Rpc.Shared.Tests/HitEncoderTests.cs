@@ -29,7 +29,7 @@ public class HitEncoderTests
     {
         using var harness = new TrackerHarness();
 
-        var query = harness.Encode(call => call.SetOutcome(new MatomoOutcome(name, code, IsError: true)));
+        var query = harness.Encode(outcome: new MatomoOutcome(name, code, IsError: true));
 
         Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1&cvar=" + expectedCvar));
     }
@@ -39,15 +39,13 @@ public class HitEncoderTests
     {
         using var harness = new TrackerHarness();
 
-        var query = harness.Encode(call =>
+        var query = harness.Encode(call => call.AddCustomVariable("tenant", "acme"), kind: MatomoCallKind.DuplexStreaming, adapter: scope =>
         {
-            call.CountReceived();
-            call.CountSent();
-            call.CountSent();
-            call.SetException(new InvalidOperationException("boom"));
-            call.Transport = "WebSockets";
-            call.AddCustomVariable("tenant", "acme");
-        }, kind: MatomoCallKind.DuplexStreaming);
+            scope.CountReceived();
+            scope.CountSent();
+            scope.CountSent();
+            scope.Transport = "WebSockets";
+        }, exception: new InvalidOperationException("boom"));
 
         Assert.That(QueryText.Parse(query)["cvar"], Is.EqualTo(
             "{\"1\":[\"status\",\"ok\"],\"2\":[\"kind\",\"duplex_streaming\"],\"3\":[\"messages\",\"in=1 out=2\"],\"4\":[\"error\",\"InvalidOperationException\"],\"5\":[\"transport\",\"WebSockets\"]}"));
@@ -97,7 +95,7 @@ public class HitEncoderTests
             o.Dimensions.CallKind = 7;
         });
 
-        var query = harness.Encode(call => call.SetOutcome(new MatomoOutcome("NotFound", 5, true)));
+        var query = harness.Encode(outcome: new MatomoOutcome("NotFound", 5, true));
 
         Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1&dimension4=NotFound%20%285%29&dimension7=unary"));
     }
@@ -126,11 +124,7 @@ public class HitEncoderTests
             o.Dimensions.Error = 3;
         });
 
-        var query = harness.Encode(call =>
-        {
-            call.SetVar("dimension9", "  " + new string('x', 300) + "  ");
-            call.SetOutcome(new MatomoOutcome("  spaced  "));
-        });
+        var query = harness.Encode(call => call.SetVar("dimension9", "  " + new string('x', 300) + "  "), outcome: new MatomoOutcome("  spaced  "));
         var parameters = QueryText.Parse(query);
 
         Assert.That(parameters["dimension9"], Is.EqualTo(new string('x', 250)));
@@ -478,11 +472,7 @@ public class HitEncoderTests
     public void EncodeCrash_FailedCall_CaOneWithMessageTypeAndUrl()
     {
         using var harness = new TrackerHarness(o => o.TrackCrashes = true);
-        var hit = harness.Hit(during: call =>
-        {
-            call.SetException(new InvalidOperationException("bad & worse"));
-            call.SetOutcome(MatomoOutcome.Error);
-        });
+        var hit = harness.Hit(outcome: MatomoOutcome.Error, exception: new InvalidOperationException("bad & worse"));
 
         var query = harness.Encoder().EncodeCrash(hit);
 

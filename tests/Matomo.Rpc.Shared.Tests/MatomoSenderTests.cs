@@ -448,8 +448,7 @@ public class MatomoSenderTests
             o.Sending.BatchSize = 2;
         });
         var failed = _harness.Tracker.StartCall("a/0", MatomoCallKind.Unary)!;
-        failed.SetException(new InvalidOperationException("boom"));
-        failed.Complete(MatomoOutcome.Error);
+        failed.Complete(MatomoOutcome.Error, new InvalidOperationException("boom"));
         Enqueue(1, from: 1);
 
         await StartAsync();

@@ -33,23 +33,30 @@ internal sealed class TrackerHarness : IDisposable
 
     public HitEncoder Encoder(uint rand = 0x1234abcd) => new(Options, new VisitorIdGenerator(Options.VisitorIdSalt), NullLogger.Instance, () => rand);
 
-    /// <summary>Runs one call of <paramref name="action"/> that lasts <paramref name="duration"/> (12 ms by default) and returns its hit.</summary>
+    /// <summary>
+    /// Runs one call of <paramref name="action"/> that lasts <paramref name="duration"/> (12 ms by default) and returns its
+    /// hit: service code does <paramref name="during"/>, the adapter does <paramref name="adapter"/> and completes the call
+    /// with <paramref name="outcome"/> (OK by default) and <paramref name="exception"/>.
+    /// </summary>
     public MatomoHit Hit(string action = "greet.Greeter/SayHello", MatomoCallKind kind = MatomoCallKind.Unary, Action<MatomoCall>? during = null,
-        TimeSpan? duration = null, MatomoCallerInfo? caller = null)
+        TimeSpan? duration = null, MatomoCallerInfo? caller = null, Action<MatomoCallScope>? adapter = null, MatomoOutcome? outcome = null,
+        Exception? exception = null)
     {
-        var call = Tracker.StartCall(action, kind) ?? throw new InvalidOperationException("excluded");
-        call.SetCaller(caller ?? DefaultCaller);
-        during?.Invoke(call);
+        var scope = Tracker.StartCall(action, kind) ?? throw new InvalidOperationException("excluded");
+        scope.SetCaller(caller ?? DefaultCaller);
+        during?.Invoke(scope.Call);
+        adapter?.Invoke(scope);
         Time.Advance(duration ?? TimeSpan.FromMilliseconds(12));
-        Assert.That(call.Complete(), Is.True, "the hit was not queued");
+        Assert.That(scope.Complete(outcome ?? MatomoOutcome.Ok, exception), Is.True, "the hit was not queued");
         return TakeHit();
     }
 
     public MatomoHit TakeHit() => Queue.Reader.TryRead(out var hit) ? hit : throw new InvalidOperationException("no hit queued");
 
     public string Encode(Action<MatomoCall>? during = null, string action = "greet.Greeter/SayHello", MatomoCallKind kind = MatomoCallKind.Unary,
-        TimeSpan? duration = null, MatomoCallerInfo? caller = null) =>
-        Encoder().Encode(Hit(action, kind, during, duration, caller));
+        TimeSpan? duration = null, MatomoCallerInfo? caller = null, Action<MatomoCallScope>? adapter = null, MatomoOutcome? outcome = null,
+        Exception? exception = null) =>
+        Encoder().Encode(Hit(action, kind, during, duration, caller, adapter, outcome, exception));
 
     public void Dispose() => _meters.Dispose();
 

@@ -362,9 +362,21 @@ internal static class DemoRunner
             }
         }
 
+        private static Dictionary<string, string> ParseQuery(string query)
+        {
+            var result = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var pair in query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var eq = pair.IndexOf('=');
+                result[Uri.UnescapeDataString(eq < 0 ? pair : pair[..eq])] = eq < 0 ? string.Empty : Uri.UnescapeDataString(pair[(eq + 1)..]);
+            }
+
+            return result;
+        }
+
         private void PrintHit(string query)
         {
-            var p = MatomoRecordedHit.Parse(query);
+            var p = ParseQuery(query);
             var title = p.TryGetValue("e_c", out var category)
                 ? $"event {category} / {Get(p, "e_a")}" + (p.TryGetValue("e_n", out var name) ? " / " + name : string.Empty)
                 : Get(p, "action_name");

@@ -14,6 +14,9 @@ namespace Matomo.Rpc.Internal;
 /// </summary>
 internal sealed class HitEncoder
 {
+    /// <summary>The parameters that name the visitor; a crash hit keeps them so it lands on its call's visitor.</summary>
+    private static readonly string[] VisitorParameters = ["uid", "cid", "_id"];
+
     private readonly MatomoOptions _options;
     private readonly VisitorIdGenerator _visitorIds;
     private readonly ILogger _logger;
@@ -54,32 +57,44 @@ internal sealed class HitEncoder
         _ => kind.ToString(),
     };
 
-    public string Encode(MatomoHit hit)
+    public string Encode(MatomoHit hit) => Write(hit, crash: false);
+
+    /// <summary>
+    /// A Crash Analytics hit for a failed call, sent alone so that a 500 cannot roll back other hits. It has the call's
+    /// URL, caller, visitor (a <c>uid</c>, <c>cid</c> or <c>_id</c> set for the call included) and time, not its action.
+    /// </summary>
+    public string EncodeCrash(MatomoHit hit) => Write(hit, crash: true);
+
+    private string Write(MatomoHit hit, bool crash)
     {
-        CollectExtras(hit);
+        CollectExtras(hit, visitorOnly: crash);
         var query = new QueryWriter(_builder);
         AddTransport(query);
 
         var url = TextSanitizer.Clip(BuildUrl(hit), Limits.Url);
         Add(query, "url", url);
-        Add(query, "action_name", hit.ActionName);
+        if (crash)
+        {
+            query.Add("ca", "1");
+            query.Add("cra", string.IsNullOrEmpty(hit.ErrorMessage) ? hit.ErrorType ?? hit.Outcome.ToString() : hit.ErrorMessage);
+            if (hit.ErrorType is { } type)
+            {
+                query.Add("cra_tp", type);
+            }
+
+            query.Add("cra_ru", url);
+        }
+        else
+        {
+            Add(query, "action_name", hit.ActionName);
+        }
+
         AddCaller(query, hit);
         AddVisitor(query, hit);
         AddTime(query, hit);
-
-        var isEvent = IsEvent();
-        if (!isEvent)
+        if (!crash && !IsEvent())
         {
-            var ms = ParameterRules.ToPerfMilliseconds(hit.Duration);
-            if (ms < Limits.PerfMax)
-            {
-                var text = ms.ToString(CultureInfo.InvariantCulture);
-                Add(query, "pf_srv", text);
-                if (_options.SendGenerationTime)
-                {
-                    Add(query, "gt_ms", text);
-                }
-            }
+            AddPerformance(query, hit);
         }
 
         if (_options.TrackBots)
@@ -87,8 +102,11 @@ internal sealed class HitEncoder
             Add(query, "bots", "1");
         }
 
-        AddCustomVariables(query, hit);
-        AddDimensions(query, hit);
+        if (!crash)
+        {
+            AddCustomVariables(query, hit);
+            AddDimensions(query, hit);
+        }
 
         foreach (var (name, value) in _extras)
         {
@@ -98,31 +116,18 @@ internal sealed class HitEncoder
         return query.ToString();
     }
 
-    /// <summary>A Crash Analytics hit for a failed call, sent alone so that a 500 cannot roll back other hits.</summary>
-    public string EncodeCrash(MatomoHit hit)
+    private void AddPerformance(QueryWriter query, MatomoHit hit)
     {
-        _extras.Clear();
-        var query = new QueryWriter(_builder);
-        AddTransport(query);
-        var url = TextSanitizer.Clip(BuildUrl(hit), Limits.Url);
-        query.Add("url", url);
-        query.Add("ca", "1");
-        query.Add("cra", string.IsNullOrEmpty(hit.ErrorMessage) ? hit.ErrorType ?? hit.Outcome.ToString() : hit.ErrorMessage);
-        if (hit.ErrorType is { } type)
+        var ms = ParameterRules.ToPerfMilliseconds(hit.Duration);
+        if (ms < Limits.PerfMax)
         {
-            query.Add("cra_tp", type);
+            var text = ms.ToString(CultureInfo.InvariantCulture);
+            Add(query, "pf_srv", text);
+            if (_options.SendGenerationTime)
+            {
+                Add(query, "gt_ms", text);
+            }
         }
-
-        query.Add("cra_ru", url);
-        AddCaller(query, hit);
-        AddVisitor(query, hit);
-        AddTime(query, hit);
-        if (_options.TrackBots)
-        {
-            query.Add("bots", "1");
-        }
-
-        return query.ToString();
     }
 
     private void AddTransport(QueryWriter query)
@@ -146,7 +151,17 @@ internal sealed class HitEncoder
         var caller = hit.Caller;
 
         // A visitor set by service code or the action's details wins over the generated one (the caller's IP is still sent).
-        if (!HasExtra("cid") && !HasExtra("_id") && !HasExtra("uid"))
+        var own = false;
+        foreach (var name in VisitorParameters)
+        {
+            if (IndexOfExtra(name) is var index and >= 0)
+            {
+                Add(query, name, _extras[index].Value);
+                own = true;
+            }
+        }
+
+        if (!own)
         {
             switch (_options.VisitorIdentity)
             {
@@ -191,6 +206,8 @@ internal sealed class HitEncoder
             {
                 _cvars.Add(new("transport", transport));
             }
+
+            _cvars.AddRange(hit.Fields);
         }
 
         _cvars.AddRange(hit.CustomVariables);
@@ -267,13 +284,26 @@ internal sealed class HitEncoder
         return scheme + "://" + (string.IsNullOrEmpty(hit.Caller.Host) ? "localhost" : hit.Caller.Host) + hit.UrlPath;
     }
 
-    /// <summary>Action details first, then the call's own parameters, a later one replacing an earlier one of the same name.</summary>
-    private void CollectExtras(MatomoHit hit)
+    /// <summary>
+    /// Action details first, then the call's own parameters, a later one replacing an earlier one of the same name;
+    /// with <paramref name="visitorOnly"/>, only the parameters that say who the visitor is.
+    /// </summary>
+    private void CollectExtras(MatomoHit hit, bool visitorOnly)
     {
         _extras.Clear();
-        _extras.AddRange(hit.Details);
-        foreach (var parameter in hit.Parameters)
+        Collect(hit.Details, visitorOnly);
+        Collect(hit.Parameters, visitorOnly);
+    }
+
+    private void Collect(IReadOnlyList<KeyValuePair<string, string>> parameters, bool visitorOnly)
+    {
+        foreach (var parameter in parameters)
         {
+            if (visitorOnly && Array.IndexOf(VisitorParameters, parameter.Key) < 0)
+            {
+                continue;
+            }
+
             var index = IndexOfExtra(parameter.Key);
             if (index >= 0)
             {
@@ -310,8 +340,6 @@ internal sealed class HitEncoder
             Add(query, name, TextSanitizer.Clip(value, Limits.ParameterValue));
         }
     }
-
-    private bool HasExtra(string name) => IndexOfExtra(name) >= 0;
 
     private bool IsEvent()
     {

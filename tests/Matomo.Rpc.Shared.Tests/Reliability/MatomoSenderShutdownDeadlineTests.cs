@@ -61,8 +61,7 @@ public sealed class MatomoSenderShutdownDeadlineTests
         for (var i = 0; i < 2; i++)
         {
             var call = harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!;
-            call.SetException(new InvalidOperationException("failed"));
-            Assert.That(call.Complete(MatomoOutcome.Error), Is.True);
+            Assert.That(call.Complete(MatomoOutcome.Error, new InvalidOperationException("failed")), Is.True);
         }
 
         while (writer.Calls.Count == 0)
