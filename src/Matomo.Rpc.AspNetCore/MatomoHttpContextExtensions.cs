@@ -41,14 +41,7 @@ public static class MatomoHttpContextExtensions
     public static void SetMatomoVar(this HttpContext context, string name, string? value)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (HttpTracking.Current(context) is { } call)
-        {
-            call.SetVar(name, value);
-        }
-        else
-        {
-            MatomoCall.ValidateVar(name, value);
-        }
+        (HttpTracking.Current(context) ?? MatomoCall.Untracked).SetVar(name, value);
     }
 
     /// <summary>
@@ -62,8 +55,7 @@ public static class MatomoHttpContextExtensions
     public static void AddMatomoCustomVariable(this HttpContext context, string name, string? value)
     {
         ArgumentNullException.ThrowIfNull(context);
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        HttpTracking.Current(context)?.AddCustomVariable(name, value);
+        (HttpTracking.Current(context) ?? MatomoCall.Untracked).AddCustomVariable(name, value);
     }
 
     /// <summary>
@@ -77,13 +69,7 @@ public static class MatomoHttpContextExtensions
     public static MatomoPerfTimer MeasureMatomoPerf(this HttpContext context, string name = "pf_srv")
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (HttpTracking.Current(context) is { } call)
-        {
-            return call.MeasurePerf(name);
-        }
-
-        MatomoCall.ValidatePerfName(name);
-        return default;
+        return (HttpTracking.Current(context) ?? MatomoCall.Untracked).MeasurePerf(name);
     }
 
     /// <summary>Skips tracking of this request: no hit is sent for it, however it ends.</summary>
@@ -94,9 +80,9 @@ public static class MatomoHttpContextExtensions
         HttpTracking.Skip(context);
     }
 
-    /// <summary>Returns this request's Matomo scope, or null when the request is not tracked.</summary>
+    /// <summary>Returns this request's Matomo call (what endpoint code may do with its hit), or null when the request is not tracked.</summary>
     /// <param name="context">The request's context.</param>
-    /// <returns>The request's scope, or null.</returns>
+    /// <returns>The request's call, or null.</returns>
     public static MatomoCall? GetMatomoCall(this HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);

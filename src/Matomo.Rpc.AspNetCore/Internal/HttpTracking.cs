@@ -4,9 +4,9 @@ using Microsoft.Extensions.Logging;
 namespace Matomo.Rpc.AspNetCore.Internal;
 
 /// <summary>
-/// The only place where the HTTP adapter uses the core's per-call API: starts a request's call (caller, URL, method),
-/// records an exception, and completes the call with the status the client got. Everything else in the adapter
-/// (which endpoints, which methods, action names) knows nothing of the core's call type.
+/// The only place where the HTTP adapter drives the core's <see cref="MatomoCallScope"/>: starts a request's call
+/// (caller, URL path, method), and completes it once with the status the client got and the exception, if any.
+/// Everything else in the adapter (which endpoints, which methods, action names) knows nothing of the scope.
 /// </summary>
 /// <remarks>
 /// The hit is completed from <see cref="HttpResponse.OnCompleted(Func{object, Task}, object)"/>, not when the
@@ -17,6 +17,8 @@ namespace Matomo.Rpc.AspNetCore.Internal;
 /// </remarks>
 internal sealed class HttpTracking
 {
+    private const string MethodField = "method";
+
     private static readonly Func<object, Task> CompleteCallback = static state =>
     {
         ((Scope)state).Complete();
@@ -26,26 +28,19 @@ internal sealed class HttpTracking
     private readonly MatomoTracker _tracker;
     private readonly ILogger _logger;
     private readonly bool _keepQuery;
-    private readonly bool _recordMethodVariable;
     private readonly string? _methodDimension;
-    private readonly string? _baseUrl;
-    private readonly bool _assumeHttps;
 
     public HttpTracking(MatomoTracker tracker, MatomoHttpOptions options, ILogger logger)
     {
         _tracker = tracker;
         _logger = logger;
         _keepQuery = options.KeepQuery;
-        var core = tracker.Options;
-        _recordMethodVariable = core.Recording.HasFlag(MatomoRecording.CustomVariables);
-        _methodDimension = core.Recording.HasFlag(MatomoRecording.CustomDimensions) && options.MethodDimension is { } n
-            ? "dimension" + n.ToString(System.Globalization.CultureInfo.InvariantCulture)
-            : null;
-        _baseUrl = string.IsNullOrEmpty(core.BaseUrl) ? null : core.BaseUrl.TrimEnd('/');
-        _assumeHttps = core.AssumeHttps;
+
+        // The options validator makes sure Matomo:Recording includes CustomDimensions when this is set.
+        _methodDimension = options.MethodDimension is { } n ? "dimension" + n.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
     }
 
-    /// <summary>The call of the request being tracked, or null when it is not tracked.</summary>
+    /// <summary>The call of the request being tracked (what service code may use), or null when it is not tracked.</summary>
     public static MatomoCall? Current(HttpContext context) => context.Features.Get<Scope>()?.Call;
 
     /// <summary>Sends no hit for the request (static files served after the middleware).</summary>
@@ -58,27 +53,22 @@ internal sealed class HttpTracking
     /// Starts tracking the request as <paramref name="action"/>, or returns null when the core excludes the action or
     /// the kind (which allocates nothing) or starting failed (logged). Never throws.
     /// </summary>
-    public Scope? Start(HttpContext context, string action, string route, string method)
+    public Scope? Start(HttpContext context, string action, string method)
     {
-        MatomoCall? call = null;
+        MatomoCallScope? call = null;
         try
         {
-            call = _tracker.StartCall(action, MatomoCallKind.Http, route);
+            call = _tracker.StartCall(action, MatomoCallKind.Http, UrlPath(context.Request));
             if (call is null)
             {
                 return null;
             }
 
             call.SetCaller(_tracker.ReadCaller(context));
-            call.SetVar("url", Url(context.Request));
-            if (_recordMethodVariable)
-            {
-                call.AddCustomVariable("method", method);
-            }
-
+            call.SetField(MethodField, method);
             if (_methodDimension is not null)
             {
-                call.SetVar(_methodDimension, method);
+                call.Call.SetVar(_methodDimension, method);
             }
 
             var scope = new Scope(this, context, call);
@@ -90,14 +80,14 @@ internal sealed class HttpTracking
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            call?.Skip();
+            call?.Call.Skip();
             OnTrackingFailed(method, action, ex);
             return null;
         }
     }
 
-    /// <summary>The tracked URL: the raw path (the query only with Matomo:Http:KeepQuery), under Matomo:BaseUrl or the request's host.</summary>
-    private string Url(HttpRequest request)
+    /// <summary>The tracked URL's path: the raw path, escaped, with the query only with Matomo:Http:KeepQuery.</summary>
+    private string UrlPath(HttpRequest request)
     {
         var path = request.PathBase.Add(request.Path).ToUriComponent();
         if (path.Length == 0)
@@ -105,20 +95,7 @@ internal sealed class HttpTracking
             path = "/";
         }
 
-        if (_keepQuery && request.QueryString.HasValue)
-        {
-            path += request.QueryString.ToUriComponent();
-        }
-
-        if (_baseUrl is not null)
-        {
-            return _baseUrl + path;
-        }
-
-        // As the core builds the URLs of gRPC calls and hub invocations.
-        var scheme = _assumeHttps ? "https" : (request.Scheme is "http" or "https" ? request.Scheme : "http");
-        var host = request.Host.HasValue ? request.Host.ToUriComponent() : "localhost";
-        return scheme + "://" + host + path;
+        return _keepQuery && request.QueryString.HasValue ? path + request.QueryString.ToUriComponent() : path;
     }
 
     private void OnTrackingFailed(string method, string action, Exception exception)
@@ -139,34 +116,25 @@ internal sealed class HttpTracking
     {
         private readonly HttpTracking _owner;
         private readonly HttpContext _context;
+        private readonly MatomoCallScope _scope;
         private Exception? _exception;
         private bool _startedWhenThrown;
         private bool _aborted;
 
-        public Scope(HttpTracking owner, HttpContext context, MatomoCall call)
+        public Scope(HttpTracking owner, HttpContext context, MatomoCallScope scope)
         {
             _owner = owner;
             _context = context;
-            Call = call;
+            _scope = scope;
         }
 
-        public MatomoCall Call { get; }
+        public MatomoCall Call => _scope.Call;
 
         /// <summary>Records the exception the rest of the pipeline threw (the middleware rethrows it untouched).</summary>
         public void Fail(Exception exception)
         {
             _exception = exception;
             _startedWhenThrown = _context.Response.HasStarted;
-            try
-            {
-                Call.SetException(exception);
-            }
-#pragma warning disable CA1031 // tracking never throws into the request
-            catch (Exception ex)
-#pragma warning restore CA1031
-            {
-                _owner.OnTrackingFailed(_context.Request.Method, Call.Action, ex);
-            }
         }
 
         /// <summary>
@@ -179,14 +147,13 @@ internal sealed class HttpTracking
         {
             try
             {
-                Call.Complete(HttpOutcomes.For(Status()));
+                _scope.Complete(HttpOutcomes.For(Status()), _exception);
             }
 #pragma warning disable CA1031 // tracking never throws into the server
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                Call.Skip();
-                _owner.OnTrackingFailed(_context.Request.Method, Call.Action, ex);
+                _owner.OnTrackingFailed(_context.Request.Method, _scope.Action, ex);
             }
         }
 

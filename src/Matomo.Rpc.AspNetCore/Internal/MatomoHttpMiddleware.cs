@@ -38,7 +38,7 @@ internal sealed class MatomoHttpMiddleware
             return null;
         }
 
-        return _tracking.Start(context, entry.Action(method), entry.Route, method);
+        return _tracking.Start(context, entry.Action(method), method);
     }
 
     private async Task InvokeTrackedAsync(HttpContext context, HttpTracking.Scope scope)
