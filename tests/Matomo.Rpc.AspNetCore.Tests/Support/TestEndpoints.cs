@@ -53,6 +53,24 @@ public static class TestEndpoints
             await http.Response.Body.WriteAsync(Encoding.UTF8.GetBytes("last\n"), http.RequestAborted);
         });
 
+        // The reliability suite's requests: one per caller and sequence number, and any path at all.
+        app.MapGet("/seq/{caller}/{n:int}", (HttpContext http, string caller, int n) =>
+        {
+            http.AddMatomoCustomVariable("caller", caller);
+            http.AddMatomoCustomVariable("seq", n.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return "ok";
+        });
+        app.MapMethods("/echo/{**rest}", ["GET", "POST", "PUT", "DELETE", "PATCH"], (HttpContext http) =>
+        {
+            if (http.Request.Headers["x-hostile-var"].ToString() is { Length: > 0 } value)
+            {
+                http.AddMatomoCustomVariable(value, value);
+                http.SetMatomoVar("dimension9", value);
+            }
+
+            return "ok";
+        });
+
         app.MapHealthChecks("/health");
         app.MapGrpcService<TestGreeter>();
         app.MapHub<TestHub>(HubPath);
