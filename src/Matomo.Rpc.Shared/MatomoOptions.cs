@@ -98,8 +98,11 @@ public class MatomoOptions
     /// </summary>
     public bool TrackBots { get; set; } = true;
 
-    /// <summary>Also sends the duration as <c>gt_ms</c>, which only Matomo 3 reads (4 and later use <c>pf_srv</c>). Default true.</summary>
-    public bool SendGenerationTime { get; set; } = true;
+    /// <summary>
+    /// Also sends <c>gt_ms</c>, with the same value as <c>pf_srv</c>, for Matomo 3 (Matomo 4 and later ignore it and read
+    /// <c>pf_srv</c>). Default false.
+    /// </summary>
+    public bool SendGenerationTime { get; set; }
 
     /// <summary>
     /// Sends a separate Crash Analytics hit (<c>ca=1</c>, <c>cra</c>) for each failed call, alone in its request.
@@ -113,4 +116,7 @@ public class MatomoOptions
     /// <summary>Batching, queueing, retries and shutdown.</summary>
     [ValidateObjectMembers]
     public MatomoSendingOptions Sending { get; set; } = new();
+
+    /// <summary>The directory that keeps hits on disk across Matomo outages, restarts and shutdowns. Off by default.</summary>
+    public MatomoSpoolOptions Spool { get; set; } = new();
 }

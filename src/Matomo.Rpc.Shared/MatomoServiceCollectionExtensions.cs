@@ -23,8 +23,11 @@ public static class MatomoServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
+        // Checked key by key before binding: a typo or a value that does not convert fails the start naming the key and the fix.
         // Matomo:Http belongs to the HTTP adapter (Matomo.Rpc.AspNetCore), which binds and checks it itself.
-        services.AddOptions<MatomoOptions>().Bind(new ConfigurationWithoutSections(configuration, AdapterSections), o => o.ErrorOnUnknownConfiguration = true);
+        var core = new ConfigurationWithoutSections(configuration, AdapterSections);
+        services.AddOptions<MatomoOptions>().Configure(o => MatomoConfigurationBinder.Bind(core, o));
+        services.AddSingleton<IOptionsChangeTokenSource<MatomoOptions>>(new ConfigurationChangeTokenSource<MatomoOptions>(Microsoft.Extensions.Options.Options.DefaultName, configuration));
         var builder = AddCore(services);
         return new MatomoTrackingBuilder(builder.Services, builder.HttpClient, configuration);
     }
@@ -82,7 +85,6 @@ public static class MatomoServiceCollectionExtensions
         }
 
         services.AddOptions<MatomoOptions>().ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MatomoOptions>, MatomoOptionsDataValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MatomoOptions>, MatomoOptionsValidator>());
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);

@@ -19,7 +19,7 @@ public class HitEncoderTests
 
         var query = harness.Encode();
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1&" + CvarOkUnary));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&" + CvarOkUnary));
     }
 
     // {"1":["status","NotFound (5)"],"2":["kind","unary"],"3":["error","RpcLikeException"]}
@@ -31,7 +31,7 @@ public class HitEncoderTests
 
         var query = harness.Encode(outcome: new MatomoOutcome(name, code, IsError: true));
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1&cvar=" + expectedCvar));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&cvar=" + expectedCvar));
     }
 
     [Test]
@@ -82,7 +82,7 @@ public class HitEncoderTests
 
         var query = harness.Encode();
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1"));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1"));
     }
 
     [Test]
@@ -97,7 +97,7 @@ public class HitEncoderTests
 
         var query = harness.Encode(outcome: new MatomoOutcome("NotFound", 5, true));
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1&dimension4=NotFound%20%285%29&dimension7=unary"));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&dimension4=NotFound%20%285%29&dimension7=unary"));
     }
 
     [Test]
@@ -112,7 +112,7 @@ public class HitEncoderTests
 
         var query = harness.Encode();
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1&" + CvarOkUnary + "&dimension1=ok"));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&" + CvarOkUnary + "&dimension1=ok"));
     }
 
     [Test]
@@ -186,7 +186,7 @@ public class HitEncoderTests
 
         var query = harness.Encode(call => call.SetVar("e_n", value));
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1&e_n=" + expected));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&e_n=" + expected));
     }
 
     [Test]
@@ -213,7 +213,7 @@ public class HitEncoderTests
 
         var query = harness.Encode(call => call.SetVar("e_n", value));
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1&e_n=" + expected));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&e_n=" + expected));
     }
 
     [Test]
@@ -238,7 +238,7 @@ public class HitEncoderTests
         var query = harness.Encode(duration: TimeSpan.FromTicks((long)(ms * TimeSpan.TicksPerMillisecond)));
 
         Assert.That(query, Does.StartWith(Head + "&cdt="));
-        Assert.That(query, Does.EndWith("&pf_srv=" + expected + "&gt_ms=" + expected + "&bots=1"));
+        Assert.That(query, Does.EndWith("&pf_srv=" + expected + "&bots=1"));
     }
 
     [Test]
@@ -266,7 +266,7 @@ public class HitEncoderTests
 
         var query = harness.Encode();
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12"));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12"));
     }
 
     [Test]
@@ -290,7 +290,7 @@ public class HitEncoderTests
 
         var query = harness.Encode(call => call.SetVar("e_c", "hub"));
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1&e_c=hub"));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&e_c=hub"));
     }
 
     [Test]
@@ -361,7 +361,7 @@ public class HitEncoderTests
 
         var query = harness.Encode(caller: TrackerHarness.DefaultCaller with { UserAgent = "grpc-dotnet/2.80", Language = "de-CH,de;q=0.9", Referrer = "https://ref/x" });
 
-        Assert.That(query, Is.EqualTo(Head + "&ua=grpc-dotnet%2F2.80&lang=de-CH%2Cde%3Bq%3D0.9&urlref=https%3A%2F%2Fref%2Fx" + Cdt + "&pf_srv=12&gt_ms=12&bots=1"));
+        Assert.That(query, Is.EqualTo(Head + "&ua=grpc-dotnet%2F2.80&lang=de-CH%2Cde%3Bq%3D0.9&urlref=https%3A%2F%2Fref%2Fx" + Cdt + "&pf_srv=12&bots=1"));
     }
 
     [Test]
@@ -444,7 +444,7 @@ public class HitEncoderTests
 
         Assert.That(query, Is.EqualTo(
             "?idsite=1&rec=1&apiv=1&rand=1234abcd&url=https%3A%2F%2Fother%2Fx&action_name=Greeting&lang=de" + Cdt
-            + "&pf_srv=12&gt_ms=12&bots=1&e_n=details&dimension2=d&new_visit=1"));
+            + "&pf_srv=12&bots=1&e_n=details&dimension2=d&new_visit=1"));
     }
 
     [Test]
@@ -465,7 +465,35 @@ public class HitEncoderTests
 
         var query = harness.Encode(call => call.SetPerf("pf_srv", TimeSpan.FromMilliseconds(3)));
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=3&gt_ms=12&bots=1"));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=3&bots=1"));
+    }
+
+    [Test]
+    public void Encode_GenerationTimeOn_GtMsEqualsPfSrv()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.Recording = MatomoRecording.None;
+            o.SendGenerationTime = true;
+        });
+
+        var query = harness.Encode();
+
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&gt_ms=12&bots=1"));
+    }
+
+    [Test]
+    public void Encode_GenerationTimeOnWithPerCallPfSrv_GtMsEqualsPfSrv()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.Recording = MatomoRecording.None;
+            o.SendGenerationTime = true;
+        });
+
+        var query = harness.Encode(call => call.SetPerf("pf_srv", TimeSpan.FromMilliseconds(3)));
+
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=3&gt_ms=3&bots=1"));
     }
 
     [Test]

@@ -330,7 +330,7 @@ public class MatomoOptionsTests
         Assert.That(failures, Has.Some.Contains("Matomo:VisitorIdHeader"));
     }
 
-    private static IConfiguration Configuration(params (string Key, string Value)[] values) =>
+    private static IConfiguration Configuration(params (string Key, string? Value)[] values) =>
         new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>("Matomo:" + v.Key, v.Value))).Build().GetSection("Matomo");
 
     [Test]
@@ -376,6 +376,204 @@ public class MatomoOptionsTests
 
         Assert.That(ex, Is.Not.Null, "an unknown key must fail the start");
         Assert.That(ex!.Message, Does.Contain("BatchSzie"));
+    }
+
+    private static readonly (string Key, string Value)[] Minimal = [("TrackerUrl", "https://matomo.example.org/"), ("SiteId", "1")];
+
+    /// <summary>Starts a host configured from the Matomo section with <paramref name="values"/> on top of a valid minimum.</summary>
+    private static async Task<IReadOnlyList<string>> ConfigurationFailuresAsync(params (string Key, string Value)[] values)
+    {
+        var configuration = Configuration([.. Minimal.Where(m => !values.Any(v => v.Key == m.Key)), .. values]);
+
+        var ex = await StartHostAsync(s => s.AddMatomoTracking(configuration));
+
+        Assert.That(ex, Is.InstanceOf<OptionsValidationException>(), "the host started although the configuration is wrong, or failed otherwise: " + ex);
+        return [.. ((OptionsValidationException)ex!).Failures];
+    }
+
+    [TestCase("TrakerUrl", "Matomo:TrakerUrl is not a setting; did you mean Matomo:TrackerUrl?")]
+    [TestCase("siteid2", "Matomo:siteid2 is not a setting; did you mean Matomo:SiteId?")]
+    [TestCase("Sending:BatchSzie", "Matomo:Sending:BatchSzie is not a setting; did you mean Matomo:Sending:BatchSize?")]
+    [TestCase("Sending:FlushIntervall", "Matomo:Sending:FlushIntervall is not a setting; did you mean Matomo:Sending:FlushInterval?")]
+    [TestCase("Check:FailStartUp2", "Matomo:Check:FailStartUp2 is not a setting; did you mean Matomo:Check:FailStartup?")]
+    [TestCase("Dimensions:Outcom", "Matomo:Dimensions:Outcom is not a setting; did you mean Matomo:Dimensions:Outcome?")]
+    [TestCase("BatchSize", "Matomo:BatchSize is not a setting; did you mean Matomo:Sending:BatchSize?")]
+    [TestCase("Sending:SiteId", "Matomo:Sending:SiteId is not a setting; did you mean Matomo:SiteId?")]
+    [TestCase("Sendng:BatchSize", "Matomo:Sendng is not a setting; did you mean Matomo:Sending?")]
+    public async Task Start_UnknownKey_NamesNearestSetting(string key, string expected)
+    {
+        var failures = await ConfigurationFailuresAsync((key, "5"));
+
+        Assert.That(failures, Has.Member(expected));
+        Assert.That(failures, Has.None.Contains("ErrorOnUnknownConfiguration"));
+    }
+
+    [Test]
+    public async Task Start_UnknownKeyNothingClose_ListsSettingsOfItsSection()
+    {
+        var failures = await ConfigurationFailuresAsync(("Sending:Colour", "blue"));
+
+        Assert.That(failures, Has.Count.EqualTo(1));
+        Assert.That(failures[0], Does.StartWith("Matomo:Sending:Colour is not a setting; remove it. The settings of Matomo:Sending are BatchSize, MaxConcurrentRequests, FlushInterval, "));
+        Assert.That(failures[0], Does.Contain("ShutdownTimeout").And.Not.Contain("TrackerUrl"));
+    }
+
+    [Test]
+    public async Task Start_KeysInOtherCase_Bind()
+    {
+        var configuration = Configuration(("trackerurl", "https://matomo.example.org/"), ("SITEID", "4"), ("sending:batchsize", "7"));
+        MatomoOptions? bound = null;
+
+        var ex = await StartHostAsync(s =>
+        {
+            s.AddMatomoTracking(configuration);
+            s.AddSingleton<IHostedService>(sp => new Capture(() => bound = sp.GetRequiredService<IOptions<MatomoOptions>>().Value));
+        });
+
+        Assert.That(ex, Is.Null);
+        Assert.That(bound!.SiteId, Is.EqualTo(4));
+        Assert.That(bound.Sending.BatchSize, Is.EqualTo(7));
+    }
+
+    [TestCase("VisitorIdentity", "User", "Matomo:VisitorIdentity is 'User', which is not a valid value; set one of None, Hashed, UserId, Header (default Hashed).")]
+    [TestCase("Recording", "Variables", "Matomo:Recording is 'Variables', which is not a valid value; set one of None, CustomVariables, CustomDimensions, Both (several separated by commas) (default CustomVariables).")]
+    [TestCase("Recording", "8", "Matomo:Recording is '8', which is not a valid value; set one of None, CustomVariables, CustomDimensions, Both (several separated by commas) (default CustomVariables).")]
+    [TestCase("Sending:FullQueuePolicy", "DropAll", "Matomo:Sending:FullQueuePolicy is 'DropAll', which is not a valid value; set one of DropNewest, DropOldest (default DropNewest).")]
+    [TestCase("AllowedCallKinds:0", "Unry", "Matomo:AllowedCallKinds:0 is 'Unry', which is not a valid value; set one of Unary, ClientStreaming, ServerStreaming, DuplexStreaming, HubInvocation, HubStream, HubConnect, HubDisconnect.")]
+    [TestCase("Sending:FlushInterval", "500ms", "Matomo:Sending:FlushInterval is '500ms', which is not a duration; write it as hours:minutes:seconds, e.g. 00:00:05 for 5 seconds or 00:00:00.500 for 500 milliseconds (default 00:00:01).")]
+    [TestCase("Sending:HttpTimeout", "5", "Matomo:Sending:HttpTimeout is '5', which would be read as 5 days; write it as hours:minutes:seconds, e.g. 00:00:05 for 5 seconds or 00:00:00.500 for 500 milliseconds (default 00:00:05).")]
+    [TestCase("Check:Timeout", "ten seconds", "Matomo:Check:Timeout is 'ten seconds', which is not a duration; write it as hours:minutes:seconds, e.g. 00:00:05 for 5 seconds or 00:00:00.500 for 500 milliseconds (default 00:00:10).")]
+    [TestCase("SiteId", "abc", "Matomo:SiteId is 'abc', which is not a whole number from 1 to 2147483647; set one in digits, e.g. 1.")]
+    [TestCase("Sending:BatchSize", "99999999999", "Matomo:Sending:BatchSize is '99999999999', which is not a whole number from 1 to 1000; set one in digits, e.g. 100.")]
+    [TestCase("CustomVariableSlots", "5.5", "Matomo:CustomVariableSlots is '5.5', which is not a whole number from 1 to 50; set one in digits, e.g. 5.")]
+    [TestCase("Dimensions:Outcome", "first", "Matomo:Dimensions:Outcome is 'first', which is not a whole number; set one in digits, or leave it empty.")]
+    [TestCase("LogOnly", "yes", "Matomo:LogOnly is 'yes', which is not a boolean; set true or false (default false).")]
+    [TestCase("Check:Enabled", "on", "Matomo:Check:Enabled is 'on', which is not a boolean; set true or false (default true).")]
+    [TestCase("ExcludedActions", "greet.Greeter/SayHello", "Matomo:ExcludedActions is a list, not a single value; set its items as Matomo:ExcludedActions:0, Matomo:ExcludedActions:1, ... (environment variables Matomo__ExcludedActions__0, Matomo__ExcludedActions__1, ...).")]
+    [TestCase("Sending", "fast", "Matomo:Sending is a section, not a value; set its keys, e.g. Matomo:Sending:BatchSize.")]
+    public async Task Start_ValueThatDoesNotConvert_NamesKeyAndValidValues(string key, string value, string expected)
+    {
+        var failures = await ConfigurationFailuresAsync((key, value));
+
+        // Only that: the default the key kept is not reported as a second mistake.
+        Assert.That(failures, Is.EqualTo(new[] { expected }));
+    }
+
+    [TestCase("SiteId", "")]
+    [TestCase("SiteId", " 7 ")]
+    [TestCase("LogOnly", "")]
+    [TestCase("LogOnly", "True")]
+    [TestCase("Recording", "")]
+    [TestCase("Recording", "customvariables, CustomDimensions")]
+    [TestCase("Recording", "3")]
+    [TestCase("Sending:FlushInterval", "")]
+    [TestCase("Sending:FlushInterval", "0")]
+    [TestCase("Sending:FlushInterval", "1.00:00:00")]
+    [TestCase("Sending:BatchSize", "-0")]
+    [TestCase("Sending:BatchSize", "1e3")]
+    [TestCase("Sending:BatchSize", "0x10")]
+    [TestCase("Dimensions:Outcome", "")]
+    [TestCase("AllowedCallKinds:0", "")]
+    [TestCase("ExcludedActions", "")]
+    public async Task Start_OddValue_EitherBindsOrNamesTheKey(string key, string value)
+    {
+        // The checker must refuse whatever the configuration binder (as this library used it) refuses with its own message.
+        var configuration = Configuration([.. Minimal.Where(m => m.Key != key), (key, value)]);
+
+        var binderRefuses = false;
+        try
+        {
+            configuration.Bind(new MatomoOptions(), o => o.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException)
+        {
+            binderRefuses = true;
+        }
+
+        var ex = await StartHostAsync(s => s.AddMatomoTracking(configuration));
+
+        TestContext.Out.WriteLine($"binder refuses: {binderRefuses}; " + (ex?.Message ?? "started"));
+        Assert.That(ex, Is.Null.Or.InstanceOf<OptionsValidationException>());
+        if (binderRefuses)
+        {
+            Assert.That(ex, Is.InstanceOf<OptionsValidationException>());
+        }
+
+        if (ex is OptionsValidationException invalid)
+        {
+            Assert.That(invalid.Failures, Has.Some.StartsWith("Matomo:" + key + " "));
+            Assert.That(invalid.Message, Does.Not.Contain("Failed to convert"));
+        }
+    }
+
+    [Test]
+    public async Task Start_SeveralConfigurationMistakes_AllReportedWithTheOtherChecks()
+    {
+        var failures = await ConfigurationFailuresAsync(("TrakerUrl", "https://matomo.example.org/"), ("TrackerUrl", ""), ("SiteId", "one"),
+            ("Sending:BatchSzie", "5"), ("VisitorIdentity", "Header"));
+
+        Assert.That(failures, Is.EqualTo(new[]
+        {
+            "Matomo:Sending:BatchSzie is not a setting; did you mean Matomo:Sending:BatchSize?",
+            "Matomo:SiteId is 'one', which is not a whole number from 1 to 2147483647; set one in digits, e.g. 1.",
+            "Matomo:TrakerUrl is not a setting; did you mean Matomo:TrackerUrl?",
+            "Matomo:TrackerUrl is not set. Set it to your Matomo's tracking endpoint, e.g. https://matomo.example.org/matomo.php, or set Matomo:LogOnly to true to write hits to the log instead.",
+            "Matomo:VisitorIdentity is Header but Matomo:VisitorIdHeader is not set; set it to the request header that carries the caller's key, e.g. x-client-id.",
+        }));
+    }
+
+    [Test]
+    public async Task Start_WholeConfigurationInsteadOfSection_SaysToPassTheSection()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Matomo:TrackerUrl"] = "https://matomo.example.org/",
+            ["Matomo:SiteId"] = "1",
+        }).Build();
+
+        var ex = await StartHostAsync(s => s.AddMatomoTracking(configuration));
+
+        Assert.That(ex, Is.InstanceOf<OptionsValidationException>());
+        Assert.That(((OptionsValidationException)ex!).Failures, Has.Member(
+            "Matomo is not a setting: the whole configuration was given instead of its Matomo section; call AddMatomoTracking(configuration.GetSection(\"Matomo\"))."));
+    }
+
+    [Test]
+    public async Task Run_ApplicationWithTypoInConfiguration_FailsWithTheMessage()
+    {
+        // As an app does it: the host's own configuration (here from memory, as from appsettings.json or environment variables).
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Matomo:TrakerUrl"] = "https://matomo.example.org/",
+            ["Matomo:SiteId"] = "1",
+            ["Matomo:LogOnly"] = "true",
+        });
+        builder.Services.AddMatomoTracking(builder.Configuration.GetSection(MatomoOptions.SectionName));
+        using var host = builder.Build();
+
+        var ex = Assert.ThrowsAsync<OptionsValidationException>(() => host.RunAsync().WaitAsync(Timeout));
+
+        Assert.That(ex!.Message, Is.EqualTo("Matomo:TrakerUrl is not a setting; did you mean Matomo:TrackerUrl?"));
+    }
+
+    [Test]
+    public async Task Start_ActionOverloadOutOfRange_ExactMessage()
+    {
+        var ex = await StartAsync(o => o.Sending.BatchSize = 0);
+
+        Assert.That(((OptionsValidationException)ex!).Failures, Is.EqualTo(new[]
+        {
+            "Matomo:Sending:BatchSize must be between 1 and 1000 (Matomo's own tools send 50 to 200 hits per bulk request).",
+        }));
+    }
+
+    [Test]
+    public void Defaults_SendGenerationTime_Off()
+    {
+        var options = new MatomoOptions();
+
+        Assert.That(options.SendGenerationTime, Is.False, "gt_ms is read only by Matomo 3");
     }
 
     [Test]

@@ -4,13 +4,13 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace GreeterService.Demo;
 
 /// <summary>
-/// Collects the hits log-only mode writes (category <c>Matomo.Rpc.Hits</c>, event <c>HitLogged</c>) so the demo can print
+/// Collects the exact queries log-only mode writes at Debug (category <c>Matomo.Rpc.Hits</c>, event <c>HitQuery</c>) so the demo can print
 /// them under the call that made them. The queries never contain the token: it travels only in a bulk request's body.
 /// </summary>
 internal sealed class DemoHitLog : ILoggerProvider, ILogger
 {
     public const string Category = "Matomo.Rpc.Hits";
-    private const string HitLoggedEvent = "HitLogged";
+    private const string HitQueryEvent = "HitQuery";
 
     private readonly ConcurrentQueue<string> _queries = new();
     private int _count;
@@ -23,7 +23,7 @@ internal sealed class DemoHitLog : ILoggerProvider, ILogger
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        if (eventId.Name != HitLoggedEvent || state is not IReadOnlyList<KeyValuePair<string, object?>> values)
+        if (eventId.Name != HitQueryEvent || state is not IReadOnlyList<KeyValuePair<string, object?>> values)
         {
             return;
         }
@@ -38,7 +38,7 @@ internal sealed class DemoHitLog : ILoggerProvider, ILogger
         }
     }
 
-    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
 
     public IDisposable? BeginScope<TState>(TState state)
         where TState : notnull => null;

@@ -61,6 +61,8 @@ internal static class DemoRunner
             builder.Logging.AddProvider(hitLog);
             // The demo prints the hits itself, decoded, under the call that made them.
             builder.Logging.AddFilter<ConsoleLoggerProvider>(DemoHitLog.Category, LogLevel.None);
+            // The exact query of each hit is logged at Debug (event HitQuery).
+            builder.Logging.AddFilter<DemoHitLog>(DemoHitLog.Category, LogLevel.Debug);
         });
 
         MatomoOptions options;

@@ -118,14 +118,16 @@ internal sealed class HitEncoder
 
     private void AddPerformance(QueryWriter query, MatomoHit hit)
     {
+        // gt_ms carries what pf_srv carries, also when service code timed pf_srv by hand.
         var ms = ParameterRules.ToPerfMilliseconds(hit.Duration);
-        if (ms < Limits.PerfMax)
+        var byHand = IndexOfExtra("pf_srv");
+        var perf = byHand >= 0 ? _extras[byHand].Value : ms < Limits.PerfMax ? ms.ToString(CultureInfo.InvariantCulture) : null;
+        if (perf is not null)
         {
-            var text = ms.ToString(CultureInfo.InvariantCulture);
-            Add(query, "pf_srv", text);
+            Add(query, "pf_srv", perf);
             if (_options.SendGenerationTime)
             {
-                Add(query, "gt_ms", text);
+                Add(query, "gt_ms", perf);
             }
         }
     }

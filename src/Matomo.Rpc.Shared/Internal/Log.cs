@@ -5,8 +5,11 @@ namespace Matomo.Rpc.Internal;
 /// <summary>All log messages of the core (event ids 1-99). The token never appears in any of them.</summary>
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Information, "Matomo hit (log-only): {Query}", EventName = "HitLogged")]
-    public static partial void HitLogged(ILogger logger, string query);
+    [LoggerMessage(1, LogLevel.Information, "Matomo hit (log-only): {Action} -> {Outcome}, {Kind}, {DurationMs} ms, visitor {Visitor}, variables [{Variables}], parameters [{Parameters}]", EventName = "HitLogged")]
+    public static partial void HitLogged(ILogger logger, string action, string outcome, string kind, long durationMs, string visitor, string variables, string parameters);
+
+    [LoggerMessage(70, LogLevel.Debug, "Matomo hit query (log-only), exactly as it would be sent: {Query}", EventName = "HitQuery")]
+    public static partial void HitQuery(ILogger logger, string query);
 
     [LoggerMessage(2, LogLevel.Warning, "Dropped {Count} Matomo hits because the send queue (capacity {Capacity}) was full or closed. Raise Matomo:Sending:QueueCapacity or check that Matomo is reachable.", EventName = "HitsDropped")]
     public static partial void HitsDropped(ILogger logger, long count, int capacity);

@@ -5,14 +5,44 @@ using Microsoft.Extensions.Options;
 
 namespace Matomo.Rpc.Internal;
 
-/// <summary>Cross-field checks of <see cref="MatomoOptions"/>; every message names the key and the fix.</summary>
+/// <summary>
+/// Checks of <see cref="MatomoOptions"/>: the configuration mistakes found while binding, the range attributes and the
+/// cross-field rules. Every message names the key and the fix; a key already reported as misconfigured is reported once.
+/// </summary>
 internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
 {
+    private const long MinSpoolBytes = 64 * 1024;
     private static readonly TimeSpan PatternTimeout = TimeSpan.FromMilliseconds(100);
+
+    private readonly MatomoOptionsDataValidator _attributes = new();
 
     public ValidateOptionsResult Validate(string? name, MatomoOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
+        if (_attributes.Validate(name, options) is { Failed: true, Failures: { } failures })
+        {
+            // The generated validator puts a nested member's name before its message ("BatchSize: Matomo:Sending:BatchSize ...").
+            errors.AddRange(failures.Select(f => f.IndexOf(": " + MatomoOptions.SectionName + ":", StringComparison.Ordinal) is var at and > 0 && !f[..at].Contains(' ', StringComparison.Ordinal)
+                ? f[(at + 2)..]
+                : f));
+        }
+
+        ValidateRules(options, errors);
+
+        var problems = MatomoConfigurationBinder.ProblemsOf(options);
+        if (problems.Count > 0)
+        {
+            // A key that did not bind keeps its default, which the checks above may refuse: say only what was wrong with it.
+            errors.RemoveAll(error => problems.Any(p => Mentions(error, p.Key) || Mentions(error, MatomoOptions.SectionName + ":" + p.RelativeKey)));
+            errors.InsertRange(0, problems.Select(p => p.Message));
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateRules(MatomoOptions options, List<string> errors)
+    {
 
         if (!options.LogOnly)
         {
@@ -91,7 +121,23 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
             errors.Add("Matomo:Sending:ShutdownTimeout is negative; set it to 00:00:00 (drop what is queued at shutdown) or longer, e.g. 00:00:05.");
         }
 
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        CheckSpool(options.Spool, errors);
+    }
+
+    private static bool Mentions(string error, string key)
+    {
+        for (var at = error.IndexOf(key, StringComparison.OrdinalIgnoreCase); at >= 0; at = error.IndexOf(key, at + 1, StringComparison.OrdinalIgnoreCase))
+        {
+            var end = at + key.Length;
+            if ((at == 0 || !IsKeyChar(error[at - 1])) && (end == error.Length || !IsKeyChar(error[end])))
+            {
+                return true;
+            }
+        }
+
+        return false;
+
+        static bool IsKeyChar(char c) => char.IsLetterOrDigit(c) || c == ':' || c == '_';
     }
 
     /// <summary>The tracking endpoint for a configured tracker URL: a base URL gets matomo.php appended.</summary>
@@ -174,6 +220,19 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
         if (options.Recording.HasFlag(MatomoRecording.CustomDimensions) && !any)
         {
             errors.Add("Matomo:Recording includes CustomDimensions but no Matomo:Dimensions ID is set; set e.g. Matomo:Dimensions:Outcome and Matomo:Dimensions:CallKind to the IDs of action-scoped custom dimensions, or record to CustomVariables.");
+        }
+    }
+
+    private static void CheckSpool(MatomoSpoolOptions spool, List<string> errors)
+    {
+        if (spool.Directory is { } directory && ((directory.Length > 0 && string.IsNullOrWhiteSpace(directory)) || directory.IndexOfAny(Path.GetInvalidPathChars()) >= 0))
+        {
+            errors.Add("Matomo:Spool:Directory is blank or has characters a path cannot have; set it to a directory, e.g. matomo-spool (relative to the app's content root), or remove it to keep hits in memory only.");
+        }
+
+        if (spool.MaxBytes < MinSpoolBytes)
+        {
+            errors.Add($"Matomo:Spool:MaxBytes must be at least {MinSpoolBytes.ToString(CultureInfo.InvariantCulture)} (64 KB); the default is 104857600 (100 MB).");
         }
     }
 
