@@ -30,6 +30,8 @@ namespace Matomo.Rpc;
 [DebuggerDisplay("{Action,nq} ({Kind})")]
 public sealed class MatomoCallScope : IDisposable
 {
+    // The scope is its own lock (lock (this)): a lock object per call would cost every tracked call an allocation, and
+    // only adapters ever hold the scope.
     private const int StateActive = 0;
     private const int StateSkipped = 1;
     private const int StateCompleted = 2;

@@ -509,6 +509,52 @@ public class HitEncoderTests
             + "&cra_tp=InvalidOperationException&cra_ru=https%3A%2F%2Fapi.example.org%2Fgreet.Greeter%2FSayHello" + Cdt + "&bots=1"));
     }
 
+    [TestCase("uid", "alice")]
+    [TestCase("cid", "0123456789abcdef")]
+    [TestCase("_id", "fedcba9876543210")]
+    public void EncodeCrash_VisitorSetForTheCall_CrashKeepsIt(string name, string value)
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.TrackCrashes = true;
+            o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
+        });
+        var hit = harness.Hit(during: call =>
+        {
+            call.SetVar(name, value);
+            call.SetVar("e_c", "not in a crash");
+        }, outcome: MatomoOutcome.Error, exception: new InvalidOperationException("boom"));
+        var encoder = harness.Encoder();
+
+        var call = QueryText.Parse(encoder.Encode(hit));
+        var crash = QueryText.Parse(encoder.EncodeCrash(hit));
+
+        Assert.That(crash[name], Is.EqualTo(value));
+        Assert.That(call[name], Is.EqualTo(value));
+        Assert.That(crash.ContainsKey("cid"), Is.EqualTo(call.ContainsKey("cid")), "the crash lands on the call's visitor");
+        Assert.That(crash.ContainsKey("e_c"), Is.False, "only what names the visitor");
+        Assert.That(crash["ca"], Is.EqualTo("1"));
+    }
+
+    [Test]
+    public void EncodeCrash_HashedVisitor_SameCidAsTheCall()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.TrackCrashes = true;
+            o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
+        });
+        var hit = harness.Hit(caller: TrackerHarness.DefaultCaller with { RemoteAddress = IPAddress.Parse("203.0.113.9"), UserAgent = "ua" },
+            outcome: MatomoOutcome.Error, exception: new InvalidOperationException("boom"));
+        var encoder = harness.Encoder();
+
+        var call = QueryText.Parse(encoder.Encode(hit));
+        var crash = QueryText.Parse(encoder.EncodeCrash(hit));
+
+        Assert.That(crash["cid"], Does.Match("^[0-9a-f]{16}$"));
+        Assert.That(crash["cid"], Is.EqualTo(call["cid"]));
+    }
+
     [Test]
     public void Encode_Rand_FromTheGivenSource()
     {

@@ -54,7 +54,8 @@ public sealed class SignalRTestHost : IAsyncDisposable
     public static async Task<SignalRTestHost> StartAsync(
         MatomoStandIn matomo,
         FilterRegistration registration = FilterRegistration.PerHub,
-        Action<MatomoOptions>? configure = null)
+        Action<MatomoOptions>? configure = null,
+        bool registerTracking = true)
     {
         var logs = new CollectingLoggerProvider();
         var builder = WebApplication.CreateSlimBuilder();
@@ -63,17 +64,20 @@ public sealed class SignalRTestHost : IAsyncDisposable
         builder.Services.AddSingleton<Rendezvous>();
         builder.Services.AddSingleton<ConnectionLog>();
         builder.Services.AddSingleton<StreamGate>();
-        builder.Services.AddMatomoTracking(o =>
+        if (registerTracking)
         {
-            o.TrackerUrl = matomo.TrackerUrl;
-            o.SiteId = matomo.SiteId;
-            o.AllowTokenOverHttp = true;
-            o.AssumeHttps = false;
-            o.Sending.FlushInterval = TimeSpan.FromMilliseconds(20);
-            o.Sending.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
-            o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(1);
-            configure?.Invoke(o);
-        });
+            builder.Services.AddMatomoTracking(o =>
+            {
+                o.TrackerUrl = matomo.TrackerUrl;
+                o.SiteId = matomo.SiteId;
+                o.AllowTokenOverHttp = true;
+                o.AssumeHttps = false;
+                o.Sending.FlushInterval = TimeSpan.FromMilliseconds(20);
+                o.Sending.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
+                o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(1);
+                configure?.Invoke(o);
+            });
+        }
 
         var signalR = registration == FilterRegistration.PerHub
             ? builder.Services.AddSignalR(o => o.MaximumParallelInvocationsPerClient = 2)
