@@ -16,11 +16,12 @@ namespace Matomo.Rpc.Grpc;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The outcome is, in this order: the status of an <see cref="RpcException"/> the handler threw; the
-/// <see cref="ServerCallContext.Status"/> service code set, when the handler returned; for a call that was cancelled,
-/// <c>DeadlineExceeded</c> when its deadline had passed (or was less than 250 ms away when the client reset the call,
-/// since the client gives up at its own, slightly earlier, copy of the deadline), else <c>Cancelled</c>; <c>Unknown</c>
-/// for any other exception; otherwise <c>OK</c>. The exception's type is recorded as the <c>error</c> field.
+/// The outcome is, in this order: <c>DeadlineExceeded</c> when the call's deadline had passed by the time the handler
+/// ended, however it ended (the client gave up then), or was less than 250 ms away when the client reset the call
+/// (the client gives up at its own, slightly earlier, copy of the deadline); the status of an
+/// <see cref="RpcException"/> the handler threw; the <see cref="ServerCallContext.Status"/> service code set, when the
+/// handler returned; <c>Cancelled</c> for a call the client cancelled; <c>Unknown</c> for any other exception;
+/// otherwise <c>OK</c>. The exception's type is recorded as the <c>error</c> field.
 /// </para>
 /// <para>
 /// The interceptor holds nothing but the singleton <see cref="MatomoTracker"/>: it may be registered in DI or left to

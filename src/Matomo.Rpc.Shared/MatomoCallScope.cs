@@ -23,8 +23,9 @@ namespace Matomo.Rpc;
 /// scope.SetCaller(tracker.ReadCaller(context));
 /// scope.SetField("method", context.Request.Method);
 /// try { await next(context); }
-/// catch (Exception ex) { scope.Complete(new MatomoOutcome("500", 500, IsError: true), ex); throw; }
-/// scope.Complete(new MatomoOutcome(context.Response.StatusCode.ToString(), context.Response.StatusCode, context.Response.StatusCode >= 500));
+/// catch (Exception ex) { scope.Complete(new MatomoOutcome("Internal Server Error", 500, IsError: true), ex); throw; }
+/// var status = context.Response.StatusCode;
+/// scope.Complete(new MatomoOutcome(ReasonPhrases.GetReasonPhrase(status), status, IsError: status >= 400));
 /// </code>
 /// </example>
 [DebuggerDisplay("{Action,nq} ({Kind})")]
