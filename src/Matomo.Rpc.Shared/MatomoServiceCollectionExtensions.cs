@@ -13,6 +13,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers Matomo tracking.</summary>
 public static class MatomoServiceCollectionExtensions
 {
+    private static readonly string[] AdapterSections = ["Http"];
+
     /// <summary>
     /// Adds Matomo tracking configured from <paramref name="configuration"/> (usually the <c>Matomo</c> section).
     /// Unknown keys and invalid values fail at start-up with a message naming the key. Calling it again adds no services.
@@ -22,9 +24,12 @@ public static class MatomoServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
         // Checked key by key before binding: a typo or a value that does not convert fails the start naming the key and the fix.
-        services.AddOptions<MatomoOptions>().Configure(o => MatomoConfigurationBinder.Bind(configuration, o));
+        // Matomo:Http belongs to the HTTP adapter (Matomo.Rpc.AspNetCore), which binds and checks it itself.
+        var core = new ConfigurationWithoutSections(configuration, AdapterSections);
+        services.AddOptions<MatomoOptions>().Configure(o => MatomoConfigurationBinder.Bind(core, o));
         services.AddSingleton<IOptionsChangeTokenSource<MatomoOptions>>(new ConfigurationChangeTokenSource<MatomoOptions>(Microsoft.Extensions.Options.Options.DefaultName, configuration));
-        return AddCore(services);
+        var builder = AddCore(services);
+        return new MatomoTrackingBuilder(builder.Services, builder.HttpClient, configuration);
     }
 
     /// <summary>Adds Matomo tracking configured in code. Calling it again adds no services (the configuration adds up).</summary>
