@@ -116,4 +116,7 @@ public class MatomoOptions
     /// <summary>Batching, queueing, retries and shutdown.</summary>
     [ValidateObjectMembers]
     public MatomoSendingOptions Sending { get; set; } = new();
+
+    /// <summary>The directory that keeps hits on disk across Matomo outages, restarts and shutdowns. Off by default.</summary>
+    public MatomoSpoolOptions Spool { get; set; } = new();
 }

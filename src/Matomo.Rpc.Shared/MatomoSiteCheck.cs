@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
+using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Matomo.Rpc.Internal;
 using Microsoft.Extensions.Logging;
 
@@ -8,12 +10,17 @@ namespace Matomo.Rpc;
 
 /// <summary>
 /// Checks the Matomo side through its Reporting API before trusting it: reachability and version, the site, the
-/// token's rights, the mapped custom dimensions and the CustomVariables plugin. Matomo accepts hits it then drops or
-/// misfiles silently; this says so in plain words. Runs at start-up in the background (see
+/// token's rights, the mapped custom dimensions, the CustomVariables plugin and QueuedTracking. Matomo accepts hits it
+/// then drops or misfiles silently; this says so in plain words. Runs at start-up in the background (see
 /// <see cref="MatomoCheckOptions"/>) and on demand with <see cref="RunAsync"/>.
 /// </summary>
-public sealed class MatomoSiteCheck
+public sealed partial class MatomoSiteCheck
 {
+    private const string QueuedTrackingMeaning =
+        "matomo.php answers every request, bulk included, with the single-hit answer and no per-hit count, so Matomo reports nothing per hit "
+        + "(hits count as sent once Matomo takes the request); hits reach the reports only once the queue is processed; and a hit Matomo "
+        + "refuses while the queue is processed silently drops itself and every later hit of the same request.";
+
     private readonly MatomoOptions _options;
     private readonly IHttpClientFactory _clients;
     private readonly TrackingState _state;
@@ -58,9 +65,10 @@ public sealed class MatomoSiteCheck
             {
                 version = await CheckAsync(api, endpoint, findings, linked.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                findings.Add(new(MatomoCheckSeverity.DataLoss, "unreachable", $"Matomo did not answer within Matomo:Check:Timeout ({_options.Check.Timeout}). Hits are queued and retried, and dropped once the queue is full; check Matomo:TrackerUrl and the network."));
+                // Matomo:Check:Timeout, or the Matomo HttpClient's own timeout when it is shorter.
+                findings.Add(new(MatomoCheckSeverity.DataLoss, "unreachable", $"Matomo did not answer in time (Matomo:Check:Timeout is {_options.Check.Timeout}). Hits are queued and retried, and dropped once the queue is full; check Matomo:TrackerUrl and the network."));
             }
             catch (HttpRequestException ex)
             {
@@ -68,18 +76,19 @@ public sealed class MatomoSiteCheck
             }
         }
 
-        var report = new MatomoCheckReport(endpoint is null ? "(log-only)" : Describe(endpoint), version, findings, _time.GetUtcNow());
+        // The report is kept (health data, LastReport) and printed: it must not carry the token either.
+        var redacted = findings.Select(f => f with { Message = Redact(f.Message) }).ToList();
+        var report = new MatomoCheckReport(endpoint is null ? "(log-only)" : Describe(endpoint), version is null ? null : Redact(version), redacted, _time.GetUtcNow());
         _state.LastReport = report;
-        foreach (var finding in findings)
+        foreach (var finding in redacted)
         {
-            var message = Redact(finding.Message);
             if (finding.Severity == MatomoCheckSeverity.DataLoss)
             {
-                Log.CheckDataLoss(_logger, finding.Code, message);
+                Log.CheckDataLoss(_logger, finding.Code, finding.Message);
             }
             else
             {
-                Log.CheckFine(_logger, finding.Code, message);
+                Log.CheckFine(_logger, finding.Code, finding.Message);
             }
         }
 
@@ -91,6 +100,8 @@ public sealed class MatomoSiteCheck
         var site = _options.SiteId.ToString(CultureInfo.InvariantCulture);
         if (string.IsNullOrEmpty(_options.TokenAuth))
         {
+            // A GET stores nothing and every Matomo answers it; an empty bulk request would tell QueuedTracking apart,
+            // but without a token nothing else is asked either (the sender recognises QueuedTracking's answers itself).
             var status = await api.PingTrackerAsync(cancellationToken).ConfigureAwait(false);
             findings.Add(status is >= 200 and < 300
                 ? new(MatomoCheckSeverity.Ok, "reachable", $"Matomo answers at {Describe(endpoint)}.")
@@ -100,83 +111,100 @@ public sealed class MatomoSiteCheck
         }
 
         var versionAnswer = await api.CallAsync("API.getMatomoVersion", [], cancellationToken).ConfigureAwait(false);
-        if (versionAnswer.Unauthorized)
+        if (versionAnswer.Kind == AnswerKind.TokenRejected)
         {
             _state.TokenTrusted = false;
-            findings.Add(new(MatomoCheckSeverity.DataLoss, "token-rejected", "Matomo does not accept Matomo:TokenAuth (HTTP 401): with it, every hit carrying the caller's IP (cip) would be rejected. cip is no longer sent, so hits are kept without callers' IPs. Create a token under Administration > Personal > Security > Auth tokens for a user with write access to the site."));
+            findings.Add(new(MatomoCheckSeverity.DataLoss, "token-rejected", $"Matomo does not accept Matomo:TokenAuth ({versionAnswer.Message}): with it, every hit carrying the caller's IP (cip) would be rejected. cip is no longer sent, so hits are kept without callers' IPs. Create a token under Administration > Personal > Security > Auth tokens for a user with write access to the site."));
+            return null;
+        }
+
+        if (versionAnswer.Kind == AnswerKind.NoAccess)
+        {
+            _state.TokenTrusted = false;
+            findings.Add(new(MatomoCheckSeverity.DataLoss, "token-rights", $"Matomo accepts Matomo:TokenAuth, but its user has no access to any website (Matomo: \"{versionAnswer.Message}\"): Matomo would reject every hit carrying the caller's IP (cip). cip is no longer sent, so hits are kept without callers' IPs; the site, dimensions and plugins cannot be checked. Give the user write access to site {site} under Administration > System > Users."));
             return null;
         }
 
         string? version = null;
-        if (versionAnswer.Error is { } versionError)
+        if (versionAnswer.Kind == AnswerKind.Value && Text(Property(versionAnswer.Json, "value")) is { Length: > 0 } versionText)
         {
-            findings.Add(new(MatomoCheckSeverity.Advice, "version-unknown", $"Matomo's version could not be read ({versionError})."));
-        }
-        else if (versionAnswer.Json is { } versionJson && versionJson.ValueKind == JsonValueKind.Object && versionJson.TryGetProperty("value", out var value))
-        {
-            version = value.ToString();
+            version = versionText;
             var major = int.TryParse(version.Split('.')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0;
             findings.Add(major >= 4 && _options.SendGenerationTime
                 ? new(MatomoCheckSeverity.Advice, "gt-ms-ignored", $"Matomo {version} ignores gt_ms (since Matomo 4); the duration is stored from pf_srv. Set Matomo:SendGenerationTime to false to stop sending gt_ms.")
                 : new(MatomoCheckSeverity.Ok, "version", $"Matomo {version} answers at {Describe(endpoint)}."));
         }
+        else
+        {
+            findings.Add(new(MatomoCheckSeverity.Advice, "version-unknown", $"Matomo's version could not be read ({versionAnswer.Describe()})."));
+        }
 
         var siteAnswer = await api.CallAsync("SitesManager.getSiteFromId", [new("idSite", site)], cancellationToken).ConfigureAwait(false);
-        var siteFound = siteAnswer.Error is null && siteAnswer.Json is { ValueKind: JsonValueKind.Object };
+        var siteFound = siteAnswer.Kind == AnswerKind.Value && siteAnswer.Json.ValueKind == JsonValueKind.Object;
         if (siteFound)
         {
-            var siteName = siteAnswer.Json!.Value.TryGetProperty("name", out var name) ? name.ToString() : null;
-            findings.Add(new(MatomoCheckSeverity.Ok, "site", $"Site {site}{(siteName is null ? string.Empty : " (" + siteName + ")")} exists."));
+            var siteName = Text(Property(siteAnswer.Json, "name"));
+            findings.Add(new(MatomoCheckSeverity.Ok, "site", $"Site {site}{(string.IsNullOrEmpty(siteName) ? string.Empty : " (" + siteName + ")")} exists."));
+        }
+        else if (siteAnswer.Kind is AnswerKind.ApiError or AnswerKind.NoAccess)
+        {
+            findings.Add(new(MatomoCheckSeverity.DataLoss, "site-missing", $"Site {site} does not exist in Matomo or the token's user cannot see it (Matomo: \"{siteAnswer.Message}\"): Matomo rejects every hit for a site that does not exist. Set Matomo:SiteId to the ID shown under Administration > Websites > Manage, and give the token's user write access to it."));
         }
         else
         {
-            findings.Add(new(MatomoCheckSeverity.DataLoss, "site-missing", $"Site {site} does not exist in Matomo or the token cannot see it ({siteAnswer.Error ?? "unexpected answer"}): Matomo rejects every hit for a site that does not exist. Set Matomo:SiteId to the ID shown under Administration > Websites > Manage, and give the token's user access to it."));
+            findings.Add(new(MatomoCheckSeverity.Advice, "site-unchecked", $"Site {site} could not be checked ({siteAnswer.Describe()})."));
         }
 
-        // Rights decide whether cip may be sent, so they are checked even when the site could not be read.
-        await CheckRightsAsync(api, site, findings, cancellationToken).ConfigureAwait(false);
-        if (!siteFound)
+        // Rights decide whether cip may be sent, so they are read even when the site could not be; but a finding about
+        // rights on a site that does not exist would say nothing true.
+        await CheckRightsAsync(api, site, siteFound || siteAnswer.Kind is not (AnswerKind.ApiError or AnswerKind.NoAccess), findings, cancellationToken).ConfigureAwait(false);
+        if (siteFound)
         {
-            return version;
+            if (_options.Recording.HasFlag(MatomoRecording.CustomDimensions))
+            {
+                await CheckDimensionsAsync(api, site, findings, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (_options.Recording.HasFlag(MatomoRecording.CustomVariables))
+            {
+                await CheckCustomVariablesAsync(api, site, findings, cancellationToken).ConfigureAwait(false);
+            }
         }
 
-        if (_options.Recording.HasFlag(MatomoRecording.CustomDimensions))
-        {
-            await CheckDimensionsAsync(api, site, findings, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (_options.Recording.HasFlag(MatomoRecording.CustomVariables))
-        {
-            await CheckCustomVariablesAsync(api, site, findings, cancellationToken).ConfigureAwait(false);
-        }
-
+        await CheckQueuedTrackingAsync(api, endpoint, findings, cancellationToken).ConfigureAwait(false);
         return version;
     }
 
-    private async Task CheckRightsAsync(ReportingApi api, string site, List<MatomoCheckFinding> findings, CancellationToken cancellationToken)
+    private async Task CheckRightsAsync(ReportingApi api, string site, bool report, List<MatomoCheckFinding> findings, CancellationToken cancellationToken)
     {
         var write = await api.CallAsync("SitesManager.getSitesIdWithWriteAccess", [], cancellationToken).ConfigureAwait(false);
         var admin = await api.CallAsync("SitesManager.getSitesIdWithAdminAccess", [], cancellationToken).ConfigureAwait(false);
         var super = await api.CallAsync("UsersManager.hasSuperUserAccess", [], cancellationToken).ConfigureAwait(false);
         var hasRights = ContainsSite(write, site) || ContainsSite(admin, site)
-            || (super.Json is { ValueKind: JsonValueKind.Object } s && s.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.True);
-        if (hasRights)
+            || (super.Kind == AnswerKind.Value && Property(super.Json, "value").ValueKind == JsonValueKind.True);
+        _state.TokenTrusted = hasRights;
+        if (!report)
         {
-            _state.TokenTrusted = true;
-            findings.Add(new(MatomoCheckSeverity.Ok, "token-rights", $"The token may record callers' IPs (cip) and past times (cdt) for site {site}."));
             return;
         }
 
-        _state.TokenTrusted = false;
-        findings.Add(new(MatomoCheckSeverity.DataLoss, "token-rights", $"The token's user has neither write nor admin access to site {site} and is not a super user: Matomo would reject every hit carrying the caller's IP (cip). cip is no longer sent, so hits are kept without callers' IPs. Give the user write access under Administration > System > Users, or use another token in Matomo:TokenAuth."));
+        findings.Add(hasRights
+            ? new(MatomoCheckSeverity.Ok, "token-rights", $"The token may record callers' IPs (cip) and past times (cdt) for site {site}.")
+            : new(MatomoCheckSeverity.DataLoss, "token-rights", $"The token's user has neither write nor admin access to site {site} and is not a super user: Matomo would reject every hit carrying the caller's IP (cip). cip is no longer sent, so hits are kept without callers' IPs. Give the user write access under Administration > System > Users, or use another token in Matomo:TokenAuth."));
     }
 
     private async Task CheckDimensionsAsync(ReportingApi api, string site, List<MatomoCheckFinding> findings, CancellationToken cancellationToken)
     {
         var answer = await api.CallAsync("CustomDimensions.getConfiguredCustomDimensions", [new("idSite", site)], cancellationToken).ConfigureAwait(false);
-        if (answer.Error is not null || answer.Json is not { ValueKind: JsonValueKind.Array } list)
+        if (answer.Kind == AnswerKind.ApiError && SaysPluginInactive(answer.Message))
         {
-            findings.Add(new(MatomoCheckSeverity.DataLoss, "dimensions-unavailable", $"Matomo's custom dimensions could not be read ({answer.Error ?? "unexpected answer"}): is the CustomDimensions plugin active (Administration > Plugins)? Without it the mapped dimensions are dropped."));
+            findings.Add(new(MatomoCheckSeverity.DataLoss, "dimensions-unavailable", $"Matomo's custom dimensions cannot be used (Matomo: \"{answer.Message}\"): every mapped dimension is dropped. Activate the CustomDimensions plugin under Administration > Plugins."));
+            return;
+        }
+
+        if (answer.Kind != AnswerKind.Value || answer.Json.ValueKind != JsonValueKind.Array)
+        {
+            findings.Add(new(MatomoCheckSeverity.Advice, "dimensions-unchecked", $"Matomo's custom dimensions could not be read ({answer.Describe()}), so Matomo:Dimensions could not be checked. Make sure each mapped ID is an active, action-scoped dimension of site {site}."));
             return;
         }
 
@@ -188,10 +216,11 @@ public sealed class MatomoSiteCheck
                 continue;
             }
 
+            var wanted = n.ToString(CultureInfo.InvariantCulture);
             JsonElement? found = null;
-            foreach (var dimension in list.EnumerateArray())
+            foreach (var dimension in answer.Json.EnumerateArray())
             {
-                if (dimension.TryGetProperty("idcustomdimension", out var idElement) && idElement.ToString() == n.ToString(CultureInfo.InvariantCulture))
+                if (Text(Property(dimension, "idcustomdimension")) == wanted)
                 {
                     found = dimension;
                     break;
@@ -205,11 +234,12 @@ public sealed class MatomoSiteCheck
                 continue;
             }
 
-            var scope = dim.TryGetProperty("scope", out var scopeElement) ? scopeElement.ToString() : string.Empty;
-            var active = dim.TryGetProperty("active", out var activeElement) && activeElement.ValueKind switch
+            var scope = Text(Property(dim, "scope")) ?? string.Empty;
+            var activeElement = Property(dim, "active");
+            var active = activeElement.ValueKind switch
             {
                 JsonValueKind.True => true,
-                JsonValueKind.Number => activeElement.GetInt32() != 0,
+                JsonValueKind.Number => activeElement.TryGetDouble(out var number) && number != 0,
                 JsonValueKind.String => activeElement.GetString() is "1" or "true",
                 _ => false,
             };
@@ -231,29 +261,47 @@ public sealed class MatomoSiteCheck
 
     private async Task CheckCustomVariablesAsync(ReportingApi api, string site, List<MatomoCheckFinding> findings, CancellationToken cancellationToken)
     {
+        var configured = _options.CustomVariableSlots;
         var answer = await api.CallAsync("CustomVariables.getUsagesOfSlots", [new("idSite", site)], cancellationToken).ConfigureAwait(false);
-        if (answer.Error is { } error && !error.Contains("not enabled", StringComparison.OrdinalIgnoreCase) && !error.Contains("plugin", StringComparison.OrdinalIgnoreCase))
+        if (answer.Kind == AnswerKind.ApiError && SaysPluginInactive(answer.Message))
         {
-            findings.Add(new(MatomoCheckSeverity.Advice, "custom-variables-unchecked", $"The CustomVariables plugin is active, but its slots could not be counted ({error}): that needs a token with admin access. Make sure the site has at least Matomo:CustomVariableSlots ({_options.CustomVariableSlots}) action-scoped slots."));
+            AddPluginInactive(findings, answer.Message);
             return;
         }
 
-        if (answer.Error is not null || answer.Json is not { ValueKind: JsonValueKind.Array } slots)
+        if (answer.Kind == AnswerKind.NoAccess)
         {
-            findings.Add(new(MatomoCheckSeverity.DataLoss, "custom-variables-plugin", "The CustomVariables plugin is not active in Matomo (Matomo 4 and later no longer install it): the outcome, call kind and every custom variable are dropped. Install and activate it under Administration > Plugins, or set Matomo:Recording to CustomDimensions and map Matomo:Dimensions."));
+            // Counting slots needs admin access; whether the plugin is active only needs view access.
+            var activated = await api.CallAsync("API.isPluginActivated", [new("pluginName", "CustomVariables")], cancellationToken).ConfigureAwait(false);
+            var value = activated.Kind == AnswerKind.Value ? Property(activated.Json, "value").ValueKind : JsonValueKind.Undefined;
+            if (value == JsonValueKind.False)
+            {
+                AddPluginInactive(findings, null);
+            }
+            else
+            {
+                var active = value == JsonValueKind.True ? "The CustomVariables plugin is active, but its" : "The CustomVariables plugin's";
+                findings.Add(new(MatomoCheckSeverity.Advice, "custom-variables-unchecked", $"{active} slots cannot be counted without admin access (Matomo: \"{answer.Message}\"). Nothing is lost as long as site {site} has at least Matomo:CustomVariableSlots ({configured}) action-scoped slots (Matomo has 5 by default); a token with admin access lets this check count them."));
+            }
+
+            return;
+        }
+
+        if (answer.Kind != AnswerKind.Value || answer.Json.ValueKind != JsonValueKind.Array)
+        {
+            findings.Add(new(MatomoCheckSeverity.Advice, "custom-variables-unchecked", $"The CustomVariables plugin could not be checked ({answer.Describe()}). Make sure it is active under Administration > Plugins and that site {site} has at least Matomo:CustomVariableSlots ({configured}) action-scoped slots."));
             return;
         }
 
         var actionSlots = 0;
-        foreach (var slot in slots.EnumerateArray())
+        foreach (var slot in answer.Json.EnumerateArray())
         {
-            if (slot.TryGetProperty("scope", out var scope) && scope.GetString() is "page" or "action")
+            if (Text(Property(slot, "scope")) is "page" or "action")
             {
                 actionSlots++;
             }
         }
 
-        var configured = _options.CustomVariableSlots;
         if (actionSlots < configured)
         {
             findings.Add(new(MatomoCheckSeverity.DataLoss, "custom-variable-slots", $"Site {site} has {actionSlots} action-scoped custom variable slots but Matomo:CustomVariableSlots is {configured}: variables in slots above {actionSlots} are dropped. Set Matomo:CustomVariableSlots to {actionSlots}, or add slots with Matomo's console command customvariables:set-max-custom-variables."));
@@ -264,16 +312,44 @@ public sealed class MatomoSiteCheck
         }
     }
 
-    private static bool ContainsSite(ReportingApi.Answer answer, string site)
+    private static void AddPluginInactive(List<MatomoCheckFinding> findings, string? message) =>
+        findings.Add(new(MatomoCheckSeverity.DataLoss, "custom-variables-plugin", $"The CustomVariables plugin is not active in Matomo{(message is null ? string.Empty : " (Matomo: \"" + message + "\")")}; Matomo 4 and later no longer install it: the outcome, call kind and every custom variable are dropped. Install and activate it under Administration > Plugins, or set Matomo:Recording to CustomDimensions and map Matomo:Dimensions."));
+
+    private static async Task CheckQueuedTrackingAsync(ReportingApi api, Uri endpoint, List<MatomoCheckFinding> findings, CancellationToken cancellationToken)
     {
-        if (answer.Json is not { ValueKind: JsonValueKind.Array } ids)
+        var activated = await api.CallAsync("API.isPluginActivated", [new("pluginName", "QueuedTracking")], cancellationToken).ConfigureAwait(false);
+        if (activated.Kind != AnswerKind.Value || Property(activated.Json, "value").ValueKind != JsonValueKind.True)
+        {
+            return;
+        }
+
+        // The plugin can be active with its queue off; only matomo.php's answer to a bulk request tells.
+        var probe = await api.ProbeBulkAsync(cancellationToken).ConfigureAwait(false);
+        findings.Add(probe switch
+        {
+            BulkProbe.BulkAnswer => new(MatomoCheckSeverity.Ok, "queued-tracking-off", "The QueuedTracking plugin is active but its queue is off: Matomo stores hits directly and counts each one."),
+            BulkProbe.SingleHitAnswer => new(MatomoCheckSeverity.Advice, "queued-tracking", $"Matomo queues hits (the QueuedTracking plugin is active and its queue is on): {QueuedTrackingMeaning} Make sure a queue worker runs (console queuedtracking:process, or processing during tracking requests)."),
+            _ => new(MatomoCheckSeverity.DataLoss, "queued-tracking-failing", $"The QueuedTracking plugin is active and {Describe(endpoint)} answers a bulk request with HTTP {api.LastStatus}: its queue (Redis or the database) may be failing, so hits are retried and dropped once the queue is full. Check Matomo's queue backend."),
+        });
+    }
+
+    private static bool SaysPluginInactive(string? message) =>
+        message is not null && (message.Contains("not enabled", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("not activated", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("does not exist", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("module CustomVariables not found", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("module CustomDimensions not found", StringComparison.OrdinalIgnoreCase));
+
+    private static bool ContainsSite(Answer answer, string site)
+    {
+        if (answer.Kind != AnswerKind.Value || answer.Json.ValueKind != JsonValueKind.Array)
         {
             return false;
         }
 
-        foreach (var id in ids.EnumerateArray())
+        foreach (var id in answer.Json.EnumerateArray())
         {
-            if (id.ToString() == site)
+            if (Text(id) == site)
             {
                 return true;
             }
@@ -282,13 +358,75 @@ public sealed class MatomoSiteCheck
         return false;
     }
 
+    /// <summary>The property of an object, or an undefined element for anything else (never throws).</summary>
+    private static JsonElement Property(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) ? value : default;
+
+    /// <summary>A scalar as text (strings, numbers, booleans), null for objects, arrays, null and undefined.</summary>
+    private static string? Text(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.String => element.GetString(),
+        JsonValueKind.Number => element.GetRawText(),
+        JsonValueKind.True => "true",
+        JsonValueKind.False => "false",
+        _ => null,
+    };
+
     private string Redact(string text) =>
         string.IsNullOrEmpty(_options.TokenAuth) ? text : text.Replace(_options.TokenAuth, "***", StringComparison.Ordinal);
 
-    private static string Describe(Uri endpoint) => endpoint.GetLeftPart(UriPartial.Path);
+    private static string Describe(Uri endpoint) =>
+        endpoint.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped);
 
     private static string Reason(HttpRequestException ex) =>
         ex.HttpRequestError == HttpRequestError.Unknown ? (ex.StatusCode is { } code ? "HTTP " + (int)code : "request failed") : ex.HttpRequestError.ToString();
+
+    [GeneratedRegex("<h[12][^>]*>(.*?)</h[12]>", RegexOptions.Singleline | RegexOptions.CultureInvariant, 100)]
+    private static partial Regex HtmlHeading();
+
+    [GeneratedRegex("<[^>]*>", RegexOptions.CultureInvariant, 100)]
+    private static partial Regex HtmlTag();
+
+    private enum AnswerKind
+    {
+        /// <summary>HTTP 2xx with JSON that is not an API error.</summary>
+        Value,
+
+        /// <summary>HTTP 2xx with <c>{"result":"error"}</c> (unknown site, a plugin not enabled, ...).</summary>
+        ApiError,
+
+        /// <summary>HTTP 401/403 with a JSON error: the token is valid but lacks the access the method needs.</summary>
+        NoAccess,
+
+        /// <summary>HTTP 401/403 without a JSON error (Matomo's HTML error page): the token is not accepted.</summary>
+        TokenRejected,
+
+        /// <summary>Another HTTP status, or a body that is not JSON.</summary>
+        Unexpected,
+    }
+
+    private enum BulkProbe
+    {
+        /// <summary>2xx with Matomo's bulk JSON: hits are stored directly and counted.</summary>
+        BulkAnswer,
+
+        /// <summary>2xx without JSON: QueuedTracking's single-hit answer (or not Matomo at all).</summary>
+        SingleHitAnswer,
+
+        /// <summary>Any other status.</summary>
+        NotMatomo,
+    }
+
+    /// <summary>One answer of the Reporting API. <see cref="Message"/> is Matomo's own message, HTML-decoded.</summary>
+    private readonly record struct Answer(AnswerKind Kind, JsonElement Json, string? Message)
+    {
+        public string Describe() => Kind switch
+        {
+            AnswerKind.Value => "unexpected answer",
+            AnswerKind.TokenRejected => "the token is not accepted: " + Message,
+            _ => Message ?? "unexpected answer",
+        };
+    }
 
     /// <summary>Matomo's Reporting API: POST index.php with the token in the form body, never in the URL.</summary>
     private sealed class ReportingApi
@@ -312,6 +450,37 @@ public sealed class MatomoSiteCheck
             return (int)response.StatusCode;
         }
 
+        /// <summary>The HTTP status of the last bulk probe.</summary>
+        public int LastStatus { get; private set; }
+
+        /// <summary>
+        /// POSTs an empty bulk request to matomo.php: it stores nothing, direct Matomo answers it with its bulk JSON,
+        /// QueuedTracking with the single-hit answer.
+        /// </summary>
+        public async Task<BulkProbe> ProbeBulkAsync(CancellationToken cancellationToken)
+        {
+            using var content = new StringContent("{\"requests\":[]}", Encoding.UTF8, "application/json");
+            using var response = await _client.PostAsync(_tracker, content, cancellationToken).ConfigureAwait(false);
+            LastStatus = (int)response.StatusCode;
+            if (!response.IsSuccessStatusCode)
+            {
+                return BulkProbe.NotMatomo;
+            }
+
+            var body = await ReadAsync(response, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                using var document = JsonDocument.Parse(body);
+                return Property(document.RootElement, "status").ValueKind == JsonValueKind.String || Property(document.RootElement, "tracked").ValueKind != JsonValueKind.Undefined
+                    ? BulkProbe.BulkAnswer
+                    : BulkProbe.SingleHitAnswer;
+            }
+            catch (JsonException)
+            {
+                return BulkProbe.SingleHitAnswer;
+            }
+        }
+
         public async Task<Answer> CallAsync(string method, KeyValuePair<string, string>[] parameters, CancellationToken cancellationToken)
         {
             var form = new List<KeyValuePair<string, string>>(parameters.Length + 4)
@@ -328,35 +497,65 @@ public sealed class MatomoSiteCheck
 
             using var content = new FormUrlEncodedContent(form);
             using var response = await _client.PostAsync(_api, content, cancellationToken).ConfigureAwait(false);
-            if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
-            {
-                return new Answer(null, null, Unauthorized: true);
-            }
-
-            var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode)
-            {
-                return new Answer(null, $"HTTP {(int)response.StatusCode}", false);
-            }
-
+            var status = (int)response.StatusCode;
+            var body = await ReadAsync(response, cancellationToken).ConfigureAwait(false);
+            JsonElement root;
             try
             {
                 using var document = JsonDocument.Parse(body);
-                var root = document.RootElement.Clone();
-                if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("result", out var result) && result.GetString() == "error")
-                {
-                    var message = root.TryGetProperty("message", out var m) ? m.GetString() : null;
-                    return new Answer(null, string.IsNullOrEmpty(message) ? "error" : message, false);
-                }
-
-                return new Answer(root, null, false);
+                root = document.RootElement.Clone();
             }
             catch (JsonException)
             {
-                return new Answer(null, "not a JSON answer", false);
+                return status is 401 or 403
+                    ? new Answer(AnswerKind.TokenRejected, default, HtmlMessage(body) ?? $"HTTP {status}")
+                    : new Answer(AnswerKind.Unexpected, default, response.IsSuccessStatusCode ? "not a JSON answer" : $"HTTP {status}");
             }
+
+            var isError = Text(Property(root, "result")) == "error";
+            var message = Text(Property(root, "message")) is { Length: > 0 } m ? WebUtility.HtmlDecode(m) : null;
+            if (status is 401 or 403)
+            {
+                // Matomo answers "no access" with JSON and an invalid token with an HTML page; a JSON answer that still
+                // says it cannot authenticate is a rejected token too.
+                return isError && message is not null && !message.Contains("authenticate", StringComparison.OrdinalIgnoreCase)
+                    ? new Answer(AnswerKind.NoAccess, default, message)
+                    : new Answer(AnswerKind.TokenRejected, default, message ?? $"HTTP {status}");
+            }
+
+            if (!response.IsSuccessStatusCode)
+            {
+                return new Answer(AnswerKind.Unexpected, default, message is null ? $"HTTP {status}" : $"HTTP {status}: {message}");
+            }
+
+            return isError ? new Answer(AnswerKind.ApiError, default, message ?? "error") : new Answer(AnswerKind.Value, root, null);
         }
 
-        public readonly record struct Answer(JsonElement? Json, string? Error, bool Unauthorized);
+        private static async Task<string> ReadAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+        {
+            // Decoded here: the charset Matomo (or a proxy) declares may be unknown to .NET, which would throw.
+            var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            return Encoding.UTF8.GetString(bytes);
+        }
+
+        private static string? HtmlMessage(string body)
+        {
+            try
+            {
+                foreach (Match heading in HtmlHeading().Matches(body))
+                {
+                    var text = WebUtility.HtmlDecode(HtmlTag().Replace(heading.Groups[1].Value, string.Empty)).Trim();
+                    if (text.Length > 0 && !text.Equals("An error occurred", StringComparison.OrdinalIgnoreCase))
+                    {
+                        return text.Length > 300 ? text[..300] : text;
+                    }
+                }
+            }
+            catch (RegexMatchTimeoutException)
+            {
+            }
+
+            return null;
+        }
     }
 }

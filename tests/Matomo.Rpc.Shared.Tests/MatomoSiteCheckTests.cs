@@ -355,6 +355,222 @@ public class MatomoSiteCheckTests
         Assert.That(_matomo.Requests.Where(r => r.Path.EndsWith("index.php", StringComparison.Ordinal)), Is.Empty);
     }
 
+    [Test]
+    public async Task RunAsync_WriteTokenOnRealAnswers_KeepsMatomosMessageAndLosesNothing()
+    {
+        _matomo.TokenAccess = MatomoTokenAccess.Write;
+        await using var provider = Build();
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+
+        TestContext.Out.WriteLine(report);
+        Assert.That(report.LosesData, Is.False, report.ToString());
+        Assert.That(Codes(report, MatomoCheckSeverity.DataLoss), Is.Empty);
+        var unchecked_ = report.Findings.Single(f => f.Code == "custom-variables-unchecked").Message;
+        Assert.That(unchecked_, Does.Contain("The CustomVariables plugin is active").And.Contain("requires 'admin' access").And.Contain("Nothing is lost"));
+        Assert.That(report.Findings.Select(f => f.Message), Has.None.Contain("not active"));
+    }
+
+    [TestCase(MatomoTokenAccess.Write, "requires 'view' access for the website id = 42")]
+    [TestCase(MatomoTokenAccess.View, "requires 'view' access for the website id = 42")]
+    [TestCase(MatomoTokenAccess.SuperUser, "An unexpected website was found in the request: website id was set to '42'")]
+    public async Task RunAsync_MissingSite_KeepsMatomosMessageAndClaimsNoRights(MatomoTokenAccess access, string matomoSays)
+    {
+        _matomo.TokenAccess = access;
+        await using var provider = Build(o => o.SiteId = 42);
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+
+        TestContext.Out.WriteLine(report);
+        Assert.That(Codes(report, MatomoCheckSeverity.DataLoss), Is.EqualTo(new[] { "site-missing" }));
+        Assert.That(report.Findings.Single(f => f.Code == "site-missing").Message, Does.Contain(matomoSays));
+        Assert.That(report.Findings.Select(f => f.Code), Has.None.EqualTo("token-rights"), "rights on a site that does not exist say nothing true");
+    }
+
+    [Test]
+    public async Task RunAsync_InvalidToken_KeepsMatomosMessage()
+    {
+        await using var provider = Build(o => o.TokenAuth = "ffffffffffffffffffffffffffffffff");
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+
+        Assert.That(report.Findings.Single().Message, Does.Contain("Unable to authenticate with the provided token"));
+    }
+
+    [Test]
+    public async Task RunAsync_PluginInactive_KeepsMatomosMessageDecoded()
+    {
+        _matomo.CustomVariablesPluginActive = false;
+        await using var provider = Build();
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+
+        Assert.That(report.Findings.Single(f => f.Code == "custom-variables-plugin").Message, Does.Contain("Settings > Plugins page"));
+    }
+
+    [Test]
+    public async Task RunAsync_MatomoEchoesTheToken_ReportAndHealthDataRedactIt()
+    {
+        // A Matomo (or a proxy) that echoes what it was sent: the token must not reach the report kept in the health data.
+        var handler = new ScriptedMatomo();
+        handler.Answers["SitesManager.getSiteFromId"] = (200, "{\"result\":\"error\",\"message\":\"Unknown site; token_auth=" + _matomo.Token + "\"}");
+        handler.Answers["API.getMatomoVersion"] = (200, "{\"value\":\"5.0.2-" + _matomo.Token + "\"}");
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(_logs));
+        services.AddMatomoTracking(Configure);
+        services.AddHealthChecks().AddMatomoTracking();
+        services.AddHttpClient(MatomoTracker.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => handler);
+        await using var provider = services.BuildServiceProvider();
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+        var health = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync().WaitAsync(Timeout);
+
+        Assert.That(report.Findings.Single(f => f.Code == "site-missing").Message, Does.Contain("token_auth=***"));
+        Assert.That(report.ToString(), Does.Not.Contain(_matomo.Token));
+        Assert.That(report.MatomoVersion, Does.Not.Contain(_matomo.Token));
+        var entry = health.Entries["matomo"];
+        Assert.That(entry.Description, Does.Not.Contain(_matomo.Token));
+        Assert.That(entry.Data.Values.Select(v => v.ToString()), Has.None.Contain(_matomo.Token));
+    }
+
+    [Test]
+    public async Task RunAsync_QueuedTrackingOn_SaysWhatItMeans()
+    {
+        var handler = new ScriptedMatomo { QueuedTrackingActive = true, BulkAnswer = (200, string.Empty) };
+        await using var provider = BuildScripted(handler);
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+
+        TestContext.Out.WriteLine(report);
+        var message = report.Findings.Single(f => f.Code == "queued-tracking").Message;
+        Assert.That(message, Does.Contain("queues hits").And.Contain("reports nothing per hit").And.Contain("every later hit of the same request"));
+        Assert.That(report.LosesData, Is.False, report.ToString());
+        Assert.That(handler.BulkBodies, Is.EqualTo(new[] { "{\"requests\":[]}" }), "the probe sends no hit");
+    }
+
+    [Test]
+    public async Task RunAsync_QueuedTrackingActiveQueueOff_SaysHitsAreStoredDirectly()
+    {
+        var handler = new ScriptedMatomo { QueuedTrackingActive = true };
+        await using var provider = BuildScripted(handler);
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+
+        Assert.That(Codes(report, MatomoCheckSeverity.Ok), Does.Contain("queued-tracking-off"));
+        Assert.That(report.Findings.Select(f => f.Code), Has.None.EqualTo("queued-tracking"));
+    }
+
+    [Test]
+    public async Task RunAsync_QueuedTrackingInactive_DoesNotProbeTheTracker()
+    {
+        var handler = new ScriptedMatomo();
+        await using var provider = BuildScripted(handler);
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+
+        Assert.That(report.Findings.Select(f => f.Code), Has.None.StartsWith("queued-tracking"));
+        Assert.That(handler.BulkBodies, Is.Empty);
+    }
+
+    [Test]
+    public async Task RunAsync_NoToken_SendsNoHitAndNoBulkRequest()
+    {
+        var handler = new ScriptedMatomo { BulkAnswer = (200, "GIF89a") };
+        await using var provider = BuildScripted(handler, o => o.TokenAuth = null);
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+
+        Assert.That(Codes(report, MatomoCheckSeverity.Advice), Is.EqualTo(new[] { "no-token" }));
+        Assert.That(handler.BulkBodies, Is.EqualTo(new[] { string.Empty }), "one GET, no body");
+    }
+
+    private static readonly string[] OddJson =
+    [
+        "1", "-1.5e300", "1e400", "\"5.0.2\"", "null", "true", "false", "[]", "{}", "[1,\"a\",null,{},[],true]",
+        "{\"value\":{}}", "{\"value\":[1]}", "{\"value\":null}", "{\"value\":12}", "{\"value\":\"\"}",
+        "{\"result\":1,\"message\":{}}", "{\"result\":\"error\",\"message\":7}", "{\"result\":\"error\"}", "{\"result\":[\"error\"]}",
+        "{\"result\":\"error\",\"message\":null}", "{\"name\":{\"a\":1},\"idsite\":[]}",
+        "[{\"idcustomdimension\":{},\"scope\":5,\"active\":1.5}]", "[{\"idcustomdimension\":1,\"scope\":\"action\",\"active\":1e400}]",
+        "[{\"idcustomdimension\":\"1\",\"scope\":[],\"active\":\"yes\"}]", "[{\"scope\":{}},{\"scope\":null},7,\"page\"]",
+        "[[1]]", "[null]", "not json", "", "<html><h2>x</h2></html>", "{\"value\":", new string('[', 200) + new string(']', 200),
+    ];
+
+    private static readonly string[] CheckedMethods =
+    [
+        "API.getMatomoVersion", "SitesManager.getSiteFromId", "SitesManager.getSitesIdWithWriteAccess", "SitesManager.getSitesIdWithAdminAccess",
+        "UsersManager.hasSuperUserAccess", "CustomDimensions.getConfiguredCustomDimensions", "CustomVariables.getUsagesOfSlots", "API.isPluginActivated",
+        "matomo.php",
+    ];
+
+    [TestCaseSource(nameof(OddJson))]
+    public async Task RunAsync_OddJsonFromAnyMethod_NeverThrows(string body)
+    {
+        var handler = new ScriptedMatomo { QueuedTrackingActive = true };
+        await using var provider = BuildScripted(handler, o =>
+        {
+            o.Recording = MatomoRecording.Both;
+            o.Dimensions.Outcome = 1;
+            o.Dimensions.CallKind = 2;
+        });
+        var check = provider.GetRequiredService<MatomoSiteCheck>();
+
+        foreach (var status in new[] { 200, 401, 500 })
+        {
+            foreach (var method in CheckedMethods.Append("*"))
+            {
+                handler.Answers.Clear();
+                handler.BulkAnswer = (200, "{\"status\":\"success\",\"tracked\":0,\"invalid\":0}");
+                if (method == "matomo.php")
+                {
+                    handler.BulkAnswer = (status, body);
+                }
+                else if (method == "*")
+                {
+                    handler.Answers.Add("*", (status, body));
+                }
+                else
+                {
+                    handler.Answers.Add(method, (status, body));
+                }
+
+                MatomoCheckReport? report = null;
+                Assert.DoesNotThrowAsync(async () => report = await check.RunAsync().WaitAsync(Timeout), $"{method} answering HTTP {status} {body}");
+                Assert.That(report!.Findings, Is.Not.Empty);
+            }
+        }
+    }
+
+    [Test]
+    public async Task RunAsync_UnknownCharset_NeverThrows()
+    {
+        var handler = new ScriptedMatomo { ContentType = "application/json; charset=no-such-charset" };
+        await using var provider = BuildScripted(handler);
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+
+        Assert.That(Codes(report, MatomoCheckSeverity.Ok), Does.Contain("site"));
+    }
+
+    [Test]
+    public void StartAsync_FailStartupWithOddJson_FailsWithTheReportNotAParserError()
+    {
+        var handler = new ScriptedMatomo();
+        handler.Answers["SitesManager.getSiteFromId"] = (200, "{\"result\":\"error\",\"message\":{\"nested\":1}}");
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders().AddProvider(_logs);
+        builder.Services.AddMatomoTracking(o =>
+        {
+            Configure(o);
+            o.Check.FailStartup = true;
+        });
+        builder.Services.AddHttpClient(MatomoTracker.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => handler);
+        using var host = builder.Build();
+
+        var ex = Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync().WaitAsync(Timeout));
+
+        Assert.That(ex!.Message, Does.Contain("Matomo:Check:FailStartup").And.Contain("Site 1 does not exist"));
+    }
+
     private static string[] Codes(MatomoCheckReport report, MatomoCheckSeverity severity) =>
         report.Findings.Where(f => f.Severity == severity).Select(f => f.Code).ToArray();
 
@@ -410,6 +626,70 @@ public class MatomoSiteCheckTests
         }
 
         return stored[0];
+    }
+
+    private ServiceProvider BuildScripted(ScriptedMatomo handler, Action<MatomoOptions>? configure = null)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(_logs).SetMinimumLevel(LogLevel.Trace));
+        services.AddMatomoTracking(o =>
+        {
+            Configure(o);
+            configure?.Invoke(o);
+        });
+        services.AddHttpClient(MatomoTracker.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => handler);
+        return services.BuildServiceProvider();
+    }
+
+    /// <summary>
+    /// A Matomo whose answers a test writes by hand, method by method (<c>*</c>: every API method), for shapes the
+    /// stand-in never sends. By default it answers as a healthy Matomo 5 with a write token.
+    /// </summary>
+    private sealed class ScriptedMatomo : HttpMessageHandler
+    {
+        public Dictionary<string, (int Status, string Body)> Answers { get; } = new(StringComparer.Ordinal);
+
+        public (int Status, string Body) BulkAnswer { get; set; } = (200, "{\"status\":\"success\",\"tracked\":0,\"invalid\":0}");
+
+        public bool QueuedTrackingActive { get; set; }
+
+        public string ContentType { get; set; } = "application/json; charset=utf-8";
+
+        public ConcurrentQueue<string> BulkBodies { get; } = new();
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var body = request.Content is null ? string.Empty : await request.Content.ReadAsStringAsync(cancellationToken);
+            (int Status, string Body) answer;
+            if (request.RequestUri!.AbsolutePath.EndsWith("matomo.php", StringComparison.Ordinal))
+            {
+                BulkBodies.Enqueue(body);
+                answer = BulkAnswer;
+            }
+            else
+            {
+                var form = body.Split('&').Select(p => p.Split('=', 2)).ToDictionary(p => Uri.UnescapeDataString(p[0]), p => p.Length > 1 ? Uri.UnescapeDataString(p[1].Replace('+', ' ')) : string.Empty);
+                var method = form.GetValueOrDefault("method") ?? string.Empty;
+                answer = Answers.TryGetValue(method, out var a) || Answers.TryGetValue("*", out a) ? a : Healthy(method, form.GetValueOrDefault("pluginName"));
+            }
+
+            var content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(answer.Body));
+            content.Headers.TryAddWithoutValidation("Content-Type", ContentType);
+            return new HttpResponseMessage((HttpStatusCode)answer.Status) { Content = content };
+        }
+
+        private (int, string) Healthy(string method, string? plugin) => method switch
+        {
+            "API.getMatomoVersion" => (200, "{\"value\":\"5.0.2\"}"),
+            "SitesManager.getSiteFromId" => (200, "{\"idsite\":\"1\",\"name\":\"Site\"}"),
+            "SitesManager.getSitesIdWithWriteAccess" => (200, "[1]"),
+            "SitesManager.getSitesIdWithAdminAccess" => (200, "[]"),
+            "UsersManager.hasSuperUserAccess" => (200, "{\"value\":false}"),
+            "CustomDimensions.getConfiguredCustomDimensions" => (200, "[{\"idcustomdimension\":\"1\",\"index\":\"1\",\"scope\":\"action\",\"active\":true},{\"idcustomdimension\":\"2\",\"index\":\"2\",\"scope\":\"action\",\"active\":true}]"),
+            "CustomVariables.getUsagesOfSlots" => (401, "{\"result\":\"error\",\"message\":\"You can't access this resource as it requires 'admin' access for the website id = 1.\"}"),
+            "API.isPluginActivated" => (200, plugin == "QueuedTracking" && !QueuedTrackingActive ? "{\"value\":false}" : "{\"value\":true}"),
+            _ => (200, "{\"result\":\"error\",\"message\":\"The method does not exist.\"}"),
+        };
     }
 
     private sealed class CapturingLoggerProvider : ILoggerProvider

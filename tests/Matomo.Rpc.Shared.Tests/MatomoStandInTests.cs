@@ -581,6 +581,7 @@ public class MatomoStandInTests
     [Test]
     public async Task Api_GetSiteFromId_KnownAndUnknown()
     {
+        _matomo.TokenAccess = MatomoTokenAccess.SuperUser;
         var (_, known) = await ApiAsync(Api("SitesManager.getSiteFromId", "&idSite=1"));
         var (status, unknown) = await ApiAsync(Api("SitesManager.getSiteFromId", "&idSite=7"));
 
@@ -615,8 +616,8 @@ public class MatomoStandInTests
         var (_, body) = await ApiAsync(Api("CustomDimensions.getConfiguredCustomDimensions", "&idSite=1"));
         var dimension = JsonDocument.Parse(body).RootElement.EnumerateArray().Single();
 
-        Assert.That(dimension.GetProperty("idcustomdimension").GetInt32(), Is.EqualTo(3));
-        Assert.That(dimension.GetProperty("index").GetInt32(), Is.EqualTo(1));
+        Assert.That(dimension.GetProperty("idcustomdimension").GetString(), Is.EqualTo("3"));
+        Assert.That(dimension.GetProperty("index").GetString(), Is.EqualTo("1"));
         Assert.That(dimension.GetProperty("scope").GetString(), Is.EqualTo("visit"));
         Assert.That(dimension.GetProperty("active").GetBoolean(), Is.True);
     }

@@ -7,9 +7,16 @@ namespace Matomo.Rpc.TestSupport;
 
 public sealed partial class MatomoStandIn
 {
+    // As Matomo 5.0.2 answers (seen on ../shared/matomo): an invalid token gets HTTP 401 with an HTML page even with
+    // format=json; a valid token (or none) without the access a method needs gets HTTP 401 with a JSON error; every
+    // other API error is HTTP 200 with a JSON error.
     private const string AuthenticationFailedPage =
-        "<!DOCTYPE html><html><head><title>Matomo &rsaquo; Error</title></head><body><h1>Error</h1>"
-        + "<p>Unable to authenticate with the provided token. It is either invalid, expired or is required to be sent as a POST parameter.</p></body></html>";
+        "<!DOCTYPE html>\n<html>\n<head>\n\t<meta charset=\"utf-8\">\n\t<title>Matomo &rsaquo; Error</title>\n</head>\n<body id=\"simple\">\n"
+        + "<div class=\"box\">\n\t<div class=\"header\">\n\t\t<h1>An error occurred</h1>\n\t</div>\n\n"
+        + "\t<div class=\"content\"><h2>Unable to authenticate with the provided token. It is either invalid or expired.</h2>"
+        + "<p><a href=\"javascript:window.history.back();\">Go Back</a> | <a href=\"index.php\">Go to Matomo</a></p></div>\n</div>\n</body>\n</html>\n";
+
+    private const string NoViewAccessAnywhere = "You can't access this resource as it requires view access for at least one website.";
 
     private Answer Api(HttpRequest request, Dictionary<string, string> query, string body)
     {
@@ -24,31 +31,45 @@ public sealed partial class MatomoStandIn
             return new Answer(200, "text/html; charset=utf-8", "<html><body>Matomo</body></html>");
         }
 
-        if (form.GetValueOrDefault("token_auth") != Token)
+        var token = form.GetValueOrDefault("token_auth");
+        if (!string.IsNullOrEmpty(token) && token != Token)
         {
             return new Answer(401, "text/html; charset=utf-8", AuthenticationFailedPage);
         }
 
-        var access = TokenAccess;
+        // No token: the anonymous user, who has no access to anything on a default Matomo.
+        var access = string.IsNullOrEmpty(token) ? MatomoTokenAccess.None : TokenAccess;
         _ = int.TryParse(form.GetValueOrDefault("idSite"), NumberStyles.None, CultureInfo.InvariantCulture, out var idSite);
-        JsonNode? result = method switch
+        var (status, result) = method switch
         {
-            "API.getMatomoVersion" => access == MatomoTokenAccess.None
-                ? ApiError("You can't access this resource as it requires 'view' access for at least one website.")
-                : new JsonObject { ["value"] = Version },
+            "API.getMatomoVersion" => AnyView(access, () => new JsonObject { ["value"] = Version }),
+            "API.isPluginActivated" => AnyView(access, () => new JsonObject { ["value"] = PluginActive(form.GetValueOrDefault("pluginName")) }),
             "SitesManager.getSiteFromId" => SiteFromId(idSite, access),
-            "SitesManager.getSitesIdWithWriteAccess" => SiteList(access == MatomoTokenAccess.Write),
-            "SitesManager.getSitesIdWithAdminAccess" => SiteList(access is MatomoTokenAccess.Admin or MatomoTokenAccess.SuperUser),
-            "SitesManager.getSitesIdWithAtLeastViewAccess" => SiteList(access != MatomoTokenAccess.None),
-            "UsersManager.hasSuperUserAccess" => new JsonObject { ["value"] = access == MatomoTokenAccess.SuperUser },
+            // These answer even a user without any access (seen: [] and false).
+            "SitesManager.getSitesIdWithWriteAccess" => (200, SiteList(access == MatomoTokenAccess.Write)),
+            "SitesManager.getSitesIdWithAdminAccess" => (200, SiteList(access is MatomoTokenAccess.Admin or MatomoTokenAccess.SuperUser)),
+            "SitesManager.getSitesIdWithAtLeastViewAccess" => (200, SiteList(access != MatomoTokenAccess.None)),
+            "UsersManager.hasSuperUserAccess" => (200, new JsonObject { ["value"] = access == MatomoTokenAccess.SuperUser }),
             "CustomDimensions.getConfiguredCustomDimensions" => ConfiguredDimensions(idSite, access),
             "CustomVariables.getUsagesOfSlots" => UsagesOfSlots(idSite, access),
-            _ => ApiError(string.Create(CultureInfo.InvariantCulture,
-                $"The method '{MethodName(method)}' does not exist or is not available in the module '{ModuleName(method)}'.")),
+            _ => (200, ApiError(string.Create(CultureInfo.InvariantCulture,
+                $"The method '{MethodName(method)}' does not exist or is not available in the module '{ModuleName(method)}'."))),
         };
 
-        return new Answer(200, "application/json; charset=utf-8", result!.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+        return new Answer(status, "application/json; charset=utf-8", result.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
     }
+
+    /// <summary>Whether a plugin is active, for <c>API.isPluginActivated</c>.</summary>
+    private bool PluginActive(string? name) => name switch
+    {
+        "CustomVariables" => CustomVariablesPluginActive,
+        "QueuedTracking" => false,
+        "CustomDimensions" or "API" or "SitesManager" or "UsersManager" or "Live" => true,
+        _ => false,
+    };
+
+    private static (int Status, JsonNode Result) AnyView(MatomoTokenAccess access, Func<JsonNode> result) =>
+        access == MatomoTokenAccess.None ? (401, ApiError(NoViewAccessAnywhere)) : (200, result());
 
     private static JsonObject ApiError(string message) => new() { ["result"] = "error", ["message"] = message };
 
@@ -58,20 +79,27 @@ public sealed partial class MatomoStandIn
 
     private JsonArray SiteList(bool hasAccess) => hasAccess ? [SiteId] : [];
 
-    private JsonObject? CheckSite(int idSite, MatomoTokenAccess access, string needed)
+    /// <summary>
+    /// Matomo checks access first: a user without the access gets 401 whether the site exists or not; a super user gets
+    /// HTTP 200 "unexpected website" for a site that does not exist.
+    /// </summary>
+    private (int Status, JsonNode Result)? CheckSite(int idSite, MatomoTokenAccess access, string needed)
     {
-        if (idSite != SiteId)
+        if (access == MatomoTokenAccess.SuperUser)
         {
-            return ApiError(string.Create(CultureInfo.InvariantCulture, $"An unexpected website was found in the request: website id was set to '{idSite}' ."));
+            return idSite == SiteId ? null : (200, UnexpectedWebsite(idSite));
         }
 
-        var ok = needed == "admin"
-            ? access is MatomoTokenAccess.Admin or MatomoTokenAccess.SuperUser
-            : access != MatomoTokenAccess.None;
-        return ok ? null : ApiError(string.Create(CultureInfo.InvariantCulture, $"You can't access this resource as it requires '{needed}' access for the website id = {idSite}."));
+        var ok = idSite == SiteId && (needed == "admin"
+            ? access is MatomoTokenAccess.Admin
+            : access != MatomoTokenAccess.None);
+        return ok ? null : (401, ApiError(string.Create(CultureInfo.InvariantCulture, $"You can't access this resource as it requires '{needed}' access for the website id = {idSite}.")));
     }
 
-    private JsonNode SiteFromId(int idSite, MatomoTokenAccess access) => CheckSite(idSite, access, "view") ?? new JsonObject
+    private static JsonObject UnexpectedWebsite(int idSite) =>
+        ApiError(string.Create(CultureInfo.InvariantCulture, $"An unexpected website was found in the request: website id was set to '{idSite}' ."));
+
+    private (int Status, JsonNode Result) SiteFromId(int idSite, MatomoTokenAccess access) => CheckSite(idSite, access, "view") ?? (200, new JsonObject
     {
         ["idsite"] = SiteId,
         ["name"] = "Stand-in site",
@@ -89,10 +117,16 @@ public sealed partial class MatomoStandIn
         ["type"] = "website",
         ["group"] = string.Empty,
         ["creator_login"] = "admin",
-    };
+    });
 
-    private JsonNode ConfiguredDimensions(int idSite, MatomoTokenAccess access)
+    private (int Status, JsonNode Result) ConfiguredDimensions(int idSite, MatomoTokenAccess access)
     {
+        // A super user gets [] for a site that does not exist (seen), not an error.
+        if (access == MatomoTokenAccess.SuperUser && idSite != SiteId)
+        {
+            return (200, new JsonArray());
+        }
+
         if (CheckSite(idSite, access, "view") is { } error)
         {
             return error;
@@ -103,12 +137,13 @@ public sealed partial class MatomoStandIn
         {
             foreach (var d in Dimensions)
             {
+                // Matomo answers ids and indices as strings and "active" as a boolean.
                 list.Add(new JsonObject
                 {
-                    ["idcustomdimension"] = d.Id,
-                    ["idsite"] = SiteId,
+                    ["idcustomdimension"] = d.Id.ToString(CultureInfo.InvariantCulture),
+                    ["idsite"] = SiteId.ToString(CultureInfo.InvariantCulture),
                     ["name"] = d.Name ?? "Dimension " + d.Id.ToString(CultureInfo.InvariantCulture),
-                    ["index"] = d.Index,
+                    ["index"] = d.Index.ToString(CultureInfo.InvariantCulture),
                     ["scope"] = d.Scope,
                     ["active"] = d.Active,
                     ["extractions"] = new JsonArray(),
@@ -117,14 +152,15 @@ public sealed partial class MatomoStandIn
             }
         }
 
-        return list;
+        return (200, list);
     }
 
-    private JsonNode UsagesOfSlots(int idSite, MatomoTokenAccess access)
+    private (int Status, JsonNode Result) UsagesOfSlots(int idSite, MatomoTokenAccess access)
     {
         if (!CustomVariablesPluginActive)
         {
-            return ApiError("The plugin CustomVariables is not enabled. You can activate the plugin on Settings > Plugins page in Matomo.");
+            // HTTP 200, whatever the token's access, HTML-escaped as Matomo sends it.
+            return (200, ApiError("The plugin CustomVariables is not enabled. You can activate the plugin on Settings &gt; Plugins page in Matomo."));
         }
 
         if (CheckSite(idSite, access, "admin") is { } error)
@@ -141,6 +177,6 @@ public sealed partial class MatomoStandIn
             }
         }
 
-        return list;
+        return (200, list);
     }
 }

@@ -133,6 +133,17 @@ internal sealed class HttpBulkWriter : IHitWriter
         {
         }
 
+        // Matomo 5 answers HTTP 200 with "Error:<message>" when an exception escapes its tracker before the bulk
+        // handler runs (seen with its database stopped: "Error:SQLSTATE[HY000] [2002] Connection refused"). Nothing
+        // was stored and nothing is wrong with the hits: retry.
+        if (answer.StartsWith("Error:", StringComparison.Ordinal))
+        {
+            var reason = answer.AsSpan(6).Trim();
+            var line = reason.IndexOfAny('\r', '\n');
+            reason = line >= 0 ? reason[..line] : reason;
+            return new SendResult(SendStatus.Transient, StatusCode: status, Reason: "Matomo failed: " + (reason.Length > 200 ? reason[..200].ToString() : reason.ToString()));
+        }
+
         // Not a bulk answer (a proxy's page, a GIF from a non-bulk endpoint): nothing says the hits were stored.
         return new SendResult(SendStatus.Answered, 0, 0, status, "an answer that is not Matomo's bulk answer; is Matomo:TrackerUrl Matomo's matomo.php?");
     }

@@ -11,6 +11,7 @@ namespace Matomo.Rpc.Internal;
 /// </summary>
 internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
 {
+    private const long MinSpoolBytes = 64 * 1024;
     private static readonly TimeSpan PatternTimeout = TimeSpan.FromMilliseconds(100);
 
     private readonly MatomoOptionsDataValidator _attributes = new();
@@ -119,6 +120,8 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
         {
             errors.Add("Matomo:Sending:ShutdownTimeout is negative; set it to 00:00:00 (drop what is queued at shutdown) or longer, e.g. 00:00:05.");
         }
+
+        CheckSpool(options.Spool, errors);
     }
 
     private static bool Mentions(string error, string key)
@@ -217,6 +220,19 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
         if (options.Recording.HasFlag(MatomoRecording.CustomDimensions) && !any)
         {
             errors.Add("Matomo:Recording includes CustomDimensions but no Matomo:Dimensions ID is set; set e.g. Matomo:Dimensions:Outcome and Matomo:Dimensions:CallKind to the IDs of action-scoped custom dimensions, or record to CustomVariables.");
+        }
+    }
+
+    private static void CheckSpool(MatomoSpoolOptions spool, List<string> errors)
+    {
+        if (spool.Directory is { } directory && ((directory.Length > 0 && string.IsNullOrWhiteSpace(directory)) || directory.IndexOfAny(Path.GetInvalidPathChars()) >= 0))
+        {
+            errors.Add("Matomo:Spool:Directory is blank or has characters a path cannot have; set it to a directory, e.g. matomo-spool (relative to the app's content root), or remove it to keep hits in memory only.");
+        }
+
+        if (spool.MaxBytes < MinSpoolBytes)
+        {
+            errors.Add($"Matomo:Spool:MaxBytes must be at least {MinSpoolBytes.ToString(CultureInfo.InvariantCulture)} (64 KB); the default is 104857600 (100 MB).");
         }
     }
 

@@ -51,8 +51,19 @@ public sealed class SignalRTestHost : IAsyncDisposable
 
     public StreamGate Gate => _app.Services.GetRequiredService<StreamGate>();
 
-    public static async Task<SignalRTestHost> StartAsync(
+    public static Task<SignalRTestHost> StartAsync(
         MatomoStandIn matomo,
+        FilterRegistration registration = FilterRegistration.PerHub,
+        Action<MatomoOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(matomo);
+        return StartAsync(matomo.TrackerUrl, matomo.SiteId, registration, configure);
+    }
+
+    /// <summary>The same host sending to any Matomo, e.g. a real one (tests/Matomo.Rpc.RealMatomo.Tests).</summary>
+    public static async Task<SignalRTestHost> StartAsync(
+        string trackerUrl,
+        int siteId,
         FilterRegistration registration = FilterRegistration.PerHub,
         Action<MatomoOptions>? configure = null)
     {
@@ -65,8 +76,8 @@ public sealed class SignalRTestHost : IAsyncDisposable
         builder.Services.AddSingleton<StreamGate>();
         builder.Services.AddMatomoTracking(o =>
         {
-            o.TrackerUrl = matomo.TrackerUrl;
-            o.SiteId = matomo.SiteId;
+            o.TrackerUrl = trackerUrl;
+            o.SiteId = siteId;
             o.AllowTokenOverHttp = true;
             o.AssumeHttps = false;
             o.Sending.FlushInterval = TimeSpan.FromMilliseconds(20);

@@ -1,0 +1,719 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+
+namespace Matomo.Rpc.Internal.Spool;
+
+/// <summary>
+/// The durable spool: batches of encoded hits kept as files in one directory, oldest first, until delivery has
+/// accounted for every hit of a file.
+/// <list type="bullet">
+/// <item>A batch is written to <c>{sequence}.tmp</c>, flushed to disk (fsync) and renamed to <c>{sequence}.spool</c>:
+/// a reader, this process after a crash included, never sees half a file. Leftover <c>*.tmp</c> files are removed at
+/// open.</item>
+/// <item>Files are listed and read oldest first (by sequence, which goes on across restarts). A file that fails its
+/// checks (see <see cref="SpoolFormat"/>) is moved aside as <c>*.spool.bad</c>, counted and logged; nothing throws.</item>
+/// <item>Over <see cref="SpoolSettings.MaxBytes"/>, the oldest files not being read are deleted and their hits counted
+/// as dropped (<c>spool_full</c>), with a Warning at most once a minute.</item>
+/// <item>A directory that cannot be used (no rights, read-only, disk full) is logged once as an Error naming
+/// <c>Matomo:Spool:Directory</c>; the store is then disabled for the life of the process: writes answer
+/// <see cref="SpoolWriteResult.Disabled"/> and nothing is listed, so the caller behaves as without a spool. Files
+/// already on disk stay for the next start.</item>
+/// <item>The directory is locked for the store's life by an exclusive lock on its <c>.lock</c> file (an OS file lock:
+/// flock on Linux and macOS, a share lock on Windows, released by the OS when the process dies). A second store on the
+/// same directory, in this process or another, fails to open with an <see cref="InvalidOperationException"/> naming
+/// <c>Matomo:Spool:Directory</c>: two processes replaying one spool would send its hits twice, so this is a start
+/// failure and not a silent fallback.</item>
+/// </list>
+/// Thread-safe: writes, reads and accounting may come from different threads.
+/// </summary>
+internal sealed class SpoolStore : IDisposable
+{
+    public const string FileExtension = ".spool";
+    public const string TempExtension = ".tmp";
+    public const string BadExtension = ".bad";
+    public const string LockFileName = ".lock";
+    private const string ProbeFileName = ".probe";
+
+    private static readonly TimeSpan FullWarningInterval = TimeSpan.FromMinutes(1);
+
+    private readonly Lock _gate = new();
+    private readonly SortedDictionary<long, Entry> _files = [];
+    private readonly SpoolSettings _settings;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Action<int, string>? _countDropped;
+    private readonly SpoolMetrics? _metrics;
+    private FileStream? _lock;
+    private volatile bool _enabled;
+    private long _next = 1;
+    private long _bytes;
+    private long _hitsWaiting;
+    private long _spooled;
+    private long _replayed;
+    private long _dropped;
+    private int _badFiles;
+    private long _fullFilesToLog;
+    private long _fullHitsToLog;
+    private long? _lastFullWarning;
+    private int _unusableLogged;
+    private int _disposed;
+
+    private SpoolStore(SpoolSettings settings, ILogger logger, TimeProvider time, IMeterFactory? meterFactory, Action<int, string>? countDropped)
+    {
+        _settings = settings;
+        _logger = logger;
+        _time = time;
+        _countDropped = countDropped;
+        _metrics = meterFactory is null ? null : new SpoolMetrics(meterFactory, () => Statistics);
+    }
+
+    private enum State
+    {
+        Ready,
+        Writing,
+        Leased,
+    }
+
+    /// <summary>The absolute path of the spool directory.</summary>
+    public string Directory => _settings.Directory;
+
+    /// <summary>False when the directory turned out unusable: then the store keeps nothing and lists nothing.</summary>
+    public bool Enabled => _enabled;
+
+    public SpoolStatistics Statistics
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return new SpoolStatistics(_enabled, _files.Count, _bytes, _hitsWaiting, _spooled, _replayed, _dropped, _badFiles);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens the spool in <see cref="SpoolSettings.Directory"/> (created if missing): takes the directory's lock, removes
+    /// unfinished writes, indexes the files waiting. An unusable directory gives a disabled store (logged once).
+    /// </summary>
+    /// <param name="settings">The directory and size limit.</param>
+    /// <param name="logger">Where the spool logs (event ids 80-89).</param>
+    /// <param name="time">Time for the rate of the spool-full warning.</param>
+    /// <param name="meterFactory">Registers the spool's instruments on the <c>Matomo.Rpc</c> meter when given.</param>
+    /// <param name="countDropped">Told of every hit the spool drops, with its reason (<see cref="SpoolDropReasons"/>).</param>
+    /// <exception cref="InvalidOperationException">Another store, in this process or another one, holds the directory.</exception>
+    public static SpoolStore Open(SpoolSettings settings, ILogger logger, TimeProvider? time = null, IMeterFactory? meterFactory = null, Action<int, string>? countDropped = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(logger);
+        var store = new SpoolStore(settings, logger, time ?? TimeProvider.System, meterFactory, countDropped);
+        store.Start();
+        return store;
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="hits"/> (1 to <see cref="SpoolFormat.MaxHitsPerFile"/>, oldest first) as one file, durably,
+    /// dropping the oldest files first when the spool would grow past its limit. Never throws for I/O trouble.
+    /// </summary>
+    public SpoolWriteResult Write(IReadOnlyList<SpooledHit> hits)
+    {
+        ArgumentNullException.ThrowIfNull(hits);
+        ArgumentOutOfRangeException.ThrowIfZero(hits.Count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(hits.Count, SpoolFormat.MaxHitsPerFile);
+        if (!_enabled)
+        {
+            return SpoolWriteResult.Disabled;
+        }
+
+        var bytes = SpoolFormat.Encode(hits, _settings.Codec);
+        Entry? entry = null;
+        var full = false;
+        lock (_gate)
+        {
+            if (!_enabled)
+            {
+                return SpoolWriteResult.Disabled;
+            }
+
+            if (MakeRoom(bytes.Length))
+            {
+                var sequence = _next++;
+                entry = new Entry(sequence, PathOf(sequence), bytes.Length, hits.Count, State.Writing);
+                _files.Add(sequence, entry);
+                _bytes += entry.Bytes;
+                _hitsWaiting += entry.Hits;
+            }
+            else if (_enabled)
+            {
+                full = true;
+                CountDropped(hits.Count, SpoolDropReasons.SpoolFull);
+                _fullHitsToLog += hits.Count;
+            }
+        }
+
+        WarnIfFull();
+        if (entry is null)
+        {
+            return full ? SpoolWriteResult.Full : SpoolWriteResult.Disabled;
+        }
+
+        var temp = TempPathOf(entry.Sequence);
+        try
+        {
+            WriteDurably(temp, bytes, FileMode.CreateNew);
+            File.Move(temp, entry.Path);
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            TryDelete(temp);
+            lock (_gate)
+            {
+                Forget(entry);
+            }
+
+            Disable("writing a batch failed: " + ex.Message, ex);
+            return SpoolWriteResult.Disabled;
+        }
+
+        lock (_gate)
+        {
+            entry.State = State.Ready;
+            _spooled += hits.Count;
+        }
+
+        _metrics?.Spooled(hits.Count);
+        return SpoolWriteResult.Written;
+    }
+
+    /// <summary>The files waiting and not being read, oldest first. Empty when disabled.</summary>
+    public IReadOnlyList<SpoolFile> List()
+    {
+        lock (_gate)
+        {
+            if (!_enabled)
+            {
+                return [];
+            }
+
+            var list = new List<SpoolFile>(_files.Count);
+            foreach (var entry in _files.Values)
+            {
+                if (entry.State == State.Ready)
+                {
+                    list.Add(entry.ToFile());
+                }
+            }
+
+            return list;
+        }
+    }
+
+    /// <summary>
+    /// Reads <paramref name="file"/> and leases its hits to the caller; null when it is gone, leased already, corrupt
+    /// (then moved aside and counted) or the store is disabled.
+    /// </summary>
+    public SpoolBatch? TryRead(SpoolFile file)
+    {
+        Entry? entry;
+        lock (_gate)
+        {
+            if (!_enabled || !_files.TryGetValue(file.Sequence, out entry) || entry.State != State.Ready)
+            {
+                return null;
+            }
+
+            entry.State = State.Leased;
+        }
+
+        byte[] data;
+        try
+        {
+            data = File.ReadAllBytes(entry.Path);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException && System.IO.Directory.Exists(Directory))
+        {
+            // Removed by hand: nothing left to send.
+            lock (_gate)
+            {
+                Forget(entry);
+            }
+
+            return null;
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            lock (_gate)
+            {
+                entry.State = State.Ready;
+            }
+
+            Disable("reading a batch failed: " + ex.Message, ex);
+            return null;
+        }
+
+        if (!SpoolFormat.TryDecode(data, out var hits, out var problem))
+        {
+            MoveAside(entry, problem!, entry.Hits);
+            return null;
+        }
+
+        return new SpoolBatch(entry.ToFile(), hits);
+    }
+
+    /// <summary>Reads the oldest file that is readable (moving corrupt ones aside on the way); null when none is left.</summary>
+    public SpoolBatch? TryReadOldest()
+    {
+        foreach (var file in List())
+        {
+            if (TryRead(file) is { } batch)
+            {
+                return batch;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Tells the store that <paramref name="count"/> more hits of <paramref name="batch"/> are accounted for (Matomo
+    /// answered for them, or delivery dropped and counted them). When every hit is, the file is deleted and true returned.
+    /// </summary>
+    public bool Account(SpoolBatch batch, int count)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        bool complete;
+        lock (_gate)
+        {
+            if (batch.IsFinished)
+            {
+                throw new InvalidOperationException("The spool batch was already deleted or released.");
+            }
+
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(count, batch.Hits.Count - batch.Accounted);
+            complete = batch.AddAccounted(count) == batch.Hits.Count && batch.TryFinish();
+            _replayed += count;
+        }
+
+        _metrics?.Replayed(count);
+        if (complete)
+        {
+            Delete(batch.File.Sequence);
+        }
+
+        return complete;
+    }
+
+    /// <summary>
+    /// Gives back a batch that is not wholly accounted for (e.g. at shutdown): with <paramref name="remaining"/> null the
+    /// file stays as it is and is listed again; otherwise it is rewritten (durably, in place) with just those hits, or
+    /// deleted when there are none. Calling it on a finished batch does nothing.
+    /// </summary>
+    public void Release(SpoolBatch batch, IReadOnlyList<SpooledHit>? remaining = null)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (!batch.TryFinish())
+        {
+            return;
+        }
+
+        var sequence = batch.File.Sequence;
+        if (remaining is null || remaining.Count == batch.Hits.Count)
+        {
+            lock (_gate)
+            {
+                if (_files.TryGetValue(sequence, out var entry))
+                {
+                    entry.State = State.Ready;
+                }
+            }
+
+            return;
+        }
+
+        if (remaining.Count == 0)
+        {
+            Delete(sequence);
+            return;
+        }
+
+        var bytes = SpoolFormat.Encode(remaining, _settings.Codec);
+        var temp = TempPathOf(sequence);
+        try
+        {
+            WriteDurably(temp, bytes, FileMode.Create);
+            File.Move(temp, batch.File.Path, overwrite: true);
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            TryDelete(temp);
+            lock (_gate)
+            {
+                if (_files.TryGetValue(sequence, out var entry))
+                {
+                    entry.State = State.Ready;
+                }
+            }
+
+            Disable("rewriting a batch failed: " + ex.Message, ex);
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_files.TryGetValue(sequence, out var entry))
+            {
+                _bytes += bytes.Length - entry.Bytes;
+                _hitsWaiting += remaining.Count - entry.Hits;
+                entry.Bytes = bytes.Length;
+                entry.Hits = remaining.Count;
+                entry.State = State.Ready;
+            }
+        }
+    }
+
+    /// <summary>Releases the directory's lock. Files stay for the next start.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        WarnIfFull(force: true);
+        _enabled = false;
+        _lock?.Dispose();
+    }
+
+    private static bool IsIoProblem(Exception ex) => ex is IOException or UnauthorizedAccessException;
+
+    private static void WriteDurably(string path, byte[] bytes, FileMode mode)
+    {
+        var options = new FileStreamOptions { Mode = mode, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0 };
+        if (!OperatingSystem.IsWindows())
+        {
+            // Hits carry callers' addresses and ids: only the app's user reads them.
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using var stream = new FileStream(path, options);
+        stream.Write(bytes);
+        stream.Flush(flushToDisk: true);
+    }
+
+    private static bool TryParseSequence(string name, out long sequence, out string extension)
+    {
+        var dot = name.IndexOf('.', StringComparison.Ordinal);
+        extension = dot < 0 ? string.Empty : name[dot..];
+        return long.TryParse(dot < 0 ? name : name[..dot], NumberStyles.None, CultureInfo.InvariantCulture, out sequence);
+    }
+
+    private static bool TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+            return true;
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            return false;
+        }
+    }
+
+    private void Start()
+    {
+        var lockPath = Path.Combine(Directory, LockFileName);
+        try
+        {
+            if (!OperatingSystem.IsWindows())
+            {
+                System.IO.Directory.CreateDirectory(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+            else
+            {
+                System.IO.Directory.CreateDirectory(Directory);
+            }
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            Disable("the directory cannot be created: " + ex.Message, ex);
+            return;
+        }
+
+        try
+        {
+            _lock = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+        }
+        catch (IOException ex) when (IsLockConflict(ex))
+        {
+            throw new InvalidOperationException(
+                $"Matomo:Spool:Directory '{Directory}' is in use by another Matomo.Rpc tracker (it holds the lock on '{lockPath}'). Two processes sharing a spool would send its hits twice: give each process its own directory, e.g. one that includes the instance name.",
+                ex);
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            Disable("its lock file cannot be opened: " + ex.Message, ex);
+            return;
+        }
+
+        try
+        {
+            // Find out now, not during the next outage, that nothing can be written here.
+            var probe = Path.Combine(Directory, ProbeFileName);
+            WriteDurably(probe, [], FileMode.Create);
+            File.Delete(probe);
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            Disable("a file cannot be written in it: " + ex.Message, ex);
+            return;
+        }
+
+        var unfinished = 0;
+        try
+        {
+            foreach (var path in System.IO.Directory.EnumerateFiles(Directory))
+            {
+                var name = Path.GetFileName(path);
+                if (!TryParseSequence(name, out var sequence, out var extension))
+                {
+                    continue;
+                }
+
+                _next = Math.Max(_next, sequence + 1);
+                if (extension == TempExtension)
+                {
+                    // A write that never got to its rename: the process that wrote it did not count it as kept.
+                    File.Delete(path);
+                    unfinished++;
+                }
+                else if (extension == FileExtension)
+                {
+                    Index(sequence, path);
+                }
+            }
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            Disable("its files cannot be listed or removed: " + ex.Message, ex);
+            return;
+        }
+
+        _enabled = true;
+        Log.SpoolOpened(_logger, Directory, _files.Count, _hitsWaiting, _bytes, unfinished);
+    }
+
+    private void Index(long sequence, string path)
+    {
+        var header = new byte[SpoolFormat.HeaderSize];
+        long length;
+        int read;
+        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None))
+        {
+            length = stream.Length;
+            read = stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+        }
+
+        var entry = new Entry(sequence, path, length, 0, State.Ready);
+        if (!SpoolFormat.TryReadHeader(header.AsSpan(0, read), length, out var hits, out var problem))
+        {
+            _files.Add(sequence, entry);
+            _bytes += length;
+            MoveAside(entry, problem!, 0);
+            return;
+        }
+
+        entry.Hits = hits;
+        _files.Add(sequence, entry);
+        _bytes += length;
+        _hitsWaiting += hits;
+    }
+
+    /// <summary>Deletes the oldest files not in use until <paramref name="size"/> more bytes fit. Under the gate.</summary>
+    private bool MakeRoom(long size)
+    {
+        if (size > _settings.MaxBytes)
+        {
+            return false;
+        }
+
+        while (_bytes + size > _settings.MaxBytes)
+        {
+            Entry? oldest = null;
+            foreach (var entry in _files.Values)
+            {
+                if (entry.State == State.Ready)
+                {
+                    oldest = entry;
+                    break;
+                }
+            }
+
+            if (oldest is null)
+            {
+                return false;
+            }
+
+            try
+            {
+                File.Delete(oldest.Path);
+            }
+            catch (Exception ex) when (IsIoProblem(ex))
+            {
+                Disable("dropping its oldest file failed: " + ex.Message, ex);
+                return false;
+            }
+
+            Forget(oldest);
+            CountDropped(oldest.Hits, SpoolDropReasons.SpoolFull);
+            _fullFilesToLog++;
+            _fullHitsToLog += oldest.Hits;
+        }
+
+        return true;
+    }
+
+    private void WarnIfFull(bool force = false)
+    {
+        long files;
+        long hits;
+        lock (_gate)
+        {
+            if (_fullFilesToLog == 0 && _fullHitsToLog == 0)
+            {
+                return;
+            }
+
+            var now = _time.GetTimestamp();
+            if (!force && _lastFullWarning is { } last && _time.GetElapsedTime(last, now) < FullWarningInterval)
+            {
+                return;
+            }
+
+            _lastFullWarning = now;
+            files = _fullFilesToLog;
+            hits = _fullHitsToLog;
+            _fullFilesToLog = 0;
+            _fullHitsToLog = 0;
+        }
+
+        Log.SpoolFull(_logger, _settings.MaxBytes, files, hits);
+    }
+
+    private void MoveAside(Entry entry, string problem, int hits)
+    {
+        var bad = entry.Path + BadExtension;
+        try
+        {
+            File.Move(entry.Path, bad, overwrite: true);
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            if (!TryDelete(entry.Path))
+            {
+                lock (_gate)
+                {
+                    Forget(entry);
+                }
+
+                Disable("a corrupt file cannot be moved aside: " + ex.Message, ex);
+                return;
+            }
+
+            bad = "(deleted)";
+        }
+
+        lock (_gate)
+        {
+            Forget(entry);
+            _badFiles++;
+            CountDropped(hits, SpoolDropReasons.SpoolCorrupt);
+        }
+
+        _metrics?.BadFile();
+        Log.SpoolFileCorrupt(_logger, entry.Path, problem, bad, hits);
+    }
+
+    private void Delete(long sequence)
+    {
+        Entry? entry;
+        lock (_gate)
+        {
+            if (!_files.TryGetValue(sequence, out entry))
+            {
+                return;
+            }
+
+            Forget(entry);
+        }
+
+        try
+        {
+            File.Delete(entry.Path);
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            // The hits were accounted for; the file would send them again at the next start.
+            Disable("deleting a sent batch failed: " + ex.Message, ex);
+        }
+    }
+
+    /// <summary>Removes an entry from the index. Under the gate.</summary>
+    private void Forget(Entry entry)
+    {
+        if (_files.Remove(entry.Sequence))
+        {
+            _bytes -= entry.Bytes;
+            _hitsWaiting -= entry.Hits;
+        }
+    }
+
+    /// <summary>Under the gate or not: the callback only adds to counters.</summary>
+    private void CountDropped(int count, string reason)
+    {
+        if (count <= 0)
+        {
+            return;
+        }
+
+        Interlocked.Add(ref _dropped, count);
+        _countDropped?.Invoke(count, reason);
+    }
+
+    private void Disable(string problem, Exception? exception)
+    {
+        _enabled = false;
+        if (Interlocked.Exchange(ref _unusableLogged, 1) == 0)
+        {
+            Log.SpoolUnusable(_logger, Directory, problem, exception);
+        }
+    }
+
+    private bool IsLockConflict(IOException ex)
+    {
+        // The lock is taken with FileShare.None: a sharing violation (Windows: ERROR_SHARING_VIOLATION 32; Unix: the
+        // flock EWOULDBLOCK, 11 on Linux and 35 on macOS) when another handle holds it.
+        const int SharingViolation = unchecked((int)0x80070020);
+        return ex.HResult is SharingViolation or 32 or 11 or 35 && File.Exists(Path.Combine(Directory, LockFileName));
+    }
+
+    private string PathOf(long sequence) => Path.Combine(Directory, sequence.ToString("D19", CultureInfo.InvariantCulture) + FileExtension);
+
+    private string TempPathOf(long sequence) => Path.Combine(Directory, sequence.ToString("D19", CultureInfo.InvariantCulture) + TempExtension);
+
+    private sealed class Entry(long sequence, string path, long bytes, int hits, State state)
+    {
+        public long Sequence { get; } = sequence;
+
+        public string Path { get; } = path;
+
+        public long Bytes { get; set; } = bytes;
+
+        public int Hits { get; set; } = hits;
+
+        public State State { get; set; } = state;
+
+        public SpoolFile ToFile() => new(Sequence, Path, Bytes, Hits);
+    }
+}
