@@ -20,7 +20,7 @@ output=$repo/artifacts/capacity.json
 
 cd "$repo"
 echo "capacity.sh: building (Release) ..."
-dotnet build -c Release --nologo -v q benchmarks/Matomo.Rpc.Capacity/Matomo.Rpc.Capacity.csproj >/dev/null
+build_log=$(dotnet build -c Release --nologo -v q benchmarks/Matomo.Rpc.Capacity/Matomo.Rpc.Capacity.csproj 2>&1) || { echo "$build_log" >&2; exit 1; }
 program=(dotnet "$repo/benchmarks/Matomo.Rpc.Capacity/bin/Release/net10.0/Matomo.Rpc.Capacity.dll")
 
 stop_kit() { [[ ${CAPACITY_KEEP_KIT:-0} == 1 ]] || "$kit/down.sh" >/dev/null 2>&1 || true; }
