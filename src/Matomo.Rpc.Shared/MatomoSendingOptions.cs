@@ -10,11 +10,15 @@ public class MatomoSendingOptions
     public int BatchSize { get; set; } = 100;
 
     /// <summary>
-    /// Most bulk requests in flight at once. Default 1: batches reach Matomo one after the other, in order. Raise it when
-    /// Matomo is far or slow and the traffic high: one request at a time carries at most BatchSize hits per answer time.
+    /// Most bulk requests in flight at once: a ceiling. Default 4. The sender starts with one and adapts to what Matomo
+    /// sustains: it sends more at once while that brings more hits per second and answers stay fast, and fewer when
+    /// answers slow down, fail, or say Matomo is busy (429, 503). One visitor's hits still reach Matomo in order: a
+    /// visitor's next hits wait until the request carrying its earlier ones was answered. 1 sends one request at a time.
+    /// A Matomo on one PHP server with a few workers takes the most hits with 2 to 4 requests in flight; raise the
+    /// ceiling for a Matomo behind several PHP servers.
     /// </summary>
-    [MatomoRange(1, 16, ErrorMessage = "Matomo:Sending:MaxConcurrentRequests must be between 1 (batches in order, the default) and 16.")]
-    public int MaxConcurrentRequests { get; set; } = 1;
+    [MatomoRange(1, 16, ErrorMessage = "Matomo:Sending:MaxConcurrentRequests must be between 1 (one request at a time) and 16 (the default 4 is a ceiling: the sender adapts below it).")]
+    public int MaxConcurrentRequests { get; set; } = 4;
 
     /// <summary>Longest time a hit waits for its batch to fill before it is sent. Default 1 second.</summary>
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);

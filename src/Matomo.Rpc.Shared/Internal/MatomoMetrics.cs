@@ -10,6 +10,7 @@ internal sealed class MatomoMetrics
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _retried;
+    private readonly Counter<long> _acceptedWithoutCount;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _sendDuration;
     private readonly TimeProvider _time;
@@ -18,6 +19,7 @@ internal sealed class MatomoMetrics
     private long _rejectedTotal;
     private long _droppedTotal;
     private long _retriedTotal;
+    private long _acceptedWithoutCountTotal;
     private long _lastDropTicks = long.MinValue;
 
     public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength, TimeProvider time)
@@ -28,6 +30,7 @@ internal sealed class MatomoMetrics
         _sent = meter.CreateCounter<long>("matomo.rpc.hits.sent", "{hit}", "Hits Matomo counted as tracked.");
         _rejected = meter.CreateCounter<long>("matomo.rpc.hits.rejected", "{hit}", "Hits Matomo answered as invalid or refused.");
         _dropped = meter.CreateCounter<long>("matomo.rpc.hits.dropped", "{hit}", "Hits given up before Matomo took them, by reason.");
+        _acceptedWithoutCount = meter.CreateCounter<long>("matomo.rpc.hits.accepted_without_count", "{hit}", "Hits counted as sent that Matomo queued without counting them (QueuedTracking): stored once its queue is processed.");
         _retried = meter.CreateCounter<long>("matomo.rpc.requests.retried", "{request}", "Requests to Matomo repeated after a transient failure.");
         _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
         _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
@@ -51,6 +54,16 @@ internal sealed class MatomoMetrics
         {
             Interlocked.Add(ref _sentTotal, count);
             _sent.Add(count);
+        }
+    }
+
+    /// <summary>Hits Matomo queued (QueuedTracking) without a count of them: counted as sent, and here apart.</summary>
+    public void AcceptedWithoutCount(int count)
+    {
+        if (count > 0)
+        {
+            Interlocked.Add(ref _acceptedWithoutCountTotal, count);
+            _acceptedWithoutCount.Add(count);
         }
     }
 
@@ -91,5 +104,8 @@ internal sealed class MatomoMetrics
         Interlocked.Read(ref _rejectedTotal),
         Interlocked.Read(ref _droppedTotal),
         Interlocked.Read(ref _retriedTotal),
-        queueLength);
+        queueLength)
+    {
+        AcceptedWithoutCount = Interlocked.Read(ref _acceptedWithoutCountTotal),
+    };
 }

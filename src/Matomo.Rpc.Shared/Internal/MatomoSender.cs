@@ -6,7 +6,8 @@ namespace Matomo.Rpc.Internal;
 /// <summary>
 /// The one background loop: waits for hits, fills a batch (by size or flush interval), hands it to
 /// <see cref="HitDelivery"/>, backs off while delivery says the batch is worth a retry, and drains on stop until the
-/// deadline. Up to MaxConcurrentRequests batches are delivered at once; with one, batches go out in order. Never dies.
+/// deadline. As many batches are delivered at once as the <see cref="ConcurrencyLimiter"/> allows (at most
+/// MaxConcurrentRequests); <see cref="VisitorLanes"/> keep each visitor's hits in order across them. Never dies.
 /// </summary>
 internal sealed class MatomoSender : BackgroundService
 {
@@ -18,6 +19,14 @@ internal sealed class MatomoSender : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _abort = new();
+    private readonly ConcurrencyLimiter _limiter;
+    private readonly VisitorLanes _lanes;
+    private readonly int _maxBacklog;
+    private readonly MatomoVisitorIdentity _visitorIdentity;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Batch> _freed = new();
+    private readonly List<PendingHit> _scratch = new(1);
+    private readonly List<PendingHit> _scratchCrashes = new(1);
+    private volatile TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ITimer? _deadline;
     private int _stopping;
     private int _abandoned;
@@ -26,6 +35,12 @@ internal sealed class MatomoSender : BackgroundService
     {
         (_queue, _delivery, _sending) = (queue, delivery, options.Sending);
         (_time, _logger, _siteId, _withToken) = (time, logger, options.SiteId, !string.IsNullOrEmpty(options.TokenAuth));
+        _limiter = delivery.Limiter;
+        _lanes = new VisitorLanes(_sending.BatchSize);
+        // Enough hits taken ahead that a batch can come from a few busy visitors' lanes rather than a little from every
+        // lane (which would hold every lane, and leave the next batch nothing to take). They stay counted in the queue.
+        _maxBacklog = 4 * _sending.BatchSize * (_sending.MaxConcurrentRequests + 1);
+        _visitorIdentity = options.VisitorIdentity;
     }
 
     public override Task StartAsync(CancellationToken cancellationToken)
@@ -60,22 +75,22 @@ internal sealed class MatomoSender : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var abort = _abort.Token;
-        using var slots = new SemaphoreSlim(_sending.MaxConcurrentRequests);
         var running = new List<Task>();
         try
         {
             while (true)
             {
                 // A slot before a batch: with one request at a time, the next batch is taken when the last is done.
-                await slots.WaitAsync(abort).ConfigureAwait(false);
-                if (!await _queue.Reader.WaitToReadAsync(abort).ConfigureAwait(false))
+                await _limiter.WaitAsync(abort).ConfigureAwait(false);
+                var batch = await NextBatchAsync(abort).ConfigureAwait(false);
+                if (batch is null)
                 {
+                    _limiter.Release();
                     break;
                 }
 
-                var batch = await FillAsync(abort).ConfigureAwait(false);
                 running.RemoveAll(static t => t.IsCompleted);
-                running.Add(RunAsync(batch, slots, abort));
+                running.Add(RunAsync(batch, abort));
             }
         }
         catch (OperationCanceledException) when (abort.IsCancellationRequested)
@@ -84,6 +99,11 @@ internal sealed class MatomoSender : BackgroundService
         finally
         {
             await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (_lanes.Count > 0)
+            {
+                _abandoned += _delivery.Abandon(_lanes.TakeAll(), DropReasons.Shutdown);
+            }
+
             var left = _queue.DropWaiting(DropReasons.Shutdown);
             if (left + _abandoned > 0)
             {
@@ -94,7 +114,7 @@ internal sealed class MatomoSender : BackgroundService
         }
     }
 
-    private async Task RunAsync(Batch batch, SemaphoreSlim slots, CancellationToken abort)
+    private async Task RunAsync(Batch batch, CancellationToken abort)
     {
         try
         {
@@ -121,53 +141,92 @@ internal sealed class MatomoSender : BackgroundService
         finally
         {
             LogDrops();
-            slots.Release();
+            _freed.Enqueue(batch);
+            _limiter.Release();
+            _wake.TrySetResult();
         }
     }
 
-    /// <summary>Takes hits until the batch is full or the flush interval since its first hit has passed: one timer per batch.</summary>
-    private async Task<Batch> FillAsync(CancellationToken abort)
+    /// <summary>
+    /// The next batch, from visitor lanes no batch in flight holds: as soon as a batch is full, else once the flush
+    /// interval has passed since hits were ready (at once when stopping). Null when stopping and every hit is taken.
+    /// </summary>
+    private async Task<Batch?> NextBatchAsync(CancellationToken abort)
     {
-        List<PendingHit> hits = new(_sending.BatchSize), crashes = [];
-        CancellationTokenSource? flush = null;
-        CancellationTokenRegistration onAbort = default;
-        try
+        long? readySince = null;
+        while (true)
         {
-            while (true)
+            // Reset the signal before looking, so that a batch freed after this look wakes the wait below.
+            if (_wake.Task.IsCompleted)
             {
-                while (hits.Count < _sending.BatchSize && _queue.Reader.TryRead(out var hit))
+                _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            while (_freed.TryDequeue(out var freed))
+            {
+                _lanes.Free(freed);
+            }
+
+            while (_lanes.Count < _maxBacklog && _queue.Reader.TryRead(out var hit))
+            {
+                _scratch.Clear();
+                _scratchCrashes.Clear();
+                _delivery.Prepare(hit, _scratch, _scratchCrashes);
+                var lane = VisitorLanes.LaneOf(hit, _visitorIdentity);
+                foreach (var pending in _scratch)
                 {
-                    _delivery.Prepare(hit, hits, crashes);
+                    _lanes.Add(lane, pending);
                 }
 
-                if (hits.Count >= _sending.BatchSize)
+                foreach (var crash in _scratchCrashes)
                 {
-                    break;
-                }
-
-                if (flush is null)
-                {
-                    flush = new CancellationTokenSource(_sending.FlushInterval, _time);
-                    onAbort = abort.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), flush);
-                }
-
-                if (!await _queue.Reader.WaitToReadAsync(flush.Token).ConfigureAwait(false))
-                {
-                    break; // stopping, and every hit taken
+                    _lanes.Add(lane, crash);
                 }
             }
+
+            var drained = _queue.Reader.Completion.IsCompleted;
+            if (_lanes.Ready >= _sending.BatchSize || (_lanes.Ready > 0 && drained))
+            {
+                return _lanes.Take();
+            }
+
+            if (_lanes.Ready > 0)
+            {
+                readySince ??= _time.GetTimestamp();
+                if (_time.GetElapsedTime(readySince.Value) >= _sending.FlushInterval)
+                {
+                    return _lanes.Take();
+                }
+            }
+
+            if (drained && _lanes.Count == 0 && !_lanes.AnyBusy)
+            {
+                return null;
+            }
+
+            await WaitAsync(readySince, drained || _lanes.Count >= _maxBacklog, abort).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+    }
+
+    /// <summary>Waits for new hits (unless <paramref name="noReading"/>), a freed batch, or the end of the flush interval.</summary>
+    private async Task WaitAsync(long? readySince, bool noReading, CancellationToken abort)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        var tasks = new List<Task>(3) { _wake.Task };
+        if (!noReading)
         {
-            // The flush interval passed, or the stop deadline did: then delivery counts the batch as dropped.
-        }
-        finally
-        {
-            await onAbort.DisposeAsync().ConfigureAwait(false);
-            flush?.Dispose();
+            tasks.Add(_queue.Reader.WaitToReadAsync(wait.Token).AsTask());
         }
 
-        return new Batch(hits, crashes);
+        if (readySince is { } since)
+        {
+            var left = _sending.FlushInterval - _time.GetElapsedTime(since);
+            tasks.Add(Task.Delay(left > TimeSpan.Zero ? left : TimeSpan.Zero, _time, wait.Token));
+        }
+
+        await Task.WhenAny(tasks).ConfigureAwait(false);
+        await wait.CancelAsync().ConfigureAwait(false);
+        abort.ThrowIfCancellationRequested();
     }
 
     private void LogDrops()

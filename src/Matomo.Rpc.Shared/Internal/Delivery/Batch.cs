@@ -26,6 +26,9 @@ internal sealed class Batch
         Size = hits.Count + crashes.Count;
     }
 
+    /// <summary>The visitor lanes the batch holds while it is in flight (see <see cref="VisitorLanes"/>).</summary>
+    public int[] Lanes { get; init; } = [];
+
     /// <summary>Hits in the batch when it was taken, crash hits included.</summary>
     public int Size { get; }
 
