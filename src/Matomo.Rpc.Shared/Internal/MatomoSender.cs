@@ -43,6 +43,9 @@ internal sealed class MatomoSender : BackgroundService
         _visitorIdentity = options.VisitorIdentity;
     }
 
+    /// <summary>How many requests may be in flight now.</summary>
+    internal ConcurrencyLimiter Limiter => _limiter;
+
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         Log.Started(_logger, _delivery.Describe, _siteId, _withToken ? " with a token" : string.Empty);

@@ -25,7 +25,7 @@ internal sealed class ConcurrencyLimiter
     public const double ShrinkAbove = 2;
 
     /// <summary>Length of one window of the baseline (the lowest answer time is kept over two of them).</summary>
-    public static readonly TimeSpan BaselineWindow = TimeSpan.FromSeconds(60);
+    public static readonly TimeSpan BaselineWindow = TimeSpan.FromMinutes(2);
 
     private const double Smoothing = 0.3;
 
@@ -33,7 +33,8 @@ internal sealed class ConcurrencyLimiter
     private readonly Queue<TaskCompletionSource> _waiters = new();
     private readonly TimeProvider _time;
     private readonly TimeSpan _slowAnswer;
-    private double _limit = 1;
+    private int _limit = 1;
+    private int _credits;
     private int _inFlight;
     private double _smoothed;
     private double _baseline = double.MaxValue;
@@ -67,7 +68,7 @@ internal sealed class ConcurrencyLimiter
 
     public int InFlight => Volatile.Read(ref _inFlight);
 
-    private int CurrentLimit => Math.Clamp((int)_limit, 1, Ceiling);
+    private int CurrentLimit => _limit;
 
     /// <summary>Waits for a request slot; every completed wait must be followed by one <see cref="Release"/>.</summary>
     public Task WaitAsync(CancellationToken cancellationToken)
@@ -127,10 +128,17 @@ internal sealed class ConcurrencyLimiter
             if (_time.GetElapsedTime(_windowStarted, now) >= BaselineWindow)
             {
                 // A new window: the baseline forgets answers older than two windows, so it follows a Matomo that became
-                // slower for good instead of shrinking against a speed it no longer has.
+                // slower for good. So that it does not creep up with the requests in flight (each window's fastest answer
+                // then waited behind the others), the limit is halved for a round: the answers of that round measure
+                // Matomo with room to spare, and the limit grows back a round at a time.
                 _previousBaseline = _baseline;
                 _baseline = double.MaxValue;
                 _windowStarted = now;
+                if (_limit > 1)
+                {
+                    Decrease(sentAt, 0.5);
+                    return;
+                }
             }
 
             _baseline = Math.Min(_baseline, _smoothed);
@@ -143,12 +151,23 @@ internal sealed class ConcurrencyLimiter
             var waiting = _limit * (1 - (baseline / _smoothed));
             if (waiting < GrowBelow)
             {
-                _limit = Math.Min(Ceiling, _limit + (1 / Math.Floor(_limit)));
-                WakeWaiters();
+                // One more request per round: after as many such answers as requests may be in flight.
+                _credits = Math.Max(_credits, 0) + 1;
+                if (_credits >= _limit && _limit < Ceiling)
+                {
+                    _limit++;
+                    _credits = 0;
+                    WakeWaiters();
+                }
             }
             else if (waiting > ShrinkAbove)
             {
-                _limit = Math.Max(1, _limit - (1 / Math.Floor(_limit)));
+                _credits = Math.Min(_credits, 0) - 1;
+                if (-_credits >= _limit && _limit > 1)
+                {
+                    _limit--;
+                    _credits = 0;
+                }
             }
         }
     }
@@ -170,7 +189,8 @@ internal sealed class ConcurrencyLimiter
             return;
         }
 
-        _limit = Math.Max(1, Math.Floor(_limit * factor));
+        _limit = Math.Max(1, (int)(_limit * factor));
+        _credits = 0;
         _lastDecrease = _time.GetTimestamp();
     }
 
