@@ -14,6 +14,7 @@ internal sealed class MatomoMetrics
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _sendDuration;
     private readonly TimeProvider _time;
+    private readonly Meter _meter;
     private long _queuedTotal;
     private long _sentTotal;
     private long _rejectedTotal;
@@ -25,7 +26,7 @@ internal sealed class MatomoMetrics
     public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength, TimeProvider time)
     {
         _time = time;
-        var meter = meterFactory.Create(MatomoTracker.MeterName);
+        var meter = _meter = meterFactory.Create(MatomoTracker.MeterName);
         _queued = meter.CreateCounter<long>("matomo.rpc.hits.queued", "{hit}", "Hits put in the send queue.");
         _sent = meter.CreateCounter<long>("matomo.rpc.hits.sent", "{hit}", "Hits Matomo counted as tracked.");
         _rejected = meter.CreateCounter<long>("matomo.rpc.hits.rejected", "{hit}", "Hits Matomo answered as invalid or refused.");
@@ -35,6 +36,13 @@ internal sealed class MatomoMetrics
         _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
         _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
         meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits held: waiting to be sent or being sent (at most Matomo:Sending:QueueCapacity).");
+    }
+
+    /// <summary>Publishes how many requests the sender may have in flight, and has.</summary>
+    public void Observe(ConcurrencyLimiter limiter)
+    {
+        _meter.CreateObservableGauge("matomo.rpc.requests.limit", () => limiter.Limit, "{request}", "Requests to Matomo the sender may have in flight now (adapted to what Matomo sustains, at most Matomo:Sending:MaxConcurrentRequests).");
+        _meter.CreateObservableGauge("matomo.rpc.requests.in_flight", () => limiter.InFlight, "{request}", "Requests to Matomo in flight, being filled, or waiting to be retried now.");
     }
 
     /// <summary>When a hit was last dropped, or null if none was.</summary>

@@ -41,6 +41,7 @@ internal sealed class HitDelivery
         _logger = logger;
         _withToken = !string.IsNullOrEmpty(options.TokenAuth);
         Limiter = new ConcurrencyLimiter(options.Sending.MaxConcurrentRequests, options.Sending.HttpTimeout / 2, time);
+        queue.Metrics.Observe(Limiter);
     }
 
     /// <summary>How many requests may be in flight; fed with every answer (see <see cref="ConcurrencyLimiter"/>).</summary>
@@ -226,8 +227,8 @@ internal sealed class HitDelivery
             case SendStatus.Answered or SendStatus.Queued:
                 Limiter.Answered(started, elapsed, full: count >= _options.Sending.BatchSize);
                 break;
-            case SendStatus.Transient when result.StatusCode is 0 or 408 or 429 or 502 or 503 or 504 or 500:
-                // No answer, a timeout, or Matomo (or its proxy, or its queue) saying it cannot take more now.
+            case SendStatus.Transient:
+                // No answer, a timeout, Matomo (or its proxy, or its queue) saying it cannot take more now, or failing.
                 Limiter.Overloaded(started);
                 break;
             case SendStatus.Refused when elapsed > _options.Sending.HttpTimeout / 2:
