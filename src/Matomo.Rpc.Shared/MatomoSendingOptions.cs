@@ -33,8 +33,12 @@ public class MatomoSendingOptions
     /// <summary>Which hit is dropped when the queue is full. Default <see cref="MatomoFullQueuePolicy.DropNewest"/>.</summary>
     public MatomoFullQueuePolicy FullQueuePolicy { get; set; } = MatomoFullQueuePolicy.DropNewest;
 
-    /// <summary>Timeout of one HTTP request to Matomo. Default 5 seconds.</summary>
-    public TimeSpan HttpTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Timeout of one HTTP request to Matomo. Default 30 seconds. A request that times out is sent again, and Matomo may
+    /// have stored it meanwhile: keep it well above the time a busy Matomo needs for one batch (the sender already sends
+    /// fewer requests at once when answers take more than half of it).
+    /// </summary>
+    public TimeSpan HttpTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>First delay before a failed request is retried; it doubles up to <see cref="RetryMaxDelay"/>. Default 1 second.</summary>
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
