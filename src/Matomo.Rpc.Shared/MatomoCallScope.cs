@@ -41,6 +41,7 @@ public sealed class MatomoCallScope : IDisposable
     private readonly ActionInfo _info;
     private readonly string _urlPath;
     private readonly long _startTimestamp;
+    private readonly bool _errorsOnly;
     private MatomoCall? _call;
     private MatomoCallerInfo _caller;
     private string? _transport;
@@ -51,8 +52,9 @@ public sealed class MatomoCallScope : IDisposable
     private int _received;
     private int _sent;
 
-    internal MatomoCallScope(ScopeServices services, ActionInfo info, MatomoCallKind kind, string? urlPath)
+    internal MatomoCallScope(ScopeServices services, ActionInfo info, MatomoCallKind kind, string? urlPath, bool errorsOnly = false)
     {
+        _errorsOnly = errorsOnly;
         _services = services;
         _info = info;
         _urlPath = urlPath ?? info.UrlPath;
@@ -154,16 +156,24 @@ public sealed class MatomoCallScope : IDisposable
 
     /// <summary>
     /// Completes the call: stamps its end time and duration, builds its hit with <paramref name="outcome"/> and queues it.
-    /// Only the first completion does anything (a skipped call is never completed).
+    /// Only the first completion does anything (a skipped call is never completed). A call left out by sampling, whose
+    /// scope exists only because failed calls are kept (<see cref="MatomoSamplingOptions.KeepErrors"/>), queues a hit only
+    /// when <paramref name="outcome"/> is an error; otherwise it is counted as sampled out.
     /// </summary>
     /// <param name="outcome">How the call ended.</param>
     /// <param name="exception">The exception it failed with, if any: its type name is recorded as the <c>error</c> field
     /// (and, with <see cref="MatomoOptions.TrackCrashes"/> on, its message).</param>
-    /// <returns>True when this completion won and its hit was queued; false when the call was already finished or the queue refused the hit.</returns>
+    /// <returns>True when this completion won and its hit was queued; false when the call was already finished, was sampled out, or the queue refused the hit.</returns>
     public bool Complete(MatomoOutcome outcome, Exception? exception = null)
     {
         if (Interlocked.CompareExchange(ref _state, StateCompleted, StateActive) != StateActive)
         {
+            return false;
+        }
+
+        if (_errorsOnly && !outcome.IsError)
+        {
+            _services.Queue.Metrics.SampledOut();
             return false;
         }
 
@@ -203,9 +213,11 @@ public sealed class MatomoCallScope : IDisposable
                     _transport,
                     Snapshot(_parameters),
                     Snapshot(_customVariables),
-                    Snapshot(_fields));
+                    Snapshot(_fields),
+                    sampled: !(outcome.IsError && _services.KeepErrors));
             }
 
+            _services.Queue.Metrics.Offered();
             return _services.Queue.TryWrite(hit);
         }
 #pragma warning disable CA1031 // tracking never throws into the call

@@ -9,6 +9,7 @@ namespace Matomo.Rpc;
 public sealed class MatomoHit
 {
     private readonly ActionInfo _info;
+    private readonly bool _sampled;
 
     internal MatomoHit(
         ActionInfo info,
@@ -25,8 +26,10 @@ public sealed class MatomoHit
         string? transport,
         IReadOnlyList<KeyValuePair<string, string>> parameters,
         IReadOnlyList<KeyValuePair<string, string>> customVariables,
-        IReadOnlyList<KeyValuePair<string, string>> fields)
+        IReadOnlyList<KeyValuePair<string, string>> fields,
+        bool sampled = true)
     {
+        _sampled = sampled;
         _info = info;
         UrlPath = urlPath;
         Kind = kind;
@@ -91,6 +94,16 @@ public sealed class MatomoHit
 
     /// <summary>The adapter's own outcome fields (<see cref="MatomoCallScope.SetField"/>), e.g. the HTTP method.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Fields { get; }
+
+    /// <summary>
+    /// The chance this call had of being tracked (<see cref="MatomoOptions.Sampling"/>): its action's sample rate, or 1 when
+    /// every such call is tracked, as failed calls are with <see cref="MatomoSamplingOptions.KeepErrors"/>. Each hit stands
+    /// for 1 / <see cref="SampleRate"/> calls; below 1 it is recorded as the <c>sample</c> field.
+    /// </summary>
+    public double SampleRate => _sampled ? _info.SampleRate : 1;
+
+    /// <summary>The sample rate as recorded, or null when it is 1 (not recorded).</summary>
+    internal string? SampleRateText => _sampled ? _info.SampleRateText : null;
 
     /// <summary>The parameters configured for the action (<see cref="MatomoOptions.ActionDetails"/>), without <c>action_name</c>.</summary>
     internal IReadOnlyList<KeyValuePair<string, string>> Details => _info.Details;

@@ -31,7 +31,16 @@ internal sealed class MatomoHealthCheck : IHealthCheck
             ["retried"] = stats.Retried,
             ["queue_length"] = stats.QueueLength,
             ["queue_capacity"] = capacity,
+            ["sampled_out"] = stats.SampledOut,
         };
+        if (_state.Capacity is { } over)
+        {
+            // Calls offer more than Matomo takes (logged once as OfferedExceedsCapacity): both rates and the rate that fits.
+            data["offered_hits_per_second"] = over.OfferedPerSecond;
+            data["taken_hits_per_second"] = over.TakenPerSecond;
+            data["fitting_sample_rate"] = over.FittingSampleRate;
+        }
+
         if (_state.LastReport is { } report)
         {
             data["matomo_check"] = report.ToString();
