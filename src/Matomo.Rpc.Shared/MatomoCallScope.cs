@@ -213,8 +213,7 @@ public sealed class MatomoCallScope : IDisposable
                     _transport,
                     Snapshot(_parameters),
                     Snapshot(_customVariables),
-                    Snapshot(_fields),
-                    sampled: !(outcome.IsError && _services.KeepErrors));
+                    Snapshot(_fields));
             }
 
             _services.Queue.Metrics.Offered();

@@ -9,7 +9,6 @@ namespace Matomo.Rpc;
 public sealed class MatomoHit
 {
     private readonly ActionInfo _info;
-    private readonly bool _sampled;
 
     internal MatomoHit(
         ActionInfo info,
@@ -26,10 +25,8 @@ public sealed class MatomoHit
         string? transport,
         IReadOnlyList<KeyValuePair<string, string>> parameters,
         IReadOnlyList<KeyValuePair<string, string>> customVariables,
-        IReadOnlyList<KeyValuePair<string, string>> fields,
-        bool sampled = true)
+        IReadOnlyList<KeyValuePair<string, string>> fields)
     {
-        _sampled = sampled;
         _info = info;
         UrlPath = urlPath;
         Kind = kind;
@@ -100,10 +97,13 @@ public sealed class MatomoHit
     /// every such call is tracked, as failed calls are with <see cref="MatomoSamplingOptions.KeepErrors"/>. Each hit stands
     /// for 1 / <see cref="SampleRate"/> calls; below 1 it is recorded as the <c>sample</c> field.
     /// </summary>
-    public double SampleRate => _sampled ? _info.SampleRate : 1;
+    public double SampleRate => IsKeptError ? 1 : _info.SampleRate;
 
     /// <summary>The sample rate as recorded, or null when it is 1 (not recorded).</summary>
-    internal string? SampleRateText => _sampled ? _info.SampleRateText : null;
+    internal string? SampleRateText => IsKeptError ? null : _info.SampleRateText;
+
+    // Decided from what the hit already holds (no field of its own: every tracked call allocates a hit).
+    private bool IsKeptError => Outcome.IsError && _info.KeepErrors;
 
     /// <summary>The parameters configured for the action (<see cref="MatomoOptions.ActionDetails"/>), without <c>action_name</c>.</summary>
     internal IReadOnlyList<KeyValuePair<string, string>> Details => _info.Details;

@@ -208,7 +208,8 @@ public sealed class MatomoTracker
             TextSanitizer.Clip(actionName, Limits.Url),
             "/" + action,
             details,
-            _sampling.RateFor(action));
+            _sampling.RateFor(action),
+            _sampling.KeepErrors);
     }
 
     private bool IsExcludedAction(string action) => _excludedActions.Contains(action) || _scopes.MatchesAny(_excludedPatterns, action);

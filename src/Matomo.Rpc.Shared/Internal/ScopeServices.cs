@@ -20,7 +20,6 @@ internal sealed class ScopeServices
         Time = time;
         Queue = queue;
         KeepErrorMessages = options.TrackCrashes;
-        KeepErrors = options.Sampling.KeepErrors;
         _ignoredUserAgents = [.. options.IgnoredUserAgentPatterns.Select(MatomoOptionsValidator.CompilePattern)];
         _logger = logger;
     }
@@ -31,9 +30,6 @@ internal sealed class ScopeServices
 
     /// <summary>Crash tracking is on: a failed call keeps its exception's message.</summary>
     public bool KeepErrorMessages { get; }
-
-    /// <summary>Sampling keeps every failed call: a failed call's hit is kept whatever its rate, so it records none.</summary>
-    public bool KeepErrors { get; }
 
     public bool IsIgnoredUserAgent(string userAgent) => _ignoredUserAgents.Length > 0 && MatchesAny(_ignoredUserAgents, userAgent);
 
