@@ -37,11 +37,14 @@ public sealed class MatomoCallScope : IDisposable
     private const int StateSkipped = 1;
     private const int StateCompleted = 2;
 
+    // Kept in the kind's field: one more field would make every tracked call's scope 8 bytes larger.
+    private const int ErrorsOnlyFlag = 1 << 30;
+
     private readonly ScopeServices _services;
     private readonly ActionInfo _info;
     private readonly string _urlPath;
     private readonly long _startTimestamp;
-    private readonly bool _errorsOnly;
+    private readonly int _kindAndFlags;
     private MatomoCall? _call;
     private MatomoCallerInfo _caller;
     private string? _transport;
@@ -54,11 +57,10 @@ public sealed class MatomoCallScope : IDisposable
 
     internal MatomoCallScope(ScopeServices services, ActionInfo info, MatomoCallKind kind, string? urlPath, bool errorsOnly = false)
     {
-        _errorsOnly = errorsOnly;
         _services = services;
         _info = info;
         _urlPath = urlPath ?? info.UrlPath;
-        Kind = kind;
+        _kindAndFlags = (int)kind | (errorsOnly ? ErrorsOnlyFlag : 0);
         _startTimestamp = services.Time.GetTimestamp();
     }
 
@@ -82,7 +84,7 @@ public sealed class MatomoCallScope : IDisposable
     public string Action => _info.Action;
 
     /// <summary>The kind of call.</summary>
-    public MatomoCallKind Kind { get; }
+    public MatomoCallKind Kind => (MatomoCallKind)(_kindAndFlags & ~ErrorsOnlyFlag);
 
     /// <summary>True once the call was completed or skipped: later changes are ignored.</summary>
     public bool IsFinished => Volatile.Read(ref _state) != StateActive;
@@ -171,7 +173,7 @@ public sealed class MatomoCallScope : IDisposable
             return false;
         }
 
-        if (_errorsOnly && !outcome.IsError)
+        if ((_kindAndFlags & ErrorsOnlyFlag) != 0 && !outcome.IsError)
         {
             _services.Queue.Metrics.SampledOut();
             return false;
