@@ -1,6 +1,7 @@
 using Matomo.Rpc.Internal;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Matomo.Rpc.Shared.Tests;
@@ -130,7 +131,7 @@ public class CapacityMonitorTests
     public async Task HealthCheck_OverCapacity_DataHasBothRatesAndTheRateThatFits()
     {
         Run(Window + Tick, offeredPerSecond: 1000, takenPerSecond: 250);
-        var check = new MatomoHealthCheck(_harness.Tracker, _state);
+        var check = new MatomoHealthCheck(_harness.Tracker, _harness.Queue, _state, new SendHealth(_harness.Queue, _harness.Time, NullLogger.Instance), _harness.Time);
 
         var result = await check.CheckHealthAsync(new HealthCheckContext());
 

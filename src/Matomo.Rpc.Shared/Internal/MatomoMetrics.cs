@@ -13,6 +13,7 @@ internal sealed class MatomoMetrics
     private readonly Counter<long> _sampledOut;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _sendDuration;
+    private readonly TimeProvider _time;
     private long _queuedTotal;
     private long _sentTotal;
     private long _rejectedTotal;
@@ -20,9 +21,11 @@ internal sealed class MatomoMetrics
     private long _retriedTotal;
     private long _sampledOutTotal;
     private long _offeredTotal;
+    private long _lastDropTicks = long.MinValue;
 
-    public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength)
+    public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength, TimeProvider time)
     {
+        _time = time;
         var meter = meterFactory.Create(MatomoTracker.MeterName);
         _queued = meter.CreateCounter<long>("matomo.rpc.hits.queued", "{hit}", "Hits put in the send queue.");
         _sent = meter.CreateCounter<long>("matomo.rpc.hits.sent", "{hit}", "Hits Matomo counted as tracked.");
@@ -32,12 +35,13 @@ internal sealed class MatomoMetrics
         _sampledOut = meter.CreateCounter<long>("matomo.rpc.hits.sampled_out", "{call}", "Calls left out by sampling (Matomo:Sampling): no hit.");
         _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
         _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
-        meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits waiting to be sent.");
+        meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits held: waiting to be sent or being sent (at most Matomo:Sending:QueueCapacity).");
     }
 
-    public long DroppedTotal => Interlocked.Read(ref _droppedTotal);
-
-    public long RejectedTotal => Interlocked.Read(ref _rejectedTotal);
+    /// <summary>When a hit was last dropped, or null if none was.</summary>
+    public DateTimeOffset? LastDropAt => Interlocked.Read(ref _lastDropTicks) is var ticks && ticks == long.MinValue
+        ? null
+        : new DateTimeOffset(ticks, TimeSpan.Zero);
 
     /// <summary>Calls left out by sampling since start.</summary>
     public long SampledOutTotal => Interlocked.Read(ref _sampledOutTotal);
@@ -85,6 +89,7 @@ internal sealed class MatomoMetrics
         if (count > 0)
         {
             Interlocked.Add(ref _droppedTotal, count);
+            Interlocked.Exchange(ref _lastDropTicks, _time.GetUtcNow().UtcTicks);
             _dropped.Add(count, new KeyValuePair<string, object?>("reason", reason));
         }
     }
