@@ -36,14 +36,14 @@ public class EnqueueBenchmarks
     public void Cleanup() => _tracker.Dispose();
 
     [Benchmark(Description = "StartCall: excluded action (returns null)")]
-    public MatomoCall? StartExcluded() => _tracker.Tracker.StartCall(BenchmarkTracker.ExcludedAction, MatomoCallKind.Unary);
+    public MatomoCallScope? StartExcluded() => _tracker.Tracker.StartCall(BenchmarkTracker.ExcludedAction, MatomoCallKind.Unary);
 
     [Benchmark(Baseline = true, Description = "StartCall + SetCaller + Complete, drained")]
     public bool StartCompleteDrain()
     {
-        var call = _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!;
-        call.SetCaller(_caller);
-        var queued = call.Complete(Ok);
+        var scope = _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!;
+        scope.SetCaller(_caller);
+        var queued = scope.Complete(Ok);
         _tracker.Queue.Reader.TryRead(out _);
         return queued;
     }
@@ -51,15 +51,16 @@ public class EnqueueBenchmarks
     [Benchmark(Description = "... + SetVar + AddCustomVariable + MeasurePerf")]
     public bool StartWithPerCallApiCompleteDrain()
     {
-        var call = _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!;
-        call.SetCaller(_caller);
+        var scope = _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!;
+        scope.SetCaller(_caller);
+        var call = scope.Call;
         call.SetVar("dimension7", "tenant-42");
         call.AddCustomVariable("tenant", "acme");
         using (call.MeasurePerf("pf_dm1"))
         {
         }
 
-        var queued = call.Complete(Ok);
+        var queued = scope.Complete(Ok);
         _tracker.Queue.Reader.TryRead(out _);
         return queued;
     }

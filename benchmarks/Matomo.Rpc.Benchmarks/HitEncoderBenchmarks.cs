@@ -34,8 +34,8 @@ public class HitEncoderBenchmarks
             o.Dimensions.Messages = 3;
             o.Dimensions.Error = 4;
         });
-        _plainEncoder = new HitEncoder(_plain.Tracker.Options, new VisitorIdGenerator("salt"), NullLogger.Instance);
-        _fullEncoder = new HitEncoder(_full.Tracker.Options, new VisitorIdGenerator("salt"), NullLogger.Instance);
+        _plainEncoder = new HitEncoder(_plain.Tracker.Options, new VisitorIdGenerator("salt"), new TrackingState(), NullLogger.Instance);
+        _fullEncoder = new HitEncoder(_full.Tracker.Options, new VisitorIdGenerator("salt"), new TrackingState(), NullLogger.Instance);
 
         var caller = new MatomoCallerInfo
         {
@@ -55,14 +55,13 @@ public class HitEncoderBenchmarks
         // A failed streaming call with service-set variables, a custom variable, a timer, cip and dimensions.
         var rich = _full.Tracker.StartCall("greet.Greeter/Chat", MatomoCallKind.DuplexStreaming)!;
         rich.SetCaller(caller with { Referrer = "https://app.example.org/chat?room=ünïcödé" });
-        rich.SetVar("dimension7", "tenant-42");
-        rich.SetVar("pf_dm1", "12");
-        rich.AddCustomVariable("tenant", "acme & co");
+        rich.Call.SetVar("dimension7", "tenant-42");
+        rich.Call.SetVar("pf_dm1", "12");
+        rich.Call.AddCustomVariable("tenant", "acme & co");
         rich.CountReceived();
         rich.CountSent();
         rich.CountSent();
-        rich.SetException(new InvalidOperationException("boom"));
-        rich.Complete(new MatomoOutcome("Unknown", 2, IsError: true));
+        rich.Complete(new MatomoOutcome("Unknown", 2, IsError: true), new InvalidOperationException("boom"));
         _richHit = Take(_full);
     }
 

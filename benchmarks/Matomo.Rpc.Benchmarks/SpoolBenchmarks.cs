@@ -105,7 +105,7 @@ public class SpoolBenchmarks
             o.AllowTokenOverHttp = true;
             o.IpMaskBytes = 1;
         });
-        var encoder = new HitEncoder(tracker.Tracker.Options, new VisitorIdGenerator("salt"), NullLogger.Instance);
+        var encoder = new HitEncoder(tracker.Tracker.Options, new VisitorIdGenerator("salt"), new TrackingState(), NullLogger.Instance);
         string[] methods = ["greet.Greeter/SayHello", "greet.Greeter/SayHellos", "greet.Greeter/Chat", "greet.Greeter/Upload", "billing.Invoices/Get"];
         string[] outcomes = ["OK", "OK", "OK", "OK", "NotFound", "Unavailable"];
         var random = new Random(14);
@@ -125,7 +125,7 @@ public class SpoolBenchmarks
                     Host = "api.example.org",
                     Scheme = "https",
                 });
-                call.SetVar("pf_srv", random.Next(1, 500).ToString(CultureInfo.InvariantCulture));
+                call.Call.SetVar("pf_srv", random.Next(1, 500).ToString(CultureInfo.InvariantCulture));
                 var outcome = outcomes[random.Next(outcomes.Length)];
                 call.Complete(new MatomoOutcome(outcome, outcome == "OK" ? 0 : 5, IsError: outcome == "Unavailable"));
                 var hit = tracker.Queue.Reader.TryRead(out var h) ? h : throw new InvalidOperationException("the hit was not queued");

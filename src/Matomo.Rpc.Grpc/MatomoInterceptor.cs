@@ -16,16 +16,18 @@ namespace Matomo.Rpc.Grpc;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The outcome is, in this order: the status of an <see cref="RpcException"/> the handler threw; the
-/// <see cref="ServerCallContext.Status"/> service code set, when the handler returned; for a call that was cancelled,
-/// <c>DeadlineExceeded</c> when its deadline had passed (or was less than 250 ms away when the client reset the call,
-/// since the client gives up at its own, slightly earlier, copy of the deadline), else <c>Cancelled</c>; <c>Unknown</c>
-/// for any other exception; otherwise <c>OK</c>. The exception's type is recorded as the <c>error</c> field.
+/// The outcome is, in this order: <c>DeadlineExceeded</c> when the call's deadline had passed by the time the handler
+/// ended, however it ended (the client gave up then), or was less than 250 ms away when the client reset the call
+/// (the client gives up at its own, slightly earlier, copy of the deadline); the status of an
+/// <see cref="RpcException"/> the handler threw; the <see cref="ServerCallContext.Status"/> service code set, when the
+/// handler returned; <c>Cancelled</c> for a call the client cancelled; <c>Unknown</c> for any other exception;
+/// otherwise <c>OK</c>. The exception's type is recorded as the <c>error</c> field.
 /// </para>
 /// <para>
 /// The interceptor holds nothing but the singleton <see cref="MatomoTracker"/>: it may be registered in DI or left to
 /// grpc-dotnet, which then creates it per call. It never reads or sets <see cref="ServerCallContext.ResponseTrailers"/>
-/// or <see cref="ServerCallContext.WriteOptions"/>, so it also works under gRPC JSON transcoding.
+/// or <see cref="ServerCallContext.WriteOptions"/>, so it also works under gRPC JSON transcoding. When
+/// <c>AddMatomoTracking</c> was not called, calls go through untracked and one error says so.
 /// </para>
 /// </remarks>
 /// <example>
@@ -41,14 +43,20 @@ public sealed class MatomoInterceptor : Interceptor
     /// <summary>How close to its deadline a call cancelled by the client counts as having exceeded it.</summary>
     internal static readonly TimeSpan DeadlineTolerance = TimeSpan.FromMilliseconds(250);
 
-    private readonly MatomoTracker _tracker;
+    private readonly MatomoTracker? _tracker;
+    private readonly ILogger? _logger;
 
-    /// <summary>Creates the interceptor.</summary>
-    /// <param name="tracker">The tracker registered by <c>AddMatomoTracking</c>.</param>
-    public MatomoInterceptor(MatomoTracker tracker)
+    /// <summary>Creates the interceptor; grpc-dotnet does it, from the services.</summary>
+    /// <param name="tracker">The tracker registered by <c>AddMatomoTracking</c>; without it, calls are not tracked (and one error is logged).</param>
+    /// <param name="logger">The logger.</param>
+    public MatomoInterceptor(MatomoTracker? tracker = null, ILogger<MatomoInterceptor>? logger = null)
     {
-        ArgumentNullException.ThrowIfNull(tracker);
         _tracker = tracker;
+        _logger = logger;
+        if (tracker is null && logger is not null)
+        {
+            MissingRegistration.Report(logger);
+        }
     }
 
     /// <inheritdoc />
@@ -57,8 +65,14 @@ public sealed class MatomoInterceptor : Interceptor
         ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        var call = Start(context, MatomoCallKind.Unary);
-        return call is null ? continuation(request, context) : TrackUnaryAsync(request, context, continuation, call);
+        var scope = Start(context, MatomoCallKind.Unary);
+        if (scope is null)
+        {
+            return continuation(request, context);
+        }
+
+        scope.CountReceived();
+        return Track(scope, context, (Continuation: continuation, Request: request, Context: context), static s => s.Continuation(s.Request, s.Context), countResponse: true);
     }
 
     /// <inheritdoc />
@@ -67,8 +81,14 @@ public sealed class MatomoInterceptor : Interceptor
         ServerCallContext context,
         ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        var call = Start(context, MatomoCallKind.ClientStreaming);
-        return call is null ? continuation(requestStream, context) : TrackClientStreamingAsync(requestStream, context, continuation, call);
+        var scope = Start(context, MatomoCallKind.ClientStreaming);
+        if (scope is null)
+        {
+            return continuation(requestStream, context);
+        }
+
+        var requests = new CountingStreamReader<TRequest>(requestStream, scope);
+        return Track(scope, context, (Continuation: continuation, Requests: requests, Context: context), static s => s.Continuation(s.Requests, s.Context), countResponse: true);
     }
 
     /// <inheritdoc />
@@ -78,8 +98,15 @@ public sealed class MatomoInterceptor : Interceptor
         ServerCallContext context,
         ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        var call = Start(context, MatomoCallKind.ServerStreaming);
-        return call is null ? continuation(request, responseStream, context) : TrackServerStreamingAsync(request, responseStream, context, continuation, call);
+        var scope = Start(context, MatomoCallKind.ServerStreaming);
+        if (scope is null)
+        {
+            return continuation(request, responseStream, context);
+        }
+
+        scope.CountReceived();
+        var responses = new CountingServerStreamWriter<TResponse>(responseStream, scope);
+        return Track(scope, context, (Continuation: continuation, Request: request, Responses: responses, Context: context), static s => s.Continuation(s.Request, s.Responses, s.Context));
     }
 
     /// <inheritdoc />
@@ -89,158 +116,173 @@ public sealed class MatomoInterceptor : Interceptor
         ServerCallContext context,
         DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        var call = Start(context, MatomoCallKind.DuplexStreaming);
-        return call is null ? continuation(requestStream, responseStream, context) : TrackDuplexStreamingAsync(requestStream, responseStream, context, continuation, call);
+        var scope = Start(context, MatomoCallKind.DuplexStreaming);
+        if (scope is null)
+        {
+            return continuation(requestStream, responseStream, context);
+        }
+
+        var requests = new CountingStreamReader<TRequest>(requestStream, scope);
+        var responses = new CountingServerStreamWriter<TResponse>(responseStream, scope);
+        return Track(scope, context, (Continuation: continuation, Requests: requests, Responses: responses, Context: context), static s => s.Continuation(s.Requests, s.Responses, s.Context));
     }
 
-    private async Task<TResponse> TrackUnaryAsync<TRequest, TResponse>(
-        TRequest request,
-        ServerCallContext context,
-        UnaryServerMethod<TRequest, TResponse> continuation,
-        MatomoCall call)
-        where TRequest : class
-        where TResponse : class
+    /// <summary>
+    /// Runs a handler that returns a response and completes the scope when it ends. A handler that completed
+    /// synchronously costs no extra task; a synchronous throw is handled as a faulted task.
+    /// </summary>
+    private Task<TResponse> Track<TState, TResponse>(MatomoCallScope scope, ServerCallContext context, TState state, Func<TState, Task<TResponse>> handler, bool countResponse)
     {
-        call.CountReceived();
+        Task<TResponse> task;
+        try
+        {
+            task = handler(state);
+        }
+        catch (Exception ex)
+        {
+            task = Task.FromException<TResponse>(ex);
+        }
+
+        if (task.IsCompletedSuccessfully)
+        {
+            Succeeded(scope, context, countResponse);
+            return task;
+        }
+
+        return TrackAsync(scope, context, task, countResponse);
+    }
+
+    private async Task<TResponse> TrackAsync<TResponse>(MatomoCallScope scope, ServerCallContext context, Task<TResponse> task, bool countResponse)
+    {
         TResponse response;
         try
         {
-            response = await continuation(request, context).ConfigureAwait(false);
+            response = await task.ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            Finish(call, context, ex);
+            Finish(scope, context, ex);
             throw;
         }
 
-        call.CountSent();
-        Finish(call, context, null);
+        Succeeded(scope, context, countResponse);
         return response;
     }
 
-    private async Task<TResponse> TrackClientStreamingAsync<TRequest, TResponse>(
-        IAsyncStreamReader<TRequest> requestStream,
-        ServerCallContext context,
-        ClientStreamingServerMethod<TRequest, TResponse> continuation,
-        MatomoCall call)
-        where TRequest : class
-        where TResponse : class
+    /// <summary>Runs a streaming handler (no single response) and completes the scope when it ends.</summary>
+    private Task Track<TState>(MatomoCallScope scope, ServerCallContext context, TState state, Func<TState, Task> handler)
     {
-        TResponse response;
+        Task task;
         try
         {
-            response = await continuation(new CountingStreamReader<TRequest>(requestStream, call), context).ConfigureAwait(false);
+            task = handler(state);
         }
         catch (Exception ex)
         {
-            Finish(call, context, ex);
-            throw;
+            task = Task.FromException(ex);
         }
 
-        call.CountSent();
-        Finish(call, context, null);
-        return response;
+        if (task.IsCompletedSuccessfully)
+        {
+            Succeeded(scope, context, countResponse: false);
+            return task;
+        }
+
+        return TrackAsync(scope, context, task);
     }
 
-    private async Task TrackServerStreamingAsync<TRequest, TResponse>(
-        TRequest request,
-        IServerStreamWriter<TResponse> responseStream,
-        ServerCallContext context,
-        ServerStreamingServerMethod<TRequest, TResponse> continuation,
-        MatomoCall call)
-        where TRequest : class
-        where TResponse : class
+    private async Task TrackAsync(MatomoCallScope scope, ServerCallContext context, Task task)
     {
-        call.CountReceived();
         try
         {
-            await continuation(request, new CountingServerStreamWriter<TResponse>(responseStream, call), context).ConfigureAwait(false);
+            await task.ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            Finish(call, context, ex);
+            Finish(scope, context, ex);
             throw;
         }
 
-        Finish(call, context, null);
+        Succeeded(scope, context, countResponse: false);
     }
 
-    private async Task TrackDuplexStreamingAsync<TRequest, TResponse>(
-        IAsyncStreamReader<TRequest> requestStream,
-        IServerStreamWriter<TResponse> responseStream,
-        ServerCallContext context,
-        DuplexStreamingServerMethod<TRequest, TResponse> continuation,
-        MatomoCall call)
-        where TRequest : class
-        where TResponse : class
+    private void Succeeded(MatomoCallScope scope, ServerCallContext context, bool countResponse)
     {
-        try
+        if (countResponse)
         {
-            await continuation(
-                new CountingStreamReader<TRequest>(requestStream, call),
-                new CountingServerStreamWriter<TResponse>(responseStream, call),
-                context).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            Finish(call, context, ex);
-            throw;
+            scope.CountSent();
         }
 
-        Finish(call, context, null);
+        Finish(scope, context, null);
     }
 
     /// <summary>Starts tracking the call, or returns null when it is not tracked (or tracking it failed).</summary>
-    private MatomoCall? Start(ServerCallContext context, MatomoCallKind kind)
+    private MatomoCallScope? Start(ServerCallContext context, MatomoCallKind kind)
     {
-        MatomoCall? call = null;
+        if (_tracker is null)
+        {
+            return null;
+        }
+
+        MatomoCallScope? scope = null;
         try
         {
-            call = _tracker.StartCall(context.Method, kind);
-            if (call is null)
+            scope = _tracker.StartCall(context.Method, kind);
+            if (scope is null)
             {
                 return null;
             }
 
             var httpContext = TryGetHttpContext(context);
-            call.SetCaller(httpContext is null ? new MatomoCallerInfo { Host = context.Host } : _tracker.ReadCaller(httpContext));
+            scope.SetCaller(httpContext is null ? new MatomoCallerInfo { Host = context.Host } : _tracker.ReadCaller(httpContext));
 
             // A second MatomoInterceptor on the same call (registered globally and per service) leaves it to the first.
-            return MatomoServerCallContextExtensions.TryAttach(context, call) ? call : null;
+            return MatomoServerCallContextExtensions.TryAttach(context, scope) ? scope : null;
         }
 #pragma warning disable CA1031 // tracking never throws into the call
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            call?.Skip();
+            scope?.Call.Skip();
             OnTrackingFailed(context, ex);
             return null;
         }
     }
 
-    private void Finish(MatomoCall call, ServerCallContext context, Exception? exception)
+    private void Finish(MatomoCallScope scope, ServerCallContext context, Exception? exception)
     {
         try
         {
-            if (exception is not null)
-            {
-                call.SetException(exception);
-            }
-
-            call.Complete(GrpcOutcomes.For(StatusOf(exception, context)));
+            scope.Complete(GrpcOutcomes.For(StatusOf(exception, context)), exception);
         }
 #pragma warning disable CA1031 // tracking never throws into the call
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            call.Skip();
+            scope.Call.Skip();
             OnTrackingFailed(context, ex);
         }
     }
 
-    /// <summary>The status the client gets for a call that ended with <paramref name="exception"/> (null: returned normally).</summary>
+    /// <summary>
+    /// The status the client gets for a call that ended with <paramref name="exception"/> (null: returned normally), in
+    /// this order: <c>DeadlineExceeded</c> when the deadline had passed by the end (the client gave up at its copy of it,
+    /// and grpc-dotnet answers so once its own passed), or was less than <see cref="DeadlineTolerance"/> away when the
+    /// call was cancelled, or when the host set that status and cancelled the call; the status of an
+    /// <see cref="RpcException"/>; the status service code set, when the handler returned; <c>Cancelled</c> when the
+    /// call was cancelled; <c>Unknown</c> for any other exception; <c>OK</c>.
+    /// </summary>
     private StatusCode StatusOf(Exception? exception, ServerCallContext context)
     {
+        var cancelled = context.CancellationToken.IsCancellationRequested;
+
+        // A client gives up at its own deadline and resets the stream; the server's copy of the deadline is later by the
+        // time the request took to arrive, so the reset can come just before the server's deadline.
+        if (DeadlinePassed(context, cancelled ? DeadlineTolerance : TimeSpan.Zero))
+        {
+            return StatusCode.DeadlineExceeded;
+        }
+
         if (exception is RpcException rpc)
         {
             return rpc.StatusCode;
@@ -248,26 +290,20 @@ public sealed class MatomoInterceptor : Interceptor
 
         // Set by service code, or by grpc-dotnet when the deadline fires (before it cancels the call).
         var status = context.Status.StatusCode;
+        if (status == StatusCode.DeadlineExceeded && (cancelled || exception is OperationCanceledException))
+        {
+            return StatusCode.DeadlineExceeded;
+        }
+
         if (exception is null && status != StatusCode.OK)
         {
             return status;
         }
 
-        // When the call was aborted (deadline or client), the client saw that, not what the handler did afterwards.
-        var cancelled = context.CancellationToken.IsCancellationRequested;
-        if (cancelled || exception is OperationCanceledException)
+        // When the call was aborted by the client, it saw that, not what the handler did afterwards.
+        if (cancelled)
         {
-            // A client gives up at its own deadline and resets the stream; the server's copy of the deadline is later by
-            // the time the request took to arrive, so the reset can come just before the server's deadline.
-            if (status == StatusCode.DeadlineExceeded || DeadlinePassed(context, cancelled ? DeadlineTolerance : TimeSpan.Zero))
-            {
-                return StatusCode.DeadlineExceeded;
-            }
-
-            if (cancelled)
-            {
-                return StatusCode.Cancelled;
-            }
+            return StatusCode.Cancelled;
         }
 
         return exception is null ? StatusCode.OK : StatusCode.Unknown;
@@ -282,7 +318,7 @@ public sealed class MatomoInterceptor : Interceptor
         }
 
         var utc = deadline.Kind == DateTimeKind.Local ? deadline.ToUniversalTime() : deadline;
-        return utc - tolerance <= _tracker.TimeProvider.GetUtcNow().UtcDateTime;
+        return utc - tolerance <= _tracker!.TimeProvider.GetUtcNow().UtcDateTime;
     }
 
     private static HttpContext? TryGetHttpContext(ServerCallContext context)
@@ -299,11 +335,11 @@ public sealed class MatomoInterceptor : Interceptor
         }
     }
 
-    private static void OnTrackingFailed(ServerCallContext context, Exception exception)
+    private void OnTrackingFailed(ServerCallContext context, Exception exception)
     {
         try
         {
-            var logger = TryGetHttpContext(context)?.RequestServices?.GetService<ILogger<MatomoInterceptor>>();
+            var logger = _logger ?? TryGetHttpContext(context)?.RequestServices?.GetService<ILogger<MatomoInterceptor>>();
             if (logger is not null)
             {
                 Log.TrackingFailed(logger, context.Method, exception);

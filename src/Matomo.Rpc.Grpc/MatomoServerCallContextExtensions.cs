@@ -4,7 +4,7 @@ namespace Matomo.Rpc.Grpc;
 
 /// <summary>
 /// The per-call Matomo API for gRPC service code: set Tracking API parameters, add custom variables, time blocks and
-/// skip tracking, for the current call only. The call's scope is kept in <see cref="ServerCallContext.UserState"/> by
+/// skip tracking, for the current call only. The call's tracking scope is kept in <see cref="ServerCallContext.UserState"/> by
 /// <see cref="MatomoInterceptor"/>; on a call that is not tracked (excluded, skipped, or no interceptor) these methods
 /// do nothing, but they refuse the same invalid names as on a tracked call, so a mistake shows up in every environment.
 /// </summary>
@@ -25,7 +25,7 @@ namespace Matomo.Rpc.Grpc;
 /// </example>
 public static class MatomoServerCallContextExtensions
 {
-    private static readonly object CallKey = new();
+    private static readonly object ScopeKey = new();
 
     /// <summary>
     /// Sets a Matomo Tracking API parameter for this call only, e.g. <c>e_c</c>, <c>dimension3</c>, <c>action_name</c>
@@ -49,14 +49,7 @@ public static class MatomoServerCallContextExtensions
     public static void SetMatomoVar(this ServerCallContext context, string name, string? value)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (context.GetMatomoCall() is { } call)
-        {
-            call.SetVar(name, value);
-        }
-        else
-        {
-            MatomoCall.ValidateVar(name, value);
-        }
+        (context.GetMatomoCall() ?? MatomoCall.Untracked).SetVar(name, value);
     }
 
     /// <summary>
@@ -75,8 +68,7 @@ public static class MatomoServerCallContextExtensions
     public static void AddMatomoCustomVariable(this ServerCallContext context, string name, string? value)
     {
         ArgumentNullException.ThrowIfNull(context);
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        context.GetMatomoCall()?.AddCustomVariable(name, value);
+        (context.GetMatomoCall() ?? MatomoCall.Untracked).AddCustomVariable(name, value);
     }
 
     /// <summary>
@@ -98,13 +90,7 @@ public static class MatomoServerCallContextExtensions
     public static MatomoPerfTimer MeasureMatomoPerf(this ServerCallContext context, string name = "pf_srv")
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (context.GetMatomoCall() is { } call)
-        {
-            return call.MeasurePerf(name);
-        }
-
-        MatomoCall.ValidatePerfName(name);
-        return default;
+        return (context.GetMatomoCall() ?? MatomoCall.Untracked).MeasurePerf(name);
     }
 
     /// <summary>Skips tracking of this call: no hit is sent for it, however it ends.</summary>
@@ -124,7 +110,7 @@ public static class MatomoServerCallContextExtensions
     }
 
     /// <summary>
-    /// Returns this call's Matomo scope, or null when the call is not tracked (excluded, or no
+    /// Returns what service code may do with this call in Matomo, or null when the call is not tracked (excluded, or no
     /// <see cref="MatomoInterceptor"/> runs for it).
     /// </summary>
     /// <example>
@@ -136,13 +122,13 @@ public static class MatomoServerCallContextExtensions
     /// </code>
     /// </example>
     /// <param name="context">The call's context.</param>
-    /// <returns>The call's scope, or null.</returns>
+    /// <returns>The call, or null.</returns>
     public static MatomoCall? GetMatomoCall(this ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return context.UserState.TryGetValue(CallKey, out var value) ? value as MatomoCall : null;
+        return context.UserState.TryGetValue(ScopeKey, out var value) && value is MatomoCallScope scope ? scope.Call : null;
     }
 
-    /// <summary>Stores <paramref name="call"/> as this call's scope; false when the call already has one.</summary>
-    internal static bool TryAttach(ServerCallContext context, MatomoCall call) => context.UserState.TryAdd(CallKey, call);
+    /// <summary>Stores <paramref name="scope"/> as this call's scope; false when the call already has one.</summary>
+    internal static bool TryAttach(ServerCallContext context, MatomoCallScope scope) => context.UserState.TryAdd(ScopeKey, scope);
 }

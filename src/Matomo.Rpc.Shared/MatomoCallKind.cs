@@ -26,4 +26,7 @@ public enum MatomoCallKind
 
     /// <summary>A SignalR connection closing, tracked as a Matomo event.</summary>
     HubDisconnect = 7,
+
+    /// <summary>A plain HTTP request (an HTTP endpoint adapter).</summary>
+    Http = 8,
 }

@@ -1,45 +1,54 @@
-using System.Net;
+using Matomo.Rpc.Internal;
 
 namespace Matomo.Rpc;
 
 /// <summary>
-/// One finished call, immutable, as it waits to be encoded and sent. Produced exactly once per tracked call by
-/// <see cref="MatomoCall.Complete()"/>.
+/// One finished call, immutable, as it waits to be encoded and sent. Built exactly once per tracked call, by its
+/// <see cref="MatomoCallScope"/> when it completes.
 /// </summary>
 public sealed class MatomoHit
 {
+    private readonly ActionInfo _info;
+
     internal MatomoHit(
-        MatomoCall call,
+        ActionInfo info,
+        string urlPath,
+        MatomoCallKind kind,
         in MatomoCallerInfo caller,
         MatomoOutcome outcome,
         DateTimeOffset timestamp,
         TimeSpan duration,
+        int messagesReceived,
+        int messagesSent,
+        string? errorType,
+        string? errorMessage,
+        string? transport,
         IReadOnlyList<KeyValuePair<string, string>> parameters,
-        IReadOnlyList<KeyValuePair<string, string>> customVariables)
+        IReadOnlyList<KeyValuePair<string, string>> customVariables,
+        IReadOnlyList<KeyValuePair<string, string>> fields)
     {
-        Action = call.Action;
-        ActionName = call.Info.ActionName;
-        UrlPath = call.Info.UrlPath;
-        Kind = call.Kind;
+        _info = info;
+        UrlPath = urlPath;
+        Kind = kind;
         Caller = caller;
         Outcome = outcome;
         Timestamp = timestamp;
         Duration = duration;
-        MessagesReceived = call.MessagesReceived;
-        MessagesSent = call.MessagesSent;
-        ErrorType = call.ErrorType;
-        ErrorMessage = call.ErrorMessage;
-        Transport = call.Transport;
+        MessagesReceived = messagesReceived;
+        MessagesSent = messagesSent;
+        ErrorType = errorType;
+        ErrorMessage = errorMessage;
+        Transport = transport;
         Parameters = parameters;
         CustomVariables = customVariables;
-        Details = call.Info.Details;
+        Fields = fields;
     }
 
     /// <summary>The action the call was tracked under, e.g. <c>greet.Greeter/SayHello</c> or <c>ChatHub/Send</c>.</summary>
-    public string Action { get; }
+    public string Action => _info.Action;
 
     /// <summary>The page title sent as <c>action_name</c> (the action unless renamed by <see cref="MatomoOptions.ActionDetails"/>).</summary>
-    public string ActionName { get; }
+    public string ActionName => _info.ActionName;
 
     /// <summary>The path of the tracked URL, starting with '/'.</summary>
     public string UrlPath { get; }
@@ -80,8 +89,9 @@ public sealed class MatomoHit
     /// <summary>Custom variables added for this call by service code, in the order added.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> CustomVariables { get; }
 
-    internal IReadOnlyList<KeyValuePair<string, string>> Details { get; }
+    /// <summary>The adapter's own outcome fields (<see cref="MatomoCallScope.SetField"/>), e.g. the HTTP method.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Fields { get; }
 
-    /// <summary>The caller's address.</summary>
-    public IPAddress? RemoteAddress => Caller.RemoteAddress;
+    /// <summary>The parameters configured for the action (<see cref="MatomoOptions.ActionDetails"/>), without <c>action_name</c>.</summary>
+    internal IReadOnlyList<KeyValuePair<string, string>> Details => _info.Details;
 }

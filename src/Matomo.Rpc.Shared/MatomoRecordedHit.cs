@@ -25,7 +25,7 @@ public sealed class MatomoRecordedHit
     public string? this[string name] => Parameters.TryGetValue(name, out var value) ? value : null;
 
     /// <summary>Parses a Matomo query string (with or without the leading '?') into decoded parameters.</summary>
-    public static IReadOnlyDictionary<string, string> Parse(string query)
+    internal static IReadOnlyDictionary<string, string> Parse(string query)
     {
         ArgumentNullException.ThrowIfNull(query);
         var result = new Dictionary<string, string>(StringComparer.Ordinal);

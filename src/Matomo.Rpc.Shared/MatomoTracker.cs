@@ -29,20 +29,16 @@ public sealed class MatomoTracker
     private readonly ConcurrentDictionary<string, ActionInfo> _actions = new(StringComparer.Ordinal);
     private readonly HashSet<string> _excludedActions;
     private readonly Regex[] _excludedPatterns;
-    private readonly Regex[] _ignoredUserAgents;
     private readonly int _trackedKinds;
     private readonly HitQueue _queue;
-    private readonly ILogger _logger;
-    private int _parameterLimitLogged;
-    private int _customVariableLimitLogged;
-    private int _regexTimeoutLogged;
+    private readonly ScopeServices _scopes;
 
     internal MatomoTracker(MatomoOptions options, TimeProvider timeProvider, HitQueue queue, ILogger<MatomoTracker> logger)
     {
         Options = options;
         TimeProvider = timeProvider;
         _queue = queue;
-        _logger = logger;
+        _scopes = new ScopeServices(options, timeProvider, queue, logger);
 
         _excludedActions = new HashSet<string>(StringComparer.Ordinal);
         foreach (var action in options.ExcludedActions)
@@ -56,7 +52,6 @@ public sealed class MatomoTracker
         }
 
         _excludedPatterns = [.. options.ExcludedPatterns.Select(MatomoOptionsValidator.CompilePattern)];
-        _ignoredUserAgents = [.. options.IgnoredUserAgentPatterns.Select(MatomoOptionsValidator.CompilePattern)];
 
         var kinds = options.AllowedCallKinds.Count == 0 ? ~0 : 0;
         foreach (var kind in options.AllowedCallKinds)
@@ -72,23 +67,23 @@ public sealed class MatomoTracker
         _trackedKinds = kinds;
     }
 
-    /// <summary>The validated options in force.</summary>
-    public MatomoOptions Options { get; }
-
-    /// <summary>The clock calls are timed with.</summary>
+    /// <summary>The clock calls are timed with (adapters use it for anything they time themselves).</summary>
     public TimeProvider TimeProvider { get; }
 
     /// <summary>Totals of the tracking pipeline since start.</summary>
     public MatomoStatistics Statistics => _queue.Metrics.Snapshot(_queue.Count);
 
+    /// <summary>The validated options in force (they hold the token: never exposed).</summary>
+    internal MatomoOptions Options { get; }
+
     /// <summary>
     /// Starts tracking a call, or returns null when the action or call kind is excluded (which costs one lookup and
-    /// allocates nothing).
+    /// allocates nothing). The adapter then drives the scope and completes it (or disposes it) when the call ends.
     /// </summary>
     /// <param name="action">The action name, e.g. <c>greet.Greeter/SayHello</c>; a leading '/' is removed.</param>
     /// <param name="kind">The kind of call.</param>
-    /// <param name="urlPath">The path of the tracked URL; defaults to '/' followed by the action.</param>
-    public MatomoCall? StartCall(string action, MatomoCallKind kind, string? urlPath = null)
+    /// <param name="urlPath">The path of this call's tracked URL; defaults to '/' followed by the action.</param>
+    public MatomoCallScope? StartCall(string action, MatomoCallKind kind, string? urlPath = null)
     {
         ArgumentNullException.ThrowIfNull(action);
         if ((_trackedKinds & (1 << (int)kind)) == 0)
@@ -98,18 +93,18 @@ public sealed class MatomoTracker
 
         if (!_actions.TryGetValue(action, out var info))
         {
-            info = CreateActionInfo(action, urlPath);
+            info = CreateActionInfo(action);
             if (_actions.Count < Limits.ActionCacheSize)
             {
                 info = _actions.GetOrAdd(action, info);
             }
         }
 
-        return info.Excluded ? null : new MatomoCall(this, info, kind);
+        return info.Excluded ? null : new MatomoCallScope(_scopes, info, kind, urlPath);
     }
 
     /// <summary>Returns true when calls to <paramref name="action"/> of <paramref name="kind"/> are not tracked.</summary>
-    public bool IsExcluded(string action, MatomoCallKind kind)
+    internal bool IsExcluded(string action, MatomoCallKind kind)
     {
         ArgumentNullException.ThrowIfNull(action);
         if ((_trackedKinds & (1 << (int)kind)) == 0)
@@ -161,24 +156,9 @@ public sealed class MatomoTracker
         };
     }
 
-    internal bool Enqueue(MatomoHit hit) => _queue.TryWrite(hit);
-
-    internal bool IsIgnoredUserAgent(string userAgent) => MatchesAny(_ignoredUserAgents, userAgent);
-
-    internal void OnCompleteFailed(Exception exception) => Log.CompleteFailed(_logger, exception);
-
-    internal void OnPerCallLimitReached(bool isCustomVariable, int limit)
-    {
-        ref var flag = ref isCustomVariable ? ref _customVariableLimitLogged : ref _parameterLimitLogged;
-        if (Interlocked.Exchange(ref flag, 1) == 0)
-        {
-            Log.PerCallLimitReached(_logger, isCustomVariable ? "custom variables" : "parameters", limit);
-        }
-    }
-
     internal static string NormalizeAction(string action) => action.StartsWith('/') ? action[1..] : action;
 
-    private ActionInfo CreateActionInfo(string rawAction, string? urlPath)
+    private ActionInfo CreateActionInfo(string rawAction)
     {
         var action = NormalizeAction(rawAction);
         var actionName = action;
@@ -205,34 +185,11 @@ public sealed class MatomoTracker
             action,
             IsExcludedAction(action),
             TextSanitizer.Clip(actionName, Limits.Url),
-            urlPath ?? "/" + action,
+            "/" + action,
             details);
     }
 
-    private bool IsExcludedAction(string action) => _excludedActions.Contains(action) || MatchesAny(_excludedPatterns, action);
-
-    private bool MatchesAny(Regex[] patterns, string input)
-    {
-        foreach (var pattern in patterns)
-        {
-            try
-            {
-                if (pattern.IsMatch(input))
-                {
-                    return true;
-                }
-            }
-            catch (RegexMatchTimeoutException)
-            {
-                if (Interlocked.Exchange(ref _regexTimeoutLogged, 1) == 0)
-                {
-                    Log.RegexTimedOut(_logger, pattern.ToString());
-                }
-            }
-        }
-
-        return false;
-    }
+    private bool IsExcludedAction(string action) => _excludedActions.Contains(action) || _scopes.MatchesAny(_excludedPatterns, action);
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 }

@@ -10,7 +10,8 @@ namespace Matomo.Rpc.SignalR;
 /// connect / disconnect event; inside a streaming method's iterator, to the stream's hit.
 /// </summary>
 /// <remarks>
-/// Inside an invocation that is not tracked (excluded action or call kind, ignored user agent) the methods do nothing.
+/// Inside an invocation that is not tracked (excluded action or call kind, ignored user agent, or
+/// <c>AddMatomoTracking</c> not called) the methods do nothing, but refuse the same invalid names as on a tracked one.
 /// When <see cref="MatomoHubFilter"/> does not run for the hub, or the context is not the one of the current
 /// invocation's connection, they throw <see cref="InvalidOperationException"/>. After its invocation ended (e.g. in
 /// work it left running), changes to a call are ignored.
@@ -24,7 +25,7 @@ public static class MatomoHubCallerContextExtensions
     /// <exception cref="InvalidOperationException">No tracked invocation of this connection runs here.</exception>
     /// <exception cref="ArgumentException">The tracker owns the parameter or Matomo refuses the value (see <see cref="MatomoCall.SetVar"/>).</exception>
     public static void SetMatomoVar(this HubCallerContext context, string name, string? value) =>
-        CurrentCall(context)?.SetVar(name, value);
+        (CurrentCall(context) ?? MatomoCall.Untracked).SetVar(name, value);
 
     /// <summary>Adds an action-scoped custom variable for this invocation.</summary>
     /// <param name="context">The hub's <see cref="Hub.Context"/>.</param>
@@ -32,21 +33,21 @@ public static class MatomoHubCallerContextExtensions
     /// <param name="value">The variable's value.</param>
     /// <exception cref="InvalidOperationException">No tracked invocation of this connection runs here.</exception>
     public static void AddMatomoCustomVariable(this HubCallerContext context, string name, string? value) =>
-        CurrentCall(context)?.AddCustomVariable(name, value);
+        (CurrentCall(context) ?? MatomoCall.Untracked).AddCustomVariable(name, value);
 
     /// <summary>Times a block of this invocation into a <c>pf_*</c> parameter in whole milliseconds; dispose the result to stop.</summary>
     /// <param name="context">The hub's <see cref="Hub.Context"/>.</param>
     /// <param name="name">The parameter, <c>pf_srv</c> by default.</param>
     /// <exception cref="InvalidOperationException">No tracked invocation of this connection runs here.</exception>
     public static MatomoPerfTimer MeasureMatomoPerf(this HubCallerContext context, string name = "pf_srv") =>
-        CurrentCall(context) is { } call ? call.MeasurePerf(name) : default;
+        (CurrentCall(context) ?? MatomoCall.Untracked).MeasurePerf(name);
 
     /// <summary>Sends no hit for this invocation.</summary>
     /// <param name="context">The hub's <see cref="Hub.Context"/>.</param>
     /// <exception cref="InvalidOperationException">No tracked invocation of this connection runs here.</exception>
     public static void SkipMatomoTracking(this HubCallerContext context) => CurrentCall(context)?.Skip();
 
-    /// <summary>The tracking scope of this invocation, or null when the invocation is not tracked.</summary>
+    /// <summary>What hub code may do with this invocation in Matomo, or null when the invocation is not tracked.</summary>
     /// <param name="context">The hub's <see cref="Hub.Context"/>.</param>
     /// <exception cref="InvalidOperationException">No tracked invocation of this connection runs here.</exception>
     public static MatomoCall? GetMatomoCall(this HubCallerContext context) => CurrentCall(context);
@@ -57,7 +58,7 @@ public static class MatomoHubCallerContextExtensions
         if (InvocationScope.Current is { } scope)
         {
             return scope.BelongsTo(context)
-                ? scope.Call
+                ? scope.Scope.Call
                 : throw new InvalidOperationException(
                     "The HubCallerContext passed to a Matomo extension is not the one of the connection whose invocation runs here: use the hub's own Context.");
         }

@@ -2,6 +2,7 @@ using System.Globalization;
 using Matomo.Rpc.SignalR.Internal;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Matomo.Rpc.SignalR;
 
@@ -11,6 +12,7 @@ namespace Matomo.Rpc.SignalR;
 /// <c>services.AddSignalR(o =&gt; o.AddFilter&lt;MatomoHubFilter&gt;())</c>, or for one hub with
 /// <c>AddSignalR().AddHubOptions&lt;ChatHub&gt;(o =&gt; o.AddFilter&lt;MatomoHubFilter&gt;())</c>, after
 /// <c>services.AddMatomoTracking(...)</c>. It keeps no per-call state, so it may be a singleton or be created per call.
+/// Without <c>AddMatomoTracking</c>, hubs run untracked and one error says so.
 /// </summary>
 /// <remarks>
 /// An invocation is tracked as the action <c>{Hub}/{method as clients call it}</c> with the URL of the hub's route
@@ -22,18 +24,20 @@ public sealed class MatomoHubFilter : IHubFilter
     private const string ConnectEvent = "connect";
     private const string DisconnectEvent = "disconnect";
 
-    private readonly MatomoTracker _tracker;
+    private readonly MatomoTracker? _tracker;
     private readonly ILogger _logger;
 
     /// <summary>Creates the filter; SignalR does it (from the services, or with <c>ActivatorUtilities</c>).</summary>
-    /// <param name="tracker">The tracker registered by <c>AddMatomoTracking</c>.</param>
+    /// <param name="tracker">The tracker registered by <c>AddMatomoTracking</c>; without it, hubs are not tracked (and one error is logged).</param>
     /// <param name="logger">The logger.</param>
-    public MatomoHubFilter(MatomoTracker tracker, ILogger<MatomoHubFilter> logger)
+    public MatomoHubFilter(MatomoTracker? tracker = null, ILogger<MatomoHubFilter>? logger = null)
     {
-        ArgumentNullException.ThrowIfNull(tracker);
-        ArgumentNullException.ThrowIfNull(logger);
         _tracker = tracker;
-        _logger = logger;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        if (tracker is null && logger is not null)
+        {
+            MissingRegistration.Report(logger);
+        }
     }
 
     /// <summary>Tracks one hub method invocation; a streamed result is tracked when the stream ends.</summary>
@@ -45,19 +49,26 @@ public sealed class MatomoHubFilter : IHubFilter
         ArgumentNullException.ThrowIfNull(next);
 
         InvocationEntry? entry = null;
-        MatomoCall? call = null;
+        MatomoCallScope? scope = null;
         try
         {
             var context = invocationContext.Context;
-            var state = ConnectionState.Get(context);
-            var hubPath = state?.HubPath ?? (context.GetHttpContext() is { } http ? HubPaths.FromRequest(http.Request) : string.Empty);
-            entry = InvocationEntry.For(invocationContext.Hub.GetType(), invocationContext.HubMethod, hubPath);
-            call = _tracker.StartCall(entry.Action, entry.Kind, entry.UrlPath);
-            if (call is not null)
+            if (_tracker is null)
             {
-                state ??= ConnectionState.Create(_tracker, context);
-                call.SetCaller(state.Caller);
-                call.Transport = state.Transport;
+                context.Items.TryAdd(ConnectionState.Key, ConnectionState.NotTracked);
+            }
+            else
+            {
+                var state = ConnectionState.Get(context);
+                var hubPath = state?.HubPath ?? (context.GetHttpContext() is { } http ? HubPaths.FromRequest(http.Request) : string.Empty);
+                entry = InvocationEntry.For(invocationContext.Hub.GetType(), invocationContext.HubMethod, hubPath);
+                scope = _tracker.StartCall(entry.Action, entry.Kind, entry.UrlPath);
+                if (scope is not null)
+                {
+                    state ??= ConnectionState.Create(_tracker, context);
+                    scope.SetCaller(state.Caller);
+                    scope.Transport = state.Transport;
+                }
             }
         }
 #pragma warning disable CA1031 // tracking never throws into the hub
@@ -65,11 +76,11 @@ public sealed class MatomoHubFilter : IHubFilter
 #pragma warning restore CA1031
         {
             Log.TrackingFailed(_logger, "invocation", entry?.HubName ?? invocationContext.Hub?.GetType().Name ?? string.Empty, ex);
-            call = null;
+            scope = null;
         }
 
         // Outside the try: an exception of the pipeline must reach the client untouched, and the hub run only once.
-        return call is null || entry is null ? next(invocationContext) : TrackInvocationAsync(invocationContext, next, call, entry);
+        return scope is null || entry is null ? next(invocationContext) : TrackInvocationAsync(invocationContext, next, scope, entry);
     }
 
     /// <summary>Tracks the connection's opening as a Matomo event (category: the hub, action: <c>connect</c>, name: the transport).</summary>
@@ -80,22 +91,8 @@ public sealed class MatomoHubFilter : IHubFilter
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
 
-        MatomoCall? call = null;
-        try
-        {
-            // Stored even when connects are not tracked: invocations and the disconnect use it.
-            var state = ConnectionState.Create(_tracker, context.Context);
-            context.Context.Items[ConnectionState.Key] = state;
-            call = StartEvent(context, state, HubNames.Get(context.Hub.GetType()), MatomoCallKind.HubConnect);
-        }
-#pragma warning disable CA1031 // tracking never throws into the hub
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            Log.TrackingFailed(_logger, ConnectEvent, context.Hub?.GetType().Name ?? string.Empty, ex);
-        }
-
-        return call is null ? next(context) : TrackConnectedAsync(context, next, call);
+        var scope = StartLifetimeEvent(context, MatomoCallKind.HubConnect);
+        return scope is null ? next(context) : TrackLifetimeEventAsync(context, scope, closedWith: null, () => next(context));
     }
 
     /// <summary>
@@ -110,49 +107,22 @@ public sealed class MatomoHubFilter : IHubFilter
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
 
-        MatomoCall? call = null;
-        try
-        {
-            var state = ConnectionState.Get(context.Context);
-            call = StartEvent(context, state ?? ConnectionState.Create(_tracker, context.Context), HubNames.Get(context.Hub.GetType()), MatomoCallKind.HubDisconnect);
-            if (call is not null)
-            {
-                if (state is not null)
-                {
-                    var seconds = (long)_tracker.TimeProvider.GetElapsedTime(state.ConnectedAt).TotalSeconds;
-                    call.SetVar("e_v", seconds.ToString(CultureInfo.InvariantCulture));
-                }
-
-                if (exception is not null)
-                {
-                    call.SetException(exception);
-                    call.SetOutcome(MatomoOutcome.Error);
-                }
-            }
-        }
-#pragma warning disable CA1031 // tracking never throws into the hub
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            Log.TrackingFailed(_logger, DisconnectEvent, context.Hub?.GetType().Name ?? string.Empty, ex);
-            call = null;
-        }
-
-        return call is null ? next(context, exception) : TrackDisconnectedAsync(context, exception, next, call);
+        var scope = StartLifetimeEvent(context, MatomoCallKind.HubDisconnect);
+        return scope is null ? next(context, exception) : TrackLifetimeEventAsync(context, scope, exception, () => next(context, exception));
     }
 
     private async ValueTask<object?> TrackInvocationAsync(
         HubInvocationContext invocationContext,
         Func<HubInvocationContext, ValueTask<object?>> next,
-        MatomoCall call,
+        MatomoCallScope scope,
         InvocationEntry entry)
     {
         // Set inside this async method, so it flows into the hub method and is gone for the caller when it returns.
-        var scope = new InvocationScope(invocationContext.Context, call);
-        InvocationScope.Current = scope;
+        var invocation = new InvocationScope(invocationContext.Context, scope);
+        InvocationScope.Current = invocation;
         if (entry.Shape.Arguments.Length > 0)
         {
-            WrapArguments(invocationContext, entry, scope);
+            WrapArguments(invocationContext, entry, invocation);
         }
 
         object? result;
@@ -162,7 +132,7 @@ public sealed class MatomoHubFilter : IHubFilter
         }
         catch (Exception ex)
         {
-            StreamOutcome.Fail(call, ex, IsCancellationRequested(invocationContext));
+            StreamOutcome.Fail(scope, ex, IsCancellationRequested(invocationContext));
             throw;
         }
 
@@ -170,7 +140,7 @@ public sealed class MatomoHubFilter : IHubFilter
         {
             try
             {
-                if (wrap(result, scope) is { } wrapped)
+                if (wrap(result, invocation) is { } wrapped)
                 {
                     return wrapped;
                 }
@@ -183,7 +153,7 @@ public sealed class MatomoHubFilter : IHubFilter
             }
         }
 
-        call.Complete(result is null && entry.Shape.Result is not null ? MatomoOutcome.Error : MatomoOutcome.Ok);
+        scope.Complete(result is null && entry.Shape.Result is not null ? MatomoOutcome.Error : MatomoOutcome.Ok);
         return result;
     }
 
@@ -191,7 +161,7 @@ public sealed class MatomoHubFilter : IHubFilter
     /// Client-to-server streams: SignalR hands the argument array it invokes the method with to the filters, so a
     /// counting wrapper put in it is what the method reads.
     /// </summary>
-    private void WrapArguments(HubInvocationContext invocationContext, InvocationEntry entry, InvocationScope scope)
+    private void WrapArguments(HubInvocationContext invocationContext, InvocationEntry entry, InvocationScope invocation)
     {
         if (invocationContext.HubMethodArguments is not object?[] arguments)
         {
@@ -202,7 +172,7 @@ public sealed class MatomoHubFilter : IHubFilter
         {
             foreach (var (index, wrap) in entry.Shape.Arguments)
             {
-                if (index < arguments.Length && arguments[index] is { } argument && wrap(argument, scope) is { } wrapped)
+                if (index < arguments.Length && arguments[index] is { } argument && wrap(argument, invocation) is { } wrapped)
                 {
                     arguments[index] = wrapped;
                 }
@@ -216,54 +186,76 @@ public sealed class MatomoHubFilter : IHubFilter
         }
     }
 
-    private MatomoCall? StartEvent(HubLifetimeContext context, ConnectionState state, HubNames hub, MatomoCallKind kind)
+    /// <summary>
+    /// Starts the connect or disconnect event of a connection, or returns null when it is not tracked. The connection's
+    /// state is stored on connect even when connects are not tracked: invocations and the disconnect use it.
+    /// </summary>
+    private MatomoCallScope? StartLifetimeEvent(HubLifetimeContext context, MatomoCallKind kind)
     {
         var connect = kind == MatomoCallKind.HubConnect;
-        var call = _tracker.StartCall(connect ? hub.ConnectAction : hub.DisconnectAction, kind, state.HubPath.Length == 0 ? "/" : state.HubPath);
-        if (call is null)
+        try
         {
+            var items = context.Context.Items;
+            if (_tracker is null)
+            {
+                items[ConnectionState.Key] = ConnectionState.NotTracked;
+                return null;
+            }
+
+            var state = connect ? null : ConnectionState.Get(context.Context);
+            var connectedBefore = state is not null;
+            state ??= ConnectionState.Create(_tracker, context.Context);
+            if (connect)
+            {
+                items[ConnectionState.Key] = state;
+            }
+
+            var hub = HubNames.Get(context.Hub.GetType());
+            var scope = _tracker.StartCall(connect ? hub.ConnectAction : hub.DisconnectAction, kind, state.HubPath.Length == 0 ? "/" : state.HubPath);
+            if (scope is null)
+            {
+                return null;
+            }
+
+            scope.SetCaller(state.Caller);
+            scope.Transport = state.Transport;
+            var call = scope.Call;
+            call.SetVar("e_c", hub.Name);
+            call.SetVar("e_a", connect ? ConnectEvent : DisconnectEvent);
+            call.SetVar("e_n", state.Transport);
+            if (!connect && connectedBefore)
+            {
+                var seconds = (long)_tracker.TimeProvider.GetElapsedTime(state.ConnectedAt).TotalSeconds;
+                call.SetVar("e_v", seconds.ToString(CultureInfo.InvariantCulture));
+            }
+
+            return scope;
+        }
+#pragma warning disable CA1031 // tracking never throws into the hub
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.TrackingFailed(_logger, connect ? ConnectEvent : DisconnectEvent, context.Hub?.GetType().Name ?? string.Empty, ex);
             return null;
         }
-
-        call.SetCaller(state.Caller);
-        call.Transport = state.Transport;
-        call.SetVar("e_c", hub.Name);
-        call.SetVar("e_a", connect ? ConnectEvent : DisconnectEvent);
-        call.SetVar("e_n", state.Transport);
-        return call;
     }
 
-    private static async Task TrackConnectedAsync(HubLifetimeContext context, Func<HubLifetimeContext, Task> next, MatomoCall call)
+    /// <summary>Runs the hub's OnConnectedAsync or OnDisconnectedAsync with the event's per-call API, then completes the event.</summary>
+    private static async Task TrackLifetimeEventAsync(HubLifetimeContext context, MatomoCallScope scope, Exception? closedWith, Func<Task> next)
     {
-        // The hub's OnConnectedAsync may set variables of the connect event through the per-invocation API.
-        InvocationScope.Current = new InvocationScope(context.Context, call);
+        InvocationScope.Current = new InvocationScope(context.Context, scope);
         try
         {
-            await next(context).ConfigureAwait(false);
+            await next().ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            StreamOutcome.Fail(call, ex, context.Context.ConnectionAborted.IsCancellationRequested);
+            // A connect fails as cancelled when the connection went away meanwhile; a disconnect has always gone away.
+            StreamOutcome.Fail(scope, ex, cancellationRequested: scope.Kind == MatomoCallKind.HubConnect && context.Context.ConnectionAborted.IsCancellationRequested);
             throw;
         }
 
-        call.Complete();
-    }
-
-    private static async Task TrackDisconnectedAsync(HubLifetimeContext context, Exception? exception, Func<HubLifetimeContext, Exception?, Task> next, MatomoCall call)
-    {
-        InvocationScope.Current = new InvocationScope(context.Context, call);
-        try
-        {
-            await next(context, exception).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            StreamOutcome.Fail(call, ex, cancellationRequested: false);
-            throw;
-        }
-
-        call.Complete();
+        scope.Complete(closedWith is null ? MatomoOutcome.Ok : MatomoOutcome.Error, closedWith);
     }
 
     private static bool IsCancellationRequested(HubInvocationContext invocationContext)

@@ -164,6 +164,20 @@ public class GrpcEndToEndTests
     }
 
     [Test]
+    public async Task SayHello_HandlerReturnsNormallyAfterItsDeadline_StoresDeadlineExceededAsTheClientSaw()
+    {
+        await _host.Greeter.SayHelloAsync(new HelloRequest { Name = "warm-up" }).ResponseAsync.WaitAsync(TestTimeouts.Default);
+
+        var thrown = Assert.ThrowsAsync<RpcException>(() => _host.Greeter.SayHelloAsync(new HelloRequest { Name = "late" }, deadline: DateTime.UtcNow.AddMilliseconds(300)).ResponseAsync.WaitAsync(TestTimeouts.Default));
+
+        Assert.That(thrown!.StatusCode, Is.EqualTo(StatusCode.DeadlineExceeded));
+        Assert.That(_host.Probe.Waiting.IsCompleted, Is.True, "the server was inside the call when the deadline passed");
+        var hits = await _host.Sink.WaitForHitsAsync(2, TestTimeouts.Default).WaitAsync(TestTimeouts.Default);
+        Assert.That(hits, Has.Count.EqualTo(2));
+        Assert.That(hits[1].CustomVariables(), Is.EqualTo(new[] { "status=DeadlineExceeded (4)", "kind=unary" }));
+    }
+
+    [Test]
     public async Task SayHello_CancelledByClient_StoresCancelled()
     {
         using var cts = new CancellationTokenSource();

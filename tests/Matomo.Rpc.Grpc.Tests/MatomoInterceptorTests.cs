@@ -362,6 +362,57 @@ public class MatomoInterceptorTests
         Assert.That(hit.CustomVariables()[0], Is.EqualTo("status=" + expected));
     }
 
+    // The handler ignores its deadline and returns normally: the client gave up at the deadline, so the hit says so.
+    [TestCase(1500, "DeadlineExceeded (4)")]
+    [TestCase(1000, "DeadlineExceeded (4)")]
+    [TestCase(999, "OK (0)")]
+    public async Task UnaryServerHandler_ReturnsNormallyAroundTheDeadline_DeadlineExceededOnceItPassed(int elapsedMs, string expected)
+    {
+        var context = CallContexts.Create(deadline: TrackingHarness.Start.UtcDateTime.AddSeconds(1));
+
+        var reply = await _harness.Interceptor.UnaryServerHandler(Request, context, (r, c) =>
+        {
+            _harness.Time.Advance(TimeSpan.FromMilliseconds(elapsedMs));
+            return Task.FromResult(new HelloReply());
+        }).WaitAsync(TestTimeouts.Default);
+
+        Assert.That(reply, Is.Not.Null, "the call itself is not changed");
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables()[0], Is.EqualTo("status=" + expected));
+        Assert.That(hit.Hit.ErrorType, Is.Null);
+    }
+
+    [Test]
+    public async Task UnaryServerHandler_RpcExceptionAfterTheDeadlinePassed_RecordsDeadlineExceeded()
+    {
+        var context = CallContexts.Create(deadline: TrackingHarness.Start.UtcDateTime.AddSeconds(1));
+
+        Assert.ThrowsAsync<RpcException>(() => _harness.Interceptor.UnaryServerHandler<HelloRequest, HelloReply>(Request, context, async (r, c) =>
+        {
+            await Task.Yield();
+            _harness.Time.Advance(TimeSpan.FromSeconds(2));
+            throw new RpcException(new Status(StatusCode.Unavailable, "late"));
+        }).WaitAsync(TestTimeouts.Default));
+
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables(), Is.EqualTo(new[] { "status=DeadlineExceeded (4)", "kind=unary", "error=RpcException" }));
+    }
+
+    [Test]
+    public async Task ServerStreamingServerHandler_EndsAfterTheDeadlinePassed_RecordsDeadlineExceeded()
+    {
+        var context = CallContexts.Create(CallContexts.SayHelloStream, deadline: TrackingHarness.Start.UtcDateTime.AddMilliseconds(100));
+
+        await _harness.Interceptor.ServerStreamingServerHandler(Request, new ListStreamWriter<HelloReply>(), context, async (r, s, c) =>
+        {
+            await s.WriteAsync(new HelloReply());
+            _harness.Time.Advance(TimeSpan.FromMilliseconds(100));
+        }).WaitAsync(TestTimeouts.Default);
+
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables(), Is.EqualTo(new[] { "status=DeadlineExceeded (4)", "kind=server_streaming", "messages=in=1 out=1" }));
+    }
+
     [Test]
     public async Task UnaryServerHandler_OwnOperationCanceledShortlyBeforeDeadline_RecordsUnknown()
     {
@@ -682,7 +733,9 @@ public class MatomoInterceptorTests
         var context = new FaultyServerCallContext(CallContexts.SayHello);
         context.UserState[CallContexts.HttpContextKey] = new DefaultHttpContext { RequestServices = services };
 
-        var reply = await _harness.Interceptor.UnaryServerHandler(Request, context, (r, c) =>
+        var interceptor = new MatomoInterceptor(_harness.Tracker, services.GetRequiredService<ILogger<MatomoInterceptor>>());
+
+        var reply = await interceptor.UnaryServerHandler(Request, context, (r, c) =>
         {
             ((FaultyServerCallContext)c).ThrowOnStatus = true;
             return Task.FromResult(new HelloReply { Message = "ok" });
@@ -724,13 +777,7 @@ public class MatomoInterceptorTests
     }
 
     [Test]
-    public void Constructor_NullTracker_Throws()
-    {
-        Assert.That(() => new MatomoInterceptor(null!), Throws.ArgumentNullException);
-    }
-
-    [Test]
-    public void Interceptor_Type_IsPublicSealedWithOnlyTheTrackerConstructor()
+    public void Interceptor_Type_IsPublicSealedWithOnlyTheOptionalTrackerAndLoggerConstructor()
     {
         var type = typeof(MatomoInterceptor);
 
@@ -738,6 +785,7 @@ public class MatomoInterceptorTests
 
         Assert.That(type.IsSealed && type.IsPublic, Is.True);
         Assert.That(constructors, Has.Length.EqualTo(1));
-        Assert.That(constructors[0].GetParameters().Select(p => p.ParameterType), Is.EqualTo(new[] { typeof(MatomoTracker) }));
+        Assert.That(constructors[0].GetParameters().Select(p => p.ParameterType), Is.EqualTo(new[] { typeof(MatomoTracker), typeof(ILogger<MatomoInterceptor>) }));
+        Assert.That(constructors[0].GetParameters().Select(p => p.HasDefaultValue), Has.All.True, "DI can create it without AddMatomoTracking");
     }
 }

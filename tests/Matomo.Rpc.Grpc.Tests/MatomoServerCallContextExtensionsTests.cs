@@ -284,9 +284,10 @@ public class MatomoServerCallContextExtensionsTests
         Assert.That(call, Is.Not.Null);
         Assert.That(call!.Action, Is.EqualTo("greet.Greeter/SayHello"));
         Assert.That(call.Kind, Is.EqualTo(MatomoCallKind.Unary));
-        Assert.That(call.IsFinished, Is.True, "completed when the call ended");
+        call.SetVar("e_n", "after the end");
         var hit = await _harness.SingleHitAsync();
         Assert.That(hit.Hit.Action, Is.EqualTo(call.Action));
+        Assert.That(hit["e_n"], Is.Null, "completed when the call ended: later changes are ignored");
     }
 
     [Test]
@@ -329,7 +330,7 @@ public class MatomoServerCallContextExtensionsTests
         Assert.That(during, Has.Count.EqualTo(2));
         var ours = during!.Single(e => !Equals(e.Key, "app"));
         Assert.That(ours.Key, Is.Not.InstanceOf<string>(), "a private key that no one else can collide with");
-        Assert.That(ours.Value, Is.InstanceOf<MatomoCall>());
+        Assert.That(ours.Value, Is.InstanceOf<MatomoCallScope>());
         Assert.That(context.UserState["app"], Is.EqualTo("value"));
     }
 

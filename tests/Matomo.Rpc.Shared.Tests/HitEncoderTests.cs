@@ -29,7 +29,7 @@ public class HitEncoderTests
     {
         using var harness = new TrackerHarness();
 
-        var query = harness.Encode(call => call.SetOutcome(new MatomoOutcome(name, code, IsError: true)));
+        var query = harness.Encode(outcome: new MatomoOutcome(name, code, IsError: true));
 
         Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&cvar=" + expectedCvar));
     }
@@ -39,15 +39,13 @@ public class HitEncoderTests
     {
         using var harness = new TrackerHarness();
 
-        var query = harness.Encode(call =>
+        var query = harness.Encode(call => call.AddCustomVariable("tenant", "acme"), kind: MatomoCallKind.DuplexStreaming, adapter: scope =>
         {
-            call.CountReceived();
-            call.CountSent();
-            call.CountSent();
-            call.SetException(new InvalidOperationException("boom"));
-            call.Transport = "WebSockets";
-            call.AddCustomVariable("tenant", "acme");
-        }, kind: MatomoCallKind.DuplexStreaming);
+            scope.CountReceived();
+            scope.CountSent();
+            scope.CountSent();
+            scope.Transport = "WebSockets";
+        }, exception: new InvalidOperationException("boom"));
 
         Assert.That(QueryText.Parse(query)["cvar"], Is.EqualTo(
             "{\"1\":[\"status\",\"ok\"],\"2\":[\"kind\",\"duplex_streaming\"],\"3\":[\"messages\",\"in=1 out=2\"],\"4\":[\"error\",\"InvalidOperationException\"],\"5\":[\"transport\",\"WebSockets\"]}"));
@@ -97,7 +95,7 @@ public class HitEncoderTests
             o.Dimensions.CallKind = 7;
         });
 
-        var query = harness.Encode(call => call.SetOutcome(new MatomoOutcome("NotFound", 5, true)));
+        var query = harness.Encode(outcome: new MatomoOutcome("NotFound", 5, true));
 
         Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&dimension4=NotFound%20%285%29&dimension7=unary"));
     }
@@ -126,11 +124,7 @@ public class HitEncoderTests
             o.Dimensions.Error = 3;
         });
 
-        var query = harness.Encode(call =>
-        {
-            call.SetVar("dimension9", "  " + new string('x', 300) + "  ");
-            call.SetOutcome(new MatomoOutcome("  spaced  "));
-        });
+        var query = harness.Encode(call => call.SetVar("dimension9", "  " + new string('x', 300) + "  "), outcome: new MatomoOutcome("  spaced  "));
         var parameters = QueryText.Parse(query);
 
         Assert.That(parameters["dimension9"], Is.EqualTo(new string('x', 250)));
@@ -506,17 +500,59 @@ public class HitEncoderTests
     public void EncodeCrash_FailedCall_CaOneWithMessageTypeAndUrl()
     {
         using var harness = new TrackerHarness(o => o.TrackCrashes = true);
-        var hit = harness.Hit(during: call =>
-        {
-            call.SetException(new InvalidOperationException("bad & worse"));
-            call.SetOutcome(MatomoOutcome.Error);
-        });
+        var hit = harness.Hit(outcome: MatomoOutcome.Error, exception: new InvalidOperationException("bad & worse"));
 
         var query = harness.Encoder().EncodeCrash(hit);
 
         Assert.That(query, Is.EqualTo(
             "?idsite=1&rec=1&apiv=1&rand=1234abcd&url=https%3A%2F%2Fapi.example.org%2Fgreet.Greeter%2FSayHello&ca=1&cra=bad%20%26%20worse"
             + "&cra_tp=InvalidOperationException&cra_ru=https%3A%2F%2Fapi.example.org%2Fgreet.Greeter%2FSayHello" + Cdt + "&bots=1"));
+    }
+
+    [TestCase("uid", "alice")]
+    [TestCase("cid", "0123456789abcdef")]
+    [TestCase("_id", "fedcba9876543210")]
+    public void EncodeCrash_VisitorSetForTheCall_CrashKeepsIt(string name, string value)
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.TrackCrashes = true;
+            o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
+        });
+        var hit = harness.Hit(during: call =>
+        {
+            call.SetVar(name, value);
+            call.SetVar("e_c", "not in a crash");
+        }, outcome: MatomoOutcome.Error, exception: new InvalidOperationException("boom"));
+        var encoder = harness.Encoder();
+
+        var call = QueryText.Parse(encoder.Encode(hit));
+        var crash = QueryText.Parse(encoder.EncodeCrash(hit));
+
+        Assert.That(crash[name], Is.EqualTo(value));
+        Assert.That(call[name], Is.EqualTo(value));
+        Assert.That(crash.ContainsKey("cid"), Is.EqualTo(call.ContainsKey("cid")), "the crash lands on the call's visitor");
+        Assert.That(crash.ContainsKey("e_c"), Is.False, "only what names the visitor");
+        Assert.That(crash["ca"], Is.EqualTo("1"));
+    }
+
+    [Test]
+    public void EncodeCrash_HashedVisitor_SameCidAsTheCall()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.TrackCrashes = true;
+            o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
+        });
+        var hit = harness.Hit(caller: TrackerHarness.DefaultCaller with { RemoteAddress = IPAddress.Parse("203.0.113.9"), UserAgent = "ua" },
+            outcome: MatomoOutcome.Error, exception: new InvalidOperationException("boom"));
+        var encoder = harness.Encoder();
+
+        var call = QueryText.Parse(encoder.Encode(hit));
+        var crash = QueryText.Parse(encoder.EncodeCrash(hit));
+
+        Assert.That(crash["cid"], Does.Match("^[0-9a-f]{16}$"));
+        Assert.That(crash["cid"], Is.EqualTo(call["cid"]));
     }
 
     [Test]

@@ -14,7 +14,7 @@ public class MatomoCallTests
     [TearDown]
     public void TearDown() => _harness.Dispose();
 
-    private MatomoCall Start(MatomoCallKind kind = MatomoCallKind.Unary) => _harness.Tracker.StartCall("greet.Greeter/SayHello", kind)!;
+    private MatomoCallScope Start(MatomoCallKind kind = MatomoCallKind.Unary) => _harness.Tracker.StartCall("greet.Greeter/SayHello", kind)!;
 
     [TestCase("idsite")]
     [TestCase("rec")]
@@ -29,7 +29,8 @@ public class MatomoCallTests
     [TestCase("ca")]
     public void SetVar_ReservedName_ThrowsArgumentExceptionWithoutValue(string name)
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         var ex = Assert.Throws<ArgumentException>(() => call.SetVar(name, "secret-value-123"));
 
@@ -45,7 +46,8 @@ public class MatomoCallTests
     [TestCase("a=b")]
     public void SetVar_NotAParameterName_Throws(string name)
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         Assert.Throws<ArgumentException>(() => call.SetVar(name, "v"));
     }
@@ -53,7 +55,8 @@ public class MatomoCallTests
     [Test]
     public void SetVar_NullName_ThrowsArgumentNull()
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         Assert.Throws<ArgumentNullException>(() => call.SetVar(null!, "v"));
     }
@@ -68,7 +71,8 @@ public class MatomoCallTests
     [TestCase("pf_net", "fast")]
     public void SetVar_ValueMatomoRefuses_ThrowsArgumentException(string name, string value)
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         var ex = Assert.Throws<ArgumentException>(() => call.SetVar(name, value));
 
@@ -83,10 +87,11 @@ public class MatomoCallTests
     [TestCase("dimension3", "x")]
     public void SetVar_ValueMatomoAccepts_Kept(string name, string value)
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         call.SetVar(name, value);
-        call.Complete();
+        scope.Complete();
 
         Assert.That(_harness.TakeHit().Parameters, Does.Contain(new KeyValuePair<string, string>(name, value)));
     }
@@ -94,13 +99,14 @@ public class MatomoCallTests
     [Test]
     public void SetVar_SameNameTwiceAndNull_LastWinsNullRemoves()
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         call.SetVar("e_c", "a");
         call.SetVar("e_c", "b");
         call.SetVar("e_n", "x");
         call.SetVar("e_n", null);
-        call.Complete();
+        scope.Complete();
 
         Assert.That(_harness.TakeHit().Parameters, Is.EqualTo(new[] { new KeyValuePair<string, string>("e_c", "b") }));
     }
@@ -110,7 +116,8 @@ public class MatomoCallTests
     [TestCase("gt_ms")]
     public void MeasurePerf_NotAPfName_Throws(string name)
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         Assert.Throws<ArgumentException>(() => call.MeasurePerf(name));
     }
@@ -118,14 +125,15 @@ public class MatomoCallTests
     [Test]
     public void MeasurePerf_Disposed_RecordsWholeMilliseconds()
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         using (call.MeasurePerf("pf_tfr"))
         {
             _harness.Time.Advance(TimeSpan.FromMilliseconds(30.4));
         }
 
-        call.Complete();
+        scope.Complete();
 
         Assert.That(_harness.TakeHit().Parameters, Does.Contain(new KeyValuePair<string, string>("pf_tfr", "30")));
     }
@@ -133,24 +141,25 @@ public class MatomoCallTests
     [Test]
     public void Skip_ThenComplete_NoHitQueued()
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         call.Skip();
-        var queued = call.Complete();
+        var queued = scope.Complete();
 
         Assert.That(queued, Is.False);
         Assert.That(call.IsSkipped, Is.True);
-        Assert.That(call.IsFinished, Is.True);
+        Assert.That(scope.IsFinished, Is.True);
         Assert.That(_harness.Queue.Count, Is.Zero);
     }
 
     [Test]
     public void Complete_Twice_OneHit()
     {
-        var call = Start();
+        var scope = Start();
 
-        var first = call.Complete(MatomoOutcome.Ok);
-        var second = call.Complete(MatomoOutcome.Error);
+        var first = scope.Complete(MatomoOutcome.Ok);
+        var second = scope.Complete(MatomoOutcome.Error);
 
         Assert.That(first, Is.True);
         Assert.That(second, Is.False);
@@ -161,13 +170,13 @@ public class MatomoCallTests
     [Test]
     public async Task Complete_ConcurrentFromManyTasks_ExactlyOneHit()
     {
-        var call = Start();
+        var scope = Start();
         using var gate = new ManualResetEventSlim();
 
         var results = await Task.WhenAll(Enumerable.Range(0, 32).Select(_ => Task.Run(() =>
         {
             gate.Wait();
-            return call.Complete();
+            return scope.Complete();
         }).WaitAsync(TimeSpan.FromSeconds(10))).Append(Task.Run(() =>
         {
             gate.Set();
@@ -181,9 +190,10 @@ public class MatomoCallTests
     [Test]
     public void SetVar_AfterComplete_HitUnchanged()
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
         call.SetVar("e_c", "before");
-        call.Complete();
+        scope.Complete();
 
         call.SetVar("e_c", "after");
         call.AddCustomVariable("late", "x");
@@ -196,14 +206,15 @@ public class MatomoCallTests
     [Test]
     public async Task SetVarAndCount_ConcurrentFromManyTasks_NothingLost()
     {
-        var call = Start(MatomoCallKind.DuplexStreaming);
+        var scope = Start(MatomoCallKind.DuplexStreaming);
+        var call = scope.Call;
 
         await Task.WhenAll(Enumerable.Range(0, 8).Select(t => Task.Run(() =>
         {
             for (var i = 0; i < 1000; i++)
             {
-                call.CountSent();
-                call.CountReceived();
+                scope.CountSent();
+                scope.CountReceived();
                 call.SetVar("e_n", i.ToString());
                 call.AddCustomVariable("v" + t, i.ToString());
             }
@@ -213,7 +224,7 @@ public class MatomoCallTests
                 call.SetVar($"dimension{(t * 5) + n + 1}", "x");
             }
         }))).WaitAsync(TimeSpan.FromSeconds(20));
-        call.Complete();
+        scope.Complete();
 
         var hit = _harness.TakeHit();
         Assert.That(hit.MessagesSent, Is.EqualTo(8000));
@@ -226,7 +237,8 @@ public class MatomoCallTests
     [Test]
     public void SetVar_MoreThanLimit_ExtraIgnored()
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         for (var i = 0; i < Limits.ParametersPerCall + 5; i++)
         {
@@ -238,7 +250,7 @@ public class MatomoCallTests
             call.AddCustomVariable("c" + i, "x");
         }
 
-        call.Complete();
+        scope.Complete();
 
         var hit = _harness.TakeHit();
         Assert.That(hit.Parameters, Has.Count.EqualTo(Limits.ParametersPerCall));
@@ -249,10 +261,11 @@ public class MatomoCallTests
     [Test]
     public void SetVar_LongValue_CutAt1024()
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         call.SetVar("e_n", new string('x', 5000));
-        call.Complete();
+        scope.Complete();
 
         Assert.That(_harness.TakeHit().Parameters[0].Value, Has.Length.EqualTo(1024));
     }
@@ -260,7 +273,8 @@ public class MatomoCallTests
     [Test]
     public void AddCustomVariable_EmptyName_Throws()
     {
-        var call = Start();
+        var scope = Start();
+        var call = scope.Call;
 
         Assert.Throws<ArgumentException>(() => call.AddCustomVariable(" ", "v"));
     }
@@ -269,23 +283,22 @@ public class MatomoCallTests
     public void SetCaller_IgnoredUserAgent_Skips()
     {
         using var harness = new TrackerHarness(o => o.IgnoredUserAgentPatterns.Add("^kube-probe/"));
-        var call = harness.Tracker.StartCall("greet.Greeter/SayHello", MatomoCallKind.Unary)!;
+        var scope = harness.Tracker.StartCall("greet.Greeter/SayHello", MatomoCallKind.Unary)!;
         var other = harness.Tracker.StartCall("greet.Greeter/SayHello", MatomoCallKind.Unary)!;
 
-        call.SetCaller(new MatomoCallerInfo { UserAgent = "kube-probe/1.29" });
+        scope.SetCaller(new MatomoCallerInfo { UserAgent = "kube-probe/1.29" });
         other.SetCaller(new MatomoCallerInfo { UserAgent = "grpc-dotnet/2.80" });
 
-        Assert.That(call.IsSkipped, Is.True);
-        Assert.That(other.IsSkipped, Is.False);
+        Assert.That(scope.Call.IsSkipped, Is.True);
+        Assert.That(other.Call.IsSkipped, Is.False);
     }
 
     [Test]
-    public void SetException_WithoutCrashTracking_TypeOnly()
+    public void Complete_ExceptionWithoutCrashTracking_TypeOnly()
     {
-        var call = Start();
+        var scope = Start();
 
-        call.SetException(new InvalidOperationException("details"));
-        call.Complete(MatomoOutcome.Error);
+        scope.Complete(MatomoOutcome.Error, new InvalidOperationException("details"));
 
         var hit = _harness.TakeHit();
         Assert.That(hit.ErrorType, Is.EqualTo("InvalidOperationException"));
@@ -293,13 +306,12 @@ public class MatomoCallTests
     }
 
     [Test]
-    public void SetException_WithCrashTracking_KeepsMessage()
+    public void Complete_ExceptionWithCrashTracking_KeepsMessage()
     {
         using var harness = new TrackerHarness(o => o.TrackCrashes = true);
-        var call = harness.Tracker.StartCall("a/b", MatomoCallKind.Unary)!;
+        var scope = harness.Tracker.StartCall("a/b", MatomoCallKind.Unary)!;
 
-        call.SetException(new InvalidOperationException("details"));
-        call.Complete(MatomoOutcome.Error);
+        scope.Complete(MatomoOutcome.Error, new InvalidOperationException("details"));
 
         Assert.That(harness.TakeHit().ErrorMessage, Is.EqualTo("details"));
     }
@@ -307,10 +319,10 @@ public class MatomoCallTests
     [Test]
     public void Complete_Always_StampsEndTimeAndDuration()
     {
-        var call = Start();
+        var scope = Start();
         _harness.Time.Advance(TimeSpan.FromMilliseconds(250));
 
-        call.Complete();
+        scope.Complete();
 
         var hit = _harness.TakeHit();
         Assert.That(hit.Duration, Is.EqualTo(TimeSpan.FromMilliseconds(250)));
@@ -322,9 +334,9 @@ public class MatomoCallTests
     {
         using var harness = new TrackerHarness(o => o.Sending.QueueCapacity = 1);
         harness.Tracker.StartCall("a/b", MatomoCallKind.Unary)!.Complete();
-        var call = harness.Tracker.StartCall("a/b", MatomoCallKind.Unary)!;
+        var scope = harness.Tracker.StartCall("a/b", MatomoCallKind.Unary)!;
 
-        var queued = call.Complete();
+        var queued = scope.Complete();
 
         Assert.That(queued, Is.False);
         Assert.That(harness.Tracker.Statistics.Dropped, Is.EqualTo(1));

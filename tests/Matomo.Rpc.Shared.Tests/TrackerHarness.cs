@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Matomo.Rpc.Internal;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -17,7 +18,7 @@ internal sealed class TrackerHarness : IDisposable
         Options = new MatomoOptions { SiteId = 1, LogOnly = true, VisitorIdentity = MatomoVisitorIdentity.None, VisitorIdSalt = "salt" };
         configure?.Invoke(Options);
         Time = time ?? new FakeTimeProvider(Start);
-        Queue = new HitQueue(Options, _meters);
+        Queue = new HitQueue(Options, _meters, Time);
         Tracker = new MatomoTracker(Options, Time, Queue, NullLogger<MatomoTracker>.Instance);
     }
 
@@ -29,27 +30,53 @@ internal sealed class TrackerHarness : IDisposable
 
     public MatomoTracker Tracker { get; }
 
+    /// <summary>What the Matomo check learned; the encoder and delivery read it.</summary>
+    public TrackingState CheckState { get; } = new();
+
+    /// <summary>Whether sends work, as the last <see cref="Sender"/> or <see cref="Delivery"/> made reports it.</summary>
+    public SendHealth? SendHealth { get; private set; }
+
     public static MatomoCallerInfo DefaultCaller => new() { Host = "api.example.org", Scheme = "http" };
 
-    public HitEncoder Encoder(uint rand = 0x1234abcd) => new(Options, new VisitorIdGenerator(Options.VisitorIdSalt), NullLogger.Instance, () => rand);
+    public HitEncoder Encoder(uint rand = 0x1234abcd) => new(Options, new VisitorIdGenerator(Options.VisitorIdSalt), CheckState, NullLogger.Instance, () => rand);
 
-    /// <summary>Runs one call of <paramref name="action"/> that lasts <paramref name="duration"/> (12 ms by default) and returns its hit.</summary>
-    public MatomoHit Hit(string action = "greet.Greeter/SayHello", MatomoCallKind kind = MatomoCallKind.Unary, Action<MatomoCall>? during = null,
-        TimeSpan? duration = null, MatomoCallerInfo? caller = null)
+    /// <summary>Delivery to <paramref name="writer"/> on <paramref name="clock"/> (the fake clock by default), logging to <paramref name="logger"/>.</summary>
+    public HitDelivery Delivery(IHitWriter writer, TimeProvider? clock = null, ILogger? logger = null)
     {
-        var call = Tracker.StartCall(action, kind) ?? throw new InvalidOperationException("excluded");
-        call.SetCaller(caller ?? DefaultCaller);
-        during?.Invoke(call);
+        clock ??= Time;
+        logger ??= NullLogger.Instance;
+        SendHealth = new SendHealth(Queue, clock, logger);
+        return new HitDelivery(writer, Encoder(), Queue, Options, CheckState, SendHealth, clock, logger);
+    }
+
+    /// <summary>The background sender with its delivery to <paramref name="writer"/>.</summary>
+    public MatomoSender Sender(IHitWriter writer, TimeProvider? clock = null, ILogger? logger = null) =>
+        new(Queue, Delivery(writer, clock, logger), Options, clock ?? Time, logger ?? NullLogger.Instance);
+
+    /// <summary>
+    /// Runs one call of <paramref name="action"/> that lasts <paramref name="duration"/> (12 ms by default) and returns its
+    /// hit: service code does <paramref name="during"/>, the adapter does <paramref name="adapter"/> and completes the call
+    /// with <paramref name="outcome"/> (OK by default) and <paramref name="exception"/>.
+    /// </summary>
+    public MatomoHit Hit(string action = "greet.Greeter/SayHello", MatomoCallKind kind = MatomoCallKind.Unary, Action<MatomoCall>? during = null,
+        TimeSpan? duration = null, MatomoCallerInfo? caller = null, Action<MatomoCallScope>? adapter = null, MatomoOutcome? outcome = null,
+        Exception? exception = null)
+    {
+        var scope = Tracker.StartCall(action, kind) ?? throw new InvalidOperationException("excluded");
+        scope.SetCaller(caller ?? DefaultCaller);
+        during?.Invoke(scope.Call);
+        adapter?.Invoke(scope);
         Time.Advance(duration ?? TimeSpan.FromMilliseconds(12));
-        Assert.That(call.Complete(), Is.True, "the hit was not queued");
+        Assert.That(scope.Complete(outcome ?? MatomoOutcome.Ok, exception), Is.True, "the hit was not queued");
         return TakeHit();
     }
 
     public MatomoHit TakeHit() => Queue.Reader.TryRead(out var hit) ? hit : throw new InvalidOperationException("no hit queued");
 
     public string Encode(Action<MatomoCall>? during = null, string action = "greet.Greeter/SayHello", MatomoCallKind kind = MatomoCallKind.Unary,
-        TimeSpan? duration = null, MatomoCallerInfo? caller = null) =>
-        Encoder().Encode(Hit(action, kind, during, duration, caller));
+        TimeSpan? duration = null, MatomoCallerInfo? caller = null, Action<MatomoCallScope>? adapter = null, MatomoOutcome? outcome = null,
+        Exception? exception = null) =>
+        Encoder().Encode(Hit(action, kind, during, duration, caller, adapter, outcome, exception));
 
     public void Dispose() => _meters.Dispose();
 

@@ -74,7 +74,9 @@ public sealed class MatomoHubCallerContextExtensionsTests
         Assert.That(seen, Is.Not.Null);
         Assert.That(seen!.Action, Is.EqualTo("ChatHub/Echo"));
         Assert.That(seen.Kind, Is.EqualTo(MatomoCallKind.HubInvocation));
-        Assert.That(seen.IsFinished, Is.True);
+        seen.SetVar("e_n", "after the end");
+        var hits = await _harness.Sink.WaitForHitsAsync(2, Timeout);
+        Assert.That(hits.Single(h => h.Hit.Action == "ChatHub/Echo")["e_n"], Is.Null, "completed when the invocation ended: later changes are ignored");
     }
 
     [Test]

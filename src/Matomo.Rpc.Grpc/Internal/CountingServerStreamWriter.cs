@@ -6,7 +6,7 @@ namespace Matomo.Rpc.Grpc.Internal;
 /// Counts the messages a streaming call sends. <see cref="WriteOptions"/> is passed through to the inner writer
 /// untouched (JSON transcoding's writer throws on it, so it is only ever read or set when service code does).
 /// </summary>
-internal sealed class CountingServerStreamWriter<T>(IServerStreamWriter<T> inner, MatomoCall call) : IServerStreamWriter<T>
+internal sealed class CountingServerStreamWriter<T>(IServerStreamWriter<T> inner, MatomoCallScope scope) : IServerStreamWriter<T>
 {
     public WriteOptions? WriteOptions
     {
@@ -22,7 +22,7 @@ internal sealed class CountingServerStreamWriter<T>(IServerStreamWriter<T> inner
     {
         if (write.IsCompletedSuccessfully)
         {
-            call.CountSent();
+            scope.CountSent();
             return write;
         }
 
@@ -32,6 +32,6 @@ internal sealed class CountingServerStreamWriter<T>(IServerStreamWriter<T> inner
     private async Task CountedAsync(Task write)
     {
         await write.ConfigureAwait(false);
-        call.CountSent();
+        scope.CountSent();
     }
 }

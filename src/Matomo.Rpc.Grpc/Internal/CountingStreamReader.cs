@@ -3,7 +3,7 @@ using Grpc.Core;
 namespace Matomo.Rpc.Grpc.Internal;
 
 /// <summary>Counts the messages a streaming call receives.</summary>
-internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, MatomoCall call) : IAsyncStreamReader<T>
+internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, MatomoCallScope scope) : IAsyncStreamReader<T>
 {
     public T Current => inner.Current;
 
@@ -14,7 +14,7 @@ internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, Matom
         {
             if (next.Result)
             {
-                call.CountReceived();
+                scope.CountReceived();
             }
 
             return next;
@@ -28,7 +28,7 @@ internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, Matom
         var moved = await next.ConfigureAwait(false);
         if (moved)
         {
-            call.CountReceived();
+            scope.CountReceived();
         }
 
         return moved;

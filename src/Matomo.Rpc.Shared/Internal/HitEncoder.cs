@@ -14,6 +14,9 @@ namespace Matomo.Rpc.Internal;
 /// </summary>
 internal sealed class HitEncoder
 {
+    /// <summary>The parameters that name the visitor; a crash hit keeps them so it lands on its call's visitor.</summary>
+    private static readonly string[] VisitorParameters = ["uid", "cid", "_id"];
+
     private readonly MatomoOptions _options;
     private readonly VisitorIdGenerator _visitorIds;
     private readonly ILogger _logger;
@@ -28,9 +31,9 @@ internal sealed class HitEncoder
     private readonly List<KeyValuePair<string, string>> _cvars = new(8);
     private bool _slotsExceededLogged;
 
-    public HitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, ILogger logger, Func<uint>? rand = null, TrackingState? state = null)
+    public HitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, TrackingState state, ILogger logger, Func<uint>? rand = null)
     {
-        _state = state ?? new TrackingState();
+        _state = state;
         _options = options;
         _visitorIds = visitorIds;
         _logger = logger;
@@ -50,37 +53,48 @@ internal sealed class HitEncoder
         MatomoCallKind.HubStream => "hub_stream",
         MatomoCallKind.HubConnect => "hub_connect",
         MatomoCallKind.HubDisconnect => "hub_disconnect",
+        MatomoCallKind.Http => "http",
         _ => kind.ToString(),
     };
 
-    public string Encode(MatomoHit hit)
+    public string Encode(MatomoHit hit) => Write(hit, crash: false);
+
+    /// <summary>
+    /// A Crash Analytics hit for a failed call, sent alone so that a 500 cannot roll back other hits. It has the call's
+    /// URL, caller, visitor (a <c>uid</c>, <c>cid</c> or <c>_id</c> set for the call included) and time, not its action.
+    /// </summary>
+    public string EncodeCrash(MatomoHit hit) => Write(hit, crash: true);
+
+    private string Write(MatomoHit hit, bool crash)
     {
-        CollectExtras(hit);
+        CollectExtras(hit, visitorOnly: crash);
         var query = new QueryWriter(_builder);
         AddTransport(query);
 
         var url = TextSanitizer.Clip(BuildUrl(hit), Limits.Url);
         Add(query, "url", url);
-        Add(query, "action_name", hit.ActionName);
+        if (crash)
+        {
+            query.Add("ca", "1");
+            query.Add("cra", string.IsNullOrEmpty(hit.ErrorMessage) ? hit.ErrorType ?? hit.Outcome.ToString() : hit.ErrorMessage);
+            if (hit.ErrorType is { } type)
+            {
+                query.Add("cra_tp", type);
+            }
+
+            query.Add("cra_ru", url);
+        }
+        else
+        {
+            Add(query, "action_name", hit.ActionName);
+        }
+
         AddCaller(query, hit);
         AddVisitor(query, hit);
         AddTime(query, hit);
-
-        var isEvent = IsEvent();
-        if (!isEvent)
+        if (!crash && !IsEvent())
         {
-            // gt_ms carries what pf_srv carries, also when service code timed pf_srv by hand.
-            var ms = ParameterRules.ToPerfMilliseconds(hit.Duration);
-            var byHand = IndexOfExtra("pf_srv");
-            var perf = byHand >= 0 ? _extras[byHand].Value : ms < Limits.PerfMax ? ms.ToString(CultureInfo.InvariantCulture) : null;
-            if (perf is not null)
-            {
-                Add(query, "pf_srv", perf);
-                if (_options.SendGenerationTime)
-                {
-                    Add(query, "gt_ms", perf);
-                }
-            }
+            AddPerformance(query, hit);
         }
 
         if (_options.TrackBots)
@@ -88,8 +102,11 @@ internal sealed class HitEncoder
             Add(query, "bots", "1");
         }
 
-        AddCustomVariables(query, hit);
-        AddDimensions(query, hit);
+        if (!crash)
+        {
+            AddCustomVariables(query, hit);
+            AddDimensions(query, hit);
+        }
 
         foreach (var (name, value) in _extras)
         {
@@ -99,31 +116,20 @@ internal sealed class HitEncoder
         return query.ToString();
     }
 
-    /// <summary>A Crash Analytics hit for a failed call, sent alone so that a 500 cannot roll back other hits.</summary>
-    public string EncodeCrash(MatomoHit hit)
+    private void AddPerformance(QueryWriter query, MatomoHit hit)
     {
-        _extras.Clear();
-        var query = new QueryWriter(_builder);
-        AddTransport(query);
-        var url = TextSanitizer.Clip(BuildUrl(hit), Limits.Url);
-        query.Add("url", url);
-        query.Add("ca", "1");
-        query.Add("cra", string.IsNullOrEmpty(hit.ErrorMessage) ? hit.ErrorType ?? hit.Outcome.ToString() : hit.ErrorMessage);
-        if (hit.ErrorType is { } type)
+        // gt_ms carries what pf_srv carries, also when service code timed pf_srv by hand.
+        var ms = ParameterRules.ToPerfMilliseconds(hit.Duration);
+        var byHand = IndexOfExtra("pf_srv");
+        var perf = byHand >= 0 ? _extras[byHand].Value : ms < Limits.PerfMax ? ms.ToString(CultureInfo.InvariantCulture) : null;
+        if (perf is not null)
         {
-            query.Add("cra_tp", type);
+            Add(query, "pf_srv", perf);
+            if (_options.SendGenerationTime)
+            {
+                Add(query, "gt_ms", perf);
+            }
         }
-
-        query.Add("cra_ru", url);
-        AddCaller(query, hit);
-        AddVisitor(query, hit);
-        AddTime(query, hit);
-        if (_options.TrackBots)
-        {
-            query.Add("bots", "1");
-        }
-
-        return query.ToString();
     }
 
     private void AddTransport(QueryWriter query)
@@ -147,7 +153,17 @@ internal sealed class HitEncoder
         var caller = hit.Caller;
 
         // A visitor set by service code or the action's details wins over the generated one (the caller's IP is still sent).
-        if (!HasExtra("cid") && !HasExtra("_id") && !HasExtra("uid"))
+        var own = false;
+        foreach (var name in VisitorParameters)
+        {
+            if (IndexOfExtra(name) is var index and >= 0)
+            {
+                Add(query, name, _extras[index].Value);
+                own = true;
+            }
+        }
+
+        if (!own)
         {
             switch (_options.VisitorIdentity)
             {
@@ -192,6 +208,8 @@ internal sealed class HitEncoder
             {
                 _cvars.Add(new("transport", transport));
             }
+
+            _cvars.AddRange(hit.Fields);
         }
 
         _cvars.AddRange(hit.CustomVariables);
@@ -268,13 +286,26 @@ internal sealed class HitEncoder
         return scheme + "://" + (string.IsNullOrEmpty(hit.Caller.Host) ? "localhost" : hit.Caller.Host) + hit.UrlPath;
     }
 
-    /// <summary>Action details first, then the call's own parameters, a later one replacing an earlier one of the same name.</summary>
-    private void CollectExtras(MatomoHit hit)
+    /// <summary>
+    /// Action details first, then the call's own parameters, a later one replacing an earlier one of the same name;
+    /// with <paramref name="visitorOnly"/>, only the parameters that say who the visitor is.
+    /// </summary>
+    private void CollectExtras(MatomoHit hit, bool visitorOnly)
     {
         _extras.Clear();
-        _extras.AddRange(hit.Details);
-        foreach (var parameter in hit.Parameters)
+        Collect(hit.Details, visitorOnly);
+        Collect(hit.Parameters, visitorOnly);
+    }
+
+    private void Collect(IReadOnlyList<KeyValuePair<string, string>> parameters, bool visitorOnly)
+    {
+        foreach (var parameter in parameters)
         {
+            if (visitorOnly && Array.IndexOf(VisitorParameters, parameter.Key) < 0)
+            {
+                continue;
+            }
+
             var index = IndexOfExtra(parameter.Key);
             if (index >= 0)
             {
@@ -311,8 +342,6 @@ internal sealed class HitEncoder
             Add(query, name, TextSanitizer.Clip(value, Limits.ParameterValue));
         }
     }
-
-    private bool HasExtra(string name) => IndexOfExtra(name) >= 0;
 
     private bool IsEvent()
     {

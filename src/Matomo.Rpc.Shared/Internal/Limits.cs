@@ -25,5 +25,8 @@ internal static class Limits
 
     public const int CustomVariablesPerCall = 50;
 
+    /// <summary>Outcome fields an adapter records per call (<see cref="MatomoCallScope.SetField"/>).</summary>
+    public const int FieldsPerCall = 8;
+
     public const int ActionCacheSize = 4096;
 }

@@ -14,6 +14,9 @@ internal sealed class ConnectionState
     /// <summary>The private key of the state in <see cref="HubCallerContext.Items"/>.</summary>
     public static readonly object Key = new();
 
+    /// <summary>Stored under <see cref="Key"/> when the filter runs without a tracker: the per-invocation API then does nothing.</summary>
+    public static readonly object NotTracked = new();
+
     private ConnectionState(long connectedAt, MatomoCallerInfo caller, string? transport, string hubPath)
     {
         ConnectedAt = connectedAt;

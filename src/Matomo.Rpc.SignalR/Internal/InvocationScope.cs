@@ -11,10 +11,10 @@ internal sealed class InvocationScope
 {
     private static readonly AsyncLocal<InvocationScope?> CurrentScope = new();
 
-    public InvocationScope(HubCallerContext context, MatomoCall call)
+    public InvocationScope(HubCallerContext context, MatomoCallScope scope)
     {
         Context = context;
-        Call = call;
+        Scope = scope;
     }
 
     public static InvocationScope? Current
@@ -25,7 +25,7 @@ internal sealed class InvocationScope
 
     public HubCallerContext Context { get; }
 
-    public MatomoCall Call { get; }
+    public MatomoCallScope Scope { get; }
 
     public bool BelongsTo(HubCallerContext context) =>
         ReferenceEquals(Context, context) || string.Equals(Context.ConnectionId, context.ConnectionId, StringComparison.Ordinal);

@@ -10,7 +10,7 @@ internal sealed class MethodShape
 {
     private static readonly ConcurrentDictionary<MethodInfo, MethodShape> Cache = new();
 
-    private MethodShape(string clientName, StreamWrapper? result, (int Index, StreamWrapper Wrap)[] arguments)
+    private MethodShape(string clientName, Func<object, InvocationScope, object?>? result, (int Index, Func<object, InvocationScope, object?> Wrap)[] arguments)
     {
         ClientName = clientName;
         Result = result;
@@ -21,10 +21,10 @@ internal sealed class MethodShape
     public string ClientName { get; }
 
     /// <summary>Wraps the server-to-client stream the method returns; null when the method does not stream results.</summary>
-    public StreamWrapper? Result { get; }
+    public Func<object, InvocationScope, object?>? Result { get; }
 
     /// <summary>Wraps the client-to-server streams the method takes, by argument index.</summary>
-    public (int Index, StreamWrapper Wrap)[] Arguments { get; }
+    public (int Index, Func<object, InvocationScope, object?> Wrap)[] Arguments { get; }
 
     public static MethodShape For(MethodInfo method)
     {
@@ -41,7 +41,7 @@ internal sealed class MethodShape
     {
         var name = method.GetCustomAttribute<HubMethodNameAttribute>()?.Name ?? method.Name;
 
-        var arguments = new List<(int, StreamWrapper)>();
+        var arguments = new List<(int, Func<object, InvocationScope, object?>)>();
         var parameters = method.GetParameters();
         for (var i = 0; i < parameters.Length; i++)
         {
@@ -61,7 +61,7 @@ internal sealed class MethodShape
     }
 
     /// <summary>Follows SignalR: a result (awaited when a task) that is a ChannelReader&lt;T&gt;, else an IAsyncEnumerable&lt;T&gt;, is a stream.</summary>
-    private static StreamWrapper? ResultWrapper(Type returnType)
+    private static Func<object, InvocationScope, object?>? ResultWrapper(Type returnType)
     {
         if (returnType.IsGenericType && (returnType.GetGenericTypeDefinition() == typeof(Task<>) || returnType.GetGenericTypeDefinition() == typeof(ValueTask<>)))
         {
@@ -82,6 +82,7 @@ internal sealed class MethodShape
         return enumerable is null ? null : Wrapper(enumerable.GetGenericArguments()[0], nameof(StreamWrappers<object>.ResultEnumerable));
     }
 
-    private static StreamWrapper Wrapper(Type itemType, string name) =>
-        typeof(StreamWrappers<>).MakeGenericType(itemType).GetMethod(name, BindingFlags.Public | BindingFlags.Static)!.CreateDelegate<StreamWrapper>();
+    private static Func<object, InvocationScope, object?> Wrapper(Type itemType, string name) =>
+        typeof(StreamWrappers<>).MakeGenericType(itemType).GetMethod(name, BindingFlags.Public | BindingFlags.Static)!
+            .CreateDelegate<Func<object, InvocationScope, object?>>();
 }

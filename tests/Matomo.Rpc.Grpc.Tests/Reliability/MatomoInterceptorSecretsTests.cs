@@ -59,7 +59,7 @@ public sealed class MatomoInterceptorSecretsTests
         await CallsAsync(1, new Metadata { { ServiceCodeInterceptor.VarPrefix + "token_auth", token }, { ServiceCodeInterceptor.VarPrefix + "cid", token } });
         await CallsAsync(3, new Metadata { { "user-agent", token[..8] + "-ua" }, { ServiceCodeInterceptor.HostileSeed, "7" } });
         await SettledAsync(24);
-        var call = tracker.StartCall("greet.Greeter/Direct", MatomoCallKind.Unary)!;
+        var call = tracker.StartCall("greet.Greeter/Direct", MatomoCallKind.Unary)!.Call;
         foreach (var name in new[] { "token_auth", "cid", "_id", "pf_srv", "cip", "cdt" })
         {
             try

@@ -19,7 +19,7 @@ public sealed class GreeterProbe
 /// <summary>
 /// The Greeter of protos/greet.proto, with behaviours picked by the request's name: "notfound" (RpcException with
 /// trailers), "crash" (unhandled exception), "status" (sets Status and a trailer, returns), "wait" (waits for
-/// cancellation), "vars" (uses the per-call API); anything else greets.
+/// cancellation), "late" (waits for cancellation, then returns normally), "vars" (uses the per-call API); anything else greets.
 /// </summary>
 public sealed class TestGreeter(GreeterProbe probe) : Greeter.GreeterBase
 {
@@ -75,6 +75,18 @@ public sealed class TestGreeter(GreeterProbe probe) : Greeter.GreeterBase
             case "wait":
                 probe.SignalWaiting();
                 await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                break;
+            case "late":
+                // Ignores its deadline: waits until the call is cancelled, then returns normally all the same.
+                probe.SignalWaiting();
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
                 break;
             case "vars":
                 context.SetMatomoVar("dimension1", "from-service");

@@ -54,10 +54,11 @@ public sealed class SignalRTestHost : IAsyncDisposable
     public static Task<SignalRTestHost> StartAsync(
         MatomoStandIn matomo,
         FilterRegistration registration = FilterRegistration.PerHub,
-        Action<MatomoOptions>? configure = null)
+        Action<MatomoOptions>? configure = null,
+        bool registerTracking = true)
     {
         ArgumentNullException.ThrowIfNull(matomo);
-        return StartAsync(matomo.TrackerUrl, matomo.SiteId, registration, configure);
+        return StartAsync(matomo.TrackerUrl, matomo.SiteId, registration, configure, registerTracking);
     }
 
     /// <summary>The same host sending to any Matomo, e.g. a real one (tests/Matomo.Rpc.RealMatomo.Tests).</summary>
@@ -65,7 +66,8 @@ public sealed class SignalRTestHost : IAsyncDisposable
         string trackerUrl,
         int siteId,
         FilterRegistration registration = FilterRegistration.PerHub,
-        Action<MatomoOptions>? configure = null)
+        Action<MatomoOptions>? configure = null,
+        bool registerTracking = true)
     {
         var logs = new CollectingLoggerProvider();
         var builder = WebApplication.CreateSlimBuilder();
@@ -74,17 +76,20 @@ public sealed class SignalRTestHost : IAsyncDisposable
         builder.Services.AddSingleton<Rendezvous>();
         builder.Services.AddSingleton<ConnectionLog>();
         builder.Services.AddSingleton<StreamGate>();
-        builder.Services.AddMatomoTracking(o =>
+        if (registerTracking)
         {
-            o.TrackerUrl = trackerUrl;
-            o.SiteId = siteId;
-            o.AllowTokenOverHttp = true;
-            o.AssumeHttps = false;
-            o.Sending.FlushInterval = TimeSpan.FromMilliseconds(20);
-            o.Sending.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
-            o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(1);
-            configure?.Invoke(o);
-        });
+            builder.Services.AddMatomoTracking(o =>
+            {
+                o.TrackerUrl = trackerUrl;
+                o.SiteId = siteId;
+                o.AllowTokenOverHttp = true;
+                o.AssumeHttps = false;
+                o.Sending.FlushInterval = TimeSpan.FromMilliseconds(20);
+                o.Sending.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
+                o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(1);
+                configure?.Invoke(o);
+            });
+        }
 
         var signalR = registration == FilterRegistration.PerHub
             ? builder.Services.AddSignalR(o => o.MaximumParallelInvocationsPerClient = 2)

@@ -1,0 +1,21 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+
+namespace Matomo.Rpc.Grpc.Internal;
+
+/// <summary>
+/// Says once per application (per logger, which DI keeps as a singleton) that the interceptor runs without
+/// <c>AddMatomoTracking</c>: grpc-dotnet may create the interceptor for every call, and one error is enough.
+/// </summary>
+internal static class MissingRegistration
+{
+    private static readonly ConditionalWeakTable<ILogger, object> Reported = [];
+
+    public static void Report(ILogger logger)
+    {
+        if (Reported.TryAdd(logger, Reported))
+        {
+            Log.TrackerMissing(logger);
+        }
+    }
+}

@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using System.Globalization;
+using Matomo.Rpc.Internal;
+
+namespace Matomo.Rpc;
+
+/// <summary>
+/// The tracking of one call, as an adapter drives it: started by <see cref="MatomoTracker.StartCall"/>, told who called
+/// and how many messages went each way, and completed exactly once into one hit. Service code never sees it: it gets
+/// <see cref="Call"/>. <see cref="Dispose"/> completes a call that was not completed as cancelled, so a call whose end
+/// the adapter never saw (a stream nobody read to its end) still ends its hit.
+/// </summary>
+/// <remarks>
+/// Thread-safe: duplex handlers may use it from several tasks. Completion is single-winner: the first
+/// <see cref="Complete(MatomoOutcome, Exception?)"/> (or <see cref="Dispose"/>, or a skip) decides, with its own outcome;
+/// anything set after that is ignored. It never throws because of Matomo and never blocks.
+/// </remarks>
+/// <example>
+/// An adapter's shape (a plain HTTP middleware, say):
+/// <code>
+/// using var scope = tracker.StartCall("GET /orders/{id}", MatomoCallKind.Http, context.Request.Path);
+/// if (scope is null) { await next(context); return; }
+/// scope.SetCaller(tracker.ReadCaller(context));
+/// scope.SetField("method", context.Request.Method);
+/// try { await next(context); }
+/// catch (Exception ex) { scope.Complete(new MatomoOutcome("Internal Server Error", 500, IsError: true), ex); throw; }
+/// var status = context.Response.StatusCode;
+/// scope.Complete(new MatomoOutcome(ReasonPhrases.GetReasonPhrase(status), status, IsError: status >= 400));
+/// </code>
+/// </example>
+[DebuggerDisplay("{Action,nq} ({Kind})")]
+public sealed class MatomoCallScope : IDisposable
+{
+    // The scope is its own lock (lock (this)): a lock object per call would cost every tracked call an allocation, and
+    // only adapters ever hold the scope.
+    private const int StateActive = 0;
+    private const int StateSkipped = 1;
+    private const int StateCompleted = 2;
+
+    private readonly ScopeServices _services;
+    private readonly ActionInfo _info;
+    private readonly string _urlPath;
+    private readonly long _startTimestamp;
+    private MatomoCall? _call;
+    private MatomoCallerInfo _caller;
+    private string? _transport;
+    private List<KeyValuePair<string, string>>? _parameters;
+    private List<KeyValuePair<string, string>>? _customVariables;
+    private List<KeyValuePair<string, string>>? _fields;
+    private int _state;
+    private int _received;
+    private int _sent;
+
+    internal MatomoCallScope(ScopeServices services, ActionInfo info, MatomoCallKind kind, string? urlPath)
+    {
+        _services = services;
+        _info = info;
+        _urlPath = urlPath ?? info.UrlPath;
+        Kind = kind;
+        _startTimestamp = services.Time.GetTimestamp();
+    }
+
+    /// <summary>What service code may do with this call: hand it out through the adapter's per-call API.</summary>
+    public MatomoCall Call
+    {
+        get
+        {
+            var call = Volatile.Read(ref _call);
+            if (call is null)
+            {
+                var created = new MatomoCall(this);
+                call = Interlocked.CompareExchange(ref _call, created, null) ?? created;
+            }
+
+            return call;
+        }
+    }
+
+    /// <summary>The action this call is tracked under, e.g. <c>greet.Greeter/SayHello</c>.</summary>
+    public string Action => _info.Action;
+
+    /// <summary>The kind of call.</summary>
+    public MatomoCallKind Kind { get; }
+
+    /// <summary>True once the call was completed or skipped: later changes are ignored.</summary>
+    public bool IsFinished => Volatile.Read(ref _state) != StateActive;
+
+    /// <summary>The SignalR transport, or any transport name an adapter records (the built-in <c>transport</c> field).</summary>
+    public string? Transport
+    {
+        get => Volatile.Read(ref _transport);
+        set
+        {
+            lock (this)
+            {
+                if (_state == StateActive)
+                {
+                    _transport = value;
+                }
+            }
+        }
+    }
+
+    internal bool IsSkipped => Volatile.Read(ref _state) == StateSkipped;
+
+    internal TimeProvider Time => _services.Time;
+
+    /// <summary>Sets who made the call. Applies the ignored user agent patterns: a match skips the call.</summary>
+    public void SetCaller(in MatomoCallerInfo caller)
+    {
+        lock (this)
+        {
+            if (_state != StateActive)
+            {
+                return;
+            }
+
+            _caller = caller;
+        }
+
+        if (caller.UserAgent is { Length: > 0 } userAgent && _services.IsIgnoredUserAgent(userAgent))
+        {
+            Skip();
+        }
+    }
+
+    /// <summary>
+    /// Records an outcome field of the adapter's own, e.g. <c>method</c> = <c>GET</c> for HTTP, beside the built-in
+    /// ones (status, kind, messages, error, transport): as an action-scoped custom variable when
+    /// <see cref="MatomoOptions.Recording"/> includes custom variables. A later value for the same name replaces the
+    /// earlier one; null removes it. Names and values are cut at 200 characters, as Matomo does.
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is empty or white space.</exception>
+    public void SetField(string name, string? value)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        Upsert(
+            ref _fields,
+            TextSanitizer.Clip(name, Limits.CustomVariable),
+            value is null ? null : TextSanitizer.Clip(value, Limits.CustomVariable),
+            Limits.FieldsPerCall,
+            isCustomVariable: true);
+    }
+
+    /// <summary>Counts one message received by the server.</summary>
+    public void CountReceived() => Interlocked.Increment(ref _received);
+
+    /// <summary>Counts one message sent by the server.</summary>
+    public void CountSent() => Interlocked.Increment(ref _sent);
+
+    /// <summary>Completes the call as successful (<see cref="MatomoOutcome.Ok"/>); see <see cref="Complete(MatomoOutcome, Exception?)"/>.</summary>
+    /// <returns>True when this completion won and its hit was queued.</returns>
+    public bool Complete() => Complete(MatomoOutcome.Ok);
+
+    /// <summary>
+    /// Completes the call: stamps its end time and duration, builds its hit with <paramref name="outcome"/> and queues it.
+    /// Only the first completion does anything (a skipped call is never completed).
+    /// </summary>
+    /// <param name="outcome">How the call ended.</param>
+    /// <param name="exception">The exception it failed with, if any: its type name is recorded as the <c>error</c> field
+    /// (and, with <see cref="MatomoOptions.TrackCrashes"/> on, its message).</param>
+    /// <returns>True when this completion won and its hit was queued; false when the call was already finished or the queue refused the hit.</returns>
+    public bool Complete(MatomoOutcome outcome, Exception? exception = null)
+    {
+        if (Interlocked.CompareExchange(ref _state, StateCompleted, StateActive) != StateActive)
+        {
+            return false;
+        }
+
+        try
+        {
+            var time = _services.Time;
+            var duration = time.GetElapsedTime(_startTimestamp);
+            var timestamp = time.GetUtcNow();
+            string? errorType = null;
+            string? errorMessage = null;
+            if (exception is not null)
+            {
+                errorType = exception.GetType().Name;
+                if (_services.KeepErrorMessages)
+                {
+                    errorMessage = TextSanitizer.Clip(exception.Message, Limits.ParameterValue);
+                }
+            }
+
+            MatomoHit hit;
+
+            // Setters that got the lock before the state changed are in; any later one sees the state and does nothing.
+            lock (this)
+            {
+                hit = new MatomoHit(
+                    _info,
+                    _urlPath,
+                    Kind,
+                    _caller,
+                    outcome,
+                    timestamp,
+                    duration,
+                    Volatile.Read(ref _received),
+                    Volatile.Read(ref _sent),
+                    errorType,
+                    errorMessage,
+                    _transport,
+                    Snapshot(_parameters),
+                    Snapshot(_customVariables),
+                    Snapshot(_fields));
+            }
+
+            return _services.Queue.TryWrite(hit);
+        }
+#pragma warning disable CA1031 // tracking never throws into the call
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            _services.OnCompleteFailed(ex);
+            return false;
+        }
+    }
+
+    /// <summary>Completes the call as <see cref="MatomoOutcome.Cancelled"/> unless it was completed or skipped.</summary>
+    public void Dispose() => Complete(MatomoOutcome.Cancelled);
+
+    internal void Skip() => Interlocked.CompareExchange(ref _state, StateSkipped, StateActive);
+
+    internal void SetParameter(string name, string? value) => Upsert(ref _parameters, name, value, Limits.ParametersPerCall, isCustomVariable: false);
+
+    internal void SetPerf(string name, TimeSpan elapsed) =>
+        SetParameter(name, ParameterRules.ToPerfMilliseconds(elapsed).ToString(CultureInfo.InvariantCulture));
+
+    internal void AddCustomVariable(string name, string value) => Upsert(ref _customVariables, name, value, Limits.CustomVariablesPerCall, isCustomVariable: true);
+
+    private static KeyValuePair<string, string>[] Snapshot(List<KeyValuePair<string, string>>? list) => list is null ? [] : list.ToArray();
+
+    private void Upsert(ref List<KeyValuePair<string, string>>? list, string name, string? value, int limit, bool isCustomVariable)
+    {
+        lock (this)
+        {
+            if (_state != StateActive)
+            {
+                return;
+            }
+
+            list ??= new List<KeyValuePair<string, string>>(4);
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (string.Equals(list[i].Key, name, StringComparison.Ordinal))
+                {
+                    if (value is null)
+                    {
+                        list.RemoveAt(i);
+                    }
+                    else
+                    {
+                        list[i] = new(name, value);
+                    }
+
+                    return;
+                }
+            }
+
+            if (value is null)
+            {
+                return;
+            }
+
+            if (list.Count >= limit)
+            {
+                _services.OnPerCallLimitReached(isCustomVariable, limit);
+                return;
+            }
+
+            list.Add(new(name, value));
+        }
+    }
+}

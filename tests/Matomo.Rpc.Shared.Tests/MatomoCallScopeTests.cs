@@ -1,0 +1,241 @@
+using System.Net;
+using Matomo.Rpc.Internal;
+
+namespace Matomo.Rpc.Shared.Tests;
+
+/// <summary>The scope adapters drive: completion is single-winner, setters race safely, Dispose ends an unfinished call.</summary>
+[TestFixture]
+public class MatomoCallScopeTests
+{
+    private const string Action = "greet.Greeter/SayHello";
+
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    private TrackerHarness _harness = null!;
+
+    [SetUp]
+    public void SetUp() => _harness = new TrackerHarness(o => o.Sending.QueueCapacity = 10_000);
+
+    [TearDown]
+    public void TearDown() => _harness.Dispose();
+
+    [Test]
+    public async Task Complete_ManyThreadsEachWithItsOwnOutcome_TheHitHasTheWinnersOutcome()
+    {
+        const int Rounds = 300;
+        const int Threads = 8;
+        var outcomes = Enumerable.Range(0, Threads).Select(i => new MatomoOutcome("outcome-" + i, i, IsError: i > 0)).ToArray();
+        var mismatches = new List<string>();
+
+        for (var round = 0; round < Rounds; round++)
+        {
+            var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.Unary)!;
+            using var start = new Barrier(Threads);
+            var won = await Task.WhenAll(outcomes.Select(outcome => Task.Run(() =>
+            {
+                start.SignalAndWait();
+                return scope.Complete(outcome, new InvalidOperationException(outcome.Name)) ? outcome : (MatomoOutcome?)null;
+            }))).WaitAsync(Timeout);
+
+            var winners = won.Where(o => o is not null).Select(o => o!.Value).ToArray();
+            Assert.That(winners, Has.Length.EqualTo(1), "exactly one completion wins");
+            var hit = _harness.TakeHit();
+            if (hit.Outcome != winners[0])
+            {
+                mismatches.Add($"round {round}: won {winners[0]}, recorded {hit.Outcome}");
+            }
+        }
+
+        Assert.That(mismatches, Is.Empty, "a losing completion changed the winner's hit");
+        Assert.That(_harness.Queue.Waiting, Is.Zero, "one hit per call");
+    }
+
+    [Test]
+    public async Task SetCaller_RacingComplete_TheHitHasOneWholeCaller()
+    {
+        var first = new MatomoCallerInfo { RemoteAddress = IPAddress.Parse("192.0.2.1"), UserAgent = "first", Language = "fr", Host = "first.example", Scheme = "http", UserId = "first-user" };
+        var second = new MatomoCallerInfo { RemoteAddress = IPAddress.Parse("198.51.100.2"), UserAgent = "second", Language = "de", Host = "second.example", Scheme = "https", UserId = "second-user" };
+        var torn = new List<MatomoCallerInfo>();
+
+        for (var round = 0; round < 200; round++)
+        {
+            var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.DuplexStreaming)!;
+            using var start = new Barrier(3);
+            var writers = new[] { first, second }.Select(caller => Task.Run(() =>
+            {
+                start.SignalAndWait();
+                for (var i = 0; i < 200 && !scope.IsFinished; i++)
+                {
+                    scope.SetCaller(caller);
+                }
+            })).ToArray();
+            var completer = Task.Run(() =>
+            {
+                start.SignalAndWait();
+                Thread.SpinWait(500);
+                return scope.Complete();
+            });
+
+            await Task.WhenAll([.. writers, completer]).WaitAsync(Timeout);
+
+            var caller = _harness.TakeHit().Caller;
+            if (caller != first && caller != second && caller != default)
+            {
+                torn.Add(caller);
+            }
+        }
+
+        Assert.That(torn, Is.Empty, "a caller written while the hit was built came out mixed");
+    }
+
+    [Test]
+    public async Task Setters_RacingComplete_AfterTheWinIgnoredAndNothingThrows()
+    {
+        for (var round = 0; round < 100; round++)
+        {
+            var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.DuplexStreaming)!;
+            using var start = new Barrier(4);
+            var setters = Enumerable.Range(0, 3).Select(t => Task.Run(() =>
+            {
+                start.SignalAndWait();
+                for (var i = 0; i < 100; i++)
+                {
+                    scope.Transport = "t" + t;
+                    scope.SetField("f" + t, i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    scope.Call.SetVar("e_n", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    scope.CountSent();
+                }
+            })).ToArray();
+            start.SignalAndWait();
+            Assert.That(scope.Complete(), Is.True);
+
+            await Task.WhenAll(setters).WaitAsync(Timeout);
+
+            var hit = _harness.TakeHit();
+            scope.Transport = "after";
+            scope.SetField("after", "x");
+            Assert.That(hit.Transport, Is.Null.Or.Matches("^t[0-2]$"));
+            Assert.That(hit.Fields.Select(f => f.Key), Has.None.EqualTo("after"));
+            Assert.That(hit.MessagesSent, Is.InRange(0, 300));
+        }
+    }
+
+    [Test]
+    public void Dispose_Unfinished_CompletesAsCancelled()
+    {
+        var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.ServerStreaming)!;
+        scope.CountSent();
+        _harness.Time.Advance(TimeSpan.FromMilliseconds(40));
+
+        scope.Dispose();
+
+        var hit = _harness.TakeHit();
+        Assert.That(hit.Outcome, Is.EqualTo(MatomoOutcome.Cancelled));
+        Assert.That(hit.MessagesSent, Is.EqualTo(1));
+        Assert.That(hit.Duration, Is.EqualTo(TimeSpan.FromMilliseconds(40)));
+        Assert.That(scope.IsFinished, Is.True);
+    }
+
+    [Test]
+    public void Dispose_AfterComplete_NoSecondHit()
+    {
+        var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.Unary)!;
+        scope.Complete(new MatomoOutcome("OK", 0));
+
+        scope.Dispose();
+
+        Assert.That(_harness.TakeHit().Outcome, Is.EqualTo(new MatomoOutcome("OK", 0)));
+        Assert.That(_harness.Queue.Waiting, Is.Zero);
+    }
+
+    [Test]
+    public void Dispose_Skipped_NoHit()
+    {
+        var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.Unary)!;
+        scope.Call.Skip();
+
+        scope.Dispose();
+
+        Assert.That(_harness.Queue.Waiting, Is.Zero);
+        Assert.That(_harness.Tracker.Statistics.Queued, Is.Zero);
+    }
+
+    [Test]
+    public void Call_ReadTwiceAndFromTheScope_SameObjectWithTheScopesActionAndKind()
+    {
+        var scope = _harness.Tracker.StartCall("/" + Action, MatomoCallKind.ClientStreaming)!;
+
+        var call = scope.Call;
+
+        Assert.That(scope.Call, Is.SameAs(call));
+        Assert.That(call.Action, Is.EqualTo(Action));
+        Assert.That(call.Kind, Is.EqualTo(MatomoCallKind.ClientStreaming));
+        Assert.That(call.IsSkipped, Is.False);
+    }
+
+    [Test]
+    public void StartCall_SameActionWithDifferentUrlPaths_EachHitKeepsItsOwnPath()
+    {
+        var first = _harness.Tracker.StartCall("GET /orders/{id}", MatomoCallKind.Http, "/orders/1")!;
+        var second = _harness.Tracker.StartCall("GET /orders/{id}", MatomoCallKind.Http, "/orders/2")!;
+        var third = _harness.Tracker.StartCall("GET /orders/{id}", MatomoCallKind.Http)!;
+
+        first.Complete();
+        second.Complete();
+        third.Complete();
+
+        Assert.That(new[] { _harness.TakeHit().UrlPath, _harness.TakeHit().UrlPath, _harness.TakeHit().UrlPath },
+            Is.EqualTo(new[] { "/orders/1", "/orders/2", "/GET /orders/{id}" }));
+    }
+
+    [Test]
+    public void StartCall_HttpKindIgnored_ReturnsNull()
+    {
+        using var harness = new TrackerHarness(o => o.IgnoredCallKinds.Add(MatomoCallKind.Http));
+
+        Assert.That(harness.Tracker.StartCall("GET /health", MatomoCallKind.Http, "/health"), Is.Null);
+    }
+
+    [Test]
+    public void SetField_HttpAdapter_RecordedAfterTheBuiltInFieldsWithKindHttp()
+    {
+        var query = _harness.Encode(
+            action: "GET /orders/{id}",
+            kind: MatomoCallKind.Http,
+            adapter: scope =>
+            {
+                scope.SetField("method", "GET");
+                scope.SetField("method", "POST");
+                scope.SetField("route", "/orders/{id}");
+                scope.SetField("route", null);
+            },
+            outcome: new MatomoOutcome("Not Found", 404, IsError: true));
+
+        Assert.That(QueryText.Parse(query)["cvar"], Is.EqualTo(
+            "{\"1\":[\"status\",\"Not Found (404)\"],\"2\":[\"kind\",\"http\"],\"3\":[\"method\",\"POST\"]}"));
+    }
+
+    [Test]
+    public void SetField_MoreThanTheLimit_ExtraIgnored()
+    {
+        var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.Http)!;
+
+        for (var i = 0; i < Limits.FieldsPerCall + 3; i++)
+        {
+            scope.SetField("f" + i, "x");
+        }
+
+        scope.Complete();
+
+        Assert.That(_harness.TakeHit().Fields, Has.Count.EqualTo(Limits.FieldsPerCall));
+    }
+
+    [TestCase("")]
+    [TestCase(" ")]
+    public void SetField_EmptyName_Throws(string name)
+    {
+        var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.Http)!;
+
+        Assert.That(() => scope.SetField(name, "x"), Throws.ArgumentException);
+    }
+}
