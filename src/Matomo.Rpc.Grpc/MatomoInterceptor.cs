@@ -227,14 +227,18 @@ public sealed class MatomoInterceptor : Interceptor
         MatomoCallScope? scope = null;
         try
         {
-            scope = _tracker.StartCall(context.Method, kind);
+            // With the request, a caller's opt-out (Sec-GPC / DNT metadata) is decided before anything is allocated.
+            var httpContext = TryGetHttpContext(context);
+            scope = httpContext is null ? _tracker.StartCall(context.Method, kind) : _tracker.StartCall(httpContext, context.Method, kind, urlPath: null);
             if (scope is null)
             {
                 return null;
             }
 
-            var httpContext = TryGetHttpContext(context);
-            scope.SetCaller(httpContext is null ? new MatomoCallerInfo { Host = context.Host } : _tracker.ReadCaller(httpContext));
+            if (httpContext is null)
+            {
+                scope.SetCaller(new MatomoCallerInfo { Host = context.Host });
+            }
 
             // A second MatomoInterceptor on the same call (registered globally and per service) leaves it to the first.
             return MatomoServerCallContextExtensions.TryAttach(context, scope) ? scope : null;

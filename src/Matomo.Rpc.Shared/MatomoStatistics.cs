@@ -7,4 +7,8 @@ namespace Matomo.Rpc;
 /// <param name="Dropped">Hits given up before Matomo could take them (full queue, poisoned, too old, shutdown).</param>
 /// <param name="Retried">Requests to Matomo repeated after a transient failure.</param>
 /// <param name="QueueLength">Hits waiting to be sent now.</param>
-public readonly record struct MatomoStatistics(long Queued, long Sent, long Rejected, long Dropped, long Retried, int QueueLength);
+public readonly record struct MatomoStatistics(long Queued, long Sent, long Rejected, long Dropped, long Retried, int QueueLength)
+{
+    /// <summary>Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app); not part of the hits above.</summary>
+    public long OptedOut { get; init; }
+}

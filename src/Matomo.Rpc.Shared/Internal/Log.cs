@@ -67,4 +67,7 @@ internal static partial class Log
 
     [LoggerMessage(22, LogLevel.Error, "The Matomo check failed unexpectedly; tracking goes on.", EventName = "CheckFailed")]
     public static partial void CheckFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(90, LogLevel.Warning, "Matomo:UserId:Mode is Pseudonym but Matomo:VisitorIdSalt is not set: user id pseudonyms come from a random key of this process, so one user gets another uid after a restart and on each replica. Set Matomo:VisitorIdSalt to the same secret on every replica.", EventName = "PseudonymWithoutSalt")]
+    public static partial void PseudonymWithoutSalt(ILogger logger);
 }

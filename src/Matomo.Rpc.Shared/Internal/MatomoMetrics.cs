@@ -10,6 +10,7 @@ internal sealed class MatomoMetrics
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _retried;
+    private readonly Counter<long> _optedOut;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _sendDuration;
     private long _queuedTotal;
@@ -17,6 +18,7 @@ internal sealed class MatomoMetrics
     private long _rejectedTotal;
     private long _droppedTotal;
     private long _retriedTotal;
+    private long _optedOutTotal;
 
     public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength)
     {
@@ -26,6 +28,7 @@ internal sealed class MatomoMetrics
         _rejected = meter.CreateCounter<long>("matomo.rpc.hits.rejected", "{hit}", "Hits Matomo answered as invalid or refused.");
         _dropped = meter.CreateCounter<long>("matomo.rpc.hits.dropped", "{hit}", "Hits given up before Matomo took them, by reason.");
         _retried = meter.CreateCounter<long>("matomo.rpc.requests.retried", "{request}", "Requests to Matomo repeated after a transient failure.");
+        _optedOut = meter.CreateCounter<long>("matomo.rpc.hits.opted_out", "{call}", "Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app).");
         _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
         _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
         meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits waiting to be sent.");
@@ -74,6 +77,12 @@ internal sealed class MatomoMetrics
         _retried.Add(1);
     }
 
+    public void OptedOut()
+    {
+        Interlocked.Increment(ref _optedOutTotal);
+        _optedOut.Add(1);
+    }
+
     public void Request(int batchSize, TimeSpan duration)
     {
         _batchSize.Record(batchSize);
@@ -86,5 +95,8 @@ internal sealed class MatomoMetrics
         Interlocked.Read(ref _rejectedTotal),
         Interlocked.Read(ref _droppedTotal),
         Interlocked.Read(ref _retriedTotal),
-        queueLength);
+        queueLength)
+    {
+        OptedOut = Interlocked.Read(ref _optedOutTotal),
+    };
 }
