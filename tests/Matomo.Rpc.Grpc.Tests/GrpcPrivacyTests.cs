@@ -139,6 +139,28 @@ public class GrpcPrivacyTests
         Assert.That(hit["urlref"], Is.EqualTo(expected));
     }
 
+    [Test]
+    public void AspNetCoreCallContext_GrpcDotnetType_Found()
+    {
+        // The fast path (opt-out decided before allocating) depends on it; without it calls take the slower, correct path.
+        Assert.That(MatomoInterceptor.AspNetCoreCallContext, Is.Not.Null);
+    }
+
+    [Test]
+    public async Task UnaryServerHandler_OtherHostWithOptOutRequest_NoHitCounted()
+    {
+        await using var harness = await TrackingHarness.StartAsync();
+        var http = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        http.Request.Headers["DNT"] = "1";
+
+        var reply = await harness.Interceptor.UnaryServerHandler(new HelloRequest(), CallContexts.WithHttpContext(http), (r, c) => Task.FromResult(new HelloReply { Message = "ok" }))
+            .WaitAsync(TestTimeouts.Default);
+
+        Assert.That(reply.Message, Is.EqualTo("ok"));
+        Assert.That(harness.Tracker.Statistics.OptedOut, Is.EqualTo(1));
+        Assert.That(harness.Queued, Is.Zero);
+    }
+
     private static void Pseudonym(MatomoOptions options, string salt)
     {
         options.VisitorIdentity = MatomoVisitorIdentity.UserId;

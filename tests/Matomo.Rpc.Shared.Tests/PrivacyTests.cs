@@ -202,6 +202,13 @@ public class PrivacyTests
     }
 
     [Test]
+    public void Pseudonym_ReadmeFormula_SameValue()
+    {
+        // README (Privacy): HMAC-SHA256 keyed with HMAC-SHA256(salt, "uid") over the user id, first 16 bytes as hex.
+        Assert.That(new VisitorIdGenerator("salt").Pseudonym(Name), Is.EqualTo("68f2bdb0d2b03506ae4f2d6f9af4d6bb"));
+    }
+
+    [Test]
     public void Encode_PseudonymSameSalt_SameUidAcrossEncodersAndDays()
     {
         using var first = new TrackerHarness(o => o.VisitorIdentity = MatomoVisitorIdentity.UserId);
