@@ -34,8 +34,8 @@ public class HitEncoderBenchmarks
             o.Dimensions.Messages = 3;
             o.Dimensions.Error = 4;
         });
-        _plainEncoder = new HitEncoder(_plain.Tracker.Options, new VisitorIdGenerator("salt"), NullLogger.Instance);
-        _fullEncoder = new HitEncoder(_full.Tracker.Options, new VisitorIdGenerator("salt"), NullLogger.Instance);
+        _plainEncoder = new HitEncoder(_plain.Tracker.Options, new VisitorIdGenerator("salt"), new TrackingState(), NullLogger.Instance);
+        _fullEncoder = new HitEncoder(_full.Tracker.Options, new VisitorIdGenerator("salt"), new TrackingState(), NullLogger.Instance);
 
         var caller = new MatomoCallerInfo
         {

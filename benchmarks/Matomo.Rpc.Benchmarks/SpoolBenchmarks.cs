@@ -105,7 +105,7 @@ public class SpoolBenchmarks
             o.AllowTokenOverHttp = true;
             o.IpMaskBytes = 1;
         });
-        var encoder = new HitEncoder(tracker.Tracker.Options, new VisitorIdGenerator("salt"), NullLogger.Instance);
+        var encoder = new HitEncoder(tracker.Tracker.Options, new VisitorIdGenerator("salt"), new TrackingState(), NullLogger.Instance);
         string[] methods = ["greet.Greeter/SayHello", "greet.Greeter/SayHellos", "greet.Greeter/Chat", "greet.Greeter/Upload", "billing.Invoices/Get"];
         string[] outcomes = ["OK", "OK", "OK", "OK", "NotFound", "Unavailable"];
         var random = new Random(14);

@@ -19,7 +19,10 @@ public class MatomoSendingOptions
     /// <summary>Longest time a hit waits for its batch to fill before it is sent. Default 1 second.</summary>
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Most hits waiting to be sent; beyond that, hits are dropped and counted. Default 10,000.</summary>
+    /// <summary>
+    /// Most hits held, waiting to be sent or being sent (a batch that is retried counts too); beyond that, new hits are
+    /// dropped and counted. Default 10,000.
+    /// </summary>
     [MatomoRange(1, 10_000_000, ErrorMessage = "Matomo:Sending:QueueCapacity must be between 1 and 10000000.")]
     public int QueueCapacity { get; set; } = 10_000;
 
@@ -34,6 +37,12 @@ public class MatomoSendingOptions
 
     /// <summary>Longest delay between retries. Default 30 seconds.</summary>
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long sends to Matomo may keep failing before the health check reports <c>Degraded</c> (with the reason), and
+    /// how long it stays <c>Degraded</c> after a hit was dropped. Default 30 seconds.
+    /// </summary>
+    public TimeSpan DegradedAfter { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long stopping the app may spend sending the hits still queued. Default 5 seconds.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);

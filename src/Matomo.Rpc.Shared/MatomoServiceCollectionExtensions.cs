@@ -13,6 +13,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers Matomo tracking.</summary>
 public static class MatomoServiceCollectionExtensions
 {
+    private static readonly string[] AdapterSections = ["Http"];
+
     /// <summary>
     /// Adds Matomo tracking configured from <paramref name="configuration"/> (usually the <c>Matomo</c> section).
     /// Unknown keys and invalid values fail at start-up with a message naming the key. Calling it again adds no services.
@@ -22,9 +24,12 @@ public static class MatomoServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
         // Checked key by key before binding: a typo or a value that does not convert fails the start naming the key and the fix.
-        services.AddOptions<MatomoOptions>().Configure(o => MatomoConfigurationBinder.Bind(configuration, o));
+        // Matomo:Http belongs to the HTTP adapter (Matomo.Rpc.AspNetCore), which binds and checks it itself.
+        var core = new ConfigurationWithoutSections(configuration, AdapterSections);
+        services.AddOptions<MatomoOptions>().Configure(o => MatomoConfigurationBinder.Bind(core, o));
         services.AddSingleton<IOptionsChangeTokenSource<MatomoOptions>>(new ConfigurationChangeTokenSource<MatomoOptions>(Microsoft.Extensions.Options.Options.DefaultName, configuration));
-        return AddCore(services);
+        var builder = AddCore(services);
+        return new MatomoTrackingBuilder(builder.Services, builder.HttpClient, configuration);
     }
 
     /// <summary>Adds Matomo tracking configured in code. Calling it again adds no services (the configuration adds up).</summary>
@@ -55,13 +60,22 @@ public static class MatomoServiceCollectionExtensions
         return builder;
     }
 
-    /// <summary>Adds a health check of the tracking pipeline: degraded while hits are dropped or the queue fills.</summary>
+    /// <summary>
+    /// Adds a health check of the tracking pipeline: degraded when sends to Matomo have failed for longer than
+    /// <c>Matomo:Sending:DegradedAfter</c>, for that long after a hit was dropped, while more than half the queue capacity
+    /// waits to be sent, or when the Matomo check found data loss.
+    /// </summary>
     public static IHealthChecksBuilder AddMatomoTracking(this IHealthChecksBuilder builder, string name = "matomo", IEnumerable<string>? tags = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         return builder.Add(new HealthCheckRegistration(
             name,
-            sp => new MatomoHealthCheck(sp.GetRequiredService<MatomoTracker>(), sp.GetRequiredService<TrackingState>()),
+            sp => new MatomoHealthCheck(
+                sp.GetRequiredService<MatomoTracker>(),
+                sp.GetRequiredService<HitQueue>(),
+                sp.GetRequiredService<TrackingState>(),
+                sp.GetRequiredService<SendHealth>(),
+                sp.GetRequiredService<TimeProvider>()),
             HealthStatus.Degraded,
             tags));
     }
@@ -74,6 +88,10 @@ public static class MatomoServiceCollectionExtensions
             client.Timeout = Timeout.InfiniteTimeSpan;
         });
 
+        // The factory's default logging writes four Information lines per bulk request and a stack trace per failed
+        // one; the sender logs what matters once. An app that wants them adds its own (httpClient.AddDefaultLogger()).
+        httpClient.RemoveAllLoggers();
+
         if (services.Any(d => d.ServiceType == typeof(MatomoTracker)))
         {
             return new MatomoTrackingBuilder(services, httpClient);
@@ -85,7 +103,11 @@ public static class MatomoServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
 
         services.TryAddSingleton<TrackingState>();
-        services.TryAddSingleton(sp => new HitQueue(Options(sp), sp.GetRequiredService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new HitQueue(Options(sp), sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new SendHealth(
+            sp.GetRequiredService<HitQueue>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<MatomoSender>()));
         services.TryAddSingleton(sp => new MatomoTracker(
             Options(sp),
             sp.GetRequiredService<TimeProvider>(),
@@ -105,17 +127,13 @@ public static class MatomoServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MatomoSender>(sp =>
         {
             var options = Options(sp);
-            var loggerFactory = sp.GetRequiredService<ILoggerFactory>();
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger<MatomoSender>();
             var state = sp.GetRequiredService<TrackingState>();
-            var encoder = new HitEncoder(options, new VisitorIdGenerator(options.VisitorIdSalt), loggerFactory.CreateLogger<MatomoSender>(), state: state);
-            return new MatomoSender(
-                sp.GetRequiredService<HitQueue>(),
-                sp.GetRequiredService<IHitWriter>(),
-                encoder,
-                options,
-                sp.GetRequiredService<TimeProvider>(),
-                loggerFactory.CreateLogger<MatomoSender>(),
-                state);
+            var queue = sp.GetRequiredService<HitQueue>();
+            var time = sp.GetRequiredService<TimeProvider>();
+            var encoder = new HitEncoder(options, new VisitorIdGenerator(options.VisitorIdSalt), state, logger);
+            var delivery = new HitDelivery(sp.GetRequiredService<IHitWriter>(), encoder, queue, options, state, sp.GetRequiredService<SendHealth>(), time, logger);
+            return new MatomoSender(queue, delivery, options, time, logger);
         }));
         services.TryAddSingleton(sp => new MatomoSiteCheck(
             Options(sp),

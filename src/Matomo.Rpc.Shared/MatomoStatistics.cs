@@ -4,9 +4,9 @@ namespace Matomo.Rpc;
 /// <param name="Queued">Hits put in the send queue.</param>
 /// <param name="Sent">Hits Matomo counted as tracked (or written to the log or memory sink).</param>
 /// <param name="Rejected">Hits Matomo answered as invalid or refused.</param>
-/// <param name="Dropped">Hits given up before Matomo could take them (full queue, poisoned, too old, shutdown).</param>
+/// <param name="Dropped">Hits given up before Matomo could take them (full queue, poisoned, too old, shutdown, error).</param>
 /// <param name="Retried">Requests to Matomo repeated after a transient failure.</param>
-/// <param name="QueueLength">Hits waiting to be sent now.</param>
+/// <param name="QueueLength">Hits held now: waiting to be sent or being sent (at most <c>Matomo:Sending:QueueCapacity</c>).</param>
 public readonly record struct MatomoStatistics(long Queued, long Sent, long Rejected, long Dropped, long Retried, int QueueLength)
 {
     /// <summary>Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app); not part of the hits above.</summary>

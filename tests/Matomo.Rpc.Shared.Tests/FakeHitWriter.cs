@@ -38,7 +38,7 @@ internal sealed class FakeHitWriter : IHitWriter
         WriteCall call;
         lock (_calls)
         {
-            call = new WriteCall(_calls.Count, [.. hits.Select(h => h.Hit.Action)], [.. hits.Select(h => h.Query)], _time.GetUtcNow());
+            call = new WriteCall(_calls.Count, [.. hits.Select(h => h.Hit.Action)], [.. hits.Select(h => h.Query)], _time.GetUtcNow(), cancellationToken);
             _calls.Add(call);
         }
 
@@ -54,7 +54,7 @@ internal sealed class FakeHitWriter : IHitWriter
     /// <summary>The next request made while <see cref="Manual"/> is set.</summary>
     public Task<WriteCall> NextAsync() => _pending.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
 
-    internal sealed record WriteCall(int Index, string[] Actions, string[] Queries, DateTimeOffset At)
+    internal sealed record WriteCall(int Index, string[] Actions, string[] Queries, DateTimeOffset At, CancellationToken Token)
     {
         public TaskCompletionSource<SendResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

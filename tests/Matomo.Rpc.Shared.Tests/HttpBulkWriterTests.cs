@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Net;
 using Matomo.Rpc.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
+using Matomo.Rpc.TestSupport.Reliability;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Matomo.Rpc.Shared.Tests;
 
@@ -11,11 +13,16 @@ namespace Matomo.Rpc.Shared.Tests;
 public class HttpBulkWriterTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+    private CapturingLoggerProvider _logs = null!;
     private MatomoStandIn _matomo = null!;
     private IHost? _host;
 
     [SetUp]
-    public async Task SetUp() => _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
+    public async Task SetUp()
+    {
+        _logs = new CapturingLoggerProvider();
+        _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
+    }
 
     [TearDown]
     public async Task TearDown()
@@ -30,10 +37,11 @@ public class HttpBulkWriterTests
         await _matomo.DisposeAsync().AsTask().WaitAsync(Timeout);
     }
 
-    private async Task<MatomoTracker> StartHostAsync(Action<MatomoOptions>? configure = null)
+    private async Task<MatomoTracker> StartHostAsync(Action<MatomoOptions>? configure = null, Action<MatomoTrackingBuilder>? tracking = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Services.AddMatomoTracking(o =>
+        builder.Logging.SetMinimumLevel(LogLevel.Trace).AddProvider(_logs);
+        var matomo = builder.Services.AddMatomoTracking(o =>
         {
             o.TrackerUrl = _matomo.TrackerUrl;
             o.SiteId = _matomo.SiteId;
@@ -46,6 +54,7 @@ public class HttpBulkWriterTests
             o.Sending.HttpTimeout = TimeSpan.FromSeconds(5);
             configure?.Invoke(o);
         });
+        tracking?.Invoke(matomo);
         _host = builder.Build();
         await _host.StartAsync().WaitAsync(Timeout);
         return _host.Services.GetRequiredService<MatomoTracker>();
@@ -195,6 +204,94 @@ public class HttpBulkWriterTests
     }
 
     [Test]
+    public async Task Send_BulkRequestAnswered400_CountedRejectedNotSplitNotRetried()
+    {
+        _matomo.FailWith = 400; // a proxy or firewall in front of Matomo that does not let the JSON body through
+        var tracker = await StartHostAsync(o =>
+        {
+            o.Sending.BatchSize = 4;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(30); // one batch of all four, sent when full
+        });
+
+        for (var i = 0; i < 4; i++)
+        {
+            Track(tracker, "a/" + i);
+        }
+
+        await WaitUntilAsync(() => tracker.Statistics.Rejected == 4);
+        await WaitUntilAsync(() => _logs.Entries.Any(e => e.EventId.Name == "RequestRefused")); // logged just after counting
+
+        Assert.That(_matomo.Requests, Has.Count.EqualTo(1), "splitting cannot help when the body is not taken as a bulk request");
+        Assert.That(tracker.Statistics.Retried, Is.Zero);
+        Assert.That(tracker.Statistics.Dropped, Is.Zero);
+        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "RequestRefused"), Is.EqualTo(1));
+        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "BatchRolledBack"), Is.Zero);
+    }
+
+    [Test]
+    public async Task Send_BatchWithABadHit_MatomoAnswers200AndTheOthersAreStoredWithoutSplitting()
+    {
+        _matomo.TokenAccess = MatomoTokenAccess.View; // cip needs write access: Matomo counts such a hit as invalid
+        var tracker = await StartHostAsync(o =>
+        {
+            o.Sending.BatchSize = 3;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(30); // one batch of all three, sent when full
+            o.TokenAuth = _matomo.Token;
+        });
+        var withoutAddress = new MatomoCallerInfo { Host = "api.example.org" };
+
+        Track(tracker, "a/0", withoutAddress);
+        Track(tracker, "a/1", new MatomoCallerInfo { Host = "api.example.org", RemoteAddress = IPAddress.Parse("198.51.100.7") });
+        Track(tracker, "a/2", withoutAddress);
+        await WaitUntilAsync(() => tracker.Statistics.Sent + tracker.Statistics.Rejected == 3);
+
+        Assert.That(_matomo.Requests, Has.Count.EqualTo(1));
+        Assert.That(_matomo.Hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "a/0", "a/2" }));
+        Assert.That(tracker.Statistics.Rejected, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Send_HandlerOfTheAppThrowsItsOwnException_RetriedAndEveryHitStoredOnce()
+    {
+        var handler = new ThrowingHandler(failures: 2);
+        var tracker = await StartHostAsync(tracking: m => m.HttpClient.AddHttpMessageHandler(() => handler));
+
+        for (var i = 0; i < 3; i++)
+        {
+            Track(tracker, "a/" + i);
+        }
+
+        var hits = await _matomo.WaitForHitsAsync(3, Timeout);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 3);
+
+        Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "a/0", "a/1", "a/2" }));
+        Assert.That(tracker.Statistics.Retried, Is.EqualTo(2));
+        Assert.That(tracker.Statistics.Dropped, Is.Zero);
+        Assert.That(_logs.Entries.Single(e => e.EventId.Name == "SendFailing").Text, Does.Contain("the app's handler timed out"));
+    }
+
+    [Test]
+    public async Task Send_MatomoDownThenBack_OneWarningWithTheReasonNoStackTraceNoHttpClientLines()
+    {
+        var tracker = await StartHostAsync();
+        await _matomo.StopAsync().WaitAsync(Timeout);
+
+        Track(tracker, "a/0");
+        await WaitUntilAsync(() => tracker.Statistics.Retried >= 3);
+        await _matomo.RestartAsync().WaitAsync(Timeout);
+        await _matomo.WaitForHitsAsync(1, Timeout);
+        await WaitUntilAsync(() => _logs.Entries.Any(e => e.EventId.Name == "SendRecovered"));
+
+        var entries = _logs.Entries.Where(e => e.Category.StartsWith("Matomo.Rpc", StringComparison.Ordinal) || e.Category.StartsWith("System.Net.Http", StringComparison.Ordinal)).ToList();
+        var warnings = entries.Where(e => e.Level >= LogLevel.Warning).ToList();
+        Assert.That(entries.Where(e => e.Category.StartsWith("System.Net.Http.HttpClient.Matomo.Rpc", StringComparison.Ordinal)), Is.Empty);
+        Assert.That(warnings.Select(e => e.EventId.Name), Is.EqualTo(new[] { "SendFailing" }));
+        Assert.That(warnings[0].Text, Does.Contain("ConnectionError"));
+        Assert.That(entries.Where(e => e.Exception is not null), Is.Empty, "no stack trace for a network that fails as networks do");
+        Assert.That(entries.Count(e => e.EventId.Name == "SendRecovered"), Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task Send_PoisonedHit_IsolatedAndOthersStored()
     {
         _matomo.PoisonWhen = p => p.TryGetValue("action_name", out var a) && a.Contains("poison");
@@ -258,5 +355,16 @@ public class HttpBulkWriterTests
             + $"(enqueueing took {enqueued.TotalMilliseconds:F0} ms; {_matomo.Requests.Count} bulk requests).");
         Assert.That(tracker.Statistics.Dropped, Is.Zero);
         Assert.That(_matomo.Hits, Has.Count.EqualTo(count));
+    }
+
+    /// <summary>A handler an app might add: it fails the first requests with its own exception, not an HTTP one.</summary>
+    private sealed class ThrowingHandler(int failures) : DelegatingHandler
+    {
+        private int _left = failures;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Interlocked.Decrement(ref _left) >= 0
+                ? throw new TimeoutException("the app's handler timed out")
+                : base.SendAsync(request, cancellationToken);
     }
 }

@@ -19,18 +19,23 @@ public class MatomoSenderConcurrencyTests
             o.Sending.MaxConcurrentRequests = maxConcurrent;
         });
         var writer = new GatedWriter();
-        using var sender = new MatomoSender(harness.Queue, writer, harness.Encoder(), harness.Options, harness.Time, NullLogger.Instance);
+        using var sender = harness.Sender(writer, harness.Time);
         for (var i = 0; i < 80; i++)
         {
             harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!.Complete();
         }
 
         await sender.StartAsync(CancellationToken.None).WaitAsync(Timeout);
-        await WaitUntilAsync(() => writer.InFlight == maxConcurrent);
-        await Task.Delay(200); // time for a sender that ignored the limit to start more requests
-        var peak = writer.Peak;
-        writer.Release();
+        // Matomo answers one request at a time, each only once the limit is reached again: a sender that started more
+        // requests than allowed shows it in the peak.
+        for (var answered = 0; answered < 8; answered++)
+        {
+            await WaitUntilAsync(() => writer.InFlight == Math.Min(maxConcurrent, 8 - answered));
+            writer.ReleaseOne();
+        }
+
         await WaitUntilAsync(() => harness.Tracker.Statistics.Sent == 80);
+        var peak = writer.Peak;
         await sender.StopAsync(CancellationToken.None).WaitAsync(Timeout);
 
         Assert.That(peak, Is.EqualTo(maxConcurrent));
@@ -53,7 +58,7 @@ public class MatomoSenderConcurrencyTests
             o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(2);
         });
         var writer = new GatedWriter();
-        using var sender = new MatomoSender(harness.Queue, writer, harness.Encoder(), harness.Options, harness.Time, NullLogger.Instance);
+        using var sender = harness.Sender(writer, harness.Time);
         for (var i = 0; i < 50; i++)
         {
             harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!.Complete();
@@ -86,7 +91,7 @@ public class MatomoSenderConcurrencyTests
     /// <summary>A Matomo that holds every request until released, and remembers how many were in flight at once.</summary>
     private sealed class GatedWriter : IHitWriter
     {
-        private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly SemaphoreSlim _gate = new(0);
         private readonly List<string[]> _batches = [];
         private int _inFlight;
         private int _peak;
@@ -108,7 +113,7 @@ public class MatomoSenderConcurrencyTests
             }
         }
 
-        public void Release() => _gate.TrySetResult();
+        public void ReleaseOne() => _gate.Release();
 
         public async Task<SendResult> WriteAsync(IReadOnlyList<PendingHit> hits, CancellationToken cancellationToken)
         {
@@ -120,7 +125,7 @@ public class MatomoSenderConcurrencyTests
 
             try
             {
-                await _gate.Task.WaitAsync(cancellationToken);
+                await _gate.WaitAsync(cancellationToken);
                 lock (_batches)
                 {
                     _batches.Add([.. hits.Select(h => h.Hit.Action)]);

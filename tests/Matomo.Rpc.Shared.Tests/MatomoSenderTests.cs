@@ -29,7 +29,7 @@ public class MatomoSenderTests
         _writer = new FakeHitWriter(_harness.Time);
         _logger = new CapturingLogger();
         _clock = new ArmedTimeProvider(_harness.Time);
-        _sender = new MatomoSender(_harness.Queue, _writer, _harness.Encoder(), _harness.Options, _clock, _logger);
+        _sender = _harness.Sender(_writer, _clock, _logger);
     }
 
     [TearDown]
@@ -61,8 +61,8 @@ public class MatomoSenderTests
     private MatomoStatistics Stats => _harness.Tracker.Statistics;
 
     /// <summary>
-    /// Moves the fake clock in steps until <paramref name="done"/>. Each step waits (a little, in real time) until the
-    /// sender is parked on a timer, so the clock never runs ahead of work the sender has not done yet.
+    /// Moves the fake clock in steps until <paramref name="done"/>. Each step waits until the sender is parked on a timer,
+    /// so the clock never runs ahead of work the sender has not done yet.
     /// </summary>
     private async Task AdvanceUntilAsync(Func<bool> done, TimeSpan step)
     {
@@ -74,9 +74,9 @@ public class MatomoSenderTests
                 Assert.Fail($"Condition not reached; fake time {_harness.Time.GetUtcNow():O}, calls {_writer.Calls.Count}, stats {Stats}.");
             }
 
-            var parked = Stopwatch.StartNew();
-            while (_clock.Armed == 0 && !done() && parked.ElapsedMilliseconds < 200)
+            while (_clock.Armed == 0 && !done())
             {
+                Assert.That(watch.Elapsed, Is.LessThan(RealTimeout), "the sender never parked on a timer");
                 await Task.Delay(1);
             }
 
@@ -129,19 +129,15 @@ public class MatomoSenderTests
         Enqueue(2);
 
         await StartAsync();
-        await WaitUntilAsync(() => _harness.Queue.Count == 0 && _clock.Armed > 0); // the sender holds the hits and waits
-        for (var i = 0; i < 9; i++)
-        {
-            _harness.Time.Advance(TimeSpan.FromMilliseconds(100));
-            await Task.Delay(5);
-        }
-
+        await WaitUntilAsync(() => _harness.Queue.Waiting == 0 && _clock.Armed > 0); // the sender holds the hits, parked on its flush timer
+        _harness.Time.Advance(TimeSpan.FromMilliseconds(999));
         var before = _writer.Calls.Count;
-        await AdvanceUntilAsync(() => _writer.Calls.Count == 1, TimeSpan.FromMilliseconds(20));
+        _harness.Time.Advance(TimeSpan.FromMilliseconds(1));
+        await WaitUntilAsync(() => _writer.Calls.Count == 1);
 
         Assert.That(before, Is.Zero, "sent before the flush interval");
         Assert.That(_writer.Calls[0].Actions, Is.EqualTo(Actions(0, 2)));
-        Assert.That(_writer.Calls[0].At - TrackerHarness.Start, Is.InRange(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1.1)));
+        Assert.That(_writer.Calls[0].At - TrackerHarness.Start, Is.EqualTo(TimeSpan.FromSeconds(1)));
     }
 
     [Test]
@@ -412,9 +408,10 @@ public class MatomoSenderTests
         await _writer.NextAsync();
 
         var stop = _sender!.StopAsync(CancellationToken.None);
-        await Task.Delay(20);
-        var stoppedEarly = stop.IsCompleted;
-        _harness.Time.Advance(TimeSpan.FromSeconds(5));
+        var stoppedEarly = stop.IsCompleted || _writer.Calls[0].Token.IsCancellationRequested;
+        _harness.Time.Advance(TimeSpan.FromSeconds(4.999));
+        stoppedEarly |= _writer.Calls[0].Token.IsCancellationRequested;
+        _harness.Time.Advance(TimeSpan.FromMilliseconds(1));
         await stop.WaitAsync(RealTimeout);
 
         Assert.That(stoppedEarly, Is.False, "stopped before the deadline");
@@ -424,19 +421,91 @@ public class MatomoSenderTests
     }
 
     [Test]
-    public async Task Send_WriterThrows_LoopSurvivesAndSendsLaterHits()
+    public async Task Send_WriterThrowsNonHttpException_RetriedWithBackoffNothingDropped()
     {
         Arrange(o => o.Sending.BatchSize = 2);
-        _writer.Answer = (index, hits) => index == 0 ? throw new InvalidOperationException("bug") : SendResult.Ok(hits.Count);
+        _writer.Answer = (index, hits) => index == 0 ? throw new TimeoutException("an app's handler timed out") : SendResult.Ok(hits.Count);
         Enqueue(2);
 
         await StartAsync();
-        await WaitUntilAsync(() => Stats.Dropped == 2);
-        Enqueue(2, from: 2);
         await AdvanceUntilAsync(() => Stats.Sent == 2, TimeSpan.FromMilliseconds(100));
 
-        Assert.That(_writer.Calls[^1].Actions, Is.EqualTo(Actions(2, 2)));
-        Assert.That(_logger.EventNames, Does.Contain("SenderFailed"));
+        Assert.That(_writer.Calls, Has.Count.EqualTo(2));
+        Assert.That(_writer.Calls[1].Actions, Is.EqualTo(Actions(0, 2)), "the same hits, retried");
+        Assert.That(_writer.Calls[1].At - _writer.Calls[0].At, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(0.8)), "after a backoff");
+        Assert.That(Stats.Dropped, Is.Zero);
+        Assert.That(Stats.Retried, Is.EqualTo(1));
+        Assert.That(_logger.Entries.Single(e => e.EventName == "SendFailing").Text, Does.Contain("TimeoutException: an app's handler timed out"));
+        Assert.That(_logger.EventNames, Does.Not.Contain("SenderFailed"));
+    }
+
+    [Test]
+    public async Task Send_FaultAfterPartOfTheBatchWasCounted_EachHitCountedOnce()
+    {
+        Arrange(o =>
+        {
+            o.TrackCrashes = true;
+            o.Sending.BatchSize = 3;
+        });
+        // A logging provider of the app that throws: here, on the line about the batch's invalid hit.
+        _sender!.Dispose();
+        _sender = _harness.Sender(_writer, _clock, new ThrowingLogger("HitsRejected", _logger));
+        _writer.Answer = (_, hits) => hits[0].IsCrash ? SendResult.Ok(1) : SendResult.Ok(2, invalid: 1);
+        for (var i = 0; i < 3; i++)
+        {
+            var failed = _harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!;
+            failed.Complete(MatomoOutcome.Error, new InvalidOperationException("boom"));
+        }
+
+        await StartAsync();
+        await WaitUntilAsync(() => _logger.EventNames.Contains("SenderFailed"));
+        await WaitUntilAsync(() => Stats.Dropped == 3);
+
+        Assert.That(_writer.Calls, Has.Count.EqualTo(1), "the crash hits were not sent");
+        Assert.That((Stats.Sent, Stats.Rejected, Stats.Dropped), Is.EqualTo((2L, 1L, 3L)), "the batch's 3 hits as answered, its 3 crash hits dropped: " + Stats);
+        Assert.That(_harness.Queue.Count, Is.Zero);
+    }
+
+    [Test]
+    public async Task Enqueue_SenderHoldsARetryingBatch_HeldHitsCountAgainstQueueCapacity()
+    {
+        Arrange(o =>
+        {
+            o.Sending.QueueCapacity = 20;
+            o.Sending.BatchSize = 10;
+        });
+        _writer.Answer = (_, _) => new SendResult(SendStatus.Transient, StatusCode: 503, Reason: "HTTP 503");
+        Enqueue(10);
+        await StartAsync();
+        await WaitUntilAsync(() => _writer.Calls.Count == 1); // the sender holds 10 hits and retries them
+
+        var accepted = Enumerable.Range(10, 15).Count(i => _harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!.Complete());
+        var held = Stats.QueueLength;
+
+        Assert.That(accepted, Is.EqualTo(10));
+        Assert.That(held, Is.EqualTo(20));
+        Assert.That(Stats.Dropped, Is.EqualTo(5));
+        Assert.That(_harness.Queue.Waiting, Is.EqualTo(10));
+    }
+
+    [Test]
+    public async Task Send_MatomoFailingForMinutesThenBack_OneLineWhenItBeginsOnePerFiveMinutesOneWhenItEnds()
+    {
+        Arrange(o => o.Sending.BatchSize = 2);
+        var down = true;
+        _writer.Answer = (_, hits) => Volatile.Read(ref down) ? new SendResult(SendStatus.Transient, Reason: "ConnectionError: Connection refused") : SendResult.Ok(hits.Count);
+        Enqueue(2);
+
+        await StartAsync();
+        await AdvanceUntilAsync(() => _harness.Time.GetUtcNow() - TrackerHarness.Start >= TimeSpan.FromMinutes(6), TimeSpan.FromSeconds(1));
+        Volatile.Write(ref down, false);
+        await AdvanceUntilAsync(() => Stats.Sent == 2, TimeSpan.FromSeconds(1));
+        await WaitUntilAsync(() => _logger.EventNames.Contains("SendRecovered"));
+
+        var warnings = _logger.Entries.Where(e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning).Select(e => e.EventName);
+        Assert.That(warnings, Is.EqualTo(new[] { "SendFailing", "SendStillFailing" }));
+        Assert.That(_logger.EventNames.Count(n => n == "SendRetrying"), Is.GreaterThan(80), "each retry only at Debug");
+        Assert.That(_logger.EventNames.Count(n => n == "SendRecovered"), Is.EqualTo(1));
     }
 
     [Test]
@@ -457,5 +526,23 @@ public class MatomoSenderTests
         Assert.That(_writer.Calls[0].Actions, Is.EqualTo(Actions(0, 2)));
         Assert.That(_writer.Calls[0].Queries, Has.None.Contains("&ca=1"));
         Assert.That(_writer.Calls[1].Queries.Single(), Does.Contain("&ca=1&cra=boom"));
+    }
+
+    /// <summary>A logger that throws on one event, as a broken logging provider of the app would.</summary>
+    private sealed class ThrowingLogger(string eventName, CapturingLogger inner) : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            inner.Log(logLevel, eventId, state, exception, formatter);
+            if (eventId.Name == eventName)
+            {
+                throw new InvalidOperationException("the logging provider failed");
+            }
+        }
     }
 }

@@ -189,6 +189,32 @@ public class MatomoStandInTests
         Assert.That(_matomo.Hits, Is.Empty);
     }
 
+    [TestCase("", "application/x-www-form-urlencoded", TestName = "Track_PostEmptyBody_Answers400")]
+    [TestCase("{\"foo\":1}", "application/json", TestName = "Track_PostJsonWithoutRequests_Answers400")]
+    [TestCase("{\"request\":[\"?idsite=1&rec=1\"]}", "application/json", TestName = "Track_PostJsonWithMisspelledRequests_Answers400")]
+    [TestCase("\"requests\":[\"?idsite=1&rec=1\"]", "application/json", TestName = "Track_PostRequestsAtPositionZero_NotBulkAnswers400")]
+    [TestCase("idsite=1&rec=1", "text/plain", TestName = "Track_PostFormTextAsTextPlain_IgnoredAnswers400")]
+    [TestCase("<html>blocked</html>", "text/html", TestName = "Track_PostHtml_Answers400")]
+    public async Task Track_PostBodyNotABulkRequestAndNoParameters_Answers400AndStoresNothing(string body, string contentType)
+    {
+        using var response = await _http.PostAsync(_matomo.TrackerUrl, new StringContent(body, Encoding.UTF8, contentType)).WaitAsync(Timeout);
+        var text = await response.Content.ReadAsStringAsync();
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That(text, Does.StartWith("This resource is part of Matomo"));
+        Assert.That(_matomo.Hits, Is.Empty);
+    }
+
+    [Test]
+    public async Task Track_JsonBodyWithQueryParameters_StoredFromTheQuery()
+    {
+        using var response = await _http.PostAsync(_matomo.TrackerUrl + "?idsite=1&rec=1&action_name=q",
+            new StringContent("{\"idsite\":7}", Encoding.UTF8, "application/json")).WaitAsync(Timeout);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(_matomo.Hits.Single()["action_name"], Is.EqualTo("q"));
+    }
+
     [Test]
     public async Task Track_CaOne_Answers500AndStoresNothing()
     {
@@ -334,6 +360,27 @@ public class MatomoStandInTests
         Assert.That(answer.GetProperty("invalid").GetInt32(), Is.EqualTo(4));
         Assert.That(answer.TryGetProperty("invalid_indices", out _), Is.False);
         Assert.That(_matomo.Hits, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Bulk_OneBadHitAmongGoodOnes_Answers200CountsItInvalidAndStoresTheOthers()
+    {
+        var (status, answer) = await PostBulkAsync(new { requests = new[] { "?idsite=1&rec=1&action_name=a", "?idsite=1&rec=1&cid=zz", "?idsite=1&rec=1&action_name=c" } });
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK), "a bad hit inside a bulk request is never a 400");
+        Assert.That(answer.GetProperty("tracked").GetInt32(), Is.EqualTo(2));
+        Assert.That(answer.GetProperty("invalid").GetInt32(), Is.EqualTo(1));
+        Assert.That(_matomo.Hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "a", "c" }));
+    }
+
+    [Test]
+    public async Task Bulk_BodySentAsTextPlain_TakenAsBulk()
+    {
+        using var response = await _http.PostAsync(_matomo.TrackerUrl,
+            new StringContent("{\"requests\":[\"?idsite=1&rec=1&action_name=a\"]}", Encoding.UTF8, "text/plain")).WaitAsync(Timeout);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(_matomo.Hits.Single()["action_name"], Is.EqualTo("a"));
     }
 
     [Test]

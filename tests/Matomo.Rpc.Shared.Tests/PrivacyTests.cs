@@ -360,9 +360,9 @@ public class PrivacyTests
         var options = new MatomoOptions { SiteId = 1, LogOnly = true, VisitorIdentity = MatomoVisitorIdentity.UserId };
         using var meters = new TrackerHarness.TestMeterFactory();
 
-        _ = new MatomoTracker(options, TimeProvider.System, new HitQueue(options, meters), new TypedLogger(logger));
+        _ = new MatomoTracker(options, TimeProvider.System, new HitQueue(options, meters, TimeProvider.System), new TypedLogger(logger));
         options.VisitorIdSalt = "salt";
-        _ = new MatomoTracker(options, TimeProvider.System, new HitQueue(options, meters), new TypedLogger(salted));
+        _ = new MatomoTracker(options, TimeProvider.System, new HitQueue(options, meters, TimeProvider.System), new TypedLogger(salted));
 
         Assert.That(logger.EventNames, Is.EqualTo(new[] { "PseudonymWithoutSalt" }));
         Assert.That(salted.EventNames, Is.Empty);

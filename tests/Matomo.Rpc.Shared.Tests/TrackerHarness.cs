@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Matomo.Rpc.Internal;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -17,7 +18,7 @@ internal sealed class TrackerHarness : IDisposable
         Options = new MatomoOptions { SiteId = 1, LogOnly = true, VisitorIdentity = MatomoVisitorIdentity.None, VisitorIdSalt = "salt" };
         configure?.Invoke(Options);
         Time = time ?? new FakeTimeProvider(Start);
-        Queue = new HitQueue(Options, _meters);
+        Queue = new HitQueue(Options, _meters, Time);
         Tracker = new MatomoTracker(Options, Time, Queue, NullLogger<MatomoTracker>.Instance);
     }
 
@@ -29,9 +30,28 @@ internal sealed class TrackerHarness : IDisposable
 
     public MatomoTracker Tracker { get; }
 
+    /// <summary>What the Matomo check learned; the encoder and delivery read it.</summary>
+    public TrackingState CheckState { get; } = new();
+
+    /// <summary>Whether sends work, as the last <see cref="Sender"/> or <see cref="Delivery"/> made reports it.</summary>
+    public SendHealth? SendHealth { get; private set; }
+
     public static MatomoCallerInfo DefaultCaller => new() { Host = "api.example.org", Scheme = "http" };
 
-    public HitEncoder Encoder(uint rand = 0x1234abcd) => new(Options, new VisitorIdGenerator(Options.VisitorIdSalt), NullLogger.Instance, () => rand);
+    public HitEncoder Encoder(uint rand = 0x1234abcd) => new(Options, new VisitorIdGenerator(Options.VisitorIdSalt), CheckState, NullLogger.Instance, () => rand);
+
+    /// <summary>Delivery to <paramref name="writer"/> on <paramref name="clock"/> (the fake clock by default), logging to <paramref name="logger"/>.</summary>
+    public HitDelivery Delivery(IHitWriter writer, TimeProvider? clock = null, ILogger? logger = null)
+    {
+        clock ??= Time;
+        logger ??= NullLogger.Instance;
+        SendHealth = new SendHealth(Queue, clock, logger);
+        return new HitDelivery(writer, Encoder(), Queue, Options, CheckState, SendHealth, clock, logger);
+    }
+
+    /// <summary>The background sender with its delivery to <paramref name="writer"/>.</summary>
+    public MatomoSender Sender(IHitWriter writer, TimeProvider? clock = null, ILogger? logger = null) =>
+        new(Queue, Delivery(writer, clock, logger), Options, clock ?? Time, logger ?? NullLogger.Instance);
 
     /// <summary>
     /// Runs one call of <paramref name="action"/> that lasts <paramref name="duration"/> (12 ms by default) and returns its

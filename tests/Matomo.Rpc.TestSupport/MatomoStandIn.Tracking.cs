@@ -23,21 +23,17 @@ public sealed partial class MatomoStandIn
 
     private Answer Track(HttpRequest request, Dictionary<string, string> query, string queryString, string body, DateTimeOffset receivedAt)
     {
-        // Matomo takes the bulk path when the raw body mentions "requests" (BulkTracking's own test).
-        if (body.Contains("\"requests\"", StringComparison.Ordinal) || body.Contains("'requests'", StringComparison.Ordinal))
+        // Matomo takes the bulk path when the raw body mentions "requests" (BulkTracking's own test, PHP's strpos: not at
+        // position 0). Then a bad hit inside is counted as invalid and answered 200, never 400.
+        if (body.IndexOf("\"requests\"", StringComparison.Ordinal) > 0 || body.IndexOf("'requests'", StringComparison.Ordinal) > 0)
         {
             return Bulk(request, query, body, receivedAt);
         }
 
-        var trimmed = body.AsSpan().TrimStart();
-        var isJson = trimmed.StartsWith("{") || trimmed.StartsWith("[")
-            || (request.ContentType?.Contains("json", StringComparison.OrdinalIgnoreCase) ?? false);
-        if (isJson && body.Length > 0)
-        {
-            return new Answer(400, "text/html; charset=utf-8", GenericError);
-        }
-
-        var parameters = HttpMethods.IsPost(request.Method) && body.Length > 0 ? ParseQuery(body) : new Dictionary<string, string>(StringComparer.Ordinal);
+        // Otherwise it is one hit from the query and, as PHP's $_POST, a form body only (a JSON or text body is ignored).
+        var parameters = HttpMethods.IsPost(request.Method) && body.Length > 0 && IsForm(request.ContentType)
+            ? ParseQuery(body)
+            : new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (name, value) in query)
         {
             parameters[name] = value;
@@ -45,7 +41,9 @@ public sealed partial class MatomoStandIn
 
         if (parameters.Count == 0)
         {
-            return new Answer(200, "text/plain; charset=utf-8", EmptyRequestText);
+            // Seen: a GET without parameters gets the "This resource is part of Matomo" page with 200; a POST without any
+            // (empty, JSON that is not a bulk request, text) gets the same page with 400: a body that is not a bulk request.
+            return new Answer(HttpMethods.IsPost(request.Method) ? 400 : 200, "text/html; charset=utf-8", EmptyRequestText);
         }
 
         var raw = queryString.Length > 0 ? queryString + (body.Length > 0 ? "&" + body : string.Empty) : "?" + body;
@@ -143,6 +141,9 @@ public sealed partial class MatomoStandIn
         answer.Append('}');
         return new Answer(200, "application/json; charset=utf-8", answer.ToString()) { Store = store };
     }
+
+    private static bool IsForm(string? contentType) =>
+        contentType?.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase) ?? false;
 
     private bool IsTrackingToken(string? token) =>
         !string.IsNullOrEmpty(token) && token == Token && TokenAccess is MatomoTokenAccess.Write or MatomoTokenAccess.Admin or MatomoTokenAccess.SuperUser;

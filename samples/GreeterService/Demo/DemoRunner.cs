@@ -91,6 +91,7 @@ internal static class DemoRunner
         Console.WriteLine("GreeterService demo");
         Console.WriteLine($"  gRPC     {grpcUrl} (HTTP/2)");
         Console.WriteLine($"  SignalR  {webUrl}{GreeterApp.HubPath}");
+        Console.WriteLine($"  HTTP     {webUrl}/hello/{{name}}, {webUrl}/api/greetings/{{name}}");
         Console.WriteLine(options.LogOnly
             ? "  Matomo   log-only mode (Matomo:TrackerUrl is not set): each hit is printed, nothing is sent."
             : $"  Matomo   sending to {options.TrackerUrl} for site {options.SiteId}"
@@ -99,6 +100,7 @@ internal static class DemoRunner
         using var channel = GrpcChannel.ForAddress(grpcUrl);
         await RunGrpcAsync(demo, new Greeter.GreeterClient(channel), new Health.HealthClient(channel));
         await RunSignalRAsync(demo, webUrl + GreeterApp.HubPath);
+        await RunHttpAsync(demo, webUrl);
 
         demo.Header("Stopping the host: the sender drains its queue");
         await app.StopAsync();
@@ -242,6 +244,26 @@ internal static class DemoRunner
         });
     }
 
+    private static async Task RunHttpAsync(DemoSession demo, string webUrl)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(webUrl), Timeout = CallTimeout };
+
+        await demo.StepAsync("HTTP  GET /hello/Ada  (minimal API, text)", () =>
+            http.GetStringAsync(new Uri("/hello/Ada", UriKind.Relative)));
+
+        await demo.StepAsync("HTTP  GET /api/greetings/Grace?ref=newsletter  (JSON; the query string is not tracked by default)", () =>
+            http.GetStringAsync(new Uri("/api/greetings/Grace?ref=newsletter", UriKind.Relative)));
+
+        await demo.StepAsync("HTTP  GET /no/such/page  (no route: tracked as \"GET (unmatched)\")", async () =>
+        {
+            using var response = await http.GetAsync(new Uri("/no/such/page", UriKind.Relative));
+            return $"{(int)response.StatusCode} {response.ReasonPhrase}";
+        });
+
+        await demo.StepAsync("HTTP  GET /health  (health checks are excluded by default: no hit)", () =>
+            http.GetStringAsync(new Uri("/health", UriKind.Relative)), expectHit: false);
+    }
+
     private static async Task<string> ExpectStatusAsync(Task<HelloReply> call, StatusCode expected)
     {
         try
@@ -365,7 +387,14 @@ internal static class DemoRunner
             var details = new List<string>();
             if (p.TryGetValue("cvar", out var cvar))
             {
-                details.Add("cvar [" + DescribeCustomVariables(cvar) + "]");
+                var variables = DescribeCustomVariables(cvar);
+                details.Add("cvar [" + variables + "]");
+
+                // An HTTP hit's URL is the request's path, not the action: show it.
+                if (variables.Contains("kind: http", StringComparison.Ordinal))
+                {
+                    details.Add("url=" + Get(p, "url"));
+                }
             }
 
             foreach (var (key, value) in p)

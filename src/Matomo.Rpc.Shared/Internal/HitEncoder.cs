@@ -31,9 +31,9 @@ internal sealed class HitEncoder
     private readonly List<KeyValuePair<string, string>> _cvars = new(8);
     private bool _slotsExceededLogged;
 
-    public HitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, ILogger logger, Func<uint>? rand = null, TrackingState? state = null)
+    public HitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, TrackingState state, ILogger logger, Func<uint>? rand = null)
     {
-        _state = state ?? new TrackingState();
+        _state = state;
         _options = options;
         _visitorIds = visitorIds;
         _logger = logger;

@@ -3,46 +3,98 @@ using System.Threading.Channels;
 
 namespace Matomo.Rpc.Internal;
 
-/// <summary>The bounded queue between calls and the sender. Producers only TryWrite: a full queue drops and counts.</summary>
+/// <summary>
+/// The bounded queue between calls and the sender. Producers only TryWrite: a full queue drops and counts. The bound,
+/// <see cref="MatomoSendingOptions.QueueCapacity"/>, covers every hit held: waiting here and taken by the sender until
+/// it is sent, rejected or dropped (<see cref="Release"/>).
+/// </summary>
 internal sealed class HitQueue
 {
-    private readonly Channel<MatomoHit> _channel;
+    private readonly Channel<MatomoHit> _channel = Channel.CreateUnbounded<MatomoHit>(new UnboundedChannelOptions
+    {
+        // Not single-reader: with DropOldest a producer takes the oldest waiting hit out.
+        SingleReader = false,
+        SingleWriter = false,
+        AllowSynchronousContinuations = false,
+    });
+
+    private readonly int _capacity;
+    private readonly bool _dropOldest;
+    private int _held;
     private long _dropsToLog;
     private volatile bool _completed;
 
-    public HitQueue(MatomoOptions options, IMeterFactory meterFactory)
+    public HitQueue(MatomoOptions options, IMeterFactory meterFactory, TimeProvider time)
     {
-        var sending = options.Sending;
-        var channelOptions = new BoundedChannelOptions(sending.QueueCapacity)
-        {
-            SingleReader = true,
-            SingleWriter = false,
-            AllowSynchronousContinuations = false,
-            FullMode = sending.FullQueuePolicy == MatomoFullQueuePolicy.DropOldest ? BoundedChannelFullMode.DropOldest : BoundedChannelFullMode.Wait,
-        };
-        _channel = sending.FullQueuePolicy == MatomoFullQueuePolicy.DropOldest
-            ? Channel.CreateBounded<MatomoHit>(channelOptions, _ => OnDropped(DropReasons.QueueFull))
-            : Channel.CreateBounded<MatomoHit>(channelOptions);
-        Metrics = new MatomoMetrics(meterFactory, () => Count);
+        _capacity = options.Sending.QueueCapacity;
+        _dropOldest = options.Sending.FullQueuePolicy == MatomoFullQueuePolicy.DropOldest;
+        Metrics = new MatomoMetrics(meterFactory, () => Count, time);
     }
 
     public MatomoMetrics Metrics { get; }
 
     public ChannelReader<MatomoHit> Reader => _channel.Reader;
 
-    public int Count => _channel.Reader.Count;
+    /// <summary>Hits held: waiting plus taken by the sender and not yet sent, rejected or dropped. At most the capacity.</summary>
+    public int Count => Math.Max(0, Volatile.Read(ref _held));
+
+    /// <summary>Hits waiting for the sender to take them.</summary>
+    public int Waiting => _channel.Reader.Count;
 
     public bool TryWrite(MatomoHit hit)
     {
-        if (_channel.Writer.TryWrite(hit))
+        if (_completed)
         {
-            Metrics.Queued();
-            return true;
+            OnDropped(DropReasons.Shutdown);
+            return false;
         }
 
-        // Wait mode + TryWrite fails only when full; a completed writer (shutdown) also lands here.
-        OnDropped(_completed ? DropReasons.Shutdown : DropReasons.QueueFull);
-        return false;
+        if (Interlocked.Increment(ref _held) > _capacity)
+        {
+            // Only a hit still waiting can give its place; hits the sender holds are being sent.
+            if (!_dropOldest || !_channel.Reader.TryRead(out _))
+            {
+                Interlocked.Decrement(ref _held);
+                OnDropped(DropReasons.QueueFull);
+                return false;
+            }
+
+            Interlocked.Decrement(ref _held);
+            OnDropped(DropReasons.QueueFull);
+        }
+
+        if (!_channel.Writer.TryWrite(hit))
+        {
+            Interlocked.Decrement(ref _held);
+            OnDropped(DropReasons.Shutdown);
+            return false;
+        }
+
+        Metrics.Queued();
+        return true;
+    }
+
+    /// <summary>Frees the places of hits taken by the sender that are now sent, rejected or dropped.</summary>
+    public void Release(int count)
+    {
+        if (count > 0)
+        {
+            Interlocked.Add(ref _held, -count);
+        }
+    }
+
+    /// <summary>Takes every hit still waiting out of the queue and counts it as dropped for <paramref name="reason"/>.</summary>
+    public int DropWaiting(string reason)
+    {
+        var count = 0;
+        while (_channel.Reader.TryRead(out _))
+        {
+            count++;
+        }
+
+        Metrics.Dropped(count, reason);
+        Release(count);
+        return count;
     }
 
     public void Complete()

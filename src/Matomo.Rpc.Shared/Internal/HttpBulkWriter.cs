@@ -75,7 +75,10 @@ internal sealed class HttpBulkWriter : IHitWriter
         }
         catch (HttpRequestException ex)
         {
-            return new SendResult(SendStatus.Transient, Reason: ex.HttpRequestError == HttpRequestError.Unknown ? "HTTP request failed" : ex.HttpRequestError.ToString());
+            // One line, no stack trace: connection refused, name not resolved, ... are what a network does.
+            return new SendResult(SendStatus.Transient, Reason: ex.HttpRequestError == HttpRequestError.Unknown
+                ? "HTTP request failed: " + ex.Message
+                : ex.HttpRequestError + ": " + ex.Message);
         }
     }
 
@@ -106,9 +109,12 @@ internal sealed class HttpBulkWriter : IHitWriter
             case >= 200 and < 300:
                 return ParseAnswer(answer, count, status);
             case 500:
+                // An exception in Matomo (a hit it cannot process, or its database) rolled the whole batch back.
                 return new SendResult(SendStatus.RolledBack, StatusCode: status, Reason: "HTTP 500");
             case 400:
-                return new SendResult(SendStatus.RolledBack, StatusCode: status, Reason: "HTTP 400");
+                // Matomo answers a bad hit inside a bulk request with 200 and counts it as invalid; 400 means the body
+                // was not taken as a bulk request at all (a proxy or firewall, a wrong URL). Splitting cannot help.
+                return new SendResult(SendStatus.Refused, StatusCode: status, Reason: "HTTP 400: not taken as a bulk request");
             case 408 or 429 or 502 or 503 or 504 or > 500:
                 return new SendResult(SendStatus.Transient, StatusCode: status, Reason: "HTTP " + status, RetryAfter: RetryAfter(response));
             default:

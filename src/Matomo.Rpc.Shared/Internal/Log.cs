@@ -14,13 +14,13 @@ internal static partial class Log
     [LoggerMessage(2, LogLevel.Warning, "Dropped {Count} Matomo hits because the send queue (capacity {Capacity}) was full or closed. Raise Matomo:Sending:QueueCapacity or check that Matomo is reachable.", EventName = "HitsDropped")]
     public static partial void HitsDropped(ILogger logger, long count, int capacity);
 
-    [LoggerMessage(3, LogLevel.Warning, "Sending {Count} hits to Matomo failed ({Reason}); retrying in {Delay}. The hits are kept.", EventName = "SendRetrying")]
+    [LoggerMessage(3, LogLevel.Debug, "Sending {Count} hits to Matomo failed ({Reason}); retrying in {Delay}. The hits are kept.", EventName = "SendRetrying")]
     public static partial void SendRetrying(ILogger logger, int count, string reason, TimeSpan delay);
 
     [LoggerMessage(4, LogLevel.Warning, "Matomo rejected {Count} of {Total} hits as invalid; they are counted as rejected. Matomo lists the reasons under Administration > Diagnostics > Tracking Failures.", EventName = "HitsRejected")]
     public static partial void HitsRejected(ILogger logger, int count, int total);
 
-    [LoggerMessage(5, LogLevel.Error, "Matomo refused a request of {Count} hits with HTTP {StatusCode}; the hits are dropped. {Fix}", EventName = "RequestRefused")]
+    [LoggerMessage(5, LogLevel.Error, "Matomo refused a request of {Count} hits with HTTP {StatusCode}; the hits are counted as rejected (logged again when the status changes or every few minutes). {Fix}", EventName = "RequestRefused")]
     public static partial void RequestRefused(ILogger logger, int count, int statusCode, string fix);
 
     [LoggerMessage(6, LogLevel.Warning, "Matomo rolled back every hit of the request (HTTP {StatusCode}) because of one hit; the batch is split to isolate it.", EventName = "BatchRolledBack")]
@@ -56,8 +56,14 @@ internal static partial class Log
     [LoggerMessage(16, LogLevel.Information, "Matomo tracking started: sending to {Endpoint} for site {SiteId}{Mode}.", EventName = "Started")]
     public static partial void Started(ILogger logger, string endpoint, int siteId, string mode);
 
-    [LoggerMessage(17, LogLevel.Information, "Matomo is reachable again; {Count} hits sent after {Retries} retries.", EventName = "SendRecovered")]
-    public static partial void SendRecovered(ILogger logger, int count, int retries);
+    [LoggerMessage(17, LogLevel.Information, "Matomo takes hits again, after failing for {Duration} ({Failures} failed requests).", EventName = "SendRecovered")]
+    public static partial void SendRecovered(ILogger logger, TimeSpan duration, long failures);
+
+    [LoggerMessage(23, LogLevel.Warning, "Sending to Matomo fails: {Reason}. Hits are kept and retried while the queue has room; this is logged again every {Every} while it lasts, and once when Matomo takes hits again.", EventName = "SendFailing")]
+    public static partial void SendFailing(ILogger logger, string reason, TimeSpan every);
+
+    [LoggerMessage(24, LogLevel.Warning, "Sending to Matomo has failed for {Duration}: {Reason}. {Failures} requests failed; {Held} hits held, {Dropped} dropped since it began failing.", EventName = "SendStillFailing")]
+    public static partial void SendStillFailing(ILogger logger, TimeSpan duration, string reason, long failures, int held, long dropped);
 
     [LoggerMessage(20, LogLevel.Warning, "Matomo check: {Code}: {Message}", EventName = "CheckDataLoss")]
     public static partial void CheckDataLoss(ILogger logger, string code, string message);

@@ -1,27 +1,41 @@
+using System.Globalization;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Matomo.Rpc.Internal;
 
 /// <summary>
 /// Degraded (never unhealthy: tracking must not take the app out of rotation) when the Matomo check found data loss,
-/// while hits are being dropped, or while the queue is more than half full.
+/// when sends have been failing for longer than <see cref="MatomoSendingOptions.DegradedAfter"/>, within that time after
+/// a hit was dropped, or while more than half of the queue's capacity waits to be sent. Holds no state: the health-check service makes one
+/// for every run, so what it reads lives in singletons (<see cref="SendHealth"/>, the metrics, <see cref="TrackingState"/>).
 /// </summary>
 internal sealed class MatomoHealthCheck : IHealthCheck
 {
     private readonly MatomoTracker _tracker;
-    private readonly TrackingState _state;
-    private long _lastDropped;
+    private readonly HitQueue _queue;
+    private readonly TrackingState _checkState;
+    private readonly SendHealth _sendHealth;
+    private readonly TimeProvider _time;
 
-    public MatomoHealthCheck(MatomoTracker tracker, TrackingState state)
+    public MatomoHealthCheck(MatomoTracker tracker, HitQueue queue, TrackingState checkState, SendHealth sendHealth, TimeProvider time)
     {
         _tracker = tracker;
-        _state = state;
+        _queue = queue;
+        _checkState = checkState;
+        _sendHealth = sendHealth;
+        _time = time;
     }
 
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Check());
+
+    private HealthCheckResult Check()
     {
         var stats = _tracker.Statistics;
-        var capacity = _tracker.Options.Sending.QueueCapacity;
+        var sending = _tracker.Options.Sending;
+        var now = _time.GetUtcNow();
+        var failure = _sendHealth.Failure;
+        var lastDrop = _queue.Metrics.LastDropAt;
         var data = new Dictionary<string, object>
         {
             ["queued"] = stats.Queued,
@@ -30,29 +44,52 @@ internal sealed class MatomoHealthCheck : IHealthCheck
             ["dropped"] = stats.Dropped,
             ["retried"] = stats.Retried,
             ["queue_length"] = stats.QueueLength,
-            ["queue_capacity"] = capacity,
+            ["waiting"] = _queue.Waiting,
+            ["queue_capacity"] = sending.QueueCapacity,
         };
-        if (_state.LastReport is { } report)
+        if (failure is not null)
+        {
+            data["failing_since"] = failure.Since.ToString("O", CultureInfo.InvariantCulture);
+            data["failure"] = failure.Reason;
+        }
+
+        if (lastDrop is { } dropped)
+        {
+            data["last_drop"] = dropped.ToString("O", CultureInfo.InvariantCulture);
+        }
+
+        if (_checkState.LastReport is { } report)
         {
             data["matomo_check"] = report.ToString();
             if (report.LosesData)
             {
                 var losses = string.Join(" ", report.Findings.Where(f => f.Severity == MatomoCheckSeverity.DataLoss).Select(f => f.Message));
-                return Task.FromResult(HealthCheckResult.Degraded("The Matomo check found data loss: " + losses, data: data));
+                return HealthCheckResult.Degraded("The Matomo check found data loss: " + losses, data: data);
             }
         }
 
-        var droppedSinceLast = stats.Dropped - Interlocked.Exchange(ref _lastDropped, stats.Dropped);
-        if (droppedSinceLast > 0)
+        if (failure is not null && now - failure.Since >= sending.DegradedAfter)
         {
-            return Task.FromResult(HealthCheckResult.Degraded($"{droppedSinceLast} Matomo hits were dropped since the last check.", data: data));
+            return HealthCheckResult.Degraded(
+                $"Sending to Matomo has failed for {Seconds(now - failure.Since)} ({failure.Reason}); {stats.QueueLength} hits are held and retried.", data: data);
         }
 
-        if (stats.QueueLength > capacity / 2)
+        if (lastDrop is { } at && now - at < sending.DegradedAfter)
         {
-            return Task.FromResult(HealthCheckResult.Degraded($"The Matomo send queue is {stats.QueueLength} of {capacity}: Matomo is slow or unreachable.", data: data));
+            return HealthCheckResult.Degraded($"Matomo hits were dropped {Seconds(now - at)} ago ({stats.Dropped} since start).", data: data);
         }
 
-        return Task.FromResult(HealthCheckResult.Healthy("Matomo tracking is sending.", data));
+        // Hits waiting, not those being sent: a batch in flight is normal, a backlog is not.
+        if (_queue.Waiting > sending.QueueCapacity / 2)
+        {
+            return HealthCheckResult.Degraded(
+                $"{_queue.Waiting} Matomo hits wait to be sent ({stats.QueueLength} of {sending.QueueCapacity} held): Matomo is slow or unreachable.", data: data);
+        }
+
+        return failure is null
+            ? HealthCheckResult.Healthy("Matomo tracking is sending.", data)
+            : HealthCheckResult.Healthy($"Matomo tracking is retrying for {Seconds(now - failure.Since)} ({failure.Reason}).", data);
     }
+
+    private static string Seconds(TimeSpan duration) => string.Create(CultureInfo.InvariantCulture, $"{Math.Max(0, duration.TotalSeconds):0} s");
 }

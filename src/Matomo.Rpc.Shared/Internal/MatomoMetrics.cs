@@ -13,15 +13,18 @@ internal sealed class MatomoMetrics
     private readonly Counter<long> _optedOut;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _sendDuration;
+    private readonly TimeProvider _time;
     private long _queuedTotal;
     private long _sentTotal;
     private long _rejectedTotal;
     private long _droppedTotal;
     private long _retriedTotal;
     private long _optedOutTotal;
+    private long _lastDropTicks = long.MinValue;
 
-    public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength)
+    public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength, TimeProvider time)
     {
+        _time = time;
         var meter = meterFactory.Create(MatomoTracker.MeterName);
         _queued = meter.CreateCounter<long>("matomo.rpc.hits.queued", "{hit}", "Hits put in the send queue.");
         _sent = meter.CreateCounter<long>("matomo.rpc.hits.sent", "{hit}", "Hits Matomo counted as tracked.");
@@ -31,12 +34,13 @@ internal sealed class MatomoMetrics
         _optedOut = meter.CreateCounter<long>("matomo.rpc.hits.opted_out", "{call}", "Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app).");
         _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
         _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
-        meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits waiting to be sent.");
+        meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits held: waiting to be sent or being sent (at most Matomo:Sending:QueueCapacity).");
     }
 
-    public long DroppedTotal => Interlocked.Read(ref _droppedTotal);
-
-    public long RejectedTotal => Interlocked.Read(ref _rejectedTotal);
+    /// <summary>When a hit was last dropped, or null if none was.</summary>
+    public DateTimeOffset? LastDropAt => Interlocked.Read(ref _lastDropTicks) is var ticks && ticks == long.MinValue
+        ? null
+        : new DateTimeOffset(ticks, TimeSpan.Zero);
 
     public void Queued()
     {
@@ -67,6 +71,7 @@ internal sealed class MatomoMetrics
         if (count > 0)
         {
             Interlocked.Add(ref _droppedTotal, count);
+            Interlocked.Exchange(ref _lastDropTicks, _time.GetUtcNow().UtcTicks);
             _dropped.Add(count, new KeyValuePair<string, object?>("reason", reason));
         }
     }

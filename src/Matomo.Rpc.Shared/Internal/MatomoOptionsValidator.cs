@@ -109,6 +109,7 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
         CheckPositive(sending.FlushInterval, "Matomo:Sending:FlushInterval", "00:00:01", errors);
         CheckPositive(sending.HttpTimeout, "Matomo:Sending:HttpTimeout", "00:00:05", errors);
         CheckPositive(sending.RetryBaseDelay, "Matomo:Sending:RetryBaseDelay", "00:00:01", errors);
+        CheckPositive(sending.DegradedAfter, "Matomo:Sending:DegradedAfter", "00:00:30", errors);
         if (sending.RetryMaxDelay < sending.RetryBaseDelay)
         {
             errors.Add("Matomo:Sending:RetryMaxDelay is shorter than Matomo:Sending:RetryBaseDelay; set it to at least that, e.g. 00:00:30.");

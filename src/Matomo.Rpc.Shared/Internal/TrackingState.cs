@@ -1,6 +1,9 @@
 namespace Matomo.Rpc.Internal;
 
-/// <summary>What the Matomo-side check learned and the sender must honour while it runs.</summary>
+/// <summary>
+/// What the Matomo-side check learned and the encoder and the sender must honour while they run. One singleton, always
+/// registered and passed explicitly to everything that reads it (tests construct it), so nothing can be cut off the check.
+/// </summary>
 internal sealed class TrackingState
 {
     private volatile bool _tokenTrusted = true;

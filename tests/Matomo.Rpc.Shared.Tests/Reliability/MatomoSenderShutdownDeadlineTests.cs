@@ -20,7 +20,7 @@ public sealed class MatomoSenderShutdownDeadlineTests
         });
         var writer = new FakeHitWriter(harness.Time) { Manual = true };
         var clock = new DeadlineOnFlushTimerTimeProvider(harness.Time, harness.Options.Sending.ShutdownTimeout);
-        using var sender = new MatomoSender(harness.Queue, writer, harness.Encoder(), harness.Options, clock, NullLogger.Instance);
+        using var sender = harness.Sender(writer, clock);
         await sender.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
         Complete(harness, 1);
         // The first hit waits out its flush interval, then its request hangs on a slow Matomo while five more are queued.
@@ -56,7 +56,7 @@ public sealed class MatomoSenderShutdownDeadlineTests
             o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(5);
         });
         var writer = new FakeHitWriter(harness.Time) { Manual = true };
-        using var sender = new MatomoSender(harness.Queue, writer, harness.Encoder(), harness.Options, harness.Time, NullLogger.Instance);
+        using var sender = harness.Sender(writer, harness.Time);
         await sender.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
         for (var i = 0; i < 2; i++)
         {

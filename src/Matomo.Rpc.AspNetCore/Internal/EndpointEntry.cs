@@ -1,0 +1,25 @@
+using System.Collections.Concurrent;
+
+namespace Matomo.Rpc.AspNetCore.Internal;
+
+/// <summary>What is constant per endpoint: whether another adapter (or an exclusion) owns it, and its action names per method.</summary>
+internal sealed class EndpointEntry
+{
+    private readonly ConcurrentDictionary<string, string> _actions = new(StringComparer.Ordinal);
+
+    public EndpointEntry(string route, bool skipped)
+    {
+        Route = route;
+        Skipped = skipped;
+    }
+
+    /// <summary>The route pattern with a leading '/', e.g. <c>/users/{id}</c>, or <c>(unmatched)</c>.</summary>
+    public string Route { get; }
+
+    /// <summary>True for gRPC methods, SignalR hubs, and excluded health checks and static files.</summary>
+    public bool Skipped { get; }
+
+    /// <summary>The action name, e.g. <c>GET /users/{id}</c>; <paramref name="method"/> is one of a bounded set (<see cref="HttpMethodNames"/>).</summary>
+    public string Action(string method) =>
+        _actions.TryGetValue(method, out var action) ? action : _actions.GetOrAdd(method, method + " " + Route);
+}

@@ -1,0 +1,181 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Matomo.Rpc.AspNetCore.Internal;
+
+/// <summary>
+/// The only place where the HTTP adapter drives the core's <see cref="MatomoCallScope"/>: starts a request's call
+/// (caller, URL path, method), and completes it once with the status the client got and the exception, if any.
+/// Everything else in the adapter (which endpoints, which methods, action names) knows nothing of the scope.
+/// </summary>
+/// <remarks>
+/// The hit is completed from <see cref="HttpResponse.OnCompleted(Func{object, Task}, object)"/>, not when the
+/// middleware's <c>next</c> returns: the server calls it once the response has been handed to the connection in full
+/// (or the request was aborted), after any middleware outside this one (exception handler, status code pages,
+/// compression, output caching) has had its say. So the status is the one the client got, the duration covers the
+/// whole body including the final flush, and the tracking work happens after the client has its response.
+/// </remarks>
+internal sealed class HttpTracking
+{
+    private const string MethodField = "method";
+
+    private static readonly Func<object, Task> CompleteCallback = static state =>
+    {
+        ((Scope)state).Complete();
+        return Task.CompletedTask;
+    };
+
+    private readonly MatomoTracker _tracker;
+    private readonly ILogger _logger;
+    private readonly bool _keepQuery;
+    private readonly string? _methodDimension;
+
+    public HttpTracking(MatomoTracker tracker, MatomoHttpOptions options, ILogger logger)
+    {
+        _tracker = tracker;
+        _logger = logger;
+        _keepQuery = options.KeepQuery;
+
+        // The options validator makes sure Matomo:Recording includes CustomDimensions when this is set.
+        _methodDimension = options.MethodDimension is { } n ? "dimension" + n.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
+    /// <summary>The call of the request being tracked (what service code may use), or null when it is not tracked.</summary>
+    public static MatomoCall? Current(HttpContext context) => context.Features.Get<Scope>()?.Call;
+
+    /// <summary>Sends no hit for the request (static files served after the middleware).</summary>
+    public static void Skip(HttpContext context) => Current(context)?.Skip();
+
+    /// <summary>True when the request is already tracked (a re-execution by an exception handler or status code pages).</summary>
+    public static bool IsTracked(HttpContext context) => context.Features.Get<Scope>() is not null;
+
+    /// <summary>
+    /// Starts tracking the request as <paramref name="action"/>, or returns null when the core excludes the action or
+    /// the kind (which allocates nothing) or starting failed (logged). Never throws.
+    /// </summary>
+    public Scope? Start(HttpContext context, string action, string method)
+    {
+        MatomoCallScope? call = null;
+        try
+        {
+            // Null when excluded or when the request carries the caller's opt-out (Sec-GPC / DNT), which is counted.
+            call = _tracker.StartCall(context, action, MatomoCallKind.Http, UrlPath(context.Request));
+            if (call is null)
+            {
+                return null;
+            }
+
+            call.SetField(MethodField, method);
+            if (_methodDimension is not null)
+            {
+                call.Call.SetVar(_methodDimension, method);
+            }
+
+            var scope = new Scope(this, context, call);
+            context.Features.Set(scope);
+            context.Response.OnCompleted(CompleteCallback, scope);
+            return scope;
+        }
+#pragma warning disable CA1031 // tracking never throws into the request
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            call?.Call.Skip();
+            OnTrackingFailed(method, action, ex);
+            return null;
+        }
+    }
+
+    /// <summary>The tracked URL's path: the raw path, escaped, with the query only with Matomo:Http:KeepQuery.</summary>
+    private string UrlPath(HttpRequest request)
+    {
+        var path = request.PathBase.Add(request.Path).ToUriComponent();
+        if (path.Length == 0)
+        {
+            path = "/";
+        }
+
+        return _keepQuery && request.QueryString.HasValue ? path + request.QueryString.ToUriComponent() : path;
+    }
+
+    private void OnTrackingFailed(string method, string action, Exception exception)
+    {
+        try
+        {
+            Log.TrackingFailed(_logger, method, action, exception);
+        }
+#pragma warning disable CA1031 // nothing is left to report to
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    /// <summary>One tracked request, kept in its features (so that the per-request API finds it).</summary>
+    internal sealed class Scope
+    {
+        private readonly HttpTracking _owner;
+        private readonly HttpContext _context;
+        private readonly MatomoCallScope _scope;
+        private Exception? _exception;
+        private bool _startedWhenThrown;
+        private bool _aborted;
+
+        public Scope(HttpTracking owner, HttpContext context, MatomoCallScope scope)
+        {
+            _owner = owner;
+            _context = context;
+            _scope = scope;
+        }
+
+        public MatomoCall Call => _scope.Call;
+
+        /// <summary>Records the exception the rest of the pipeline threw (the middleware rethrows it untouched).</summary>
+        public void Fail(Exception exception)
+        {
+            _exception = exception;
+            _startedWhenThrown = _context.Response.HasStarted;
+        }
+
+        /// <summary>
+        /// Called when the rest of the pipeline has returned or thrown: a client that aborted by then did not get the
+        /// response. (An abort seen later, once the response is written, is the client closing its connection.)
+        /// </summary>
+        public void PipelineEnded() => _aborted = _context.RequestAborted.IsCancellationRequested;
+
+        public void Complete()
+        {
+            try
+            {
+                _scope.Complete(HttpOutcomes.For(Status()), _exception);
+            }
+#pragma warning disable CA1031 // tracking never throws into the server
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                _owner.OnTrackingFailed(_context.Request.Method, _scope.Action, ex);
+            }
+        }
+
+        /// <summary>
+        /// The status recorded, in this order: 499 when the client aborted the request before the pipeline ended; for
+        /// an exception, the error status an exception handler outside this middleware sent instead (when the response
+        /// had not started), else 500; otherwise the response's status code.
+        /// </summary>
+        private int Status()
+        {
+            if (_aborted)
+            {
+                return HttpOutcomes.ClientClosedRequest;
+            }
+
+            var status = _context.Response.StatusCode;
+            if (_exception is not null)
+            {
+                return !_startedWhenThrown && status >= StatusCodes.Status400BadRequest ? status : StatusCodes.Status500InternalServerError;
+            }
+
+            return status;
+        }
+    }
+}

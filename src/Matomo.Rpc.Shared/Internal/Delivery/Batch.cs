@@ -1,0 +1,85 @@
+namespace Matomo.Rpc.Internal;
+
+/// <summary>
+/// Hits taken from the queue together, owned by one runner until every one of them is sent, rejected or dropped. It
+/// keeps what delivery learned about it across attempts: what is left to send (in order), how often it was retried,
+/// and what happened to each hit.
+/// </summary>
+internal sealed class Batch
+{
+    // Segments still to send, the next on top: the batch's hits (split in halves when Matomo rolls them back), then each
+    // crash hit alone, so that Matomo's 500 for a crash hit cannot roll back the others.
+    private readonly Stack<List<PendingHit>> _segments = new();
+
+    public Batch(List<PendingHit> hits, List<PendingHit> crashes)
+    {
+        for (var i = crashes.Count - 1; i >= 0; i--)
+        {
+            _segments.Push([crashes[i]]);
+        }
+
+        if (hits.Count > 0)
+        {
+            _segments.Push(hits);
+        }
+
+        Size = hits.Count + crashes.Count;
+    }
+
+    /// <summary>Hits in the batch when it was taken, crash hits included.</summary>
+    public int Size { get; }
+
+    /// <summary>Hits not yet sent, rejected or dropped.</summary>
+    public int Unaccounted => _segments.Sum(static s => s.Count);
+
+    public bool IsDone => _segments.Count == 0;
+
+    /// <summary>Failed attempts since the last answer from Matomo: the exponent of the backoff.</summary>
+    public int FailedAttempts { get; set; }
+
+    public int Sent { get; private set; }
+
+    public int Rejected { get; private set; }
+
+    public int Dropped { get; private set; }
+
+    internal int RollbackRetries { get; set; }
+
+    internal int OutageRetries { get; set; }
+
+    /// <summary>Some part of the batch went through: a rollback is then the fault of a hit, not Matomo's trouble.</summary>
+    internal bool AnyAnswered { get; set; }
+
+    internal bool SplitLogged { get; set; }
+
+    internal List<PendingHit>? Next => _segments.TryPeek(out var next) ? next : null;
+
+    internal void Pop() => _segments.Pop();
+
+    internal void Split(List<PendingHit> segment)
+    {
+        var half = segment.Count / 2;
+        _segments.Pop();
+        _segments.Push(segment.GetRange(half, segment.Count - half));
+        _segments.Push(segment.GetRange(0, half));
+    }
+
+    /// <summary>Takes every hit not yet accounted for out of the batch.</summary>
+    internal List<PendingHit> TakeRest()
+    {
+        var rest = new List<PendingHit>();
+        while (_segments.TryPop(out var segment))
+        {
+            rest.AddRange(segment);
+        }
+
+        return rest;
+    }
+
+    internal void Count(int sent, int rejected, int dropped)
+    {
+        Sent += sent;
+        Rejected += rejected;
+        Dropped += dropped;
+    }
+}

@@ -1,0 +1,259 @@
+using Microsoft.Extensions.Logging;
+
+namespace Matomo.Rpc.Internal;
+
+/// <summary>
+/// Delivers batches: sends what is left of one, reads Matomo's answer, splits a batch Matomo rolled back to isolate the
+/// hit that breaks it, drops hits Matomo would refuse as too old, and counts every hit exactly once (sent, rejected or
+/// dropped) and frees its place in the queue. It never waits between attempts: on a failure worth retrying it returns
+/// <see cref="DeliveryResult.RetryLater"/> and the sender backs off and hands the same batch back.
+/// </summary>
+internal sealed class HitDelivery
+{
+    private const int RollbackRetries = 2;
+
+    // A batch rolled back down to a single hit with nothing of it answered looks like Matomo failing (database down,
+    // which also answers 500), not like a poisoned hit: keep it through this many more backoffs before dropping it.
+    private const int OutageRetries = 8;
+    private static readonly TimeSpan TokenlessMaxAge = TimeSpan.FromHours(24) - TimeSpan.FromMinutes(1);
+
+    private readonly IHitWriter _writer;
+    private readonly HitEncoder _encoder;
+    private readonly HitQueue _queue;
+    private readonly MatomoOptions _options;
+    private readonly TrackingState _checkState;
+    private readonly SendHealth _health;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly bool _withToken;
+    private int _lastRefusal;
+
+    public HitDelivery(IHitWriter writer, HitEncoder encoder, HitQueue queue, MatomoOptions options, TrackingState checkState, SendHealth health, TimeProvider time, ILogger logger)
+    {
+        _writer = writer;
+        _encoder = encoder;
+        _queue = queue;
+        _options = options;
+        _checkState = checkState;
+        _health = health;
+        _time = time;
+        _logger = logger;
+        _withToken = !string.IsNullOrEmpty(options.TokenAuth);
+    }
+
+    /// <summary>Where hits go, for the start-up log line; never contains the token.</summary>
+    public string Describe => _writer.Describe;
+
+    private MatomoMetrics Metrics => _queue.Metrics;
+
+    /// <summary>
+    /// Encodes a hit taken from the queue into <paramref name="hits"/>, and its Crash Analytics hit into
+    /// <paramref name="crashes"/> when crashes are tracked. A hit that cannot be encoded is counted as rejected.
+    /// </summary>
+    public void Prepare(MatomoHit hit, List<PendingHit> hits, List<PendingHit> crashes)
+    {
+        string query;
+        try
+        {
+            query = _encoder.Encode(hit);
+        }
+#pragma warning disable CA1031 // one hit that cannot be encoded must not stop the others
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.SenderFailed(_logger, ex);
+            Metrics.Rejected(1);
+            _queue.Release(1);
+            return;
+        }
+
+        hits.Add(new PendingHit(hit, query));
+        if (_options.TrackCrashes && hit.Outcome.IsError && hit.ErrorType is not null)
+        {
+            try
+            {
+                crashes.Add(new PendingHit(hit, _encoder.EncodeCrash(hit), isCrash: true));
+            }
+#pragma warning disable CA1031 // the crash hit is extra: the call's own hit is already in the batch
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.SenderFailed(_logger, ex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sends what is left of <paramref name="batch"/> until every hit is accounted for or a failure is worth a retry.
+    /// Throws <see cref="OperationCanceledException"/> only when <paramref name="abort"/> is cancelled; then
+    /// <see cref="Abandon"/> must count what is left.
+    /// </summary>
+    public async Task<DeliveryResult> DeliverAsync(Batch batch, CancellationToken abort)
+    {
+        while (batch.Next is { } segment)
+        {
+            abort.ThrowIfCancellationRequested();
+            DropExpired(batch, segment);
+            if (segment.Count == 0)
+            {
+                batch.Pop();
+                continue;
+            }
+
+            var result = await WriteAsync(segment, abort).ConfigureAwait(false);
+            switch (result.Status)
+            {
+                case SendStatus.Answered:
+                    batch.Pop();
+                    batch.AnyAnswered = true;
+                    batch.FailedAttempts = 0;
+                    Account(batch, result, segment);
+                    break;
+
+                case SendStatus.Refused:
+                    batch.Pop();
+                    Count(batch, segment, rejected: segment.Count);
+                    var logged = _health.Failed(result.Reason ?? "HTTP " + result.StatusCode);
+                    var changed = Interlocked.Exchange(ref _lastRefusal, result.StatusCode) != result.StatusCode;
+                    if (logged || changed)
+                    {
+                        Log.RequestRefused(_logger, segment.Count, result.StatusCode, FixFor(result.StatusCode));
+                    }
+
+                    break;
+
+                case SendStatus.Transient:
+                    _health.Failed(result.Reason ?? "transient failure");
+                    return DeliveryResult.RetryLater(result.Reason ?? "transient failure", result.RetryAfter);
+
+                case SendStatus.RolledBack when !batch.AnyAnswered && batch.RollbackRetries < RollbackRetries:
+                    // Until some part of the batch goes through, a rollback may be Matomo's own trouble (database down).
+                    batch.RollbackRetries++;
+                    _health.Failed(result.Reason ?? "rolled back");
+                    return DeliveryResult.RetryLater(result.Reason ?? "rolled back");
+
+                case SendStatus.RolledBack when segment.Count == 1 && !batch.AnyAnswered && batch.OutageRetries < OutageRetries:
+                    batch.OutageRetries++;
+                    _health.Failed(result.Reason ?? "rolled back");
+                    return DeliveryResult.RetryLater(result.Reason ?? "rolled back");
+
+                case SendStatus.RolledBack when segment.Count == 1:
+                    batch.Pop();
+                    Count(batch, segment, dropped: 1, reason: DropReasons.Poisoned);
+                    Log.PoisonedHitDropped(_logger, segment[0].Action);
+                    break;
+
+                case SendStatus.RolledBack:
+                    if (!batch.SplitLogged)
+                    {
+                        batch.SplitLogged = true;
+                        Log.BatchRolledBack(_logger, result.StatusCode);
+                    }
+
+                    batch.Split(segment);
+                    break;
+            }
+        }
+
+        return DeliveryResult.Delivered;
+    }
+
+    /// <summary>
+    /// Gives up what is left of <paramref name="batch"/> (shutdown deadline, or a fault in the sender) and counts it as
+    /// dropped for <paramref name="reason"/>; returns how many hits that was. This is the one place hits are dropped
+    /// after they left the queue for lack of a Matomo that takes them: a spool that keeps them plugs in here.
+    /// </summary>
+    public int Abandon(Batch batch, string reason)
+    {
+        var rest = batch.TakeRest();
+        Count(batch, rest, dropped: rest.Count, reason: reason);
+        return rest.Count;
+    }
+
+    private async Task<SendResult> WriteAsync(List<PendingHit> segment, CancellationToken abort)
+    {
+        var started = _time.GetTimestamp();
+        try
+        {
+            return await _writer.WriteAsync(segment, abort).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        {
+            throw;
+        }
+#pragma warning disable CA1031 // any other failure on the way (e.g. a handler the app added throws its own exception) is worth a retry
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            return new SendResult(SendStatus.Transient, Reason: ex.GetType().Name + ": " + ex.Message);
+        }
+        finally
+        {
+            Metrics.Request(segment.Count, _time.GetElapsedTime(started));
+        }
+    }
+
+    private void Account(Batch batch, SendResult result, List<PendingHit> segment)
+    {
+        var count = segment.Count;
+        var tracked = Math.Clamp(result.Tracked, 0, count);
+        var invalid = Math.Clamp(result.Invalid, 0, count - tracked);
+        var unaccounted = count - tracked - invalid;
+        Count(batch, segment, sent: tracked, rejected: invalid + unaccounted);
+        if (unaccounted == count)
+        {
+            // Not Matomo's bulk answer at all (a proxy's page, a wrong URL): sending does not work.
+            _health.Failed(result.Reason ?? "an answer that counts none of the hits");
+        }
+        else
+        {
+            _health.Succeeded();
+        }
+
+        if (unaccounted > 0)
+        {
+            Log.UnexpectedAnswer(_logger, count, result.Reason ?? $"tracked={result.Tracked} invalid={result.Invalid}",
+                "the hits Matomo did not count are counted as rejected.");
+        }
+        else if (invalid > 0)
+        {
+            Log.HitsRejected(_logger, invalid, count);
+        }
+    }
+
+    private void DropExpired(Batch batch, List<PendingHit> segment)
+    {
+        if (_withToken && _checkState.TokenTrusted)
+        {
+            return;
+        }
+
+        var cutoff = _time.GetUtcNow() - TokenlessMaxAge;
+        var expired = segment.FindAll(h => h.Timestamp < cutoff);
+        if (expired.Count > 0)
+        {
+            segment.RemoveAll(h => h.Timestamp < cutoff);
+            Count(batch, expired, dropped: expired.Count, reason: DropReasons.Expired);
+            Log.ExpiredHitsDropped(_logger, expired.Count);
+        }
+    }
+
+    /// <summary>The one place hits are counted; each hit passes here once, and frees its place in the queue.</summary>
+    private void Count(Batch batch, List<PendingHit> hits, int sent = 0, int rejected = 0, int dropped = 0, string reason = DropReasons.Error)
+    {
+        Metrics.Sent(sent);
+        Metrics.Rejected(rejected);
+        Metrics.Dropped(dropped, reason);
+        batch.Count(sent, rejected, dropped);
+        _queue.Release(hits.Count(static h => !h.IsCrash));
+    }
+
+    private static string FixFor(int statusCode) => statusCode switch
+    {
+        400 => "Matomo did not take the body as a bulk request (a bad hit inside one would be answered 200 and counted as invalid): check that Matomo:TrackerUrl is Matomo's matomo.php and that no proxy or firewall in front of Matomo blocks or rewrites JSON POST bodies.",
+        401 or 403 => "Check Matomo:TokenAuth: the token must belong to a user with write access to Matomo:SiteId.",
+        404 => "Check Matomo:TrackerUrl: it must point at Matomo's matomo.php.",
+        413 => "Lower Matomo:Sending:BatchSize or raise the web server's request size limit.",
+        _ => "Check Matomo:TrackerUrl and the web server in front of Matomo.",
+    };
+}

@@ -1,0 +1,99 @@
+using Matomo.Rpc.AspNetCore.Internal;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Routing.Patterns;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Matomo.Rpc.AspNetCore.Tests;
+
+/// <summary>Requests that are not tracked cost no allocation: counted on the current thread, not timed.</summary>
+public sealed class MatomoHttpMiddlewareAllocationTests
+{
+    private const int Requests = 1000;
+    private static readonly RequestDelegate Endpoint = static _ => Task.CompletedTask;
+
+    private ServiceProvider _services = null!;
+    private MatomoHttpMiddleware _middleware = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMatomoTracking(o =>
+        {
+            o.LogOnly = true;
+            o.SiteId = 1;
+            o.ExcludedActions.Add("GET /private");
+        });
+        _services = services.BuildServiceProvider();
+        var http = new MatomoHttpOptions();
+        http.IgnoredMethods.Add("OPTIONS");
+        _middleware = new MatomoHttpMiddleware(Endpoint, _services.GetRequiredService<MatomoTracker>(), Options.Create(http), NullLogger<MatomoHttpMiddleware>.Instance);
+    }
+
+    [TearDown]
+    public void TearDown() => _services.Dispose();
+
+    private static RouteEndpoint Route(string pattern, params object[] metadata) =>
+        new(Endpoint, RoutePatternFactory.Parse(pattern), 0, new EndpointMetadataCollection(metadata), pattern);
+
+    private static DefaultHttpContext Request(string method, string path, Endpoint? endpoint)
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Method = method;
+        context.Request.Path = path;
+        context.SetEndpoint(endpoint);
+        return context;
+    }
+
+    private static IEnumerable<TestCaseData> Untracked()
+    {
+        yield return new TestCaseData("GET", "/private", Route("/private")).SetName("InvokeAsync_ExcludedAction_AllocatesNothing");
+        yield return new TestCaseData("OPTIONS", "/users/1", Route("/users/{id}")).SetName("InvokeAsync_IgnoredMethod_AllocatesNothing");
+        yield return new TestCaseData("POST", "/hubs/chat/negotiate", Route("/hubs/chat/negotiate", new HubMetadata(typeof(Hub)))).SetName("InvokeAsync_HubEndpoint_AllocatesNothing");
+    }
+
+    [TestCaseSource(nameof(Untracked))]
+    public void InvokeAsync_Untracked_AllocatesNothing(string method, string path, Endpoint endpoint)
+    {
+        var context = Request(method, path, endpoint);
+        var incomplete = Run(context, 10);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        incomplete += Run(context, Requests);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.That(incomplete, Is.Zero, "no async frame for an untracked request");
+        Assert.That(allocated, Is.Zero);
+        Assert.That(_services.GetRequiredService<MatomoTracker>().Statistics.Queued, Is.Zero);
+    }
+
+    [Test]
+    public void InvokeAsync_TrackedRoute_StartsItsCallWithoutWaitingForMatomo()
+    {
+        var context = Request("GET", "/users/1", Route("/users/{id}"));
+
+        var task = _middleware.InvokeAsync(context);
+
+        Assert.That(task.IsCompletedSuccessfully, Is.True);
+        Assert.That(context.GetMatomoCall()?.Action, Is.EqualTo("GET /users/{id}"));
+    }
+
+    private int Run(HttpContext context, int requests)
+    {
+        var incomplete = 0;
+        for (var i = 0; i < requests; i++)
+        {
+            if (!_middleware.InvokeAsync(context).IsCompletedSuccessfully)
+            {
+                incomplete++;
+            }
+        }
+
+        return incomplete;
+    }
+}

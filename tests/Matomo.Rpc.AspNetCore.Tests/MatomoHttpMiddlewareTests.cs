@@ -1,0 +1,384 @@
+using System.Diagnostics;
+using System.Net;
+using Greet;
+using Matomo.Rpc.AspNetCore.Tests.Support;
+using Matomo.Rpc.TestSupport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.SignalR.Client;
+
+namespace Matomo.Rpc.AspNetCore.Tests;
+
+/// <summary>
+/// End to end: a real Kestrel app with HTTP endpoints, a gRPC service and a SignalR hub, real clients, and the hits as
+/// the Matomo stand-in stores them.
+/// </summary>
+public sealed class MatomoHttpMiddlewareTests
+{
+    private static readonly TimeSpan Timeout = HttpTestHost.Timeout;
+
+    private MatomoStandIn _matomo = null!;
+
+    [SetUp]
+    public async Task SetUp() => _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
+
+    [TearDown]
+    public async Task TearDown() => await _matomo.DisposeAsync();
+
+    private static string[] Variables(StoredHit hit) => [.. hit.CustomVariables.Select(c => c.Key + ": " + c.Value)];
+
+    /// <summary>Waits until the server has completed every request made so far, then for exactly <paramref name="count"/> stored hits.</summary>
+    private async Task<IReadOnlyList<StoredHit>> HitsAsync(HttpTestHost host, int count, params string[] completedPaths)
+    {
+        foreach (var path in completedPaths)
+        {
+            await host.Completed.WaitForAsync(path, Timeout);
+        }
+
+        Assert.That(host.Tracker.Statistics.Queued, Is.EqualTo(count), "hits queued once the requests completed");
+        var hits = await _matomo.WaitForHitsAsync(count, Timeout);
+        Assert.That(_matomo.Hits, Has.Count.EqualTo(count));
+        return hits;
+    }
+
+    [Test]
+    public async Task Get_RouteWithParameter_StoredAsMethodAndPatternWithRawPathWithoutQuery()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo);
+
+        var response = await host.Client.GetAsync(new Uri("/users/42?token=secret&q=1", UriKind.Relative));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await response.Content.ReadAsStringAsync(), Is.EqualTo("user 42"));
+        var hit = (await HitsAsync(host, 1, "/users/42"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("GET /users/{id}"));
+        Assert.That(hit["url"], Is.EqualTo("https://" + host.Web.Authority + "/users/42"));
+        Assert.That(hit.Query, Does.Not.Contain("secret"));
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: 200", "kind: http", "method: GET" }));
+        Assert.That(hit.ServerTimeMs, Is.Not.Null);
+    }
+
+    [Test]
+    public async Task Get_KeepQuery_UrlKeepsTheQueryString()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["Http:KeepQuery"] = "true");
+
+        await host.Client.GetAsync(new Uri("/users/7?q=a%20b", UriKind.Relative));
+
+        var hit = (await HitsAsync(host, 1, "/users/7"))[0];
+        Assert.That(hit["url"], Is.EqualTo("https://" + host.Web.Authority + "/users/7?q=a%20b"));
+        Assert.That(hit["action_name"], Is.EqualTo("GET /users/{id}"));
+    }
+
+    [Test]
+    public async Task Post_Created_StoredWithMethodAndStatus201()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo);
+
+        var response = await host.Client.PostAsync(new Uri("/users", UriKind.Relative), new StringContent("{}"));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        var hit = (await HitsAsync(host, 1, "/users"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("POST /users"));
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: 201", "kind: http", "method: POST" }));
+    }
+
+    [Test]
+    public async Task Get_EndpointReturnsNotFound_Status404UnderItsRoutePattern()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo);
+
+        var response = await host.Client.GetAsync(new Uri("/missing/5", UriKind.Relative));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        var hit = (await HitsAsync(host, 1, "/missing/5"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("GET /missing/{id:int}"));
+        Assert.That(hit.CustomVariable("status"), Is.EqualTo("404"));
+    }
+
+    [Test]
+    public async Task Get_NoRouteMatches_StoredAsUnmatchedWith404AndTheRawPath()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo);
+
+        var response = await host.Client.GetAsync(new Uri("/no/such/page", UriKind.Relative));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        var hit = (await HitsAsync(host, 1, "/no/such/page"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("GET (unmatched)"));
+        Assert.That(hit["url"], Is.EqualTo("https://" + host.Web.Authority + "/no/such/page"));
+        Assert.That(hit.CustomVariable("status"), Is.EqualTo("404"));
+    }
+
+    [Test]
+    public async Task Send_MethodNobodyKnows_RecordedAsOther()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo);
+
+        await host.Client.SendAsync(new HttpRequestMessage(new HttpMethod("PURGE"), new Uri("/no/such/page", UriKind.Relative)));
+
+        var hit = (await HitsAsync(host, 1, "/no/such/page"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("OTHER (unmatched)"));
+        Assert.That(hit.CustomVariable("method"), Is.EqualTo("OTHER"));
+    }
+
+    [Test]
+    public async Task Get_EndpointThrows_Status500RecordedAndTheSameExceptionRethrown()
+    {
+        Exception? seenOutside = null;
+        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.BeforeTracking = app => app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (Exception ex)
+            {
+                seenOutside = ex;
+                throw;
+            }
+        }));
+
+        var response = await host.Client.GetAsync(new Uri("/crash", UriKind.Relative));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.InternalServerError));
+        var hit = (await HitsAsync(host, 1, "/crash"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("GET /crash"));
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: 500", "kind: http", "error: InvalidOperationException", "method: GET" }));
+        Assert.That(seenOutside, Is.TypeOf<InvalidOperationException>().With.Message.EqualTo("the endpoint failed"));
+        Assert.That(seenOutside!.StackTrace, Does.Contain(nameof(TestEndpoints)), "rethrown with its original stack");
+    }
+
+    [Test]
+    public async Task Get_EndpointThrowsUnderExceptionHandler_OneHitWithTheStatusTheClientGot()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo, o =>
+        {
+            o.BeforeTracking = app => app.UseExceptionHandler(new ExceptionHandlerOptions
+            {
+                ExceptionHandler = context =>
+                {
+                    context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                    return context.Response.WriteAsync("sorry");
+                },
+            });
+        });
+
+        var response = await host.Client.GetAsync(new Uri("/crash", UriKind.Relative));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+        var hit = (await HitsAsync(host, 1, "/crash"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("GET /crash"));
+        Assert.That(hit.CustomVariable("status"), Is.EqualTo("503"));
+        Assert.That(hit.CustomVariable("error"), Is.EqualTo("InvalidOperationException"));
+    }
+
+    [Test]
+    public async Task Get_ClientAbortsWhileTheEndpointWorks_Status499()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo);
+        using var abort = new CancellationTokenSource();
+
+        var request = host.Client.GetAsync(new Uri("/wait/abort", UriKind.Relative), abort.Token);
+        await host.Gates["abort"].Reached.WaitAsync(Timeout);
+        await abort.CancelAsync();
+
+        Assert.That(async () => await request, Throws.InstanceOf<OperationCanceledException>());
+        var hit = (await HitsAsync(host, 1, "/wait/abort"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("GET /wait/{key}"));
+        Assert.That(hit.CustomVariable("status"), Is.EqualTo("499"));
+    }
+
+    [Test]
+    public async Task Get_StreamedBody_HitQueuedOnlyOnceTheBodyEndedAndDurationCoversIt()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo);
+        var hold = TimeSpan.FromMilliseconds(600);
+        var gate = host.Gates["slow"];
+
+        using var response = await host.Client.GetAsync(new Uri("/stream/slow", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead);
+        using var body = new StreamReader(await response.Content.ReadAsStreamAsync());
+        Assert.That(await body.ReadLineAsync().WaitAsync(Timeout), Is.EqualTo("first"));
+        await gate.Reached.WaitAsync(Timeout);
+        var held = Stopwatch.StartNew();
+        await Task.Delay(hold); // the time being measured, not a synchronisation
+        Assert.That(host.Tracker.Statistics.Queued, Is.Zero, "no hit while the body is still being sent");
+        gate.Release();
+        Assert.That(await body.ReadToEndAsync().WaitAsync(Timeout), Is.EqualTo("last\n"));
+        held.Stop();
+
+        var hit = (await HitsAsync(host, 1, "/stream/slow"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("GET /stream/{key}"));
+        Assert.That(hit.CustomVariable("status"), Is.EqualTo("200"));
+        Assert.That(hit.ServerTimeMs, Is.GreaterThanOrEqualTo((long)hold.TotalMilliseconds));
+    }
+
+    [Test]
+    public async Task GrpcCallAndHubInvocation_InTheSameApp_OneHitEachFromTheirOwnAdapters()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Matomo = m =>
+        {
+            m.IgnoredCallKinds.Add(MatomoCallKind.HubConnect);
+            m.IgnoredCallKinds.Add(MatomoCallKind.HubDisconnect);
+        });
+
+        var reply = await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+        await using (var hub = host.CreateHubConnection())
+        {
+            await hub.StartAsync().WaitAsync(Timeout);
+            Assert.That(await hub.InvokeAsync<string>("Echo", "hi").WaitAsync(Timeout), Is.EqualTo("hi"));
+            await hub.StopAsync().WaitAsync(Timeout);
+        }
+
+        // Every request of the hub (negotiate, then the WebSocket) and of the gRPC call has completed.
+        await host.Completed.WaitForAsync("/greet.Greeter/SayHello", Timeout);
+        await host.Completed.WaitForAsync(TestEndpoints.HubPath + "/negotiate", Timeout);
+        await host.Completed.WaitForAsync(TestEndpoints.HubPath, Timeout);
+        await host.Client.GetAsync(new Uri("/users/1", UriKind.Relative));
+        var hits = await HitsAsync(host, 3, "/users/1");
+
+        Assert.That(reply.Message, Is.EqualTo("Hello Ada"));
+        Assert.That(hits.Select(h => h["action_name"] + " | " + h.CustomVariable("kind")), Is.EquivalentTo(new[]
+        {
+            "greet.Greeter/SayHello | unary",
+            "TestHub/Echo | hub_invocation",
+            "GET /users/{id} | http",
+        }));
+    }
+
+    [Test]
+    public async Task Get_HealthCheckEndpoint_NotTrackedByDefault()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo);
+
+        var health = await host.Client.GetAsync(new Uri("/health", UriKind.Relative));
+        await host.Completed.WaitForAsync("/health", Timeout);
+        await host.Client.GetAsync(new Uri("/users/1", UriKind.Relative));
+
+        Assert.That(health.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        var hits = await HitsAsync(host, 1, "/users/1");
+        Assert.That(hits[0]["action_name"], Is.EqualTo("GET /users/{id}"));
+    }
+
+    [Test]
+    public async Task Get_HealthCheckEndpointWithExclusionOff_Tracked()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["Http:ExcludeHealthChecks"] = "false");
+
+        await host.Client.GetAsync(new Uri("/health", UriKind.Relative));
+
+        var hits = await HitsAsync(host, 1, "/health");
+        Assert.That(hits[0]["action_name"], Is.EqualTo("GET /health"));
+    }
+
+    [Test]
+    public async Task Get_StaticFileServedAfterTracking_NotTrackedByDefault()
+    {
+        var root = Directory.CreateTempSubdirectory("matomo-http-static-");
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(root.FullName, "site.css"), "body { }");
+            await using var host = await HttpTestHost.StartAsync(_matomo, o =>
+            {
+                o.WebRoot = root.FullName;
+                o.AfterTracking = app => app.UseStaticFiles();
+            });
+
+            var file = await host.Client.GetAsync(new Uri("/site.css", UriKind.Relative));
+            await host.Completed.WaitForAsync("/site.css", Timeout);
+            await host.Client.GetAsync(new Uri("/users/1", UriKind.Relative));
+
+            Assert.That(await file.Content.ReadAsStringAsync(), Is.EqualTo("body { }"));
+            var hits = await HitsAsync(host, 1, "/users/1");
+            Assert.That(hits[0]["action_name"], Is.EqualTo("GET /users/{id}"));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    [Test]
+    public async Task Get_ExcludedActionAndPattern_NotTracked()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo, o =>
+        {
+            o.Configuration["ExcludedActions:0"] = "GET /private";
+            o.Configuration["ExcludedPatterns:0"] = @"^GET /missing/";
+        });
+
+        await host.Client.GetAsync(new Uri("/private", UriKind.Relative));
+        await host.Client.GetAsync(new Uri("/missing/3", UriKind.Relative));
+        await host.Completed.WaitForAsync("/private", Timeout);
+        await host.Completed.WaitForAsync("/missing/3", Timeout);
+        await host.Client.GetAsync(new Uri("/users/1", UriKind.Relative));
+
+        var hits = await HitsAsync(host, 1, "/users/1");
+        Assert.That(hits[0]["action_name"], Is.EqualTo("GET /users/{id}"));
+    }
+
+    [TestCase("AllowedMethods", "GET", "POST")]
+    [TestCase("IgnoredMethods", "post", "POST")]
+    public async Task Request_MethodNotAllowedOrIgnored_NotTracked(string list, string configured, string sent)
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["Http:" + list + ":0"] = configured);
+
+        await host.Client.SendAsync(new HttpRequestMessage(new HttpMethod(sent), new Uri("/users", UriKind.Relative)) { Content = new StringContent("{}") });
+        await host.Completed.WaitForAsync("/users", Timeout);
+        await host.Client.GetAsync(new Uri("/users/1", UriKind.Relative));
+
+        var hits = await HitsAsync(host, 1, "/users/1");
+        Assert.That(hits[0]["action_name"], Is.EqualTo("GET /users/{id}"));
+    }
+
+    [Test]
+    public async Task Get_ActionDetails_RenameTheActionByItsHttpActionName()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["ActionDetails:GET /users/{id}:action_name"] = "Users / show");
+
+        await host.Client.GetAsync(new Uri("/users/3", UriKind.Relative));
+
+        var hit = (await HitsAsync(host, 1, "/users/3"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("Users / show"));
+    }
+
+    [Test]
+    public async Task Get_IgnoredUserAgent_NotTracked()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["IgnoredUserAgentPatterns:0"] = "^kube-probe/");
+
+        using (var probe = new HttpRequestMessage(HttpMethod.Get, new Uri("/users/9", UriKind.Relative)))
+        {
+            probe.Headers.UserAgent.ParseAdd("kube-probe/1.30");
+            await host.Client.SendAsync(probe);
+        }
+
+        await host.Completed.WaitForAsync("/users/9", Timeout);
+        await host.Client.GetAsync(new Uri("/users/1", UriKind.Relative));
+
+        var hits = await HitsAsync(host, 1, "/users/1");
+        Assert.That(hits[0]["url"], Does.EndWith("/users/1"));
+    }
+
+    [Test]
+    public async Task Get_MethodDimension_RecordsStatusKindAndMethodInDimensions()
+    {
+        _matomo.Dimensions.Add(new ConfiguredDimension(1, 1));
+        _matomo.Dimensions.Add(new ConfiguredDimension(2, 2));
+        _matomo.Dimensions.Add(new ConfiguredDimension(3, 3));
+        await using var host = await HttpTestHost.StartAsync(_matomo, o =>
+        {
+            o.Configuration["Recording"] = "CustomDimensions";
+            o.Configuration["Dimensions:Outcome"] = "1";
+            o.Configuration["Dimensions:CallKind"] = "2";
+            o.Configuration["Http:MethodDimension"] = "3";
+        });
+
+        await host.Client.DeleteAsync(new Uri("/users/4", UriKind.Relative));
+
+        var hit = (await HitsAsync(host, 1, "/users/4"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("DELETE /users/{id}"));
+        Assert.That(hit.Dimensions, Is.EquivalentTo(new Dictionary<int, string> { [1] = "204", [2] = "http", [3] = "DELETE" }));
+        Assert.That(hit.Has("cvar"), Is.False);
+    }
+}
