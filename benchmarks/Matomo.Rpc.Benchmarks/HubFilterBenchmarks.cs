@@ -22,6 +22,7 @@ public class HubFilterBenchmarks
     private MatomoHubFilter _filter = null!;
     private HubInvocationContext _tracked = null!;
     private HubInvocationContext _excluded = null!;
+    private HubInvocationContext _optedOut = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -38,11 +39,19 @@ public class HubFilterBenchmarks
         _tracked = new HubInvocationContext(connection, services, hub, typeof(ChatHub).GetMethod(nameof(ChatHub.Send))!, ["hello"]);
         _excluded = new HubInvocationContext(connection, services, hub, typeof(ChatHub).GetMethod(nameof(ChatHub.Excluded))!, ["hello"]);
 
+        // A connection whose request carried Sec-GPC: 1 (read once, at connect).
+        var privateHttp = FakeServerCallContext.CreateHttpContext("/chat");
+        privateHttp.Request.Headers["Sec-GPC"] = "1";
+        var privateConnection = new FakeHubCallerContext(privateHttp);
+        _filter.OnConnectedAsync(new HubLifetimeContext(privateConnection, services, hub), _ => Task.CompletedTask).GetAwaiter().GetResult();
+        _optedOut = new HubInvocationContext(privateConnection, services, hub, typeof(ChatHub).GetMethod(nameof(ChatHub.Send))!, ["hello"]);
+
         Tracked();
         Excluded();
-        if (_tracker.Tracker.Statistics.Queued != 1)
+        OptedOut();
+        if (_tracker.Tracker.Statistics.Queued != 1 || _tracker.Tracker.Statistics.OptedOut != 1)
         {
-            throw new InvalidOperationException("the tracked invocation was not queued, or the excluded one was");
+            throw new InvalidOperationException("the tracked invocation was not queued, or the excluded or opted-out one was");
         }
     }
 
@@ -54,6 +63,9 @@ public class HubFilterBenchmarks
 
     [Benchmark(Description = "Hub invocation: excluded method")]
     public object? Excluded() => _filter.InvokeMethodAsync(_excluded, Next).GetAwaiter().GetResult();
+
+    [Benchmark(Description = "Hub invocation: caller opted out (Sec-GPC)")]
+    public object? OptedOut() => _filter.InvokeMethodAsync(_optedOut, Next).GetAwaiter().GetResult();
 
     [Benchmark(Description = "Hub invocation: tracked")]
     public object? Tracked()
