@@ -14,4 +14,6 @@ public readonly record struct MatomoStatistics(long Queued, long Sent, long Reje
     /// ends as exactly one of: queued (then sent, rejected, dropped, or still in the queue), dropped at the queue, or sampled out.
     /// </summary>
     public long SampledOut { get; init; }
+    /// <summary>Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app); not part of the hits above.</summary>
+    public long OptedOut { get; init; }
 }

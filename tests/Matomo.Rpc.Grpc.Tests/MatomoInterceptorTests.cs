@@ -655,9 +655,13 @@ public class MatomoInterceptorTests
     }
 
     [Test]
-    public async Task UnaryServerHandler_UserIdIdentity_SendsAuthenticatedUserAsUid()
+    public async Task UnaryServerHandler_UserIdIdentityPlain_SendsAuthenticatedUserAsUid()
     {
-        await using var harness = await TrackingHarness.StartAsync(o => o.VisitorIdentity = MatomoVisitorIdentity.UserId);
+        await using var harness = await TrackingHarness.StartAsync(o =>
+        {
+            o.VisitorIdentity = MatomoVisitorIdentity.UserId;
+            o.UserId.Mode = MatomoUserIdMode.Plain;
+        });
         var http = new DefaultHttpContext
         {
             User = new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity([new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.Name, "ada")], "test")),

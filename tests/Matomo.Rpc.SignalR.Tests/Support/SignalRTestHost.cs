@@ -21,6 +21,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
 {
     public const string ChatPath = "/hubs/chat";
     public const string PlainPath = "/hubs/plain";
+    public const string OptOutPath = "/hubs/optout";
     public const string UserHeader = "X-Test-User";
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
@@ -94,6 +95,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
         var signalR = registration == FilterRegistration.PerHub
             ? builder.Services.AddSignalR(o => o.MaximumParallelInvocationsPerClient = 2)
                 .AddHubOptions<ChatHub>(o => o.AddFilter<MatomoHubFilter>())
+                .AddHubOptions<OptOutHub>(o => o.AddFilter<MatomoHubFilter>())
             : builder.Services.AddSignalR(o =>
             {
                 o.MaximumParallelInvocationsPerClient = 2;
@@ -118,6 +120,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
         });
         app.MapHub<ChatHub>(ChatPath);
         app.MapHub<PlainHub>(PlainPath);
+        app.MapHub<OptOutHub>(OptOutPath);
         await app.StartAsync().WaitAsync(Timeout);
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
