@@ -13,7 +13,7 @@ namespace Matomo.Rpc.AspNetCore.Tests.Reliability;
 /// whose endpoint records both as custom variables. Hostile input here is what an HTTP client controls: paths (escaped
 /// bytes, 4 KB long), methods nobody knows, headers, and a header the <c>/echo</c> endpoint puts in its per-request values.
 /// </summary>
-public sealed class HttpReliabilityHost : ReliabilityHost
+public sealed class HttpReliabilityHost : ReliabilityHost, IReliabilityHostFactory
 {
     private const int Seed = 20261130;
     private const int HostileCallers = 6;

@@ -15,7 +15,7 @@ namespace Matomo.Rpc.Grpc.Tests.Reliability;
 /// <see cref="ServiceCodeInterceptor"/> as service code; a call is a unary <c>SayHello</c> whose caller and sequence
 /// the service records as custom variables.
 /// </summary>
-public sealed class GrpcReliabilityHost : ReliabilityHost
+public sealed class GrpcReliabilityHost : ReliabilityHost, IReliabilityHostFactory
 {
     private const int Seed = 20261125;
     private const int HostileCallers = 8;
@@ -34,7 +34,7 @@ public sealed class GrpcReliabilityHost : ReliabilityHost
 
     public override string PoisonParameter => "dimension3";
 
-    public static async Task<ReliabilityHost> StartAsync(MatomoStandIn matomo, Action<MatomoOptions> configure, CapturingLoggerProvider logs, LogLevel minimumLevel)
+    public static async Task<ReliabilityHost> StartAsync(MatomoStandIn matomo, ReliabilityScenario scenario, Action<MatomoOptions> configure, CapturingLoggerProvider logs, LogLevel minimumLevel)
     {
         var host = await GrpcTestHost.StartAsync(services =>
         {

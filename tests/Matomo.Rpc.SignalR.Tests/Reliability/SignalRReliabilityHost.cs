@@ -16,7 +16,7 @@ namespace Matomo.Rpc.SignalR.Tests.Reliability;
 /// <c>text</c>. Connect and disconnect events are not tracked (so that every hit is one invocation), except with
 /// hostile callers, whose connects count as hits too.
 /// </summary>
-public sealed class SignalRReliabilityHost : ReliabilityHost
+public sealed class SignalRReliabilityHost : ReliabilityHost, IReliabilityHostFactory
 {
     private const int Seed = 20261126;
     private const int HostileCallers = 24;

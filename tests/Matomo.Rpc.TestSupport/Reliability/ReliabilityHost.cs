@@ -3,8 +3,8 @@ using System.Globalization;
 namespace Matomo.Rpc.TestSupport.Reliability;
 
 /// <summary>
-/// The per-adapter driver of <see cref="ReliabilityTests"/>: a real host of one adapter tracking into a Matomo stand-in,
-/// and real clients making its calls. Each scenario is written once in <see cref="ReliabilityTests"/>; what an adapter
+/// The per-adapter driver of <see cref="ReliabilityTests{THost}"/>: a real host of one adapter tracking into a Matomo stand-in,
+/// and real clients making its calls. Each scenario is written once in <see cref="ReliabilityTests{THost}"/>; what an adapter
 /// genuinely does differently (how it is called, which hostile input reaches it, what its service code can do with a
 /// token) is said here, by each adapter's host.
 /// </summary>

@@ -9,25 +9,16 @@ namespace Matomo.Rpc.TestSupport.Reliability;
 /// <summary>
 /// The reliability suite, written once and run for each adapter through its <see cref="ReliabilityHost"/>: Matomo down
 /// then back, Matomo slower than the HTTP timeout, a poisoned batch, shutdown with thousands queued (Matomo up and
-/// down), hostile input, and the token never shown. Real hosts, real clients, the Matomo stand-in.
+/// down), hostile input, and the token never shown. Real hosts, real clients, the Matomo stand-in. An adapter's tests
+/// are one line: <c>public sealed class XReliabilityTests : ReliabilityTests&lt;XReliabilityHost&gt;;</c>.
 /// </summary>
-public abstract class ReliabilityTests
+public abstract class ReliabilityTests<THost>
+    where THost : ReliabilityHost, IReliabilityHostFactory
 {
     private static readonly TimeSpan Timeout = ReliabilityHost.Timeout;
 
-    /// <summary>
-    /// Starts the adapter's host tracking into <paramref name="matomo"/> with the suite's fast sending settings, then
-    /// <paramref name="configure"/>; logs at <paramref name="minimumLevel"/> and above go to <paramref name="logs"/>.
-    /// </summary>
-    protected abstract Task<ReliabilityHost> StartHostAsync(
-        MatomoStandIn matomo,
-        ReliabilityScenario scenario,
-        Action<MatomoOptions> configure,
-        CapturingLoggerProvider logs,
-        LogLevel minimumLevel);
-
     /// <summary>The settings every scenario starts from; an adapter's host adds its own, the scenario's come last.</summary>
-    protected static Action<MatomoOptions> Fast(Action<MatomoOptions> configure) => o =>
+    private static Action<MatomoOptions> Fast(Action<MatomoOptions> configure) => o =>
     {
         o.AllowTokenOverHttp = true;
         o.Sending.FlushInterval = TimeSpan.FromMilliseconds(20);
@@ -37,8 +28,8 @@ public abstract class ReliabilityTests
         configure(o);
     };
 
-    private Task<ReliabilityHost> StartAsync(MatomoStandIn matomo, ReliabilityScenario scenario, Action<MatomoOptions> configure, CapturingLoggerProvider? logs = null, LogLevel minimumLevel = LogLevel.Information) =>
-        StartHostAsync(matomo, scenario, Fast(configure), logs ?? new CapturingLoggerProvider(), minimumLevel);
+    private static Task<ReliabilityHost> StartAsync(MatomoStandIn matomo, ReliabilityScenario scenario, Action<MatomoOptions> configure, CapturingLoggerProvider? logs = null, LogLevel minimumLevel = LogLevel.Information) =>
+        THost.StartAsync(matomo, scenario, Fast(configure), logs ?? new CapturingLoggerProvider(), minimumLevel);
 
     private static Task SettledAsync(MatomoTracker tracker, int calls) =>
         Eventually.TrueAsync(() => tracker.Statistics is var s && s.Sent + s.Dropped + s.Rejected >= calls, Timeout, () => tracker.Statistics.ToString());
@@ -401,7 +392,7 @@ public abstract class ReliabilityTests
 
         try
         {
-            await using var host = await StartHostAsync(matomo, ReliabilityScenario.Secrets, o =>
+            await using var host = await THost.StartAsync(matomo, ReliabilityScenario.Secrets, o =>
             {
                 o.TrackerUrl = string.Format(CultureInfo.InvariantCulture, trackerUrl, Token);
                 o.SiteId = 1;
