@@ -37,7 +37,7 @@ public class HubFilterBenchmarks
         var http = FakeServerCallContext.CreateHttpContext("/chat");
         http.Request.Protocol = "HTTP/1.1";
         http.Request.Method = "GET";
-        var connection = new FakeHubCallerContext(http);
+        var connection = new FakeHubCallerContext("bH8Q1pX3dVyZ0s2fK9wRjA", http);
         var hub = new ChatHub();
         var services = _tracker.Services;
         _filter.OnConnectedAsync(new HubLifetimeContext(connection, services, hub), _ => Task.CompletedTask).GetAwaiter().GetResult();

@@ -92,11 +92,7 @@ public sealed class MatomoHttpContextExtensionsTests
         Assert.That(kind, Is.EqualTo(MatomoCallKind.Http));
     }
 
-    [TestCase("idsite")]
-    [TestCase("token_auth")]
-    [TestCase("cip")]
-    [TestCase("cvar")]
-    [TestCase("ca")]
+    [TestCaseSource(typeof(ReservedNames), nameof(ReservedNames.PerCall))]
     public void SetMatomoVar_ReservedNameOnUntrackedRequest_Throws(string name)
     {
         var http = new DefaultHttpContext();

@@ -56,10 +56,12 @@ public sealed class SignalRTestHost : IAsyncDisposable
         MatomoStandIn matomo,
         FilterRegistration registration = FilterRegistration.PerHub,
         Action<MatomoOptions>? configure = null,
-        bool registerTracking = true)
+        bool registerTracking = true,
+        ILoggerProvider? capture = null,
+        LogLevel captureLevel = LogLevel.Information)
     {
         ArgumentNullException.ThrowIfNull(matomo);
-        return StartAsync(matomo.TrackerUrl, matomo.SiteId, registration, configure, registerTracking);
+        return StartAsync(matomo.TrackerUrl, matomo.SiteId, registration, configure, registerTracking, capture, captureLevel);
     }
 
     /// <summary>The same host sending to any Matomo, e.g. a real one (tests/Matomo.Rpc.RealMatomo.Tests).</summary>
@@ -68,12 +70,19 @@ public sealed class SignalRTestHost : IAsyncDisposable
         int siteId,
         FilterRegistration registration = FilterRegistration.PerHub,
         Action<MatomoOptions>? configure = null,
-        bool registerTracking = true)
+        bool registerTracking = true,
+        ILoggerProvider? capture = null,
+        LogLevel captureLevel = LogLevel.Information)
     {
         var logs = new CollectingLoggerProvider();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         builder.Logging.ClearProviders().AddProvider(logs);
+        if (capture is not null)
+        {
+            builder.Logging.AddProvider(capture).SetMinimumLevel(captureLevel);
+        }
+
         builder.Services.AddSingleton<Rendezvous>();
         builder.Services.AddSingleton<ConnectionLog>();
         builder.Services.AddSingleton<StreamGate>();
