@@ -196,11 +196,8 @@ internal static class RpcRun
         };
     }
 
-    // SAMPLED OUT (issue 13): MatomoStatistics has no count of calls left out by sampling yet, so the column reads n/a.
-    // When sampling adds one, return it here (e.g. statistics.SampledOut).
-#pragma warning disable IDE0060 // the statistics parameter is where the count will come from
-    private static long? SampledOut(MatomoStatistics statistics) => null;
-#pragma warning restore IDE0060
+    // Calls left out by Matomo:Sampling (0 with the default rate of 1).
+    private static long? SampledOut(MatomoStatistics statistics) => statistics.SampledOut;
 
     // ACCEPTED WITHOUT COUNT (issue 13): hits QueuedTracking accepted with its single-hit answer (part of Sent).
     private static long? AcceptedWithoutCount(MatomoStatistics statistics) => statistics.AcceptedWithoutCount;

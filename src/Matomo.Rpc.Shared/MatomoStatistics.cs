@@ -18,4 +18,13 @@ public readonly record struct MatomoStatistics(long Queued, long Sent, long Reje
     /// processed, and a hit Matomo refuses then is not reported. Part of <see cref="Sent"/>.
     /// </summary>
     public long AcceptedWithoutCount { get; init; }
+
+    /// <summary>
+    /// Calls left out by sampling (<c>Matomo:Sampling</c>); not part of the hits above. Every call started and not skipped
+    /// ends as exactly one of: queued (then sent, rejected, dropped, or still in the queue), dropped at the queue, or sampled out.
+    /// </summary>
+    public long SampledOut { get; init; }
+
+    /// <summary>Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app); not part of the hits above.</summary>
+    public long OptedOut { get; init; }
 }

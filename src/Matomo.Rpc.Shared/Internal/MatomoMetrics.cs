@@ -11,6 +11,8 @@ internal sealed class MatomoMetrics
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _retried;
     private readonly Counter<long> _acceptedWithoutCount;
+    private readonly Counter<long> _sampledOut;
+    private readonly Counter<long> _optedOut;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _sendDuration;
     private readonly TimeProvider _time;
@@ -21,6 +23,9 @@ internal sealed class MatomoMetrics
     private long _droppedTotal;
     private long _retriedTotal;
     private long _acceptedWithoutCountTotal;
+    private long _sampledOutTotal;
+    private long _offeredTotal;
+    private long _optedOutTotal;
     private long _lastDropTicks = long.MinValue;
 
     public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength, TimeProvider time)
@@ -33,6 +38,8 @@ internal sealed class MatomoMetrics
         _dropped = meter.CreateCounter<long>("matomo.rpc.hits.dropped", "{hit}", "Hits given up before Matomo took them, by reason.");
         _acceptedWithoutCount = meter.CreateCounter<long>("matomo.rpc.hits.accepted_without_count", "{hit}", "Hits counted as sent that Matomo queued without counting them (QueuedTracking): stored once its queue is processed.");
         _retried = meter.CreateCounter<long>("matomo.rpc.requests.retried", "{request}", "Requests to Matomo repeated after a transient failure.");
+        _sampledOut = meter.CreateCounter<long>("matomo.rpc.hits.sampled_out", "{call}", "Calls left out by sampling (Matomo:Sampling): no hit.");
+        _optedOut = meter.CreateCounter<long>("matomo.rpc.hits.opted_out", "{call}", "Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app).");
         _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
         _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
         meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits held: waiting to be sent or being sent (at most Matomo:Sending:QueueCapacity).");
@@ -49,6 +56,23 @@ internal sealed class MatomoMetrics
     public DateTimeOffset? LastDropAt => Interlocked.Read(ref _lastDropTicks) is var ticks && ticks == long.MinValue
         ? null
         : new DateTimeOffset(ticks, TimeSpan.Zero);
+
+    /// <summary>Calls left out by sampling since start.</summary>
+    public long SampledOutTotal => Interlocked.Read(ref _sampledOutTotal);
+
+    /// <summary>Hits calls handed to the queue since start, taken or not (the queue may have refused or displaced them).</summary>
+    public long OfferedTotal => Interlocked.Read(ref _offeredTotal);
+
+    /// <summary>Hits Matomo answered for since start: sent or rejected.</summary>
+    public long TakenTotal => Interlocked.Read(ref _sentTotal) + Interlocked.Read(ref _rejectedTotal);
+
+    public void SampledOut()
+    {
+        Interlocked.Increment(ref _sampledOutTotal);
+        _sampledOut.Add(1);
+    }
+
+    public void Offered() => Interlocked.Increment(ref _offeredTotal);
 
     public void Queued()
     {
@@ -100,6 +124,12 @@ internal sealed class MatomoMetrics
         _retried.Add(1);
     }
 
+    public void OptedOut()
+    {
+        Interlocked.Increment(ref _optedOutTotal);
+        _optedOut.Add(1);
+    }
+
     public void Request(int batchSize, TimeSpan duration)
     {
         _batchSize.Record(batchSize);
@@ -115,5 +145,7 @@ internal sealed class MatomoMetrics
         queueLength)
     {
         AcceptedWithoutCount = Interlocked.Read(ref _acceptedWithoutCountTotal),
+        OptedOut = Interlocked.Read(ref _optedOutTotal),
+        SampledOut = Interlocked.Read(ref _sampledOutTotal),
     };
 }
