@@ -120,6 +120,7 @@ internal sealed class MatomoSender : BackgroundService
         }
         finally
         {
+            batch.Dispose();
             LogDrops();
             slots.Release();
         }
@@ -129,6 +130,7 @@ internal sealed class MatomoSender : BackgroundService
     private async Task<Batch> FillAsync(CancellationToken abort)
     {
         List<PendingHit> hits = new(_sending.BatchSize), crashes = [];
+        var buffer = new HitBuffer();
         CancellationTokenSource? flush = null;
         CancellationTokenRegistration onAbort = default;
         try
@@ -137,7 +139,7 @@ internal sealed class MatomoSender : BackgroundService
             {
                 while (hits.Count < _sending.BatchSize && _queue.Reader.TryRead(out var hit))
                 {
-                    _delivery.Prepare(hit, hits, crashes);
+                    _delivery.Prepare(hit, buffer, hits, crashes);
                 }
 
                 if (hits.Count >= _sending.BatchSize)
@@ -167,7 +169,7 @@ internal sealed class MatomoSender : BackgroundService
             flush?.Dispose();
         }
 
-        return new Batch(hits, crashes);
+        return new Batch(hits, crashes, buffer);
     }
 
     private void LogDrops()

@@ -5,14 +5,18 @@ namespace Matomo.Rpc.Internal;
 /// keeps what delivery learned about it across attempts: what is left to send (in order), how often it was retried,
 /// and what happened to each hit.
 /// </summary>
-internal sealed class Batch
+internal sealed class Batch : IDisposable
 {
     // Segments still to send, the next on top: the batch's hits (split in halves when Matomo rolls them back), then each
     // crash hit alone, so that Matomo's 500 for a crash hit cannot roll back the others.
     private readonly Stack<List<PendingHit>> _segments = new();
 
-    public Batch(List<PendingHit> hits, List<PendingHit> crashes)
+    // The encoded queries of the batch's hits; back to the pool when the batch is done.
+    private readonly HitBuffer? _buffer;
+
+    public Batch(List<PendingHit> hits, List<PendingHit> crashes, HitBuffer? buffer = null)
     {
+        _buffer = buffer;
         for (var i = crashes.Count - 1; i >= 0; i--)
         {
             _segments.Push([crashes[i]]);
@@ -75,6 +79,9 @@ internal sealed class Batch
 
         return rest;
     }
+
+    /// <summary>The batch is done (every hit accounted for, or given up): its hits' bytes may not be read any more.</summary>
+    public void Dispose() => _buffer?.Dispose();
 
     internal void Count(int sent, int rejected, int dropped)
     {

@@ -47,15 +47,17 @@ internal sealed class HitDelivery
     private MatomoMetrics Metrics => _queue.Metrics;
 
     /// <summary>
-    /// Encodes a hit taken from the queue into <paramref name="hits"/>, and its Crash Analytics hit into
-    /// <paramref name="crashes"/> when crashes are tracked. A hit that cannot be encoded is counted as rejected.
+    /// Encodes a hit taken from the queue into <paramref name="buffer"/> (its batch's) and <paramref name="hits"/>, and
+    /// its Crash Analytics hit into <paramref name="crashes"/> when crashes are tracked. A hit that cannot be encoded is
+    /// counted as rejected.
     /// </summary>
-    public void Prepare(MatomoHit hit, List<PendingHit> hits, List<PendingHit> crashes)
+    public void Prepare(MatomoHit hit, HitBuffer buffer, List<PendingHit> hits, List<PendingHit> crashes)
     {
-        string query;
+        var offset = buffer.Written;
+        int length;
         try
         {
-            query = _encoder.Encode(hit);
+            length = _encoder.Encode(hit, buffer);
         }
 #pragma warning disable CA1031 // one hit that cannot be encoded must not stop the others
         catch (Exception ex)
@@ -67,12 +69,14 @@ internal sealed class HitDelivery
             return;
         }
 
-        hits.Add(new PendingHit(hit, query));
+        hits.Add(new PendingHit(hit, buffer, offset, length));
         if (_options.TrackCrashes && hit.Outcome.IsError && hit.ErrorType is not null)
         {
             try
             {
-                crashes.Add(new PendingHit(hit, _encoder.EncodeCrash(hit), isCrash: true));
+                offset = buffer.Written;
+                length = _encoder.EncodeCrash(hit, buffer);
+                crashes.Add(new PendingHit(hit, buffer, offset, length, isCrash: true));
             }
 #pragma warning disable CA1031 // the crash hit is extra: the call's own hit is already in the batch
             catch (Exception ex)
