@@ -47,7 +47,7 @@ public class MatomoCallScopeTests
         }
 
         Assert.That(mismatches, Is.Empty, "a losing completion changed the winner's hit");
-        Assert.That(_harness.Queue.Count, Is.Zero, "one hit per call");
+        Assert.That(_harness.Queue.Waiting, Is.Zero, "one hit per call");
     }
 
     [Test]
@@ -145,7 +145,7 @@ public class MatomoCallScopeTests
         scope.Dispose();
 
         Assert.That(_harness.TakeHit().Outcome, Is.EqualTo(new MatomoOutcome("OK", 0)));
-        Assert.That(_harness.Queue.Count, Is.Zero);
+        Assert.That(_harness.Queue.Waiting, Is.Zero);
     }
 
     [Test]
@@ -156,7 +156,7 @@ public class MatomoCallScopeTests
 
         scope.Dispose();
 
-        Assert.That(_harness.Queue.Count, Is.Zero);
+        Assert.That(_harness.Queue.Waiting, Is.Zero);
         Assert.That(_harness.Tracker.Statistics.Queued, Is.Zero);
     }
 

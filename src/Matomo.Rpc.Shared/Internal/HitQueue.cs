@@ -18,6 +18,7 @@ internal sealed class HitQueue
         AllowSynchronousContinuations = false,
     });
 
+    private readonly SenderSignal _signal = new();
     private readonly int _capacity;
     private readonly bool _dropOldest;
     private int _held;
@@ -71,6 +72,7 @@ internal sealed class HitQueue
         }
 
         Metrics.Queued();
+        _signal.OnWritten();
         return true;
     }
 
@@ -101,7 +103,26 @@ internal sealed class HitQueue
     {
         _completed = true;
         _channel.Writer.TryComplete();
+        _signal.Wake();
     }
+
+    /// <summary>
+    /// Waits until <paramref name="hits"/> more hits were written, the queue is completed, or <see cref="WakeSender"/>;
+    /// without an allocation. For the sender's loop only (one wait at a time); it may return early.
+    /// </summary>
+    public ValueTask WaitForHitsAsync(int hits)
+    {
+        var wait = _signal.WaitAsync(hits);
+        if (_completed || _channel.Reader.Count >= hits)
+        {
+            _signal.Wake();
+        }
+
+        return wait;
+    }
+
+    /// <summary>Ends the sender's <see cref="WaitForHitsAsync"/> now (its flush timer, the stop deadline).</summary>
+    public void WakeSender() => _signal.Wake();
 
     /// <summary>Drops since the last call: the sender logs them as periodic counts, never per hit.</summary>
     public long TakeDropsToLog() => Interlocked.Exchange(ref _dropsToLog, 0);

@@ -19,6 +19,7 @@ internal sealed class MatomoSender : BackgroundService
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _abort = new();
     private ITimer? _deadline;
+    private ITimer? _flushTimer;
     private int _stopping;
     private int _abandoned;
 
@@ -51,6 +52,7 @@ internal sealed class MatomoSender : BackgroundService
     public override void Dispose()
     {
         _deadline?.Dispose();
+        _flushTimer?.Dispose();
         _abort.Dispose();
         base.Dispose();
     }
@@ -126,12 +128,16 @@ internal sealed class MatomoSender : BackgroundService
         }
     }
 
-    /// <summary>Takes hits until the batch is full or the flush interval since its first hit has passed: one timer per batch.</summary>
+    /// <summary>
+    /// Takes hits until the batch is full or the flush interval since it started waiting has passed. It waits for the
+    /// hits that would fill the batch, not for each hit, on one reusable timer and signal: no allocation per wait.
+    /// </summary>
     private async Task<Batch> FillAsync(CancellationToken abort)
     {
         List<PendingHit> hits = new(_sending.BatchSize), crashes = [];
         var buffer = new HitBuffer();
-        CancellationTokenSource? flush = null;
+        var waiting = false;
+        long started = 0;
         CancellationTokenRegistration onAbort = default;
         try
         {
@@ -142,35 +148,54 @@ internal sealed class MatomoSender : BackgroundService
                     _delivery.Prepare(hit, buffer, hits, crashes);
                 }
 
-                if (hits.Count >= _sending.BatchSize)
+                if (hits.Count >= _sending.BatchSize || _queue.Reader.Completion.IsCompleted)
                 {
-                    break;
+                    break; // full, or stopping and every hit taken
                 }
 
-                if (flush is null)
+                abort.ThrowIfCancellationRequested();
+                if (!waiting)
                 {
-                    flush = new CancellationTokenSource(_sending.FlushInterval, _time);
-                    onAbort = abort.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), flush);
+                    waiting = true;
+                    started = _time.GetTimestamp();
+                    onAbort = abort.UnsafeRegister(static s => ((HitQueue)s!).WakeSender(), _queue);
                 }
 
-                if (!await _queue.Reader.WaitToReadAsync(flush.Token).ConfigureAwait(false))
+                var left = _sending.FlushInterval - _time.GetElapsedTime(started);
+                if (left <= TimeSpan.Zero)
                 {
-                    break; // stopping, and every hit taken
+                    break; // the flush interval passed
                 }
+
+                var wait = _queue.WaitForHitsAsync(_sending.BatchSize - hits.Count);
+                if (abort.IsCancellationRequested)
+                {
+                    _queue.WakeSender();
+                }
+
+                FlushTimer.Change(left, Timeout.InfiniteTimeSpan);
+                await wait.ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
         {
-            // The flush interval passed, or the stop deadline did: then delivery counts the batch as dropped.
+            // The stop deadline passed: delivery then counts the batch as dropped.
         }
         finally
         {
-            await onAbort.DisposeAsync().ConfigureAwait(false);
-            flush?.Dispose();
+            if (waiting)
+            {
+                FlushTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                await onAbort.DisposeAsync().ConfigureAwait(false);
+            }
         }
 
         return new Batch(hits, crashes, buffer);
     }
+
+    /// <summary>One timer for every batch's flush interval, moved per wait.</summary>
+    private ITimer FlushTimer => _flushTimer ??= _time.CreateTimer(
+        static s => ((HitQueue)s!).WakeSender(), _queue, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
     private void LogDrops()
     {

@@ -19,8 +19,24 @@ public sealed class MatomoSenderShutdownDeadlineTests
             o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(5);
         });
         var writer = new FakeHitWriter(harness.Time) { Manual = true };
-        var clock = new DeadlineOnFlushTimerTimeProvider(harness.Time, harness.Options.Sending.ShutdownTimeout);
-        using var sender = harness.Sender(writer, clock);
+
+        // Once armed, encoding the next hit moves the clock past the shutdown deadline: the deadline passes exactly while
+        // the sender fills its last batch (it waits for no timer then: stopping completed the queue).
+        var armed = 0;
+        var fired = false;
+        var encoder = new HitEncoder(harness.Options, new VisitorIdGenerator("salt"), harness.CheckState, NullLogger.Instance, () =>
+        {
+            if (Interlocked.Exchange(ref armed, 0) == 1)
+            {
+                harness.Time.Advance(harness.Options.Sending.ShutdownTimeout);
+                fired = true;
+            }
+
+            return 0;
+        });
+        var delivery = new HitDelivery(writer, encoder, harness.Queue, harness.Options, harness.CheckState,
+            new SendHealth(harness.Queue, harness.Time, NullLogger.Instance), harness.Time, NullLogger.Instance);
+        using var sender = new MatomoSender(harness.Queue, delivery, harness.Options, harness.Time, NullLogger.Instance);
         await sender.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
         Complete(harness, 1);
         // The first hit waits out its flush interval, then its request hangs on a slow Matomo while five more are queued.
@@ -33,13 +49,13 @@ public sealed class MatomoSenderShutdownDeadlineTests
         var first = await writer.NextAsync();
         Complete(harness, 5);
         var stop = sender.StopAsync(CancellationToken.None);
-        clock.Arm();
+        Volatile.Write(ref armed, 1);
 
         first.Result.SetResult(SendResult.Ok(1));
         await stop.WaitAsync(RealTimeout);
 
         var stats = harness.Tracker.Statistics;
-        Assert.That(clock.Fired, Is.True, "the deadline passed while the sender filled its batch");
+        Assert.That(fired, Is.True, "the deadline passed while the sender filled its batch");
         Assert.That(stats.Sent + stats.Dropped + stats.Rejected, Is.EqualTo(6), "every hit accounted for: " + stats);
         Assert.That(stats.Sent, Is.EqualTo(1));
         Assert.That(stats.Dropped, Is.EqualTo(5), "the batch being filled at the deadline is dropped and counted");
