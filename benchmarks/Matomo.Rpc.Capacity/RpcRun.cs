@@ -171,10 +171,10 @@ internal static class RpcRun
         };
     }
 
-    // SAMPLED OUT (issue 13): MatomoStatistics has no count of calls left out by sampling yet, so the column reads n/a.
-    // When sampling adds one, return it here (e.g. statistics.SampledOut).
+    // Calls left out by Matomo:Sampling (0 with the default rate of 1).
+    private static long? SampledOut(MatomoStatistics statistics) => statistics.SampledOut;
+
 #pragma warning disable IDE0060 // the statistics parameter is where the count will come from
-    private static long? SampledOut(MatomoStatistics statistics) => null;
 
     // ACCEPTED WITHOUT COUNT (issue 13): hits QueuedTracking accepted with its single-hit answer; today the library
     // counts them as rejected. When it counts them apart, return that count here.

@@ -117,6 +117,9 @@ public class MatomoOptions
     [ValidateObjectMembers]
     public MatomoSendingOptions Sending { get; set; } = new();
 
+    /// <summary>Which part of the calls is tracked (all by default), per action too; failed calls are kept.</summary>
+    public MatomoSamplingOptions Sampling { get; set; } = new();
+
     /// <summary>The directory that keeps hits on disk across Matomo outages, restarts and shutdowns. Off by default.</summary>
     public MatomoSpoolOptions Spool { get; set; } = new();
 }

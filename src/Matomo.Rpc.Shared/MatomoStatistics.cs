@@ -7,4 +7,11 @@ namespace Matomo.Rpc;
 /// <param name="Dropped">Hits given up before Matomo could take them (full queue, poisoned, too old, shutdown, error).</param>
 /// <param name="Retried">Requests to Matomo repeated after a transient failure.</param>
 /// <param name="QueueLength">Hits held now: waiting to be sent or being sent (at most <c>Matomo:Sending:QueueCapacity</c>).</param>
-public readonly record struct MatomoStatistics(long Queued, long Sent, long Rejected, long Dropped, long Retried, int QueueLength);
+public readonly record struct MatomoStatistics(long Queued, long Sent, long Rejected, long Dropped, long Retried, int QueueLength)
+{
+    /// <summary>
+    /// Calls left out by sampling (<c>Matomo:Sampling</c>); not part of the hits above. Every call started and not skipped
+    /// ends as exactly one of: queued (then sent, rejected, dropped, or still in the queue), dropped at the queue, or sampled out.
+    /// </summary>
+    public long SampledOut { get; init; }
+}

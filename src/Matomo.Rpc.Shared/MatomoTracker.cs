@@ -32,9 +32,11 @@ public sealed class MatomoTracker
     private readonly int _trackedKinds;
     private readonly HitQueue _queue;
     private readonly ScopeServices _scopes;
+    private readonly SamplingRules _sampling;
 
-    internal MatomoTracker(MatomoOptions options, TimeProvider timeProvider, HitQueue queue, ILogger<MatomoTracker> logger)
+    internal MatomoTracker(MatomoOptions options, TimeProvider timeProvider, HitQueue queue, ILogger<MatomoTracker> logger, SampleSource? sampleSource = null)
     {
+        _sampling = new SamplingRules(options.Sampling, sampleSource ?? SampleSource.Shared);
         Options = options;
         TimeProvider = timeProvider;
         _queue = queue;
@@ -71,14 +73,17 @@ public sealed class MatomoTracker
     public TimeProvider TimeProvider { get; }
 
     /// <summary>Totals of the tracking pipeline since start.</summary>
-    public MatomoStatistics Statistics => _queue.Metrics.Snapshot(_queue.Count);
+    public MatomoStatistics Statistics => _queue.Metrics.Snapshot(_queue.Count) with { SampledOut = _queue.Metrics.SampledOutTotal };
 
     /// <summary>The validated options in force (they hold the token: never exposed).</summary>
     internal MatomoOptions Options { get; }
 
     /// <summary>
     /// Starts tracking a call, or returns null when the action or call kind is excluded (which costs one lookup and
-    /// allocates nothing). The adapter then drives the scope and completes it (or disposes it) when the call ends.
+    /// allocates nothing) or the call is left out by sampling (<see cref="MatomoOptions.Sampling"/>, decided here, as
+    /// cheap; counted in <see cref="MatomoStatistics.SampledOut"/>). With <see cref="MatomoSamplingOptions.KeepErrors"/>
+    /// on, a call left out by sampling still gets a scope, which records a hit only if the call fails. The adapter then
+    /// drives the scope and completes it (or disposes it) when the call ends.
     /// </summary>
     /// <param name="action">The action name, e.g. <c>greet.Greeter/SayHello</c>; a leading '/' is removed.</param>
     /// <param name="kind">The kind of call.</param>
@@ -100,7 +105,23 @@ public sealed class MatomoTracker
             }
         }
 
-        return info.Excluded ? null : new MatomoCallScope(_scopes, info, kind, urlPath);
+        if (info.Excluded)
+        {
+            return null;
+        }
+
+        if (_sampling.Keep(info.SampleRate))
+        {
+            return new MatomoCallScope(_scopes, info, kind, urlPath);
+        }
+
+        if (_sampling.KeepErrors)
+        {
+            return new MatomoCallScope(_scopes, info, kind, urlPath, errorsOnly: true);
+        }
+
+        _queue.Metrics.SampledOut();
+        return null;
     }
 
     /// <summary>Returns true when calls to <paramref name="action"/> of <paramref name="kind"/> are not tracked.</summary>
@@ -186,7 +207,9 @@ public sealed class MatomoTracker
             IsExcludedAction(action),
             TextSanitizer.Clip(actionName, Limits.Url),
             "/" + action,
-            details);
+            details,
+            _sampling.RateFor(action),
+            _sampling.KeepErrors);
     }
 
     private bool IsExcludedAction(string action) => _excludedActions.Contains(action) || _scopes.MatchesAny(_excludedPatterns, action);

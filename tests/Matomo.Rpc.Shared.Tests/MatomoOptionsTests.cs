@@ -584,9 +584,9 @@ public class MatomoOptionsTests
         services.AddMatomoTracking(Valid);
         services.AddMatomoTracking(o => o.SiteId = 2);
 
-        // One sender and one start-up check of the Matomo side, each once.
+        // One sender, one start-up check of the Matomo side and one capacity monitor, each once.
         Assert.That(services.Where(d => d.ServiceType == typeof(IHostedService)).Select(d => d.ImplementationFactory?.Method.ReturnType.Name),
-            Is.EquivalentTo(new[] { "MatomoSender", "MatomoCheckService" }));
+            Is.EquivalentTo(new[] { "MatomoSender", "MatomoCheckService", "CapacityMonitor" }));
         Assert.That(services.Count(d => d.ServiceType == typeof(MatomoTracker)), Is.EqualTo(1));
     }
 

@@ -253,6 +253,13 @@ internal sealed class HitEncoder
         {
             _cvars.Add(new("status", OutcomeText(hit.Outcome)));
             _cvars.Add(new("kind", KindName(hit.Kind)));
+
+            // Third, before the optional fields, so that the slots there are keep it: a report is scaled by it.
+            if (hit.SampleRateText is { } sample)
+            {
+                _cvars.Add(new("sample", sample));
+            }
+
             if (MessagesField(hit) is { } messages)
             {
                 _cvars.Add(new("messages", messages));
@@ -315,6 +322,7 @@ internal sealed class HitEncoder
         AddDimension(query, d.Messages, MessagesField(hit));
         AddDimension(query, d.Error, hit.ErrorType);
         AddDimension(query, d.Transport, hit.Transport);
+        AddDimension(query, d.SampleRate, hit.SampleRateText);
     }
 
     private void AddDimension(QueryWriter query, int? index, string? value)

@@ -73,4 +73,7 @@ internal static partial class Log
 
     [LoggerMessage(22, LogLevel.Error, "The Matomo check failed unexpectedly; tracking goes on.", EventName = "CheckFailed")]
     public static partial void CheckFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(60, LogLevel.Warning, "Calls offered Matomo {OfferedRate} hits/s over the last {Window}, but Matomo took {TakenRate} hits/s: the rest waits in the queue or is dropped, an accident of timing rather than a known fraction. A Matomo:Sampling:Rate of about {FittingRate} (now {Rate}) would fit what Matomo takes; or give Matomo more capacity (QueuedTracking, more tracker nodes, Matomo:Sending:MaxConcurrentRequests).", EventName = "OfferedExceedsCapacity")]
+    public static partial void OfferedExceedsCapacity(ILogger logger, double offeredRate, TimeSpan window, double takenRate, double fittingRate, double rate);
 }

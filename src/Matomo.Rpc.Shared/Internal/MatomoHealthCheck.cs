@@ -46,7 +46,16 @@ internal sealed class MatomoHealthCheck : IHealthCheck
             ["queue_length"] = stats.QueueLength,
             ["waiting"] = _queue.Waiting,
             ["queue_capacity"] = sending.QueueCapacity,
+            ["sampled_out"] = stats.SampledOut,
         };
+        if (_checkState.Capacity is { } over)
+        {
+            // Calls offer more than Matomo takes (logged once as OfferedExceedsCapacity): both rates and the rate that fits.
+            data["offered_hits_per_second"] = over.OfferedPerSecond;
+            data["taken_hits_per_second"] = over.TakenPerSecond;
+            data["fitting_sample_rate"] = over.FittingSampleRate;
+        }
+
         if (failure is not null)
         {
             data["failing_since"] = failure.Since.ToString("O", CultureInfo.InvariantCulture);

@@ -196,6 +196,13 @@ internal sealed class StringHitEncoder
         {
             _cvars.Add(new("status", hit.Outcome.ToString()));
             _cvars.Add(new("kind", KindName(hit.Kind)));
+
+            // Third, before the optional fields, so that the slots there are keep it: a report is scaled by it.
+            if (hit.SampleRateText is { } sample)
+            {
+                _cvars.Add(new("sample", sample));
+            }
+
             if (MessagesField(hit) is { } messages)
             {
                 _cvars.Add(new("messages", messages));
@@ -258,6 +265,7 @@ internal sealed class StringHitEncoder
         AddDimension(query, d.Messages, MessagesField(hit));
         AddDimension(query, d.Error, hit.ErrorType);
         AddDimension(query, d.Transport, hit.Transport);
+        AddDimension(query, d.SampleRate, hit.SampleRateText);
     }
 
     private void AddDimension(StringQueryWriter query, int? index, string? value)
