@@ -11,8 +11,9 @@ internal sealed class Batch
     // crash hit alone, so that Matomo's 500 for a crash hit cannot roll back the others.
     private readonly Stack<List<PendingHit>> _segments = new();
 
-    public Batch(List<PendingHit> hits, List<PendingHit> crashes)
+    public Batch(List<PendingHit> hits, List<PendingHit> crashes, Spool.SpoolBatch? fromSpool = null)
     {
+        FromSpool = fromSpool;
         for (var i = crashes.Count - 1; i >= 0; i--)
         {
             _segments.Push([crashes[i]]);
@@ -25,6 +26,9 @@ internal sealed class Batch
 
         Size = hits.Count + crashes.Count;
     }
+
+    /// <summary>The spool file the hits were read from, or null for hits taken from the queue.</summary>
+    public Spool.SpoolBatch? FromSpool { get; }
 
     /// <summary>Hits in the batch when it was taken, crash hits included.</summary>
     public int Size { get; }
