@@ -8,7 +8,8 @@ namespace Matomo.Rpc;
 /// <param name="Retried">Requests to Matomo repeated after a transient failure.</param>
 /// <param name="QueueLength">Hits held now: waiting to be sent or being sent (at most <c>Matomo:Sending:QueueCapacity</c>).</param>
 /// <remarks>
-/// Every hit is counted once: Queued + SpoolInherited = Sent + Rejected + Dropped + QueueLength + SpoolWaiting. A hit
+/// Every hit is counted once: hits of tracked calls + SpoolInherited = Sent + Rejected + Dropped + QueueLength +
+/// SpoolWaiting (hits the full queue refused are in Dropped, not in Queued). A hit
 /// moved to the spool (<c>Matomo:Spool</c>) leaves the queue and waits on disk until it is replayed and then sent,
 /// rejected or dropped like any other; hits left in the spool by an earlier process enter this one's totals as
 /// <see cref="SpoolInherited"/>, since they were never queued here. Crash Analytics hits (<c>Matomo:TrackCrashes</c>)

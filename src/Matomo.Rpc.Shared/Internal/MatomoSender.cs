@@ -10,8 +10,8 @@ namespace Matomo.Rpc.Internal;
 /// deadline. Up to MaxConcurrentRequests batches are delivered at once; with one, batches go out in order. Never dies.
 /// <para>
 /// With a spool (<c>Matomo:Spool:Directory</c>): opened at start (another process holding it fails the start) and closed
-/// at stop. Hits go to disk when they would otherwise be lost: while Matomo fails and more than half the queue waits,
-/// when the queue is nearly full, and at stop for everything not sent by the deadline (at once when Matomo fails). The
+/// at stop. Hits go to disk when they would otherwise be lost: while Matomo fails and more than a tenth of the queue (at
+/// least a batch) waits, when the queue is nearly full, and at stop for everything not sent by the deadline (at once when Matomo fails). The
 /// spool is replayed, oldest file first, at start and whenever Matomo answers again, one file per batch, taking turns
 /// with batches of live hits so that fresh calls are not starved.
 /// </para>
@@ -30,6 +30,7 @@ internal sealed class MatomoSender : BackgroundService
     private readonly SendHealth? _health;
     private readonly Lock _encoding = new();
     private readonly int _highWater;
+    private readonly int _failingHighWater;
     private TaskCompletionSource _wake = NewWake();
     private ITimer? _deadline;
     private int _stopping;
@@ -43,7 +44,10 @@ internal sealed class MatomoSender : BackgroundService
         (_queue, _delivery, _sending) = (queue, delivery, options.Sending);
         (_time, _logger, _siteId, _withToken) = (time, logger, options.SiteId, !string.IsNullOrEmpty(options.TokenAuth));
         (_spool, _health) = (spool, health);
+        // A tenth of the queue (at least a batch): while Matomo fails, the rest of the queue is room for the calls that
+        // come while a spill is written; when Matomo answers but slower than the calls, spill only past half.
         _highWater = Math.Max(1, options.Sending.QueueCapacity / 2);
+        _failingHighWater = Math.Min(_highWater, Math.Max(options.Sending.BatchSize, options.Sending.QueueCapacity / 10));
     }
 
     private bool Spooling => _spool is { Active: true };
@@ -93,7 +97,7 @@ internal sealed class MatomoSender : BackgroundService
         var abort = _abort.Token;
         using var slots = new SemaphoreSlim(_sending.MaxConcurrentRequests);
         using var spillEnd = CancellationTokenSource.CreateLinkedTokenSource(abort);
-        var spilling = Spooling ? SpillLoopAsync(spillEnd.Token) : Task.CompletedTask;
+        var spilling = Spooling ? StartSpilling(spillEnd.Token) : Task.CompletedTask;
         var running = new List<Task>();
         var spooledBefore = 0L;
         try
@@ -188,23 +192,48 @@ internal sealed class MatomoSender : BackgroundService
     }
 
     /// <summary>Moves hits from the queue to the spool when they would otherwise be lost; polls, so calls pay nothing.</summary>
-    private async Task SpillLoopAsync(CancellationToken end)
+    private Task StartSpilling(CancellationToken end)
     {
-        var every = _sending.FlushInterval < TimeSpan.FromMilliseconds(50) ? _sending.FlushInterval : TimeSpan.FromMilliseconds(50);
-        while (!end.IsCancellationRequested)
+        // Its own thread, waiting on the OS rather than on a timer: the calls that fill the queue also fill the thread
+        // pool, and a poll queued behind them would come too late to keep the queue from overflowing.
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
         {
             try
             {
-                await Task.Delay(every, _time, end).ConfigureAwait(false);
+                SpillLoop(end);
             }
-            catch (OperationCanceledException)
+#pragma warning disable CA1031 // the spill loop must not take the process down; the sender goes on without it
+            catch (Exception ex)
+#pragma warning restore CA1031
             {
-                return;
+                Log.SenderFailed(_logger, ex);
             }
+            finally
+            {
+                done.TrySetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "Matomo.Rpc spool",
+        };
+        thread.Start();
+        return done.Task;
+    }
 
+    private void SpillLoop(CancellationToken end)
+    {
+        // Every 50 ms (or the flush interval if shorter); every 5 ms while hits are being moved, as calls keep coming.
+        // A poll period in real time (not the TimeProvider's): it reports no time and decides nothing about a hit.
+        var idle = _sending.FlushInterval < TimeSpan.FromMilliseconds(50) ? _sending.FlushInterval : TimeSpan.FromMilliseconds(50);
+        var busy = TimeSpan.FromMilliseconds(5);
+        var spilled = false;
+        while (!end.WaitHandle.WaitOne(spilled ? busy : idle))
+        {
             var waiting = _queue.Waiting;
             var failing = Failing;
-            if (failing && (waiting >= _highWater || Stopping))
+            if (failing && (waiting >= _failingHighWater || Stopping))
             {
                 // Matomo fails: what waits goes to disk (at a stop all of it, at once, so the stop waits for nothing).
                 if (Interlocked.Exchange(ref _spillLogged, 1) == 0)
@@ -212,26 +241,30 @@ internal sealed class MatomoSender : BackgroundService
                     Log.SpoolingWhileFailing(_logger, waiting, _sending.QueueCapacity, _spool!.Directory!);
                 }
 
-                Spill(waiting);
+                spilled = Spill(waiting) > 0;
             }
             else if (_queue.Count >= _sending.QueueCapacity - _sending.BatchSize && _queue.Count > _highWater)
             {
                 // Nearly full while Matomo answers (slower than the calls): the oldest waiting hits make room.
-                Spill(Math.Min(waiting, _queue.Count - _highWater));
+                spilled = Spill(Math.Min(waiting, _queue.Count - _highWater)) > 0;
             }
-            else if (!failing)
+            else
             {
-                Volatile.Write(ref _spillLogged, 0);
+                spilled = false;
+                if (!failing)
+                {
+                    Volatile.Write(ref _spillLogged, 0);
+                }
             }
         }
     }
 
     /// <summary>Takes up to <paramref name="count"/> waiting hits out of the queue into the spool, oldest first.</summary>
-    private void Spill(int count)
+    private int Spill(int count)
     {
         if (!Spooling || count <= 0)
         {
-            return;
+            return 0;
         }
 
         List<PendingHit> hits = [], crashes = [];
@@ -254,6 +287,8 @@ internal sealed class MatomoSender : BackgroundService
             var split = notKept.FindAll(static h => !h.IsCrash);
             _ = RunAsync(new Batch(split, notKept.FindAll(static h => h.IsCrash)), null, _abort.Token);
         }
+
+        return hits.Count;
     }
 
     private async Task RunAsync(Batch batch, SemaphoreSlim? slots, CancellationToken abort)

@@ -187,29 +187,31 @@ internal sealed class HitDelivery
     }
 
     /// <summary>
-    /// Moves hits taken from the queue (encoded by <see cref="Prepare"/>, oldest first) to the spool and frees their
-    /// places in the queue. Returns the hits the spool could not take because it is off or unusable: the caller still
-    /// owns them. Hits over <c>Matomo:Spool:MaxBytes</c> are counted as dropped (<c>spool_full</c>) by the spool.
+    /// Moves hits taken from the queue (encoded by <see cref="Prepare"/>, oldest first) to the spool. Their places in the
+    /// queue are freed before the files are flushed to disk, so that calls keep room while the disk is slow; meanwhile
+    /// the hits count as waiting in the spool (so at most one more queue's worth of hits is in memory). Returns the hits
+    /// the spool could not take because it is off or unusable: the caller still owns them, with their places. Hits over
+    /// <c>Matomo:Spool:MaxBytes</c> are counted as dropped (<c>spool_full</c>) by the spool.
     /// </summary>
     public List<PendingHit> Keep(List<PendingHit> hits, Batch? batch = null)
     {
-        if (_spool is null || hits.Count == 0)
+        if (_spool is not { Active: true } || hits.Count == 0)
         {
             return hits;
         }
 
-        var notKept = _spool.Keep(hits, out var full);
-        var kept = hits.Count - notKept.Count;
-        if (kept > 0)
+        var places = 0;
+        foreach (var hit in hits)
         {
-            batch?.Count(0, 0, full);
-            var places = 0;
-            for (var i = 0; i < kept; i++)
-            {
-                places += hits[i].IsCrash ? 0 : 1;
-            }
+            places += hit.IsCrash ? 0 : 1;
+        }
 
-            _queue.Release(places);
+        _queue.Release(places);
+        var notKept = _spool.Keep(hits, out var full);
+        batch?.Count(0, 0, full);
+        if (notKept.Count > 0)
+        {
+            _queue.Hold(notKept.Count(static h => !h.IsCrash));
         }
 
         return notKept;

@@ -6,19 +6,19 @@ namespace Matomo.Rpc.Internal.Spool;
 /// <summary>
 /// The spool as the sender and delivery use it (a singleton; the health check and the statistics read it too): opens the
 /// <see cref="SpoolStore"/> when the sender starts and closes it when it stops, keeps batches of pending hits as files
-/// (one file holds at most one batch, so a replay goes out at the same batch size), hands files back as batches to
-/// replay, and settles them as delivery accounts for their hits. Without <c>Matomo:Spool:Directory</c> it does nothing.
+/// (a replayed file goes out in requests of the same batch size as live hits), hands files back as batches to replay,
+/// and settles them as delivery accounts for their hits. Without <c>Matomo:Spool:Directory</c> it does nothing.
 /// <para>
 /// Counting: a hit moved from the queue to the spool frees its place in the queue and waits in the spool
 /// (<see cref="MatomoStatistics.SpoolWaiting"/>); once replayed it is counted sent, rejected or dropped like any other.
 /// Hits found in the spool at start were never queued by this process: they are <see cref="MatomoStatistics.SpoolInherited"/>.
-/// So at any time: Queued + SpoolInherited = Sent + Rejected + Dropped + QueueLength + SpoolWaiting.
+/// So at any time: hits of tracked calls + SpoolInherited = Sent + Rejected + Dropped + QueueLength + SpoolWaiting.
 /// </para>
 /// </summary>
 internal sealed class HitSpool : IDisposable
 {
     private readonly SpoolSettings? _settings;
-    private readonly int _hitsPerFile;
+    private readonly int _batchSize;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly IMeterFactory? _meterFactory;
@@ -29,10 +29,13 @@ internal sealed class HitSpool : IDisposable
     // Hits of leased files already accounted for: the store counts a file's hits as waiting until the file goes.
     private long _accountedInLease;
 
+    // Hits being written: out of the queue, not yet in the store's count.
+    private long _inTransit;
+
     public HitSpool(SpoolSettings? settings, int batchSize, ILogger logger, TimeProvider time, IMeterFactory? meterFactory, MatomoMetrics metrics)
     {
         _settings = settings;
-        _hitsPerFile = Math.Clamp(batchSize, 1, SpoolFormat.MaxHitsPerFile);
+        _batchSize = Math.Max(1, batchSize);
         _logger = logger;
         _time = time;
         _meterFactory = meterFactory;
@@ -49,8 +52,8 @@ internal sealed class HitSpool : IDisposable
     /// <summary>The store's figures (zeros when the spool is off or not open yet).</summary>
     public SpoolStatistics Statistics => Volatile.Read(ref _store)?.Statistics ?? default;
 
-    /// <summary>Hits waiting in the spool and not yet accounted for.</summary>
-    public long Waiting => Math.Max(0, Statistics.HitsWaiting - Interlocked.Read(ref _accountedInLease));
+    /// <summary>Hits waiting in the spool (or being written to it) and not yet accounted for.</summary>
+    public long Waiting => Math.Max(0, Statistics.HitsWaiting - Interlocked.Read(ref _accountedInLease) + Interlocked.Read(ref _inTransit));
 
     /// <summary>Hits that were in the spool when it was opened: left by an earlier process.</summary>
     public long Inherited => Interlocked.Read(ref _inherited);
@@ -72,7 +75,8 @@ internal sealed class HitSpool : IDisposable
     }
 
     /// <summary>
-    /// Keeps <paramref name="hits"/> (oldest first) on disk, in files of at most one batch. Returns the hits that could
+    /// Keeps <paramref name="hits"/> (oldest first) on disk, in files of up to <see cref="SpoolFormat.MaxHitsPerFile"/>
+    /// hits (each file is flushed to disk: larger files make that cheaper per hit). Returns the hits that could
     /// not be kept because the spool is off or unusable (the caller still owns them); hits that did not fit in
     /// <c>Matomo:Spool:MaxBytes</c> were counted as dropped by the store and are in <paramref name="full"/>.
     /// </summary>
@@ -85,22 +89,26 @@ internal sealed class HitSpool : IDisposable
             return hits;
         }
 
-        var chunk = new List<SpooledHit>(Math.Min(_hitsPerFile, hits.Count));
-        for (var start = 0; start < hits.Count; start += _hitsPerFile)
+        Interlocked.Add(ref _inTransit, hits.Count);
+        var chunk = new List<SpooledHit>(Math.Min(SpoolFormat.MaxHitsPerFile, hits.Count));
+        for (var start = 0; start < hits.Count; start += SpoolFormat.MaxHitsPerFile)
         {
-            var count = Math.Min(_hitsPerFile, hits.Count - start);
+            var count = Math.Min(SpoolFormat.MaxHitsPerFile, hits.Count - start);
             chunk.Clear();
             for (var i = start; i < start + count; i++)
             {
                 chunk.Add(hits[i].ToSpooled());
             }
 
-            switch (store.Write(chunk))
+            var result = store.Write(chunk);
+            Interlocked.Add(ref _inTransit, -count);
+            switch (result)
             {
                 case SpoolWriteResult.Full:
                     full += count;
                     break;
                 case SpoolWriteResult.Disabled:
+                    Interlocked.Add(ref _inTransit, -(hits.Count - start - count));
                     return hits.GetRange(start, hits.Count - start);
             }
         }
@@ -108,7 +116,10 @@ internal sealed class HitSpool : IDisposable
         return [];
     }
 
-    /// <summary>The oldest file as a batch to deliver, or null when none is waiting (or the spool is off).</summary>
+    /// <summary>
+    /// The oldest file as a batch to deliver, in requests of at most <c>Matomo:Sending:BatchSize</c> hits like live
+    /// batches; null when none is waiting (or the spool is off).
+    /// </summary>
     public Batch? TakeOldest()
     {
         if (Volatile.Read(ref _store) is not { Enabled: true } store || store.TryReadOldest() is not { } file)
@@ -122,7 +133,7 @@ internal sealed class HitSpool : IDisposable
             (spooled.Isolated ? isolated : hits).Add(PendingHit.FromSpooled(spooled));
         }
 
-        return new Batch(hits, isolated, file);
+        return new Batch(hits, isolated, file, _batchSize);
     }
 
     /// <summary>Delivery accounted for <paramref name="count"/> more hits of a replayed file; the file goes when all are.</summary>
@@ -133,10 +144,18 @@ internal sealed class HitSpool : IDisposable
             return;
         }
 
-        Interlocked.Add(ref _accountedInLease, count);
-        if (store.Account(file, count))
+        // Never less than the truth on the way: a file's last hits take its earlier ones out of the correction first,
+        // then the store deletes the file (and takes all its hits out of its count).
+        var before = file.Accounted;
+        if (before + count < file.Hits.Count)
         {
-            Interlocked.Add(ref _accountedInLease, -file.Hits.Count);
+            Interlocked.Add(ref _accountedInLease, count);
+            store.Account(file, count);
+        }
+        else
+        {
+            Interlocked.Add(ref _accountedInLease, -before);
+            store.Account(file, count);
         }
     }
 
