@@ -14,6 +14,9 @@ internal sealed class BenchmarkTracker : IDisposable
     public const string TrackedAction = "greet.Greeter/SayHello";
     public const string ExcludedAction = "greet.Greeter/SayHelloExcluded";
 
+    /// <summary>Sampled at rate 0: every call is left out by sampling (errors kept only with KeepErrors on).</summary>
+    public const string UnsampledAction = "greet.Greeter/SayHelloUnsampled";
+
     private readonly ServiceProvider _services;
 
     public BenchmarkTracker(Action<MatomoOptions>? configure = null)
@@ -27,6 +30,9 @@ internal sealed class BenchmarkTracker : IDisposable
             o.SiteId = 1;
             o.ExcludedActions.Add(ExcludedAction);
             o.ExcludedActions.Add("ChatHub/Excluded");
+            o.Sampling.KeepErrors = false;
+            o.Sampling.Actions[UnsampledAction] = 0;
+            o.Sampling.Actions["ChatHub/Unsampled"] = 0;
             configure?.Invoke(o);
         });
         _services = services.BuildServiceProvider();

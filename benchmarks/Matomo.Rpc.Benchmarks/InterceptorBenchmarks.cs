@@ -7,7 +7,9 @@ namespace Matomo.Rpc.Benchmarks;
 
 /// <summary>
 /// MatomoInterceptor around a unary handler, against the same handler called directly. Targets: an excluded call
-/// allocates nothing extra; a tracked call adds at most 1 KB and 2 µs. The queue is drained after each call.
+/// allocates nothing extra; a tracked call adds at most 1 KB and 2 µs; a call left out by sampling (KeepErrors off)
+/// costs what an excluded one does, 0 B; with KeepErrors on it keeps a scope until it ends, to see its outcome (measured
+/// here, not a target). The queue is drained after each call.
 /// Not included here (the load test includes it): grpc-dotnet creates a call's UserState dictionary lazily, on the
 /// interceptor's first use, about 200 B; this fake context has one already, for the HttpContext.
 /// </summary>
@@ -24,6 +26,9 @@ public class InterceptorBenchmarks
     private MatomoInterceptor _interceptor = null!;
     private FakeServerCallContext _tracked = null!;
     private FakeServerCallContext _excluded = null!;
+    private FakeServerCallContext _unsampled = null!;
+    private BenchmarkTracker _keepErrorsTracker = null!;
+    private MatomoInterceptor _keepErrorsInterceptor = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -32,18 +37,32 @@ public class InterceptorBenchmarks
         _interceptor = new MatomoInterceptor(_tracker.Tracker);
         _tracked = new FakeServerCallContext("/" + BenchmarkTracker.TrackedAction, FakeServerCallContext.CreateHttpContext("/" + BenchmarkTracker.TrackedAction));
         _excluded = new FakeServerCallContext("/" + BenchmarkTracker.ExcludedAction, FakeServerCallContext.CreateHttpContext("/" + BenchmarkTracker.ExcludedAction));
+        _unsampled = new FakeServerCallContext("/" + BenchmarkTracker.UnsampledAction, FakeServerCallContext.CreateHttpContext("/" + BenchmarkTracker.UnsampledAction));
+        _keepErrorsTracker = new BenchmarkTracker(o => o.Sampling.KeepErrors = true);
+        _keepErrorsInterceptor = new MatomoInterceptor(_keepErrorsTracker.Tracker);
 
         // The first call of a method fills the tracker's per-action cache.
         Tracked();
         Excluded();
+        Unsampled();
+        UnsampledKeepErrors();
         if (_tracker.Tracker.Statistics.Queued != 1)
         {
             throw new InvalidOperationException("the tracked call was not queued, or the excluded one was");
         }
+
+        if (_tracker.Tracker.Statistics.SampledOut != 1 || _keepErrorsTracker.Tracker.Statistics is not { SampledOut: 1, Queued: 0 })
+        {
+            throw new InvalidOperationException("the unsampled calls were not counted as sampled out, or one was queued");
+        }
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _tracker.Dispose();
+    public void Cleanup()
+    {
+        _tracker.Dispose();
+        _keepErrorsTracker.Dispose();
+    }
 
     [Benchmark(Baseline = true, Description = "Unary: no interceptor")]
     public HelloReply NoInterceptor()
@@ -57,6 +76,20 @@ public class InterceptorBenchmarks
     {
         _excluded.Reset();
         return _interceptor.UnaryServerHandler(Request, _excluded, Sync).GetAwaiter().GetResult();
+    }
+
+    [Benchmark(Description = "Unary: unsampled (KeepErrors off)")]
+    public HelloReply Unsampled()
+    {
+        _unsampled.Reset();
+        return _interceptor.UnaryServerHandler(Request, _unsampled, Sync).GetAwaiter().GetResult();
+    }
+
+    [Benchmark(Description = "Unary: unsampled, KeepErrors on (errors-only scope)")]
+    public HelloReply UnsampledKeepErrors()
+    {
+        _unsampled.Reset();
+        return _keepErrorsInterceptor.UnaryServerHandler(Request, _unsampled, Sync).GetAwaiter().GetResult();
     }
 
     [Benchmark(Description = "Unary: tracked")]

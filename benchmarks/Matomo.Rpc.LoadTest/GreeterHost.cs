@@ -30,7 +30,13 @@ internal sealed class GreeterHost : IAsyncDisposable
 
     public MatomoTracker? Tracker => _app.Services.GetService<MatomoTracker>();
 
-    public static async Task<GreeterHost> StartAsync(Mode mode, string trackerUrl)
+    /// <param name="mode">What the host tracks calls with.</param>
+    /// <param name="trackerUrl">Matomo's tracker URL (Matomo.Rpc modes and the naive mode).</param>
+    /// <param name="configureMatomo">
+    /// For the Matomo.Rpc modes: the options to use instead of the load test's (site 1, a 2 s shutdown drain, defaults
+    /// otherwise); <see cref="MatomoOptions.TrackerUrl"/> is set to <paramref name="trackerUrl"/> before it runs.
+    /// </param>
+    public static async Task<GreeterHost> StartAsync(Mode mode, string trackerUrl, Action<MatomoOptions>? configureMatomo = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], EnvironmentName = "Production" });
         builder.Logging.ClearProviders();
@@ -53,6 +59,12 @@ internal sealed class GreeterHost : IAsyncDisposable
                 {
                     o.Spool.Directory = spool;
                     o.TrackerUrl = trackerUrl;
+                    if (configureMatomo is not null)
+                    {
+                        configureMatomo(o);
+                        return;
+                    }
+
                     o.SiteId = 1;
 
                     // Defaults otherwise (batches of 100, 1 s flush, a queue of 10,000); a shorter shutdown drain

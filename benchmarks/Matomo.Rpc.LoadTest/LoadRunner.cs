@@ -18,6 +18,8 @@ internal static class LoadRunner
         Console.WriteLine($"Matomo.Rpc load test: {settings.Callers} concurrent unary callers over {settings.Channels} channel(s), "
             + $"{settings.Rounds} round(s) of {settings.WarmupSeconds:0.#} s warm-up + {settings.Seconds:0.#} s measured per mode, "
             + $"{Environment.ProcessorCount} cores, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC");
+        var loadBefore = Report.LoadAverage();
+        Console.WriteLine($"load average {loadBefore}");
         await using var standIn = await StandInClient.StartAsync();
         var results = new List<SlotResult>();
         var started = Stopwatch.StartNew();
@@ -40,7 +42,7 @@ internal static class LoadRunner
         }
 
         Console.WriteLine($"done in {started.Elapsed.TotalSeconds:0} s");
-        var report = Report.Build(settings, results);
+        var report = Report.Build(settings, results, loadBefore, Report.LoadAverage());
         Console.WriteLine();
         Console.WriteLine(report.Markdown);
         var output = Path.GetFullPath(settings.Output);

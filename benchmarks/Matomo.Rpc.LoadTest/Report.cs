@@ -10,7 +10,7 @@ internal static class Report
 {
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
-    public static (string Markdown, string Json) Build(LoadTestSettings settings, IReadOnlyList<SlotResult> results)
+    public static (string Markdown, string Json) Build(LoadTestSettings settings, IReadOnlyList<SlotResult> results, string loadBefore, string loadAfter)
     {
         var modes = settings.Modes.Select(m => Summarize(m, results.Where(r => r.Mode == m).ToList())).ToList();
         var baseline = modes.First(m => m.Mode == Mode.Baseline);
@@ -19,17 +19,44 @@ internal static class Report
             ThroughputRatio = m.CallsPerSecond / baseline.CallsPerSecond,
             P99Ratio = m.P99Ms / baseline.P99Ms,
             RoundRatios = [.. m.RoundCallsPerSecond.Zip(baseline.RoundCallsPerSecond, (a, b) => Math.Round(a / b, 3))],
+            CpuOverheadMicros = m.CpuMicrosPerCall - baseline.CpuMicrosPerCall,
+            BytesOverhead = m.AllocatedBytesPerCall - baseline.AllocatedBytesPerCall,
         }).ToList();
+        var vsPeer = Overheads.Against(rows, results);
 
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"{Machine()}; {settings.Callers} callers, {settings.Channels} channel(s), {settings.Rounds} round(s) x {settings.Seconds:0.#} s per mode");
+        md.AppendLine(CultureInfo.InvariantCulture, $"{Machine()}; {settings.Callers} callers, {settings.Channels} channel(s), {settings.Rounds} round(s) x {settings.Seconds:0.#} s per mode; load average {loadBefore} -> {loadAfter}");
         md.AppendLine();
-        md.AppendLine("| mode | calls/s | x baseline | median of rounds | p50 ms | p99 ms | p99 x baseline | alloc B/call | CPU µs/call | stand-in CPU µs/call | per-round x baseline |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        md.AppendLine("| mode | calls/s | x baseline | median of rounds | p50 ms | p99 ms | p99 x baseline | alloc B/call | +B/call | CPU µs/call | +CPU µs/call | stand-in CPU µs/call | per-round x baseline |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var m in rows)
         {
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {m.Mode.Describe()} | {m.CallsPerSecond:0} | {m.ThroughputRatio:0.000} | {Median(m.RoundRatios):0.00} | {m.P50Ms:0.00} | {m.P99Ms:0.00} | {m.P99Ratio:0.00} | {m.AllocatedBytesPerCall:0} | {m.CpuMicrosPerCall:0.0} | {m.StandInCpuMicrosPerCall:0.0} | {string.Join(" ", m.RoundRatios.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)))} |");
+                $"| {m.Mode.Describe()} | {m.CallsPerSecond:0} | {m.ThroughputRatio:0.000} | {Median(m.RoundRatios):0.00} | {m.P50Ms:0.00} | {m.P99Ms:0.00} | {m.P99Ratio:0.00} | {m.AllocatedBytesPerCall:0} | {m.BytesOverhead:+0;-0;0} | {m.CpuMicrosPerCall:0.0} | {m.CpuOverheadMicros:+0.0;-0.0;0.0} | {m.StandInCpuMicrosPerCall:0.0} | {string.Join(" ", m.RoundRatios.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)))} |");
+        }
+
+        md.AppendLine();
+        md.AppendLine("+B/call and +CPU µs/call: the mode's cost per call minus the baseline's (mode 1), the whole load-test process (client, server, sender).");
+        if (vsPeer.Count > 0)
+        {
+            md.AppendLine();
+            md.AppendLine("Overhead against OpenTelemetry (mode 6), same run: the mode's +CPU and +B per call divided by OpenTelemetry's "
+                + "(issue 13 asks mode 7 for at most 0.5 in both, and at least 0.95 x the baseline's throughput). "
+                + "Pooled = over all rounds; median = of the per-round ratios (each round's slots run back to back).");
+            md.AppendLine();
+            md.AppendLine("| mode | +CPU µs/call | OTel +CPU µs/call | CPU overhead / OTel's (pooled) | median of rounds | +B/call | OTel +B/call | bytes overhead / OTel's (pooled) | median of rounds | x baseline | OTel x baseline |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var o in vsPeer)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {o.Mode.Describe()} | {o.CpuOverheadMicros:0.0} | {o.PeerCpuOverheadMicros:0.0} | **{Ratio(o.CpuRatio)}** | {Ratio(o.MedianRoundCpuRatio)} | {o.BytesOverhead:0} | {o.PeerBytesOverhead:0} | **{Ratio(o.BytesRatio)}** | {Ratio(o.MedianRoundBytesRatio)} | {o.ThroughputRatio:0.000} | {o.PeerThroughputRatio:0.000} |");
+            }
+
+            if (vsPeer.Any(o => double.IsNaN(o.CpuRatio) || double.IsNaN(o.BytesRatio)))
+            {
+                md.AppendLine();
+                md.AppendLine("n/a: OpenTelemetry's overhead was not above the baseline in this run (noise), so no ratio to it is given.");
+            }
         }
 
         var tracked = rows.Where(m => m.Mode.UsesMatomoRpc() || m.Mode == Mode.OpenTelemetry).ToList();
@@ -50,6 +77,8 @@ internal static class Report
             machine = Machine(),
             processorCount = Environment.ProcessorCount,
             serverGc = System.Runtime.GCSettings.IsServerGC,
+            loadAverageBefore = loadBefore,
+            loadAverageAfter = loadAfter,
             settings = new { settings.Seconds, settings.WarmupSeconds, settings.Rounds, settings.Callers, settings.Channels },
             modes = rows.Select(m => new
             {
@@ -62,7 +91,9 @@ internal static class Report
                 p99Ms = Math.Round(m.P99Ms, 3),
                 p99Ratio = Math.Round(m.P99Ratio, 4),
                 allocatedBytesPerCall = Math.Round(m.AllocatedBytesPerCall, 0),
+                allocatedBytesPerCallOverBaseline = Math.Round(m.BytesOverhead, 0),
                 cpuMicrosPerCall = Math.Round(m.CpuMicrosPerCall, 2),
+                cpuMicrosPerCallOverBaseline = Math.Round(m.CpuOverheadMicros, 2),
                 standInCpuMicrosPerCall = Math.Round(m.StandInCpuMicrosPerCall, 2),
                 gen0 = m.Gen0,
                 gen2 = m.Gen2,
@@ -76,11 +107,43 @@ internal static class Report
                     : null,
                 exportedActivities = m.Mode == Mode.OpenTelemetry ? m.ExportedActivities : (long?)null,
             }),
+            againstOpenTelemetry = vsPeer.Select(o => new
+            {
+                mode = (int)o.Mode,
+                name = o.Mode.ToString(),
+                cpuOverheadMicrosPerCall = Math.Round(o.CpuOverheadMicros, 2),
+                openTelemetryCpuOverheadMicrosPerCall = Math.Round(o.PeerCpuOverheadMicros, 2),
+                cpuOverheadRatio = Nullable(o.CpuRatio),
+                medianRoundCpuOverheadRatio = Nullable(o.MedianRoundCpuRatio),
+                bytesOverheadPerCall = Math.Round(o.BytesOverhead, 0),
+                openTelemetryBytesOverheadPerCall = Math.Round(o.PeerBytesOverhead, 0),
+                bytesOverheadRatio = Nullable(o.BytesRatio),
+                medianRoundBytesOverheadRatio = Nullable(o.MedianRoundBytesRatio),
+                throughputRatio = Math.Round(o.ThroughputRatio, 4),
+                openTelemetryThroughputRatio = Math.Round(o.PeerThroughputRatio, 4),
+            }),
         }, Json);
         return (md.ToString(), json);
     }
 
-    private static double Median(double[] values)
+    /// <summary>The 1, 5 and 15 minute load averages (the machine is shared: they say how much others were running).</summary>
+    public static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "n/a";
+        }
+    }
+
+    private static string Ratio(double value) => double.IsNaN(value) ? "n/a" : value.ToString("0.00", CultureInfo.InvariantCulture);
+
+    private static double? Nullable(double value) => double.IsNaN(value) ? null : Math.Round(value, 3);
+
+    internal static double Median(double[] values)
     {
         if (values.Length == 0)
         {
@@ -143,7 +206,7 @@ internal static class Report
         return $"{cpu}, {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}";
     }
 
-    private sealed record ModeSummary
+    internal sealed record ModeSummary
     {
         public required Mode Mode { get; init; }
 
@@ -174,6 +237,10 @@ internal static class Report
         public double ThroughputRatio { get; init; }
 
         public double P99Ratio { get; init; }
+
+        public double CpuOverheadMicros { get; init; }
+
+        public double BytesOverhead { get; init; }
 
         public required long CallsMade { get; init; }
 

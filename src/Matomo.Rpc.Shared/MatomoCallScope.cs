@@ -5,7 +5,7 @@ using Matomo.Rpc.Internal;
 namespace Matomo.Rpc;
 
 /// <summary>
-/// The tracking of one call, as an adapter drives it: started by <see cref="MatomoTracker.StartCall"/>, told who called
+/// The tracking of one call, as an adapter drives it: started by <see cref="MatomoTracker.StartCall(string, MatomoCallKind, string?)"/>, told who called
 /// and how many messages went each way, and completed exactly once into one hit. Service code never sees it: it gets
 /// <see cref="Call"/>. <see cref="Dispose"/> completes a call that was not completed as cancelled, so a call whose end
 /// the adapter never saw (a stream nobody read to its end) still ends its hit.
@@ -37,10 +37,14 @@ public sealed class MatomoCallScope : IDisposable
     private const int StateSkipped = 1;
     private const int StateCompleted = 2;
 
+    // Kept in the kind's field: one more field would make every tracked call's scope 8 bytes larger.
+    private const int ErrorsOnlyFlag = 1 << 30;
+
     private readonly ScopeServices _services;
     private readonly ActionInfo _info;
     private readonly string _urlPath;
     private readonly long _startTimestamp;
+    private readonly int _kindAndFlags;
     private MatomoCall? _call;
     private MatomoCallerInfo _caller;
     private string? _transport;
@@ -51,12 +55,12 @@ public sealed class MatomoCallScope : IDisposable
     private int _received;
     private int _sent;
 
-    internal MatomoCallScope(ScopeServices services, ActionInfo info, MatomoCallKind kind, string? urlPath)
+    internal MatomoCallScope(ScopeServices services, ActionInfo info, MatomoCallKind kind, string? urlPath, bool errorsOnly = false)
     {
         _services = services;
         _info = info;
         _urlPath = urlPath ?? info.UrlPath;
-        Kind = kind;
+        _kindAndFlags = (int)kind | (errorsOnly ? ErrorsOnlyFlag : 0);
         _startTimestamp = services.Time.GetTimestamp();
     }
 
@@ -80,7 +84,7 @@ public sealed class MatomoCallScope : IDisposable
     public string Action => _info.Action;
 
     /// <summary>The kind of call.</summary>
-    public MatomoCallKind Kind { get; }
+    public MatomoCallKind Kind => (MatomoCallKind)(_kindAndFlags & ~ErrorsOnlyFlag);
 
     /// <summary>True once the call was completed or skipped: later changes are ignored.</summary>
     public bool IsFinished => Volatile.Read(ref _state) != StateActive;
@@ -105,9 +109,18 @@ public sealed class MatomoCallScope : IDisposable
 
     internal TimeProvider Time => _services.Time;
 
-    /// <summary>Sets who made the call. Applies the ignored user agent patterns: a match skips the call.</summary>
+    /// <summary>
+    /// Sets who made the call. Applies the ignored user agent patterns (a match skips the call) and the caller's opt-out
+    /// (<see cref="MatomoCallerInfo.OptedOut"/> ends the call as <see cref="OptOut"/> does).
+    /// </summary>
     public void SetCaller(in MatomoCallerInfo caller)
     {
+        if (caller.OptedOut)
+        {
+            OptOut();
+            return;
+        }
+
         lock (this)
         {
             if (_state != StateActive)
@@ -154,16 +167,24 @@ public sealed class MatomoCallScope : IDisposable
 
     /// <summary>
     /// Completes the call: stamps its end time and duration, builds its hit with <paramref name="outcome"/> and queues it.
-    /// Only the first completion does anything (a skipped call is never completed).
+    /// Only the first completion does anything (a skipped call is never completed). A call left out by sampling, whose
+    /// scope exists only because failed calls are kept (<see cref="MatomoSamplingOptions.KeepErrors"/>), queues a hit only
+    /// when <paramref name="outcome"/> is an error; otherwise it is counted as sampled out.
     /// </summary>
     /// <param name="outcome">How the call ended.</param>
     /// <param name="exception">The exception it failed with, if any: its type name is recorded as the <c>error</c> field
     /// (and, with <see cref="MatomoOptions.TrackCrashes"/> on, its message).</param>
-    /// <returns>True when this completion won and its hit was queued; false when the call was already finished or the queue refused the hit.</returns>
+    /// <returns>True when this completion won and its hit was queued; false when the call was already finished, was sampled out, or the queue refused the hit.</returns>
     public bool Complete(MatomoOutcome outcome, Exception? exception = null)
     {
         if (Interlocked.CompareExchange(ref _state, StateCompleted, StateActive) != StateActive)
         {
+            return false;
+        }
+
+        if ((_kindAndFlags & ErrorsOnlyFlag) != 0 && !outcome.IsError)
+        {
+            _services.Queue.Metrics.SampledOut();
             return false;
         }
 
@@ -206,6 +227,7 @@ public sealed class MatomoCallScope : IDisposable
                     Snapshot(_fields));
             }
 
+            _services.Queue.Metrics.Offered();
             return _services.Queue.TryWrite(hit);
         }
 #pragma warning disable CA1031 // tracking never throws into the call
@@ -219,6 +241,18 @@ public sealed class MatomoCallScope : IDisposable
 
     /// <summary>Completes the call as <see cref="MatomoOutcome.Cancelled"/> unless it was completed or skipped.</summary>
     public void Dispose() => Complete(MatomoOutcome.Cancelled);
+
+    /// <summary>
+    /// Ends the call without a hit because its caller opted out of tracking (e.g. the app marked the caller so after the
+    /// call started); it is counted in <see cref="MatomoStatistics.OptedOut"/>. Does nothing once the call is finished.
+    /// </summary>
+    public void OptOut()
+    {
+        if (Interlocked.CompareExchange(ref _state, StateSkipped, StateActive) == StateActive)
+        {
+            _services.Queue.Metrics.OptedOut();
+        }
+    }
 
     internal void Skip() => Interlocked.CompareExchange(ref _state, StateSkipped, StateActive);
 

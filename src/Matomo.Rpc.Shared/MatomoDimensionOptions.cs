@@ -20,4 +20,7 @@ public class MatomoDimensionOptions
 
     /// <summary>The SignalR transport (WebSockets, ServerSentEvents, LongPolling).</summary>
     public int? Transport { get; set; }
+
+    /// <summary>The rate a sampled call was tracked at, e.g. <c>0.25</c>; sent only when it is below 1 (see <see cref="MatomoOptions.Sampling"/>).</summary>
+    public int? SampleRate { get; set; }
 }

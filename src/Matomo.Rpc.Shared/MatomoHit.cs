@@ -92,6 +92,19 @@ public sealed class MatomoHit
     /// <summary>The adapter's own outcome fields (<see cref="MatomoCallScope.SetField"/>), e.g. the HTTP method.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Fields { get; }
 
+    /// <summary>
+    /// The chance this call had of being tracked (<see cref="MatomoOptions.Sampling"/>): its action's sample rate, or 1 when
+    /// every such call is tracked, as failed calls are with <see cref="MatomoSamplingOptions.KeepErrors"/>. Each hit stands
+    /// for 1 / <see cref="SampleRate"/> calls; below 1 it is recorded as the <c>sample</c> field.
+    /// </summary>
+    public double SampleRate => IsKeptError ? 1 : _info.SampleRate;
+
+    /// <summary>The sample rate as recorded, or null when it is 1 (not recorded).</summary>
+    internal string? SampleRateText => IsKeptError ? null : _info.SampleRateText;
+
+    // Decided from what the hit already holds (no field of its own: every tracked call allocates a hit).
+    private bool IsKeptError => Outcome.IsError && _info.KeepErrors;
+
     /// <summary>The parameters configured for the action (<see cref="MatomoOptions.ActionDetails"/>), without <c>action_name</c>.</summary>
     internal IReadOnlyList<KeyValuePair<string, string>> Details => _info.Details;
 }

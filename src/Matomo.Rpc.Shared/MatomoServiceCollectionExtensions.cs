@@ -105,6 +105,7 @@ public static class MatomoServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
 
         services.TryAddSingleton<TrackingState>();
+        services.TryAddSingleton(SampleSource.Shared);
         services.TryAddSingleton(sp => new HitQueue(Options(sp), sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new SendHealth(
             sp.GetRequiredService<HitQueue>(),
@@ -125,7 +126,14 @@ public static class MatomoServiceCollectionExtensions
             Options(sp),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<HitQueue>(),
-            sp.GetRequiredService<ILogger<MatomoTracker>>()));
+            sp.GetRequiredService<ILogger<MatomoTracker>>(),
+            sp.GetRequiredService<SampleSource>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CapacityMonitor>(sp => new CapacityMonitor(
+            Options(sp),
+            sp.GetRequiredService<HitQueue>(),
+            sp.GetRequiredService<TrackingState>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<CapacityMonitor>())));
         services.TryAddSingleton<IHitWriter>(sp =>
         {
             var options = Options(sp);

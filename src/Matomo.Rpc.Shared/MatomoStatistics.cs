@@ -28,4 +28,13 @@ public readonly record struct MatomoStatistics(long Queued, long Sent, long Reje
 
     /// <summary>Hits that were in the spool when this process started: left by an earlier one, never queued in this one.</summary>
     public long SpoolInherited { get; init; }
+
+    /// <summary>
+    /// Calls left out by sampling (<c>Matomo:Sampling</c>); not part of the hits above. Every call started and not skipped
+    /// ends as exactly one of: queued (then sent, rejected, dropped, still in the queue or waiting in the spool), dropped at the queue, or sampled out.
+    /// </summary>
+    public long SampledOut { get; init; }
+
+    /// <summary>Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app); not part of the hits above.</summary>
+    public long OptedOut { get; init; }
 }

@@ -47,7 +47,7 @@ public class MatomoCallScopeTests
         }
 
         Assert.That(mismatches, Is.Empty, "a losing completion changed the winner's hit");
-        Assert.That(_harness.Queue.Count, Is.Zero, "one hit per call");
+        Assert.That(_harness.Queue.Waiting, Is.Zero, "one hit per call");
     }
 
     [Test]
@@ -61,18 +61,21 @@ public class MatomoCallScopeTests
         {
             var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.DuplexStreaming)!;
             using var start = new Barrier(3);
+            var written = 0;
             var writers = new[] { first, second }.Select(caller => Task.Run(() =>
             {
                 start.SignalAndWait();
                 for (var i = 0; i < 200 && !scope.IsFinished; i++)
                 {
                     scope.SetCaller(caller);
+                    Interlocked.Increment(ref written);
                 }
             })).ToArray();
             var completer = Task.Run(() =>
             {
                 start.SignalAndWait();
-                Thread.SpinWait(500);
+                // Complete while the writers are at it (they have begun writing), not after a guessed spin.
+                SpinWait.SpinUntil(() => Volatile.Read(ref written) >= 2 || writers.All(w => w.IsCompleted));
                 return scope.Complete();
             });
 
@@ -145,7 +148,7 @@ public class MatomoCallScopeTests
         scope.Dispose();
 
         Assert.That(_harness.TakeHit().Outcome, Is.EqualTo(new MatomoOutcome("OK", 0)));
-        Assert.That(_harness.Queue.Count, Is.Zero);
+        Assert.That(_harness.Queue.Waiting, Is.Zero);
     }
 
     [Test]
@@ -156,7 +159,7 @@ public class MatomoCallScopeTests
 
         scope.Dispose();
 
-        Assert.That(_harness.Queue.Count, Is.Zero);
+        Assert.That(_harness.Queue.Waiting, Is.Zero);
         Assert.That(_harness.Tracker.Statistics.Queued, Is.Zero);
     }
 

@@ -13,13 +13,13 @@ internal sealed class TrackerHarness : IDisposable
 
     private readonly TestMeterFactory _meters = new();
 
-    public TrackerHarness(Action<MatomoOptions>? configure = null, FakeTimeProvider? time = null)
+    public TrackerHarness(Action<MatomoOptions>? configure = null, FakeTimeProvider? time = null, SampleSource? samples = null)
     {
         Options = new MatomoOptions { SiteId = 1, LogOnly = true, VisitorIdentity = MatomoVisitorIdentity.None, VisitorIdSalt = "salt" };
         configure?.Invoke(Options);
         Time = time ?? new FakeTimeProvider(Start);
         Queue = new HitQueue(Options, _meters, Time);
-        Tracker = new MatomoTracker(Options, Time, Queue, NullLogger<MatomoTracker>.Instance);
+        Tracker = new MatomoTracker(Options, Time, Queue, NullLogger<MatomoTracker>.Instance, samples);
     }
 
     public MatomoOptions Options { get; }
@@ -77,6 +77,9 @@ internal sealed class TrackerHarness : IDisposable
         TimeSpan? duration = null, MatomoCallerInfo? caller = null, Action<MatomoCallScope>? adapter = null, MatomoOutcome? outcome = null,
         Exception? exception = null) =>
         Encoder().Encode(Hit(action, kind, during, duration, caller, adapter, outcome, exception));
+
+    /// <summary>The factory the tracker's meter comes from (a listener tells this harness's instruments apart by it).</summary>
+    public IMeterFactory Meters => _meters;
 
     public void Dispose() => _meters.Dispose();
 

@@ -302,6 +302,11 @@ internal static class MatomoConfigurationBinder
             return $"{path} is '{shown}', which is not a whole number; set one in digits{some}{empty}.";
         }
 
+        if (target == typeof(double) || target == typeof(float) || target == typeof(decimal))
+        {
+            return $"{path} is '{shown}', which is not a number; write it with a dot for decimals, e.g. 0.25{empty}{defaultText}.";
+        }
+
         return $"{path} is '{shown}', which is not a valid {target.Name}{empty}{defaultText}.";
     }
 

@@ -49,7 +49,16 @@ internal sealed class MatomoHealthCheck : IHealthCheck
             ["queue_length"] = stats.QueueLength,
             ["waiting"] = _queue.Waiting,
             ["queue_capacity"] = sending.QueueCapacity,
+            ["sampled_out"] = stats.SampledOut,
         };
+        if (_checkState.Capacity is { } over)
+        {
+            // Calls offer more than Matomo takes (logged once as OfferedExceedsCapacity): both rates and the rate that fits.
+            data["offered_hits_per_second"] = over.OfferedPerSecond;
+            data["taken_hits_per_second"] = over.TakenPerSecond;
+            data["fitting_sample_rate"] = over.FittingSampleRate;
+        }
+
         var spool = _spool?.Statistics ?? default;
         if (spool.Enabled)
         {

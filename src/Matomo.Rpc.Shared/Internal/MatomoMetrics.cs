@@ -10,6 +10,8 @@ internal sealed class MatomoMetrics
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _retried;
+    private readonly Counter<long> _sampledOut;
+    private readonly Counter<long> _optedOut;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _sendDuration;
     private readonly TimeProvider _time;
@@ -18,6 +20,9 @@ internal sealed class MatomoMetrics
     private long _rejectedTotal;
     private long _droppedTotal;
     private long _retriedTotal;
+    private long _sampledOutTotal;
+    private long _offeredTotal;
+    private long _optedOutTotal;
     private long _lastDropTicks = long.MinValue;
 
     public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength, TimeProvider time)
@@ -29,6 +34,8 @@ internal sealed class MatomoMetrics
         _rejected = meter.CreateCounter<long>("matomo.rpc.hits.rejected", "{hit}", "Hits Matomo answered as invalid or refused.");
         _dropped = meter.CreateCounter<long>("matomo.rpc.hits.dropped", "{hit}", "Hits given up before Matomo took them, by reason.");
         _retried = meter.CreateCounter<long>("matomo.rpc.requests.retried", "{request}", "Requests to Matomo repeated after a transient failure.");
+        _sampledOut = meter.CreateCounter<long>("matomo.rpc.hits.sampled_out", "{call}", "Calls left out by sampling (Matomo:Sampling): no hit.");
+        _optedOut = meter.CreateCounter<long>("matomo.rpc.hits.opted_out", "{call}", "Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app).");
         _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
         _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
         meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits held: waiting to be sent or being sent (at most Matomo:Sending:QueueCapacity).");
@@ -41,6 +48,23 @@ internal sealed class MatomoMetrics
     public DateTimeOffset? LastDropAt => Interlocked.Read(ref _lastDropTicks) is var ticks && ticks == long.MinValue
         ? null
         : new DateTimeOffset(ticks, TimeSpan.Zero);
+
+    /// <summary>Calls left out by sampling since start.</summary>
+    public long SampledOutTotal => Interlocked.Read(ref _sampledOutTotal);
+
+    /// <summary>Hits calls handed to the queue since start, taken or not (the queue may have refused or displaced them).</summary>
+    public long OfferedTotal => Interlocked.Read(ref _offeredTotal);
+
+    /// <summary>Hits Matomo answered for since start: sent or rejected.</summary>
+    public long TakenTotal => Interlocked.Read(ref _sentTotal) + Interlocked.Read(ref _rejectedTotal);
+
+    public void SampledOut()
+    {
+        Interlocked.Increment(ref _sampledOutTotal);
+        _sampledOut.Add(1);
+    }
+
+    public void Offered() => Interlocked.Increment(ref _offeredTotal);
 
     public void Queued()
     {
@@ -82,6 +106,12 @@ internal sealed class MatomoMetrics
         _retried.Add(1);
     }
 
+    public void OptedOut()
+    {
+        Interlocked.Increment(ref _optedOutTotal);
+        _optedOut.Add(1);
+    }
+
     public void Request(int batchSize, TimeSpan duration)
     {
         _batchSize.Record(batchSize);
@@ -96,7 +126,11 @@ internal sealed class MatomoMetrics
             Interlocked.Read(ref _rejectedTotal),
             Interlocked.Read(ref _droppedTotal),
             Interlocked.Read(ref _retriedTotal),
-            queueLength);
+            queueLength)
+        {
+            OptedOut = Interlocked.Read(ref _optedOutTotal),
+            SampledOut = Interlocked.Read(ref _sampledOutTotal),
+        };
         if (Spool is not { } spool)
         {
             return statistics;

@@ -123,6 +123,12 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
         }
 
         CheckSpool(options.Spool, errors);
+        CheckSampling(options.Sampling, errors);
+        if (options.Recording == MatomoRecording.CustomDimensions && options.Dimensions.SampleRate is null
+            && (options.Sampling.Rate < 1 || options.Sampling.Actions.Values.Any(rate => rate < 1)))
+        {
+            errors.Add("Matomo:Sampling tracks part of the calls but their sample rate would be recorded nowhere: Matomo:Recording is CustomDimensions and Matomo:Dimensions:SampleRate is not set. Set it to the ID of an action-scoped custom dimension, or set Matomo:Recording to Both.");
+        }
     }
 
     private static bool Mentions(string error, string key)
@@ -196,7 +202,7 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
         var d = options.Dimensions;
         var mapped = new (string Key, int? Index)[]
         {
-            ("Outcome", d.Outcome), ("CallKind", d.CallKind), ("Messages", d.Messages), ("Error", d.Error), ("Transport", d.Transport),
+            ("Outcome", d.Outcome), ("CallKind", d.CallKind), ("Messages", d.Messages), ("Error", d.Error), ("Transport", d.Transport), ("SampleRate", d.SampleRate),
         };
         var seen = new Dictionary<int, string>();
         var any = false;
@@ -235,6 +241,46 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
         {
             errors.Add($"Matomo:Spool:MaxBytes must be at least {MinSpoolBytes.ToString(CultureInfo.InvariantCulture)} (64 KB); the default is 104857600 (100 MB).");
         }
+    }
+
+    private static void CheckSampling(MatomoSamplingOptions sampling, List<string> errors)
+    {
+        if (!IsRate(sampling.Rate))
+        {
+            errors.Add($"Matomo:Sampling:Rate is {Show(sampling.Rate)}; set the fraction of calls to track, from 0 to 1 (e.g. 0.25 for one call in four), or 1 (the default) to track every call.");
+        }
+
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, rate) in sampling.Actions)
+        {
+            var name = MatomoTracker.NormalizeAction(key ?? string.Empty);
+            var star = name.IndexOf('*', StringComparison.Ordinal);
+            if (string.IsNullOrWhiteSpace(name))
+            {
+                errors.Add($"Matomo:Sampling:Actions has an empty action name; use an action name such as greet.Greeter/SayHello, or a prefix such as greet.Greeter/* as the key.");
+            }
+            else if (name == "*")
+            {
+                errors.Add("Matomo:Sampling:Actions:* would apply to every action; set Matomo:Sampling:Rate instead.");
+            }
+            else if (star >= 0 && star != name.Length - 1)
+            {
+                errors.Add($"Matomo:Sampling:Actions:{key} has a '*' before its end; a key is an exact action name (greet.Greeter/SayHello) or a prefix ending in '*' (greet.Greeter/*), not a pattern.");
+            }
+            else if (!seen.TryAdd(name, key!))
+            {
+                errors.Add($"Matomo:Sampling:Actions:{key} and Matomo:Sampling:Actions:{seen[name]} name the same action (a leading '/' is ignored); keep one.");
+            }
+
+            if (!IsRate(rate))
+            {
+                errors.Add($"Matomo:Sampling:Actions:{key} is {Show(rate)}; set the fraction of this action's calls to track, from 0 to 1 (e.g. 0.01 for one call in a hundred).");
+            }
+        }
+
+        static bool IsRate(double rate) => rate is >= 0 and <= 1;
+
+        static string Show(double rate) => rate.ToString(CultureInfo.InvariantCulture);
     }
 
     private static void CheckPositive(TimeSpan value, string key, string example, List<string> errors)

@@ -8,6 +8,7 @@ internal sealed class TrackingState
 {
     private volatile bool _tokenTrusted = true;
     private volatile MatomoCheckReport? _lastReport;
+    private volatile CapacityReport? _capacity;
 
     /// <summary>
     /// False once the check found that Matomo does not accept the token for the site: then <c>cip</c> is not sent
@@ -23,5 +24,12 @@ internal sealed class TrackingState
     {
         get => _lastReport;
         set => _lastReport = value;
+    }
+
+    /// <summary>Set while calls offer more hits than Matomo takes (<see cref="CapacityMonitor"/>), else null.</summary>
+    public CapacityReport? Capacity
+    {
+        get => _capacity;
+        set => _capacity = value;
     }
 }

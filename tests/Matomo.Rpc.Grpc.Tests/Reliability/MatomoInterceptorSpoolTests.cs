@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
+using Greet;
+using Grpc.Core;
 using Matomo.Rpc.Grpc.Tests.Support;
 using Matomo.Rpc.TestSupport;
 using Matomo.Rpc.TestSupport.Reliability;
@@ -46,8 +49,8 @@ public sealed class MatomoInterceptorSpoolTests
         const int Total = Callers * (Before + During + After);
         await using var matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
         await using var host = await StartAsync(matomo);
-        var tracker = host.Tracker();
-        var before = await host.RunCallersAsync(Callers, 0, Before);
+        var tracker = Tracker(host);
+        var before = await RunCallersAsync(host, Callers, 0, Before);
         await matomo.WaitForHitsAsync(Callers * Before, Timeout);
 
         await matomo.StopAsync().WaitAsync(Timeout);
@@ -56,7 +59,7 @@ public sealed class MatomoInterceptorSpoolTests
         var whileDown = tracker.Statistics;
         var health = await HealthAsync(host);
         await matomo.RestartAsync().WaitAsync(Timeout);
-        var after = await host.RunCallersAsync(Callers, Before + During, After);
+        var after = await RunCallersAsync(host, Callers, Before + During, After);
         await Eventually.TrueAsync(() => tracker.Statistics is var s && s.Sent + s.Rejected + s.Dropped >= Total && s.QueueLength == 0 && s.SpoolWaiting == 0, Timeout, () => tracker.Statistics.ToString());
 
         var stats = tracker.Statistics;
@@ -67,7 +70,7 @@ public sealed class MatomoInterceptorSpoolTests
 
         var hits = matomo.Hits;
         var calls = before.Concat(during).Concat(after).ToDictionary(c => (c.Caller, c.Sequence));
-        var keys = hits.Select(h => h.Key()).ToList();
+        var keys = hits.Select(Key).ToList();
         TestContext.Out.WriteLine($"spool outage: calls={Total} stored={hits.Count} while-down={whileDown} end={stats} health={health.Status} ({health.Description})");
         Assert.That(during.Max(c => c.Duration), Is.LessThan(TimeSpan.FromSeconds(2)), "no call slowed by the outage or the spool");
         Assert.That(whileDown.Spooled, Is.GreaterThan(Capacity), "the outage went to disk, beyond what the queue holds");
@@ -83,14 +86,14 @@ public sealed class MatomoInterceptorSpoolTests
         Assert.That(stats.Queued + stats.SpoolInherited, Is.EqualTo(stats.Sent + stats.Rejected + stats.Dropped + stats.QueueLength + stats.SpoolWaiting), "every hit counted once");
         foreach (var hit in hits)
         {
-            var call = calls[hit.Key()];
-            Assert.That(hit.Time, Is.InRange(call.Started.FloorToSecond(), call.Ended), $"cdt of {hit.Key()} is the call's end, not the replay's");
+            var call = calls[Key(hit)];
+            Assert.That(hit.Time, Is.InRange(call.Started.FloorToSecond(), call.Ended), $"cdt of {Key(hit)} is the call's end, not the replay's");
         }
 
         foreach (var caller in calls.Keys.Select(k => k.Caller).Distinct())
         {
             // Matomo places each hit at its cdt: by call order, a caller's stored times never go back.
-            var times = hits.Where(h => h.Key().Caller == caller).OrderBy(h => h.Key().Sequence).Select(h => h.Time).ToList();
+            var times = hits.Where(h => Key(h).Caller == caller).OrderBy(h => Key(h).Sequence).Select(h => h.Time).ToList();
             Assert.That(times, Is.Ordered, $"{caller}'s hits in call order by their time in Matomo");
         }
 
@@ -110,8 +113,8 @@ public sealed class MatomoInterceptorSpoolTests
         TimeSpan stoppedIn;
         await using (var host = await StartAsync(matomo, o => o.Sending.ShutdownTimeout = shutdownTimeout))
         {
-            var tracker = host.Tracker();
-            calls = await host.RunCallersAsync(Callers, 0, PerCaller);
+            var tracker = Tracker(host);
+            calls = await RunCallersAsync(host, Callers, 0, PerCaller);
             await Eventually.TrueAsync(() => tracker.Statistics.Retried >= 2, Timeout, () => tracker.Statistics.ToString());
 
             var clock = Stopwatch.StartNew();
@@ -125,7 +128,7 @@ public sealed class MatomoInterceptorSpoolTests
 
         await matomo.RestartAsync().WaitAsync(Timeout);
         await using var next = await StartAsync(matomo);
-        var tracker2 = next.Tracker();
+        var tracker2 = Tracker(next);
         await Eventually.TrueAsync(() => tracker2.Statistics is var s && s.SpoolWaiting == 0 && s.Replayed >= Total, Timeout, () => tracker2.Statistics.ToString());
 
         var second = tracker2.Statistics;
@@ -142,11 +145,11 @@ public sealed class MatomoInterceptorSpoolTests
         Assert.That(second.Queued, Is.Zero, "no call in the second host");
         Assert.That(second.Sent, Is.EqualTo(Total));
         Assert.That(second.SpoolInherited, Is.EqualTo(second.Sent + second.Rejected + second.Dropped + second.QueueLength + second.SpoolWaiting), "second host: every hit counted once");
-        Assert.That(hits.Select(h => h.Key()), Is.Unique);
-        Assert.That(hits.Select(h => h.Key()), Is.EquivalentTo(byKey.Keys), "every hit of the first host stored");
+        Assert.That(hits.Select(Key), Is.Unique);
+        Assert.That(hits.Select(Key), Is.EquivalentTo(byKey.Keys), "every hit of the first host stored");
         foreach (var hit in hits)
         {
-            var call = byKey[hit.Key()];
+            var call = byKey[Key(hit)];
             Assert.That(hit.Time, Is.InRange(call.Started.FloorToSecond(), call.Ended), "cdt is the call's end");
         }
 
@@ -165,9 +168,9 @@ public sealed class MatomoInterceptorSpoolTests
 
         await using var matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
         await using var host = await StartAsync(matomo);
-        var tracker = host.Tracker();
+        var tracker = Tracker(host);
 
-        var calls = await host.RunCallersAsync(Callers, 0, 10);
+        var calls = await RunCallersAsync(host, Callers, 0, 10);
         await matomo.WaitForHitsAsync(calls.Count, Timeout);
 
         var errors = host.Logs.Entries.Where(e => e.EventId.Name == "SpoolUnusable").ToList();
@@ -185,9 +188,9 @@ public sealed class MatomoInterceptorSpoolTests
         await using var matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
         await matomo.StopAsync().WaitAsync(Timeout);
         await using var host = await StartAsync(matomo, o => o.Spool.MaxBytes = 64 * 1024);
-        var tracker = host.Tracker();
+        var tracker = Tracker(host);
 
-        var calls = await host.RunCallersAsync(Callers, 0, PerCaller);
+        var calls = await RunCallersAsync(host, Callers, 0, PerCaller);
         await Eventually.TrueAsync(() => host.Logs.Entries.Any(e => e.EventId.Name == "SpoolFull"), Timeout, () => tracker.Statistics.ToString());
 
         var stats = tracker.Statistics;
@@ -212,7 +215,7 @@ public sealed class MatomoInterceptorSpoolTests
         var ex = Assert.ThrowsAsync<InvalidOperationException>(async () => await StartAsync(matomo));
 
         Assert.That(ex!.Message, Does.Contain("Matomo:Spool:Directory"));
-        await first.CallAsync("caller-0", 0);
+        await CallAsync(first, "caller-0", 0);
         await matomo.WaitForHitsAsync(1, Timeout);
     }
 
@@ -225,12 +228,12 @@ public sealed class MatomoInterceptorSpoolTests
         await using (var host = await StartAsync(matomo, o => o.Sending.ShutdownTimeout = TimeSpan.FromMilliseconds(200)))
         {
             // Two rounds, so that the spool has at least two files.
-            calls = await host.RunCallersAsync(Callers, 0, 150);
-            await Eventually.TrueAsync(() => host.Tracker().Statistics.Spooled > 0, Timeout, () => host.Tracker().Statistics.ToString());
-            calls = [.. calls, .. await host.RunCallersAsync(Callers, 150, 50)];
+            calls = await RunCallersAsync(host, Callers, 0, 150);
+            await Eventually.TrueAsync(() => Tracker(host).Statistics.Spooled > 0, Timeout, () => Tracker(host).Statistics.ToString());
+            calls = [.. calls, .. await RunCallersAsync(host, Callers, 150, 50)];
             await host.App.StopAsync().WaitAsync(Timeout);
-            TestContext.Out.WriteLine($"first host: {host.Tracker().Statistics}");
-            Assert.That(host.Tracker().Statistics.Spooled, Is.EqualTo(calls.Count));
+            TestContext.Out.WriteLine($"first host: {Tracker(host).Statistics}");
+            Assert.That(Tracker(host).Statistics.Spooled, Is.EqualTo(calls.Count));
         }
 
         var files = Directory.GetFiles(_directory.Spool, "*.spool").Order(StringComparer.Ordinal).ToList();
@@ -243,7 +246,7 @@ public sealed class MatomoInterceptorSpoolTests
         await matomo.RestartAsync().WaitAsync(Timeout);
 
         await using var next = await StartAsync(matomo);
-        var tracker = next.Tracker();
+        var tracker = Tracker(next);
         await Eventually.TrueAsync(() => tracker.Statistics.SpoolWaiting == 0, Timeout, () => tracker.Statistics.ToString());
 
         var stats = tracker.Statistics;
@@ -251,8 +254,8 @@ public sealed class MatomoInterceptorSpoolTests
         TestContext.Out.WriteLine($"corrupt: {stats} bad={data["spool_bad_files"]}");
         Assert.That(data["spool_bad_files"], Is.EqualTo(2));
         Assert.That(Directory.GetFiles(_directory.Spool, "*.bad"), Has.Length.EqualTo(2));
-        Assert.That(matomo.Hits.Select(h => h.Key()), Is.Unique);
-        Assert.That(matomo.Hits.Select(h => h.Key()).All(calls.Select(c => (c.Caller, c.Sequence)).Contains), Is.True);
+        Assert.That(matomo.Hits.Select(Key), Is.Unique);
+        Assert.That(matomo.Hits.Select(Key).All(calls.Select(c => (c.Caller, c.Sequence)).Contains), Is.True);
 
         // A truncated file's header cannot be believed, so the spool cannot count its hits: what is lost is that one
         // file; every hit of the other files is sent.
@@ -271,7 +274,7 @@ public sealed class MatomoInterceptorSpoolTests
             var clock = Stopwatch.StartNew();
             for (var i = 0; i < count; i++)
             {
-                done.Add(await host.CallAsync("caller-" + c, first + i));
+                done.Add(await CallAsync(host, ReliabilityHost.CallerName(c), first + i));
                 var due = perCaller * (i + 1);
                 if (due > clock.Elapsed + TimeSpan.FromMilliseconds(2))
                 {
@@ -282,6 +285,40 @@ public sealed class MatomoInterceptorSpoolTests
             return done;
         });
         var all = await Task.WhenAll(work).WaitAsync(TimeSpan.FromMinutes(2));
+        return [.. all.SelectMany(c => c)];
+    }
+
+    private static MatomoTracker Tracker(GrpcTestHost host) => host.Services.GetRequiredService<MatomoTracker>();
+
+    private static (string Caller, int Sequence) Key(StoredHit hit) =>
+        (hit.CustomVariable("caller") ?? "?", int.Parse(hit.CustomVariable("seq") ?? "-1", CultureInfo.InvariantCulture));
+
+    private static async Task<ClientCall> CallAsync(GrpcTestHost host, string caller, int sequence)
+    {
+        var headers = new Metadata
+        {
+            { ServiceCodeInterceptor.Caller, caller },
+            { ServiceCodeInterceptor.Sequence, sequence.ToString(CultureInfo.InvariantCulture) },
+        };
+        HelloReply? reply = null;
+        var call = await ClientCall.TimeAsync(caller, sequence, async () =>
+            reply = await host.Greeter.SayHelloAsync(new HelloRequest { Name = caller }, headers).ResponseAsync.WaitAsync(Timeout));
+        Assert.That(reply!.Message, Is.EqualTo("Hello " + caller));
+        return call;
+    }
+
+    private static async Task<IReadOnlyList<ClientCall>> RunCallersAsync(GrpcTestHost host, int callers, int first, int count)
+    {
+        var all = await Task.WhenAll(Enumerable.Range(0, callers).Select(async c =>
+        {
+            var done = new List<ClientCall>(count);
+            for (var i = first; i < first + count; i++)
+            {
+                done.Add(await CallAsync(host, ReliabilityHost.CallerName(c), i));
+            }
+
+            return done;
+        })).WaitAsync(Timeout);
         return [.. all.SelectMany(c => c)];
     }
 
