@@ -51,7 +51,7 @@ public class HubFilterBenchmarks
             o.Sampling.KeepErrors = true;
         });
         _keepErrorsFilter = new MatomoHubFilter(_keepErrorsTracker.Tracker, NullLogger<MatomoHubFilter>.Instance);
-        var keepErrorsConnection = new FakeHubCallerContext(http);
+        var keepErrorsConnection = new FakeHubCallerContext("keep-errors-connection", http);
         var keepErrorsServices = _keepErrorsTracker.Services;
         _keepErrorsFilter.OnConnectedAsync(new HubLifetimeContext(keepErrorsConnection, keepErrorsServices, hub), _ => Task.CompletedTask).GetAwaiter().GetResult();
         _unsampledKeepErrors = new HubInvocationContext(keepErrorsConnection, keepErrorsServices, hub, typeof(ChatHub).GetMethod(nameof(ChatHub.Unsampled))!, ["hello"]);
@@ -59,7 +59,7 @@ public class HubFilterBenchmarks
         // A connection whose request carried Sec-GPC: 1 (read once, at connect).
         var privateHttp = FakeServerCallContext.CreateHttpContext("/chat");
         privateHttp.Request.Headers["Sec-GPC"] = "1";
-        var privateConnection = new FakeHubCallerContext(privateHttp);
+        var privateConnection = new FakeHubCallerContext("private-connection", privateHttp);
         _filter.OnConnectedAsync(new HubLifetimeContext(privateConnection, services, hub), _ => Task.CompletedTask).GetAwaiter().GetResult();
         _optedOut = new HubInvocationContext(privateConnection, services, hub, typeof(ChatHub).GetMethod(nameof(ChatHub.Send))!, ["hello"]);
 
