@@ -27,6 +27,7 @@ public class HubFilterBenchmarks
     private BenchmarkTracker _keepErrorsTracker = null!;
     private MatomoHubFilter _keepErrorsFilter = null!;
     private HubInvocationContext _unsampledKeepErrors = null!;
+    private HubInvocationContext _optedOut = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -36,7 +37,7 @@ public class HubFilterBenchmarks
         var http = FakeServerCallContext.CreateHttpContext("/chat");
         http.Request.Protocol = "HTTP/1.1";
         http.Request.Method = "GET";
-        var connection = new FakeHubCallerContext(http);
+        var connection = new FakeHubCallerContext("bH8Q1pX3dVyZ0s2fK9wRjA", http);
         var hub = new ChatHub();
         var services = _tracker.Services;
         _filter.OnConnectedAsync(new HubLifetimeContext(connection, services, hub), _ => Task.CompletedTask).GetAwaiter().GetResult();
@@ -50,18 +51,26 @@ public class HubFilterBenchmarks
             o.Sampling.KeepErrors = true;
         });
         _keepErrorsFilter = new MatomoHubFilter(_keepErrorsTracker.Tracker, NullLogger<MatomoHubFilter>.Instance);
-        var keepErrorsConnection = new FakeHubCallerContext(http);
+        var keepErrorsConnection = new FakeHubCallerContext("keep-errors-connection", http);
         var keepErrorsServices = _keepErrorsTracker.Services;
         _keepErrorsFilter.OnConnectedAsync(new HubLifetimeContext(keepErrorsConnection, keepErrorsServices, hub), _ => Task.CompletedTask).GetAwaiter().GetResult();
         _unsampledKeepErrors = new HubInvocationContext(keepErrorsConnection, keepErrorsServices, hub, typeof(ChatHub).GetMethod(nameof(ChatHub.Unsampled))!, ["hello"]);
+
+        // A connection whose request carried Sec-GPC: 1 (read once, at connect).
+        var privateHttp = FakeServerCallContext.CreateHttpContext("/chat");
+        privateHttp.Request.Headers["Sec-GPC"] = "1";
+        var privateConnection = new FakeHubCallerContext("private-connection", privateHttp);
+        _filter.OnConnectedAsync(new HubLifetimeContext(privateConnection, services, hub), _ => Task.CompletedTask).GetAwaiter().GetResult();
+        _optedOut = new HubInvocationContext(privateConnection, services, hub, typeof(ChatHub).GetMethod(nameof(ChatHub.Send))!, ["hello"]);
 
         Tracked();
         Excluded();
         Unsampled();
         UnsampledKeepErrors();
-        if (_tracker.Tracker.Statistics.Queued != 1)
+        OptedOut();
+        if (_tracker.Tracker.Statistics.Queued != 1 || _tracker.Tracker.Statistics.OptedOut != 1)
         {
-            throw new InvalidOperationException("the tracked invocation was not queued, or the excluded one was");
+            throw new InvalidOperationException("the tracked invocation was not queued, or the excluded or opted-out one was");
         }
 
         if (_tracker.Tracker.Statistics.SampledOut != 1 || _keepErrorsTracker.Tracker.Statistics is not { SampledOut: 1, Queued: 0 })
@@ -88,6 +97,9 @@ public class HubFilterBenchmarks
 
     [Benchmark(Description = "Hub invocation: unsampled, KeepErrors on (errors-only scope)")]
     public object? UnsampledKeepErrors() => _keepErrorsFilter.InvokeMethodAsync(_unsampledKeepErrors, Next).GetAwaiter().GetResult();
+
+    [Benchmark(Description = "Hub invocation: caller opted out (Sec-GPC)")]
+    public object? OptedOut() => _filter.InvokeMethodAsync(_optedOut, Next).GetAwaiter().GetResult();
 
     [Benchmark(Description = "Hub invocation: tracked")]
     public object? Tracked()

@@ -43,6 +43,9 @@ public sealed class MatomoInterceptor : Interceptor
     /// <summary>How close to its deadline a call cancelled by the client counts as having exceeded it.</summary>
     internal static readonly TimeSpan DeadlineTolerance = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>grpc-dotnet's call context, whose GetHttpContext() is a field read (null if grpc-dotnet renames it: then the slower path).</summary>
+    internal static readonly Type? AspNetCoreCallContext = Type.GetType("Grpc.AspNetCore.Server.Internal.HttpContextServerCallContext, Grpc.AspNetCore.Server", throwOnError: false);
+
     private readonly MatomoTracker? _tracker;
     private readonly ILogger? _logger;
 
@@ -227,14 +230,29 @@ public sealed class MatomoInterceptor : Interceptor
         MatomoCallScope? scope = null;
         try
         {
-            scope = _tracker.StartCall(context.Method, kind);
-            if (scope is null)
+            if (context.GetType() == AspNetCoreCallContext)
             {
-                return null;
+                // The request is at hand without cost: a caller's opt-out (Sec-GPC / DNT metadata) is decided with the
+                // exclusions, before anything is allocated.
+                scope = _tracker.StartCall(context.GetHttpContext(), context.Method, kind, urlPath: null);
+                if (scope is null)
+                {
+                    return null;
+                }
             }
+            else
+            {
+                // Other hosts may not have a request (GetHttpContext throws): look for one only for a tracked call; the
+                // opt-out then ends the scope (SetCaller), still counted.
+                scope = _tracker.StartCall(context.Method, kind);
+                if (scope is null)
+                {
+                    return null;
+                }
 
-            var httpContext = TryGetHttpContext(context);
-            scope.SetCaller(httpContext is null ? new MatomoCallerInfo { Host = context.Host } : _tracker.ReadCaller(httpContext));
+                var httpContext = TryGetHttpContext(context);
+                scope.SetCaller(httpContext is null ? new MatomoCallerInfo { Host = context.Host } : _tracker.ReadCaller(httpContext));
+            }
 
             // A second MatomoInterceptor on the same call (registered globally and per service) leaves it to the first.
             return MatomoServerCallContextExtensions.TryAttach(context, scope) ? scope : null;

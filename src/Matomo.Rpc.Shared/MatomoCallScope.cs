@@ -5,7 +5,7 @@ using Matomo.Rpc.Internal;
 namespace Matomo.Rpc;
 
 /// <summary>
-/// The tracking of one call, as an adapter drives it: started by <see cref="MatomoTracker.StartCall"/>, told who called
+/// The tracking of one call, as an adapter drives it: started by <see cref="MatomoTracker.StartCall(string, MatomoCallKind, string?)"/>, told who called
 /// and how many messages went each way, and completed exactly once into one hit. Service code never sees it: it gets
 /// <see cref="Call"/>. <see cref="Dispose"/> completes a call that was not completed as cancelled, so a call whose end
 /// the adapter never saw (a stream nobody read to its end) still ends its hit.
@@ -109,9 +109,18 @@ public sealed class MatomoCallScope : IDisposable
 
     internal TimeProvider Time => _services.Time;
 
-    /// <summary>Sets who made the call. Applies the ignored user agent patterns: a match skips the call.</summary>
+    /// <summary>
+    /// Sets who made the call. Applies the ignored user agent patterns (a match skips the call) and the caller's opt-out
+    /// (<see cref="MatomoCallerInfo.OptedOut"/> ends the call as <see cref="OptOut"/> does).
+    /// </summary>
     public void SetCaller(in MatomoCallerInfo caller)
     {
+        if (caller.OptedOut)
+        {
+            OptOut();
+            return;
+        }
+
         lock (this)
         {
             if (_state != StateActive)
@@ -232,6 +241,18 @@ public sealed class MatomoCallScope : IDisposable
 
     /// <summary>Completes the call as <see cref="MatomoOutcome.Cancelled"/> unless it was completed or skipped.</summary>
     public void Dispose() => Complete(MatomoOutcome.Cancelled);
+
+    /// <summary>
+    /// Ends the call without a hit because its caller opted out of tracking (e.g. the app marked the caller so after the
+    /// call started); it is counted in <see cref="MatomoStatistics.OptedOut"/>. Does nothing once the call is finished.
+    /// </summary>
+    public void OptOut()
+    {
+        if (Interlocked.CompareExchange(ref _state, StateSkipped, StateActive) == StateActive)
+        {
+            _services.Queue.Metrics.OptedOut();
+        }
+    }
 
     internal void Skip() => Interlocked.CompareExchange(ref _state, StateSkipped, StateActive);
 

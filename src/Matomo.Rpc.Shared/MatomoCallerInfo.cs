@@ -2,7 +2,7 @@ using System.Net;
 
 namespace Matomo.Rpc;
 
-/// <summary>Who made a call, as read from the request by an adapter (see <see cref="MatomoTracker.ReadCaller"/>).</summary>
+/// <summary>Who made a call, as read from the request by an adapter (see <see cref="MatomoTracker.ReadCaller(Microsoft.AspNetCore.Http.HttpContext)"/>).</summary>
 public readonly record struct MatomoCallerInfo
 {
     /// <summary>The caller's address, as ASP.NET Core sees it (after the forwarded-headers middleware, when used).</summary>
@@ -23,7 +23,11 @@ public readonly record struct MatomoCallerInfo
     /// <summary>The request's scheme, used when <see cref="MatomoOptions.AssumeHttps"/> is off.</summary>
     public string? Scheme { get; init; }
 
-    /// <summary>The authenticated user's name, sent as <c>uid</c> with <see cref="MatomoVisitorIdentity.UserId"/>.</summary>
+    /// <summary>
+    /// The authenticated user's id (see <see cref="MatomoUserIdOptions.Claim"/>), sent as <c>uid</c> with
+    /// <see cref="MatomoVisitorIdentity.UserId"/>: as a pseudonym unless <see cref="MatomoUserIdOptions.Mode"/> is
+    /// <see cref="MatomoUserIdMode.Plain"/>.
+    /// </summary>
     public string? UserId { get; init; }
 
     /// <summary>
@@ -31,4 +35,12 @@ public readonly record struct MatomoCallerInfo
     /// visitor ids are derived from it instead of the address and user agent.
     /// </summary>
     public string? VisitorKey { get; init; }
+
+    /// <summary>
+    /// The caller asked not to be tracked (<c>Sec-GPC: 1</c> or <c>DNT: 1</c>, with
+    /// <see cref="MatomoPrivacyOptions.HonorOptOut"/> on), or the app opted it out. A call with such a caller is not
+    /// tracked: <c>MatomoTracker.StartCall</c> with the caller returns null
+    /// and <see cref="MatomoCallScope.SetCaller"/> ends the call without a hit; either counts it as opted out.
+    /// </summary>
+    public bool OptedOut { get; init; }
 }

@@ -83,12 +83,16 @@ public class MatomoOptions
     public string? VisitorIdHeader { get; set; }
 
     /// <summary>
-    /// Secret mixed into hashed visitor ids. Set the same value on every replica so one caller gets one id across
-    /// replicas; when unset, each process picks a random one.
+    /// Secret mixed into hashed visitor ids and user id pseudonyms (<see cref="MatomoUserIdOptions.Mode"/>). Set the same
+    /// value on every replica so one caller gets one id across replicas and restarts; when unset, each process picks a
+    /// random one.
     /// </summary>
     public string? VisitorIdSalt { get; set; }
 
-    /// <summary>Bytes of the caller's IP zeroed before it is sent as <c>cip</c> (0 to 4; IPv6: 64, 80, 104 or 128 bits).</summary>
+    /// <summary>
+    /// Bytes of the caller's IP zeroed before it is used: sent as <c>cip</c> and hashed into visitor ids (0 to 4; IPv6:
+    /// 64, 80, 104 or 128 bits).
+    /// </summary>
     [MatomoRange(0, 4, ErrorMessage = "Matomo:IpMaskBytes must be between 0 (send the whole IP) and 4 (send none of it).")]
     public int IpMaskBytes { get; set; }
 
@@ -122,4 +126,10 @@ public class MatomoOptions
 
     /// <summary>The directory that keeps hits on disk across Matomo outages, restarts and shutdowns. Off by default.</summary>
     public MatomoSpoolOptions Spool { get; set; } = new();
+
+    /// <summary>Callers' opt-out (Sec-GPC, DNT) and what is cut from referrers.</summary>
+    public MatomoPrivacyOptions Privacy { get; set; } = new();
+
+    /// <summary>Where the user id comes from and whether it is sent as a pseudonym (the default) or as is.</summary>
+    public MatomoUserIdOptions UserId { get; set; } = new();
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Security.Claims;
 using System.Text.RegularExpressions;
 using Matomo.Rpc.Internal;
 using Microsoft.AspNetCore.Http;
@@ -33,6 +34,7 @@ public sealed class MatomoTracker
     private readonly HitQueue _queue;
     private readonly ScopeServices _scopes;
     private readonly SamplingRules _sampling;
+    private readonly bool _honorOptOut;
 
     internal MatomoTracker(MatomoOptions options, TimeProvider timeProvider, HitQueue queue, ILogger<MatomoTracker> logger, SampleSource? sampleSource = null)
     {
@@ -67,13 +69,19 @@ public sealed class MatomoTracker
         }
 
         _trackedKinds = kinds;
+        _honorOptOut = options.Privacy.HonorOptOut;
+        if (options.VisitorIdentity == MatomoVisitorIdentity.UserId && options.UserId.Mode == MatomoUserIdMode.Pseudonym
+            && string.IsNullOrEmpty(options.VisitorIdSalt))
+        {
+            Log.PseudonymWithoutSalt(logger);
+        }
     }
 
     /// <summary>The clock calls are timed with (adapters use it for anything they time themselves).</summary>
     public TimeProvider TimeProvider { get; }
 
     /// <summary>Totals of the tracking pipeline since start.</summary>
-    public MatomoStatistics Statistics => _queue.Metrics.Snapshot(_queue.Count) with { SampledOut = _queue.Metrics.SampledOutTotal };
+    public MatomoStatistics Statistics => _queue.Metrics.Snapshot(_queue.Count);
 
     /// <summary>The validated options in force (they hold the token: never exposed).</summary>
     internal MatomoOptions Options { get; }
@@ -88,7 +96,9 @@ public sealed class MatomoTracker
     /// <param name="action">The action name, e.g. <c>greet.Greeter/SayHello</c>; a leading '/' is removed.</param>
     /// <param name="kind">The kind of call.</param>
     /// <param name="urlPath">The path of this call's tracked URL; defaults to '/' followed by the action.</param>
+#pragma warning disable RS0027 // the overloads with a caller first take urlPath without a default; nothing shipped yet
     public MatomoCallScope? StartCall(string action, MatomoCallKind kind, string? urlPath = null)
+#pragma warning restore RS0027
     {
         ArgumentNullException.ThrowIfNull(action);
         if ((_trackedKinds & (1 << (int)kind)) == 0)
@@ -96,15 +106,7 @@ public sealed class MatomoTracker
             return null;
         }
 
-        if (!_actions.TryGetValue(action, out var info))
-        {
-            info = CreateActionInfo(action);
-            if (_actions.Count < Limits.ActionCacheSize)
-            {
-                info = _actions.GetOrAdd(action, info);
-            }
-        }
-
+        var info = GetActionInfo(action);
         if (info.Excluded)
         {
             return null;
@@ -124,6 +126,54 @@ public sealed class MatomoTracker
         return null;
     }
 
+    /// <summary>
+    /// Starts tracking a call of a known caller, or returns null when the action or call kind is excluded or the caller
+    /// opted out (<see cref="MatomoCallerInfo.OptedOut"/>, counted in <see cref="MatomoStatistics.OptedOut"/>); neither
+    /// allocates. Otherwise as <see cref="StartCall(string, MatomoCallKind, string?)"/> followed by
+    /// <see cref="MatomoCallScope.SetCaller"/>.
+    /// </summary>
+    /// <param name="caller">Who calls, e.g. from <see cref="ReadCaller(HttpContext)"/>, kept per connection by long-lived transports.</param>
+    /// <param name="action">The action name; a leading '/' is removed.</param>
+    /// <param name="kind">The kind of call.</param>
+    /// <param name="urlPath">The path of this call's tracked URL; null: '/' followed by the action.</param>
+    public MatomoCallScope? StartCall(in MatomoCallerInfo caller, string action, MatomoCallKind kind, string? urlPath)
+    {
+        if (caller.OptedOut)
+        {
+            CountOptedOut(action, kind);
+            return null;
+        }
+
+        var scope = StartCall(action, kind, urlPath);
+        scope?.SetCaller(caller);
+        return scope;
+    }
+
+    /// <summary>
+    /// Starts tracking a call made by the request of <paramref name="httpContext"/>, or returns null when the action or
+    /// call kind is excluded or the request carries the caller's opt-out (<c>Sec-GPC: 1</c> or <c>DNT: 1</c> with
+    /// <see cref="MatomoPrivacyOptions.HonorOptOut"/> on; counted in <see cref="MatomoStatistics.OptedOut"/>); neither
+    /// allocates. Otherwise as <see cref="StartCall(string, MatomoCallKind, string?)"/> with the caller set from
+    /// <see cref="ReadCaller(HttpContext)"/>. This is what a request-per-call adapter (gRPC, plain HTTP) calls.
+    /// </summary>
+    /// <param name="httpContext">The call's request.</param>
+    /// <param name="action">The action name; a leading '/' is removed.</param>
+    /// <param name="kind">The kind of call.</param>
+    /// <param name="urlPath">The path of this call's tracked URL; null: '/' followed by the action.</param>
+    public MatomoCallScope? StartCall(HttpContext httpContext, string action, MatomoCallKind kind, string? urlPath)
+    {
+        ArgumentNullException.ThrowIfNull(httpContext);
+        if (IsOptedOut(httpContext.Request.Headers))
+        {
+            CountOptedOut(action, kind);
+            return null;
+        }
+
+        var scope = StartCall(action, kind, urlPath);
+        scope?.SetCaller(ReadCaller(httpContext));
+        return scope;
+    }
+
     /// <summary>Returns true when calls to <paramref name="action"/> of <paramref name="kind"/> are not tracked.</summary>
     internal bool IsExcluded(string action, MatomoCallKind kind)
     {
@@ -138,10 +188,19 @@ public sealed class MatomoTracker
 
     /// <summary>
     /// Reads the caller from an ASP.NET Core request: remote address (as the forwarded-headers middleware left it),
-    /// <c>User-Agent</c>, <c>Accept-Language</c>, <c>Referer</c>, host, scheme, and the user or visitor header the
-    /// visitor identity option asks for.
+    /// <c>User-Agent</c>, <c>Accept-Language</c>, <c>Referer</c>, host, scheme, the user or visitor header the visitor
+    /// identity option asks for, and the caller's opt-out (<c>Sec-GPC: 1</c> or <c>DNT: 1</c>, when honoured).
     /// </summary>
-    public MatomoCallerInfo ReadCaller(HttpContext httpContext)
+    public MatomoCallerInfo ReadCaller(HttpContext httpContext) => ReadCaller(httpContext, userIdentifier: null);
+
+    /// <summary>
+    /// Reads the caller as <see cref="ReadCaller(HttpContext)"/> does, with the user id the transport already knows
+    /// (SignalR's <c>Context.UserIdentifier</c>) preferred to the claims unless <see cref="MatomoUserIdOptions.Claim"/>
+    /// names a claim.
+    /// </summary>
+    /// <param name="httpContext">The request (for SignalR: the connection's negotiate or transport request).</param>
+    /// <param name="userIdentifier">The transport's user id, or null.</param>
+    public MatomoCallerInfo ReadCaller(HttpContext httpContext, string? userIdentifier)
     {
         ArgumentNullException.ThrowIfNull(httpContext);
         var request = httpContext.Request;
@@ -151,12 +210,7 @@ public sealed class MatomoTracker
         switch (Options.VisitorIdentity)
         {
             case MatomoVisitorIdentity.UserId:
-                var identity = httpContext.User?.Identity;
-                if (identity is { IsAuthenticated: true, Name: { Length: > 0 } name })
-                {
-                    userId = name;
-                }
-
+                userId = ReadUserId(httpContext.User, userIdentifier);
                 break;
             case MatomoVisitorIdentity.Header when Options.VisitorIdHeader is { } header:
                 var value = headers[header].ToString();
@@ -174,6 +228,7 @@ public sealed class MatomoTracker
             Scheme = request.Scheme,
             UserId = userId,
             VisitorKey = visitorKey,
+            OptedOut = IsOptedOut(headers),
         };
     }
 
@@ -210,6 +265,73 @@ public sealed class MatomoTracker
             details,
             _sampling.RateFor(action),
             _sampling.KeepErrors);
+    }
+
+    private ActionInfo GetActionInfo(string action)
+    {
+        if (!_actions.TryGetValue(action, out var info))
+        {
+            info = CreateActionInfo(action);
+            if (_actions.Count < Limits.ActionCacheSize)
+            {
+                info = _actions.GetOrAdd(action, info);
+            }
+        }
+
+        return info;
+    }
+
+    /// <summary>Counts a call whose caller opted out, unless the call would not have been tracked anyway.</summary>
+    private void CountOptedOut(string action, MatomoCallKind kind)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        if ((_trackedKinds & (1 << (int)kind)) != 0 && !GetActionInfo(action).Excluded)
+        {
+            _scopes.Queue.Metrics.OptedOut();
+        }
+    }
+
+    /// <summary><c>Sec-GPC: 1</c> (Global Privacy Control) or <c>DNT: 1</c> (Do Not Track), when honoured.</summary>
+    private bool IsOptedOut(IHeaderDictionary headers) => _honorOptOut && (HasOne(headers, "Sec-GPC") || HasOne(headers, "DNT"));
+
+    private static bool HasOne(IHeaderDictionary headers, string name)
+    {
+        if (!headers.TryGetValue(name, out var values))
+        {
+            return false;
+        }
+
+        foreach (var value in values)
+        {
+            if (value is not null && value.AsSpan().Trim().SequenceEqual("1"))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The configured claim; otherwise the transport's user id, the NameIdentifier claim, then Identity.Name.</summary>
+    private string? ReadUserId(ClaimsPrincipal? user, string? userIdentifier)
+    {
+        var authenticated = user?.Identity?.IsAuthenticated == true;
+        if (Options.UserId.Claim is { Length: > 0 } claim)
+        {
+            return authenticated ? NullIfEmpty(user!.FindFirst(claim)?.Value ?? string.Empty) : null;
+        }
+
+        if (!string.IsNullOrEmpty(userIdentifier))
+        {
+            return userIdentifier;
+        }
+
+        if (!authenticated)
+        {
+            return null;
+        }
+
+        return NullIfEmpty(user!.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? string.Empty) ?? NullIfEmpty(user.Identity!.Name ?? string.Empty);
     }
 
     private bool IsExcludedAction(string action) => _excludedActions.Contains(action) || _scopes.MatchesAny(_excludedPatterns, action);

@@ -52,6 +52,29 @@ public static class MatomoHubCallerContextExtensions
     /// <exception cref="InvalidOperationException">No tracked invocation of this connection runs here.</exception>
     public static MatomoCall? GetMatomoCall(this HubCallerContext context) => CurrentCall(context);
 
+    /// <summary>
+    /// Opts the connection's caller out of tracking, as <c>Sec-GPC: 1</c> or <c>DNT: 1</c> on its request would: the
+    /// current call (e.g. the connect event, when called from <c>OnConnectedAsync</c>) and every later invocation and the
+    /// disconnect send no hit, and each is counted in <see cref="MatomoStatistics.OptedOut"/>.
+    /// </summary>
+    /// <param name="context">The hub's <see cref="Hub.Context"/>.</param>
+    /// <exception cref="InvalidOperationException"><see cref="MatomoHubFilter"/> does not run for this connection.</exception>
+    public static void OptOutOfMatomoTracking(this HubCallerContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var current = InvocationScope.Current is { } invocation && invocation.BelongsTo(context) ? invocation.Scope : null;
+        if (context.Items.TryGetValue(ConnectionState.Key, out var value))
+        {
+            (value as ConnectionState)?.OptOut();
+        }
+        else if (current is null)
+        {
+            _ = CurrentCall(context);
+        }
+
+        current?.OptOut();
+    }
+
     private static MatomoCall? CurrentCall(HubCallerContext context)
     {
         ArgumentNullException.ThrowIfNull(context);

@@ -62,11 +62,19 @@ public sealed class MatomoHubFilter : IHubFilter
                 var state = ConnectionState.Get(context);
                 var hubPath = state?.HubPath ?? (context.GetHttpContext() is { } http ? HubPaths.FromRequest(http.Request) : string.Empty);
                 entry = InvocationEntry.For(invocationContext.Hub.GetType(), invocationContext.HubMethod, hubPath);
-                scope = _tracker.StartCall(entry.Action, entry.Kind, entry.UrlPath);
+
+                // The connection's caller, opt-out included, was read once at connect: an opted-out call allocates nothing.
+                scope = state is null
+                    ? _tracker.StartCall(entry.Action, entry.Kind, entry.UrlPath)
+                    : _tracker.StartCall(state.Caller, entry.Action, entry.Kind, entry.UrlPath);
                 if (scope is not null)
                 {
-                    state ??= ConnectionState.Create(_tracker, context);
-                    scope.SetCaller(state.Caller);
+                    if (state is null)
+                    {
+                        state = ConnectionState.Create(_tracker, context);
+                        scope.SetCaller(state.Caller);
+                    }
+
                     scope.Transport = state.Transport;
                 }
             }
@@ -211,13 +219,12 @@ public sealed class MatomoHubFilter : IHubFilter
             }
 
             var hub = HubNames.Get(context.Hub.GetType());
-            var scope = _tracker.StartCall(connect ? hub.ConnectAction : hub.DisconnectAction, kind, state.HubPath.Length == 0 ? "/" : state.HubPath);
+            var scope = _tracker.StartCall(state.Caller, connect ? hub.ConnectAction : hub.DisconnectAction, kind, state.HubPath.Length == 0 ? "/" : state.HubPath);
             if (scope is null)
             {
                 return null;
             }
 
-            scope.SetCaller(state.Caller);
             scope.Transport = state.Transport;
             var call = scope.Call;
             call.SetVar("e_c", hub.Name);

@@ -54,6 +54,26 @@ public sealed class MatomoHttpContextExtensionsTests
         Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "GET /users/{id}" }));
     }
 
+    [TestCase("Sec-GPC")]
+    [TestCase("DNT")]
+    public async Task Get_OptOutHeader_NoHitCounted(string header)
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo);
+        using var optedOut = new HttpRequestMessage(HttpMethod.Get, new Uri("/users/1", UriKind.Relative));
+        optedOut.Headers.Add(header, "1");
+
+        using var response = await host.Client.SendAsync(optedOut);
+        await host.Completed.WaitForAsync("/users/1", Timeout);
+        await host.Client.GetAsync(new Uri("/users/2", UriKind.Relative));
+        await host.Completed.WaitForAsync("/users/2", Timeout);
+
+        Assert.That(response.IsSuccessStatusCode, Is.True);
+        Assert.That(host.Tracker.Statistics.OptedOut, Is.EqualTo(1));
+        Assert.That(host.Tracker.Statistics.Queued, Is.EqualTo(1));
+        var hits = await _matomo.WaitForHitsAsync(1, Timeout);
+        Assert.That(hits.Select(h => h["url"]), Has.One.EndsWith("/users/2").And.None.EndsWith("/users/1"));
+    }
+
     [Test]
     public async Task GetMatomoCall_TrackedRequest_ReturnsItsCallUnderTheActionName()
     {
@@ -72,11 +92,7 @@ public sealed class MatomoHttpContextExtensionsTests
         Assert.That(kind, Is.EqualTo(MatomoCallKind.Http));
     }
 
-    [TestCase("idsite")]
-    [TestCase("token_auth")]
-    [TestCase("cip")]
-    [TestCase("cvar")]
-    [TestCase("ca")]
+    [TestCaseSource(typeof(ReservedNames), nameof(ReservedNames.PerCall))]
     public void SetMatomoVar_ReservedNameOnUntrackedRequest_Throws(string name)
     {
         var http = new DefaultHttpContext();

@@ -72,6 +72,25 @@ public sealed class MatomoHttpMiddlewareAllocationTests
         Assert.That(_services.GetRequiredService<MatomoTracker>().Statistics.Queued, Is.Zero);
     }
 
+    [TestCase("Sec-GPC")]
+    [TestCase("DNT")]
+    public void InvokeAsync_OptedOutRequest_AllocatesNothingCounted(string header)
+    {
+        var context = Request("GET", "/users/1", Route("/users/{id}"));
+        context.Request.Headers[header] = "1";
+        var incomplete = Run(context, 10);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        incomplete += Run(context, Requests);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        var statistics = _services.GetRequiredService<MatomoTracker>().Statistics;
+        Assert.That(incomplete, Is.Zero, "no async frame for an opted-out request");
+        Assert.That(allocated, Is.Zero);
+        Assert.That(statistics.Queued, Is.Zero);
+        Assert.That(statistics.OptedOut, Is.EqualTo(Requests + 10));
+    }
+
     [Test]
     public void InvokeAsync_TrackedRoute_StartsItsCallWithoutWaitingForMatomo()
     {

@@ -101,7 +101,7 @@ public class GrpcEndToEndTests
             await call.RequestStream.WriteAsync(new HelloRequest { Name = name }).WaitAsync(TestTimeouts.Default);
             Assert.That(await call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(TestTimeouts.Default), Is.True);
             replies.Add(call.ResponseStream.Current.Message);
-            await Task.Delay(100);
+            await Task.Delay(100); // the stream's length being measured, not a synchronisation
         }
 
         Assert.That(_host.Sink.Hits, Is.Empty, "no hit while the stream is open");

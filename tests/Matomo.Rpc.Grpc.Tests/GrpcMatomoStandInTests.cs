@@ -4,6 +4,7 @@ using Grpc.Core;
 using Grpc.Health.V1;
 using Matomo.Rpc.Grpc.Tests.Support;
 using Matomo.Rpc.TestSupport;
+using Matomo.Rpc.TestSupport.Reliability;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Matomo.Rpc.Grpc.Tests;
@@ -157,7 +158,11 @@ public class GrpcMatomoStandInTests
             var reply = await _host.Greeter.SayHelloAsync(new HelloRequest { Name = "slow" + i }).ResponseAsync.WaitAsync(TestTimeouts.Default);
             durations.Add(watch.Elapsed);
             Assert.That(reply.Message, Is.EqualTo("Hello slow" + i));
-            await Task.Delay(100);
+            if (i == 0)
+            {
+                // Matomo stores a hit before its slow answer: the other calls are made while the sender waits for it.
+                await _matomo.WaitForHitsAsync(1, StoreTimeout);
+            }
         }
 
         TestContext.Out.WriteLine("call durations with Matomo answering after 2 s: " + string.Join(", ", durations.Select(d => $"{d.TotalMilliseconds:F1} ms")));
@@ -170,6 +175,7 @@ public class GrpcMatomoStandInTests
     public async Task SayHello_MatomoDown_CallsSucceedWithoutDelayAndHitsAreStoredOnceItIsBack()
     {
         await _matomo.StopAsync().WaitAsync(TestTimeouts.Default);
+        var tracker = _host.Services.GetRequiredService<MatomoTracker>();
         var durations = new List<TimeSpan>();
 
         for (var i = 0; i < 5; i++)
@@ -178,7 +184,11 @@ public class GrpcMatomoStandInTests
             var reply = await _host.Greeter.SayHelloAsync(new HelloRequest { Name = "down" + i }).ResponseAsync.WaitAsync(TestTimeouts.Default);
             durations.Add(watch.Elapsed);
             Assert.That(reply.Message, Is.EqualTo("Hello down" + i));
-            await Task.Delay(100);
+            if (i == 0)
+            {
+                // The other calls are made while the sender retries against the Matomo that is down.
+                await Eventually.TrueAsync(() => tracker.Statistics.Retried >= 1, StoreTimeout, () => tracker.Statistics.ToString());
+            }
         }
 
         TestContext.Out.WriteLine("call durations with Matomo down: " + string.Join(", ", durations.Select(d => $"{d.TotalMilliseconds:F1} ms")));

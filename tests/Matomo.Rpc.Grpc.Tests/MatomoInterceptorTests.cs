@@ -655,9 +655,13 @@ public class MatomoInterceptorTests
     }
 
     [Test]
-    public async Task UnaryServerHandler_UserIdIdentity_SendsAuthenticatedUserAsUid()
+    public async Task UnaryServerHandler_UserIdIdentityPlain_SendsAuthenticatedUserAsUid()
     {
-        await using var harness = await TrackingHarness.StartAsync(o => o.VisitorIdentity = MatomoVisitorIdentity.UserId);
+        await using var harness = await TrackingHarness.StartAsync(o =>
+        {
+            o.VisitorIdentity = MatomoVisitorIdentity.UserId;
+            o.UserId.Mode = MatomoUserIdMode.Plain;
+        });
         var http = new DefaultHttpContext
         {
             User = new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity([new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.Name, "ada")], "test")),
@@ -689,7 +693,7 @@ public class MatomoInterceptorTests
     [Test]
     public async Task UnaryServerHandler_ContextThrowsOnTrailersAndWriteOptions_TrackedWithoutTouchingThem()
     {
-        var context = new FaultyServerCallContext(CallContexts.SayHello);
+        var context = new FakeServerCallContext(CallContexts.SayHello, likeJsonTranscoding: true);
 
         var reply = await _harness.Interceptor.UnaryServerHandler(Request, context, (r, c) => Task.FromResult(new HelloReply { Message = "ok" }))
             .WaitAsync(TestTimeouts.Default);
@@ -702,7 +706,7 @@ public class MatomoInterceptorTests
     [Test]
     public async Task ServerStreamingServerHandler_ContextThrowsOnTrailersAndWriteOptions_TrackedWithoutTouchingThem()
     {
-        var context = new FaultyServerCallContext(CallContexts.SayHelloStream);
+        var context = new FakeServerCallContext(CallContexts.SayHelloStream, likeJsonTranscoding: true);
         var writer = new ListStreamWriter<HelloReply>();
 
         await _harness.Interceptor.ServerStreamingServerHandler(Request, writer, context, async (r, s, c) => await s.WriteAsync(new HelloReply()))
@@ -716,7 +720,7 @@ public class MatomoInterceptorTests
     [Test]
     public async Task UnaryServerHandler_TrackingFailsAtStart_CallRunsUntrackedAndSucceeds()
     {
-        var context = new FaultyServerCallContext(CallContexts.SayHello) { ThrowOnUserState = true };
+        var context = new FakeServerCallContext(CallContexts.SayHello, likeJsonTranscoding: true) { ThrowOnUserState = true };
 
         var reply = await _harness.Interceptor.UnaryServerHandler(Request, context, (r, c) => Task.FromResult(new HelloReply { Message = "ok" }))
             .WaitAsync(TestTimeouts.Default);
@@ -730,14 +734,14 @@ public class MatomoInterceptorTests
     {
         var logs = new ListLoggerProvider();
         await using var services = new ServiceCollection().AddLogging(b => b.AddProvider(logs)).BuildServiceProvider();
-        var context = new FaultyServerCallContext(CallContexts.SayHello);
+        var context = new FakeServerCallContext(CallContexts.SayHello, likeJsonTranscoding: true);
         context.UserState[CallContexts.HttpContextKey] = new DefaultHttpContext { RequestServices = services };
 
         var interceptor = new MatomoInterceptor(_harness.Tracker, services.GetRequiredService<ILogger<MatomoInterceptor>>());
 
         var reply = await interceptor.UnaryServerHandler(Request, context, (r, c) =>
         {
-            ((FaultyServerCallContext)c).ThrowOnStatus = true;
+            ((FakeServerCallContext)c).ThrowOnStatus = true;
             return Task.FromResult(new HelloReply { Message = "ok" });
         }).WaitAsync(TestTimeouts.Default);
 
@@ -750,12 +754,12 @@ public class MatomoInterceptorTests
     [Test]
     public async Task UnaryServerHandler_TrackingFailsAtEndOfFailedCall_RethrowsTheServiceException()
     {
-        var context = new FaultyServerCallContext(CallContexts.SayHello);
+        var context = new FakeServerCallContext(CallContexts.SayHello, likeJsonTranscoding: true);
         var exception = new RpcException(new Status(StatusCode.Internal, "x"));
 
         var thrown = Assert.ThrowsAsync<RpcException>(() => _harness.Interceptor.UnaryServerHandler<HelloRequest, HelloReply>(Request, context, (r, c) =>
         {
-            ((FaultyServerCallContext)c).ThrowOnStatus = true;
+            ((FakeServerCallContext)c).ThrowOnStatus = true;
             throw exception;
         }).WaitAsync(TestTimeouts.Default));
 

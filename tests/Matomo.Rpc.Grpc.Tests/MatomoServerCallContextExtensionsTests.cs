@@ -1,6 +1,7 @@
 using Greet;
 using Grpc.Core;
 using Matomo.Rpc.Grpc.Tests.Support;
+using Matomo.Rpc.TestSupport;
 
 namespace Matomo.Rpc.Grpc.Tests;
 
@@ -76,15 +77,7 @@ public class MatomoServerCallContextExtensionsTests
         Assert.That(hit["dimension2"], Is.EqualTo("per-call"));
     }
 
-    [TestCase("idsite")]
-    [TestCase("rec")]
-    [TestCase("apiv")]
-    [TestCase("token_auth")]
-    [TestCase("cip")]
-    [TestCase("cdt")]
-    [TestCase("send_image")]
-    [TestCase("rand")]
-    [TestCase("cvar")]
+    [TestCaseSource(typeof(ReservedNames), nameof(ReservedNames.PerCall))]
     public void SetMatomoVar_ReservedNameInTrackedCall_ThrowsArgumentExceptionIntoTheService(string name)
     {
         ArgumentException? thrown = null;

@@ -344,6 +344,7 @@ public class HitEncoderTests
         {
             o.TokenAuth = "secret-token";
             o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
+            o.UserId.Mode = MatomoUserIdMode.Plain;
         });
 
         var parameters = QueryText.Parse(harness.Encode(call => call.SetVar("uid", "alice"),
@@ -402,9 +403,13 @@ public class HitEncoderTests
     }
 
     [Test]
-    public void Encode_UserIdentity_UidForKnownUserCidOtherwise()
+    public void Encode_UserIdentityPlain_UidForKnownUserCidOtherwise()
     {
-        using var harness = new TrackerHarness(o => o.VisitorIdentity = MatomoVisitorIdentity.UserId);
+        using var harness = new TrackerHarness(o =>
+        {
+            o.VisitorIdentity = MatomoVisitorIdentity.UserId;
+            o.UserId.Mode = MatomoUserIdMode.Plain;
+        });
 
         var known = QueryText.Parse(harness.Encode(caller: TrackerHarness.DefaultCaller with { UserId = "alice@example.org" }));
         var anonymous = QueryText.Parse(harness.Encode());
@@ -518,6 +523,7 @@ public class HitEncoderTests
         {
             o.TrackCrashes = true;
             o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
+            o.UserId.Mode = MatomoUserIdMode.Plain;
         });
         var hit = harness.Hit(during: call =>
         {

@@ -16,7 +16,11 @@ public class LogHitWriterTests
     [Test]
     public async Task WriteAsync_Hit_LogsReadableLineWithDecodedProperties()
     {
-        using var harness = new TrackerHarness(o => o.VisitorIdentity = MatomoVisitorIdentity.UserId);
+        using var harness = new TrackerHarness(o =>
+        {
+            o.VisitorIdentity = MatomoVisitorIdentity.UserId;
+            o.UserId.Mode = MatomoUserIdMode.Plain;
+        });
         var (hit, _) = Encoded(harness, call => call.AddCustomVariable("plan", "gold {\"x\"}"), HarnessCaller("alice"));
         var logger = new PropertyLogger(LogLevel.Information);
 
@@ -115,6 +119,21 @@ public class LogHitWriterTests
 
         Assert.That(result.Tracked, Is.EqualTo(3));
         Assert.That(logger.Entries.Select(e => e.EventId.Name), Is.EqualTo(new[] { "HitLogged", "HitLogged", "HitLogged" }));
+    }
+
+    [Test]
+    public async Task WriteAsync_PseudonymUserId_NameInNoLogLine()
+    {
+        using var harness = new TrackerHarness(o => o.VisitorIdentity = MatomoVisitorIdentity.UserId);
+        var (hit, query) = Encoded(harness, call => call.SetVar("dimension1", "x"), HarnessCaller("alice@example.org"));
+        var logger = new PropertyLogger(LogLevel.Debug);
+
+        await new LogHitWriter(logger).WriteAsync([hit], CancellationToken.None);
+
+        Assert.That(logger.Entries.Select(e => e.EventId.Name), Is.EqualTo(new[] { "HitLogged", "HitQuery" }));
+        Assert.That(logger.Entries[0].Properties["Visitor"], Is.EqualTo("uid=" + QueryText.Parse(query)["uid"]));
+        Assert.That(logger.Entries.Select(e => e.Text), Has.None.Contain("alice"));
+        Assert.That(query, Does.Not.Contain("alice"));
     }
 
     private static MatomoCallerInfo HarnessCaller(string user) => TrackerHarness.DefaultCaller with { UserId = user };

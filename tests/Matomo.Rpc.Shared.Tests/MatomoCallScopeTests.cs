@@ -61,18 +61,21 @@ public class MatomoCallScopeTests
         {
             var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.DuplexStreaming)!;
             using var start = new Barrier(3);
+            var written = 0;
             var writers = new[] { first, second }.Select(caller => Task.Run(() =>
             {
                 start.SignalAndWait();
                 for (var i = 0; i < 200 && !scope.IsFinished; i++)
                 {
                     scope.SetCaller(caller);
+                    Interlocked.Increment(ref written);
                 }
             })).ToArray();
             var completer = Task.Run(() =>
             {
                 start.SignalAndWait();
-                Thread.SpinWait(500);
+                // Complete while the writers are at it (they have begun writing), not after a guessed spin.
+                SpinWait.SpinUntil(() => Volatile.Read(ref written) >= 2 || writers.All(w => w.IsCompleted));
                 return scope.Complete();
             });
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Matomo.Rpc.Internal;
+using Matomo.Rpc.TestSupport;
 
 namespace Matomo.Rpc.Shared.Tests;
 
@@ -16,17 +17,7 @@ public class MatomoCallTests
 
     private MatomoCallScope Start(MatomoCallKind kind = MatomoCallKind.Unary) => _harness.Tracker.StartCall("greet.Greeter/SayHello", kind)!;
 
-    [TestCase("idsite")]
-    [TestCase("rec")]
-    [TestCase("apiv")]
-    [TestCase("token_auth")]
-    [TestCase("cip")]
-    [TestCase("cdt")]
-    [TestCase("send_image")]
-    [TestCase("rand")]
-    [TestCase("cvar")]
-    [TestCase("_cvar")]
-    [TestCase("ca")]
+    [TestCaseSource(typeof(ReservedNames), nameof(ReservedNames.PerCall))]
     public void SetVar_ReservedName_ThrowsArgumentExceptionWithoutValue(string name)
     {
         var scope = Start();

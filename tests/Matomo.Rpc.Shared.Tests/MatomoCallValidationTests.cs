@@ -1,17 +1,9 @@
+using Matomo.Rpc.TestSupport;
 namespace Matomo.Rpc.Shared.Tests;
 
 public class MatomoCallValidationTests
 {
-    [TestCase("idsite")]
-    [TestCase("rec")]
-    [TestCase("apiv")]
-    [TestCase("token_auth")]
-    [TestCase("cip")]
-    [TestCase("cdt")]
-    [TestCase("send_image")]
-    [TestCase("rand")]
-    [TestCase("cvar")]
-    [TestCase("ca")]
+    [TestCaseSource(typeof(ReservedNames), nameof(ReservedNames.PerCall))]
     [TestCase("")]
     public void UntrackedSetVar_RefusedName_ThrowsArgumentException(string name)
     {

@@ -357,6 +357,26 @@ public class MatomoOptionsTests
     }
 
     [Test]
+    public async Task Start_PrivacyAndUserIdFromConfiguration_Bound()
+    {
+        var configuration = Configuration(("TrackerUrl", "https://matomo.example.org/"), ("SiteId", "3"), ("Privacy:HonorOptOut", "false"),
+            ("Privacy:KeepReferrerQuery", "true"), ("UserId:Mode", "Plain"), ("UserId:Claim", "sub"));
+        MatomoOptions? bound = null;
+
+        var ex = await StartHostAsync(s =>
+        {
+            s.AddMatomoTracking(configuration);
+            s.AddSingleton<IHostedService>(sp => new Capture(() => bound = sp.GetRequiredService<IOptions<MatomoOptions>>().Value));
+        });
+
+        Assert.That(ex, Is.Null);
+        Assert.That(bound!.Privacy.HonorOptOut, Is.False);
+        Assert.That(bound.Privacy.KeepReferrerQuery, Is.True);
+        Assert.That(bound.UserId.Mode, Is.EqualTo(MatomoUserIdMode.Plain));
+        Assert.That(bound.UserId.Claim, Is.EqualTo("sub"));
+    }
+
+    [Test]
     public async Task Start_UnknownConfigurationKey_FailsNamingIt()
     {
         var configuration = Configuration(("TrackerUrl", "https://matomo.example.org/"), ("SiteId", "1"), ("TrackrUrl", "typo"));
@@ -396,6 +416,8 @@ public class MatomoOptionsTests
     [TestCase("Sending:BatchSzie", "Matomo:Sending:BatchSzie is not a setting; did you mean Matomo:Sending:BatchSize?")]
     [TestCase("Sending:FlushIntervall", "Matomo:Sending:FlushIntervall is not a setting; did you mean Matomo:Sending:FlushInterval?")]
     [TestCase("Check:FailStartUp2", "Matomo:Check:FailStartUp2 is not a setting; did you mean Matomo:Check:FailStartup?")]
+    [TestCase("Privacy:HonorOptout2", "Matomo:Privacy:HonorOptout2 is not a setting; did you mean Matomo:Privacy:HonorOptOut?")]
+    [TestCase("UserId:Claims", "Matomo:UserId:Claims is not a setting; did you mean Matomo:UserId:Claim?")]
     [TestCase("Dimensions:Outcom", "Matomo:Dimensions:Outcom is not a setting; did you mean Matomo:Dimensions:Outcome?")]
     [TestCase("BatchSize", "Matomo:BatchSize is not a setting; did you mean Matomo:Sending:BatchSize?")]
     [TestCase("Sending:SiteId", "Matomo:Sending:SiteId is not a setting; did you mean Matomo:SiteId?")]
@@ -451,6 +473,8 @@ public class MatomoOptionsTests
     [TestCase("Check:Enabled", "on", "Matomo:Check:Enabled is 'on', which is not a boolean; set true or false (default true).")]
     [TestCase("ExcludedActions", "greet.Greeter/SayHello", "Matomo:ExcludedActions is a list, not a single value; set its items as Matomo:ExcludedActions:0, Matomo:ExcludedActions:1, ... (environment variables Matomo__ExcludedActions__0, Matomo__ExcludedActions__1, ...).")]
     [TestCase("Sending", "fast", "Matomo:Sending is a section, not a value; set its keys, e.g. Matomo:Sending:BatchSize.")]
+    [TestCase("UserId:Mode", "Hashed", "Matomo:UserId:Mode is 'Hashed', which is not a valid value; set one of Pseudonym, Plain (default Pseudonym).")]
+    [TestCase("Privacy:HonorOptOut", "no", "Matomo:Privacy:HonorOptOut is 'no', which is not a boolean; set true or false (default true).")]
     public async Task Start_ValueThatDoesNotConvert_NamesKeyAndValidValues(string key, string value, string expected)
     {
         var failures = await ConfigurationFailuresAsync((key, value));

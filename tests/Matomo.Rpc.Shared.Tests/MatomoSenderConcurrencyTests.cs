@@ -128,7 +128,7 @@ public class MatomoSenderConcurrencyTests
                 await _gate.WaitAsync(cancellationToken);
                 lock (_batches)
                 {
-                    _batches.Add([.. hits.Select(h => h.Hit.Action)]);
+                    _batches.Add([.. hits.Select(h => h.Action)]);
                 }
 
                 return SendResult.Ok(hits.Count);

@@ -78,6 +78,9 @@ internal sealed class TrackerHarness : IDisposable
         Exception? exception = null) =>
         Encoder().Encode(Hit(action, kind, during, duration, caller, adapter, outcome, exception));
 
+    /// <summary>The factory the tracker's meter comes from (a listener tells this harness's instruments apart by it).</summary>
+    public IMeterFactory Meters => _meters;
+
     public void Dispose() => _meters.Dispose();
 
     internal sealed class TestMeterFactory : IMeterFactory

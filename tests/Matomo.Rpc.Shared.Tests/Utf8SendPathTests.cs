@@ -197,7 +197,7 @@ public class Utf8SendPathTests
         var hit = harness.Hit();
         var length = harness.Encoder().Encode(hit, buffer);
         var pending = new PendingHit(hit, buffer, 0, length);
-        var batch = new Batch([pending], [], buffer);
+        var batch = new Batch([pending], [], buffer: buffer);
 
         batch.Dispose();
 
@@ -214,7 +214,7 @@ public class Utf8SendPathTests
         var pending = new PendingHit(hit, buffer, 0, length);
         var query = pending.Query;
 
-        new Batch([pending], [], buffer).Dispose();
+        new Batch([pending], [], buffer: buffer).Dispose();
 
         Assert.That(pending.Query, Is.SameAs(query));
         Assert.That(query, Does.StartWith("?idsite=1&rec=1&"));

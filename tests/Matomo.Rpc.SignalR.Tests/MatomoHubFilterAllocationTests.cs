@@ -1,9 +1,11 @@
 using Matomo.Rpc.SignalR.Tests.Support;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Connections.Features;
 using Microsoft.AspNetCore.SignalR;
 
 namespace Matomo.Rpc.SignalR.Tests;
 
-/// <summary>The excluded path costs no allocation: counted on the current thread, not timed.</summary>
+/// <summary>The excluded and opted-out paths cost no allocation: counted on the current thread, not timed.</summary>
 public sealed class MatomoHubFilterAllocationTests
 {
     private const int Calls = 1000;
@@ -38,6 +40,28 @@ public sealed class MatomoHubFilterAllocationTests
 
         Assert.That(_incomplete, Is.Zero);
         Assert.That(allocated, Is.Zero);
+    }
+
+    [TestCase("Sec-GPC")]
+    [TestCase("DNT")]
+    public async Task InvokeMethodAsync_OptedOutConnection_AllocatesNothingAndCountsEveryCall(string header)
+    {
+        var http = new DefaultHttpContext();
+        http.Request.Headers[header] = "1";
+        var context = new FakeHubCallerContext();
+        context.Features.Set<IHttpContextFeature>(new RequestFeature(http));
+        await _harness.Filter.OnConnectedAsync(_harness.Lifetime(context), _ => Task.CompletedTask).WaitAsync(TimeSpan.FromSeconds(10));
+        var invocation = _harness.Invocation(context, "Echo", "x");
+        RunTracked(invocation, Calls);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        RunTracked(invocation, Calls);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.That(_incomplete, Is.Zero);
+        Assert.That(allocated, Is.Zero);
+        Assert.That(_harness.Tracker.Statistics.OptedOut, Is.EqualTo(1 + (2 * Calls)), "the connect event and every invocation");
+        Assert.That(_harness.Tracker.Statistics.Queued, Is.Zero);
     }
 
     [Test]
@@ -77,5 +101,10 @@ public sealed class MatomoHubFilterAllocationTests
                 _incomplete++;
             }
         }
+    }
+
+    private sealed class RequestFeature(HttpContext httpContext) : IHttpContextFeature
+    {
+        public HttpContext? HttpContext { get; set; } = httpContext;
     }
 }

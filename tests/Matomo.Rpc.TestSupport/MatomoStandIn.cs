@@ -22,7 +22,7 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly List<StoredHit> _hits = [];
     private readonly List<ReceivedRequest> _requests = [];
-    private readonly List<(int Count, TaskCompletionSource Signal)> _waiters = [];
+    private readonly List<(Func<IReadOnlyList<StoredHit>, bool> Until, TaskCompletionSource Signal)> _waiters = [];
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private WebApplication? _app;
     private long _latencyTicks;
@@ -124,18 +124,26 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
     }
 
     /// <summary>Waits until at least <paramref name="count"/> hits are stored; throws <see cref="TimeoutException"/> otherwise.</summary>
-    public async Task<IReadOnlyList<StoredHit>> WaitForHitsAsync(int count, TimeSpan timeout)
+    public Task<IReadOnlyList<StoredHit>> WaitForHitsAsync(int count, TimeSpan timeout) =>
+        WaitForHitsAsync(hits => hits.Count >= count, timeout, string.Create(CultureInfo.InvariantCulture, $"{count} stored hits"));
+
+    /// <summary>
+    /// Waits until the stored hits satisfy <paramref name="until"/> (checked as each request stores its hits); throws
+    /// <see cref="TimeoutException"/>, saying what was <paramref name="expected"/>, otherwise.
+    /// </summary>
+    public async Task<IReadOnlyList<StoredHit>> WaitForHitsAsync(Func<IReadOnlyList<StoredHit>, bool> until, TimeSpan timeout, string expected)
     {
+        ArgumentNullException.ThrowIfNull(until);
         TaskCompletionSource signal;
         lock (_gate)
         {
-            if (_hits.Count >= count)
+            if (until(_hits))
             {
                 return [.. _hits];
             }
 
             signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiters.Add((count, signal));
+            _waiters.Add((until, signal));
         }
 
         try
@@ -148,7 +156,7 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
             {
                 _waiters.RemoveAll(w => w.Signal == signal);
                 throw new TimeoutException(string.Create(CultureInfo.InvariantCulture,
-                    $"Expected {count} stored hits within {timeout}, got {_hits.Count} ({_requests.Count} requests: {string.Join(", ", _requests.Select(r => r.StatusCode))})."));
+                    $"Expected {expected} within {timeout}, got {_hits.Count} ({_requests.Count} requests: {string.Join(", ", _requests.Select(r => r.StatusCode))})."));
             }
         }
 
@@ -288,7 +296,7 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
                 _hits.AddRange(stored);
                 for (var i = _waiters.Count - 1; i >= 0; i--)
                 {
-                    if (_hits.Count >= _waiters[i].Count)
+                    if (_waiters[i].Until(_hits))
                     {
                         _waiters[i].Signal.TrySetResult();
                         _waiters.RemoveAt(i);

@@ -37,7 +37,8 @@ public sealed class GreeterRpcService : Greeter.GreeterBase
         context.AddMatomoCustomVariable("greeting_length", message.Length.ToString(CultureInfo.InvariantCulture));
 
         // Any Tracking API parameter for this call only: here the caller's user id (uid), when it sends one, so that
-        // Matomo counts its calls as one visitor across connections and replicas.
+        // Matomo counts its calls as one visitor across connections and replicas. It leaves as a pseudonym (a keyed hash
+        // with Matomo:VisitorIdSalt) unless Matomo:UserId:Mode is Plain: the user's name never reaches Matomo.
         if (context.RequestHeaders.GetValue(UserIdHeader) is { Length: > 0 } userId)
         {
             context.SetMatomoVar("uid", userId);

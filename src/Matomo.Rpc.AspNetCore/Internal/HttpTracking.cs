@@ -58,13 +58,13 @@ internal sealed class HttpTracking
         MatomoCallScope? call = null;
         try
         {
-            call = _tracker.StartCall(action, MatomoCallKind.Http, UrlPath(context.Request));
+            // Null when excluded or when the request carries the caller's opt-out (Sec-GPC / DNT), which is counted.
+            call = _tracker.StartCall(context, action, MatomoCallKind.Http, UrlPath(context.Request));
             if (call is null)
             {
                 return null;
             }
 
-            call.SetCaller(_tracker.ReadCaller(context));
             call.SetField(MethodField, method);
             if (_methodDimension is not null)
             {

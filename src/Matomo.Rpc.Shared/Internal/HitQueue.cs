@@ -85,6 +85,15 @@ internal sealed class HitQueue
         }
     }
 
+    /// <summary>Takes places back for hits released early that are handed back (the spool could not take them).</summary>
+    public void Hold(int count)
+    {
+        if (count > 0)
+        {
+            Interlocked.Add(ref _held, count);
+        }
+    }
+
     /// <summary>Takes every hit still waiting out of the queue and counts it as dropped for <paramref name="reason"/>.</summary>
     public int DropWaiting(string reason)
     {

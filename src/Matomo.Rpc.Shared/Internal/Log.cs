@@ -76,4 +76,7 @@ internal static partial class Log
 
     [LoggerMessage(60, LogLevel.Warning, "Calls offered Matomo {OfferedRate} hits/s over the last {Window}, but Matomo took {TakenRate} hits/s: the rest waits in the queue or is dropped, an accident of timing rather than a known fraction. A Matomo:Sampling:Rate of about {FittingRate} (now {Rate}) would fit what Matomo takes; or give Matomo more capacity (QueuedTracking, more tracker nodes, Matomo:Sending:MaxConcurrentRequests).", EventName = "OfferedExceedsCapacity")]
     public static partial void OfferedExceedsCapacity(ILogger logger, double offeredRate, TimeSpan window, double takenRate, double fittingRate, double rate);
+
+    [LoggerMessage(90, LogLevel.Warning, "Matomo:UserId:Mode is Pseudonym but Matomo:VisitorIdSalt is not set: user id pseudonyms come from a random key of this process, so one user gets another uid after a restart and on each replica. Set Matomo:VisitorIdSalt to the same secret on every replica.", EventName = "PseudonymWithoutSalt")]
+    public static partial void PseudonymWithoutSalt(ILogger logger);
 }

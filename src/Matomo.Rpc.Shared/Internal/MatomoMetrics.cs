@@ -11,6 +11,7 @@ internal sealed class MatomoMetrics
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _retried;
     private readonly Counter<long> _sampledOut;
+    private readonly Counter<long> _optedOut;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _sendDuration;
     private readonly TimeProvider _time;
@@ -21,6 +22,7 @@ internal sealed class MatomoMetrics
     private long _retriedTotal;
     private long _sampledOutTotal;
     private long _offeredTotal;
+    private long _optedOutTotal;
     private long _lastDropTicks = long.MinValue;
 
     public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength, TimeProvider time)
@@ -33,10 +35,14 @@ internal sealed class MatomoMetrics
         _dropped = meter.CreateCounter<long>("matomo.rpc.hits.dropped", "{hit}", "Hits given up before Matomo took them, by reason.");
         _retried = meter.CreateCounter<long>("matomo.rpc.requests.retried", "{request}", "Requests to Matomo repeated after a transient failure.");
         _sampledOut = meter.CreateCounter<long>("matomo.rpc.hits.sampled_out", "{call}", "Calls left out by sampling (Matomo:Sampling): no hit.");
+        _optedOut = meter.CreateCounter<long>("matomo.rpc.hits.opted_out", "{call}", "Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app).");
         _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
         _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
         meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits held: waiting to be sent or being sent (at most Matomo:Sending:QueueCapacity).");
     }
+
+    /// <summary>The spool, when the app has one: its figures go into <see cref="Snapshot"/>.</summary>
+    public Spool.HitSpool? Spool { get; set; }
 
     /// <summary>When a hit was last dropped, or null if none was.</summary>
     public DateTimeOffset? LastDropAt => Interlocked.Read(ref _lastDropTicks) is var ticks && ticks == long.MinValue
@@ -100,17 +106,43 @@ internal sealed class MatomoMetrics
         _retried.Add(1);
     }
 
+    public void OptedOut()
+    {
+        Interlocked.Increment(ref _optedOutTotal);
+        _optedOut.Add(1);
+    }
+
     public void Request(int batchSize, TimeSpan duration)
     {
         _batchSize.Record(batchSize);
         _sendDuration.Record(duration.TotalSeconds);
     }
 
-    public MatomoStatistics Snapshot(int queueLength) => new(
-        Interlocked.Read(ref _queuedTotal),
-        Interlocked.Read(ref _sentTotal),
-        Interlocked.Read(ref _rejectedTotal),
-        Interlocked.Read(ref _droppedTotal),
-        Interlocked.Read(ref _retriedTotal),
-        queueLength);
+    public MatomoStatistics Snapshot(int queueLength)
+    {
+        var statistics = new MatomoStatistics(
+            Interlocked.Read(ref _queuedTotal),
+            Interlocked.Read(ref _sentTotal),
+            Interlocked.Read(ref _rejectedTotal),
+            Interlocked.Read(ref _droppedTotal),
+            Interlocked.Read(ref _retriedTotal),
+            queueLength)
+        {
+            OptedOut = Interlocked.Read(ref _optedOutTotal),
+            SampledOut = Interlocked.Read(ref _sampledOutTotal),
+        };
+        if (Spool is not { } spool)
+        {
+            return statistics;
+        }
+
+        var store = spool.Statistics;
+        return statistics with
+        {
+            Spooled = store.HitsSpooled,
+            Replayed = store.HitsReplayed,
+            SpoolWaiting = spool.Waiting,
+            SpoolInherited = spool.Inherited,
+        };
+    }
 }

@@ -1,11 +1,13 @@
 using System.Text;
+using Matomo.Rpc.Internal.Spool;
 
 namespace Matomo.Rpc.Internal;
 
 /// <summary>
-/// A hit encoded once, ready to be sent: its query is either bytes in its batch's <see cref="HitBuffer"/> (the
-/// sender's own hits) or a string (a hit read back, e.g. from a spool). <see cref="Query"/> is the one place the
-/// bytes become a string (log-only mode, the in-memory sink, a spool); the bulk body copies the bytes as they are.
+/// A hit encoded once, ready to be sent: taken from the queue (with its <see cref="MatomoHit"/>) or read back from the
+/// spool (without). Its query is either bytes in its batch's <see cref="HitBuffer"/> (the sender's own hits) or a
+/// string (a hit read back from the spool, tests). <see cref="Query"/> is the one place the bytes become a string
+/// (log-only mode, the in-memory sink, <see cref="ToSpooled"/>); the bulk body copies the bytes as they are.
 /// </summary>
 internal sealed class PendingHit
 {
@@ -15,10 +17,8 @@ internal sealed class PendingHit
     private string? _query;
 
     public PendingHit(MatomoHit hit, string query, bool isCrash = false)
+        : this(hit, query, hit.Timestamp, hit.Action, isCrash)
     {
-        Hit = hit;
-        _query = query;
-        IsCrash = isCrash;
     }
 
     public PendingHit(MatomoHit hit, HitBuffer buffer, int offset, int length, bool isCrash = false)
@@ -27,16 +27,28 @@ internal sealed class PendingHit
         _buffer = buffer;
         _offset = offset;
         _length = length;
+        Timestamp = hit.Timestamp;
+        Action = hit.Action;
         IsCrash = isCrash;
     }
 
-    public MatomoHit Hit { get; }
+    private PendingHit(MatomoHit? hit, string query, DateTimeOffset timestamp, string action, bool isCrash)
+    {
+        Hit = hit;
+        _query = query;
+        Timestamp = timestamp;
+        Action = action;
+        IsCrash = isCrash;
+    }
+
+    /// <summary>The call's hit; null for a hit read back from the spool (an earlier attempt, maybe an earlier process).</summary>
+    public MatomoHit? Hit { get; }
 
     /// <summary>When the call ended (the hit's <c>cdt</c>): what delivery reads for the 24-hour rule of tokenless clients.</summary>
-    public DateTimeOffset Timestamp => Hit.Timestamp;
+    public DateTimeOffset Timestamp { get; }
 
     /// <summary>The action, for log lines about this hit.</summary>
-    public string Action => Hit.Action;
+    public string Action { get; }
 
     /// <summary>
     /// The query string, starting with '?' as Matomo's bulk endpoint requires. Made from the bytes on first use (and kept):
@@ -49,6 +61,15 @@ internal sealed class PendingHit
     /// <see cref="HitQueue.Release"/>), so it does not free one when it leaves.
     /// </summary>
     public bool IsCrash { get; }
+
+    /// <summary>
+    /// A hit read back from the spool. With <see cref="ToSpooled"/>, the one place where a pending hit and the spool's
+    /// record meet: the encoded query goes to disk and back as it is, never re-encoded.
+    /// </summary>
+    public static PendingHit FromSpooled(SpooledHit spooled) => new(null, spooled.Query, spooled.Timestamp, spooled.Action, spooled.Isolated);
+
+    /// <summary>The record the spool keeps for this hit (see <see cref="FromSpooled"/>): the bytes become a string here.</summary>
+    public SpooledHit ToSpooled() => new(Query, Timestamp, string.Empty, Action, IsCrash);
 
     /// <summary>The query's UTF-8 bytes, when they are the encoder's (percent-encoded ASCII, JSON-safe as they are).</summary>
     internal bool TryGetUtf8(out ReadOnlySpan<byte> utf8)

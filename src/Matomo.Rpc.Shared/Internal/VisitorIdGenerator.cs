@@ -7,7 +7,9 @@ namespace Matomo.Rpc.Internal;
 
 /// <summary>
 /// Derives 16-hex visitor ids from a caller key with a salt that rotates every UTC day: the same caller gets the
-/// same id all day, and ids of different days cannot be linked without the salt.
+/// same id all day, and ids of different days cannot be linked without the salt. Also derives user id pseudonyms, which
+/// do not rotate (a user id is meant to follow a user across days): 32 hex of HMAC-SHA256 under a key derived from the
+/// salt, so the same salt gives the same pseudonym on every replica and after restarts.
 /// Not thread-safe: one per encoder (the sender's thread).
 /// </summary>
 internal sealed class VisitorIdGenerator
@@ -19,7 +21,9 @@ internal sealed class VisitorIdGenerator
     private readonly Dictionary<(string? Key, IPAddress? Address, string? UserAgent), string> _cache = [];
     private DateOnly _day;
     private IncrementalHash? _hmac;
+    private readonly Dictionary<string, string> _pseudonyms = new(StringComparer.Ordinal);
     private byte[] _buffer = new byte[256];
+    private IncrementalHash? _userHmac;
 
     public VisitorIdGenerator(string? salt)
     {
@@ -73,6 +77,29 @@ internal sealed class VisitorIdGenerator
 
         _cache[caller] = id;
         return id;
+    }
+
+    /// <summary>The pseudonym of a user id: HMAC-SHA256 under HMAC(salt, "uid") over the user id's UTF-8, first 16 bytes as hex.</summary>
+    public string Pseudonym(string userId)
+    {
+        if (_pseudonyms.TryGetValue(userId, out var pseudonym))
+        {
+            return pseudonym;
+        }
+
+        // "uid" can never be a day ("yyyy-MM-dd"), so this key is apart from the daily visitor id keys.
+        _userHmac ??= IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, HMACSHA256.HashData(_secret, "uid"u8));
+        Append(_userHmac, userId);
+        Span<byte> hash = stackalloc byte[32];
+        _userHmac.GetHashAndReset(hash);
+        pseudonym = Convert.ToHexStringLower(hash[..16]);
+        if (_pseudonyms.Count >= CacheSize)
+        {
+            _pseudonyms.Clear();
+        }
+
+        _pseudonyms[userId] = pseudonym;
+        return pseudonym;
     }
 
     private IncrementalHash HmacFor(DateOnly day)

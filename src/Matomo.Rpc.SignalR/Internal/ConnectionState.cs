@@ -17,10 +17,13 @@ internal sealed class ConnectionState
     /// <summary>Stored under <see cref="Key"/> when the filter runs without a tracker: the per-invocation API then does nothing.</summary>
     public static readonly object NotTracked = new();
 
+    private readonly MatomoCallerInfo _caller;
+    private volatile bool _optedOut;
+
     private ConnectionState(long connectedAt, MatomoCallerInfo caller, string? transport, string hubPath)
     {
         ConnectedAt = connectedAt;
-        Caller = caller;
+        _caller = caller;
         Transport = transport;
         HubPath = hubPath;
     }
@@ -28,8 +31,11 @@ internal sealed class ConnectionState
     /// <summary>The connect timestamp, on the tracker's <see cref="TimeProvider"/>.</summary>
     public long ConnectedAt { get; }
 
-    /// <summary>The caller of the connection's request, with the connection id as the visitor key.</summary>
-    public MatomoCallerInfo Caller { get; }
+    /// <summary>
+    /// The caller of the connection's request (negotiate or transport request, whose headers carry the opt-out), with
+    /// the connection id as the visitor key; opted out also when the app marked the connection so.
+    /// </summary>
+    public MatomoCallerInfo Caller => _optedOut ? _caller with { OptedOut = true } : _caller;
 
     /// <summary>WebSockets, ServerSentEvents or LongPolling; null when unknown.</summary>
     public string? Transport { get; }
@@ -37,13 +43,16 @@ internal sealed class ConnectionState
     /// <summary>The hub's route, e.g. <c>/hubs/chat</c>.</summary>
     public string HubPath { get; }
 
+    /// <summary>Every later call of the connection is opted out (the app's decision, e.g. in OnConnectedAsync).</summary>
+    public void OptOut() => _optedOut = true;
+
     public static ConnectionState? Get(HubCallerContext context) =>
         context.Items.TryGetValue(Key, out var value) ? value as ConnectionState : null;
 
     public static ConnectionState Create(MatomoTracker tracker, HubCallerContext context)
     {
         var httpContext = context.GetHttpContext();
-        var caller = httpContext is null ? default : tracker.ReadCaller(httpContext);
+        var caller = httpContext is null ? default : tracker.ReadCaller(httpContext, context.UserIdentifier);
 
         // One connection is one visitor, unless the visitor header (or the user id, which the encoder prefers) says who it is.
         caller = caller with { VisitorKey = caller.VisitorKey ?? context.ConnectionId };

@@ -74,7 +74,7 @@ public sealed class HttpTestHost : IAsyncDisposable
 
     public TestGates Gates => App.Services.GetRequiredService<TestGates>();
 
-    public static async Task<HttpTestHost> StartAsync(MatomoStandIn matomo, Action<HttpTestHostOptions>? configure = null, ILoggerProvider? logs = null)
+    public static async Task<HttpTestHost> StartAsync(MatomoStandIn matomo, Action<HttpTestHostOptions>? configure = null, ILoggerProvider? logs = null, LogLevel logLevel = LogLevel.Trace)
     {
         var options = new HttpTestHostOptions();
         configure?.Invoke(options);
@@ -82,7 +82,7 @@ public sealed class HttpTestHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         if (logs is not null)
         {
-            builder.Logging.AddProvider(logs).SetMinimumLevel(LogLevel.Trace);
+            builder.Logging.AddProvider(logs).SetMinimumLevel(logLevel);
         }
 
         builder.Host.UseDefaultServiceProvider(o =>

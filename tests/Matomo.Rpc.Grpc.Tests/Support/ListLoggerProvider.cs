@@ -16,7 +16,8 @@ public sealed class ListLoggerProvider : ILoggerProvider
     {
     }
 
-    public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, Exception? Exception);
+    /// <param name="Message">The formatted text, only to check that something (a secret, a user's name) is in no line.</param>
+    public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, Exception? Exception, string Message);
 
     private sealed class ListLogger(ListLoggerProvider provider, string category) : ILogger
     {
@@ -26,6 +27,6 @@ public sealed class ListLoggerProvider : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            provider._entries.Enqueue(new LogEntry(category, logLevel, eventId, exception));
+            provider._entries.Enqueue(new LogEntry(category, logLevel, eventId, exception, formatter(state, exception)));
     }
 }

@@ -19,7 +19,8 @@ public sealed class GreeterProbe
 /// <summary>
 /// The Greeter of protos/greet.proto, with behaviours picked by the request's name: "notfound" (RpcException with
 /// trailers), "crash" (unhandled exception), "status" (sets Status and a trailer, returns), "wait" (waits for
-/// cancellation), "late" (waits for cancellation, then returns normally), "vars" (uses the per-call API); anything else greets.
+/// cancellation), "late" (waits for cancellation, then returns normally), "vars" (uses the per-call API), "uid" (sets
+/// <c>uid</c> from the <c>x-user-id</c> header, as the sample does); anything else greets.
 /// </summary>
 public sealed class TestGreeter(GreeterProbe probe) : Greeter.GreeterBase
 {
@@ -87,6 +88,9 @@ public sealed class TestGreeter(GreeterProbe probe) : Greeter.GreeterBase
                 {
                 }
 
+                break;
+            case "uid":
+                context.SetMatomoVar("uid", context.RequestHeaders.GetValue("x-user-id"));
                 break;
             case "vars":
                 context.SetMatomoVar("dimension1", "from-service");

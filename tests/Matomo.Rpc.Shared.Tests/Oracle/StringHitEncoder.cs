@@ -147,7 +147,34 @@ internal sealed class StringHitEncoder
         var caller = hit.Caller;
         AddOptional(query, "ua", caller.UserAgent);
         AddOptional(query, "lang", caller.Language);
-        AddOptional(query, "urlref", caller.Referrer);
+        AddOptional(query, "urlref", caller.Referrer is { } referrer && !_options.Privacy.KeepReferrerQuery ? WithoutQuery(referrer) : caller.Referrer);
+    }
+
+    /// <summary>A referrer without its query string and fragment, which often carry personal data.</summary>
+    internal static string WithoutQuery(string url)
+    {
+        var end = url.AsSpan().IndexOfAny('?', '#');
+        return end < 0 ? url : url[..end];
+    }
+
+    /// <summary>
+    /// What leaves the process for the parameters set by service code or the action's details: a <c>uid</c> as a
+    /// pseudonym (unless the mode is Plain), a <c>urlref</c> without its query (unless kept).
+    /// </summary>
+    private void ApplyPrivacy()
+    {
+        for (var i = 0; i < _extras.Count; i++)
+        {
+            var (name, value) = _extras[i];
+            if (name == "uid" && _options.UserId.Mode == MatomoUserIdMode.Pseudonym && value.Length > 0)
+            {
+                _extras[i] = new(name, _visitorIds.Pseudonym(value));
+            }
+            else if (name == "urlref" && !_options.Privacy.KeepReferrerQuery)
+            {
+                _extras[i] = new(name, WithoutQuery(value));
+            }
+        }
     }
 
     private void AddVisitor(StringQueryWriter query, MatomoHit hit)
@@ -172,10 +199,14 @@ internal sealed class StringHitEncoder
                 case MatomoVisitorIdentity.None:
                     break;
                 case MatomoVisitorIdentity.UserId when caller.UserId is { Length: > 0 } user:
-                    query.Add("uid", TextSanitizer.Clip(user, Limits.ParameterValue));
+                    query.Add("uid", _options.UserId.Mode == MatomoUserIdMode.Pseudonym ? _visitorIds.Pseudonym(user) : TextSanitizer.Clip(user, Limits.ParameterValue));
                     break;
                 default:
-                    query.Add("cid", _visitorIds.Compute(hit.Timestamp, caller.VisitorKey, caller.RemoteAddress, caller.UserAgent));
+                    // Masked first: an id hashed from the whole address would tell apart what IpMaskBytes merges.
+                    var hashed = caller.VisitorKey is null && caller.RemoteAddress is { } remote && _options.IpMaskBytes > 0
+                        ? Mask(remote, _options.IpMaskBytes)
+                        : caller.RemoteAddress;
+                    query.Add("cid", _visitorIds.Compute(hit.Timestamp, caller.VisitorKey, hashed, caller.UserAgent));
                     break;
             }
         }
@@ -305,6 +336,7 @@ internal sealed class StringHitEncoder
         _extras.Clear();
         Collect(hit.Details, visitorOnly);
         Collect(hit.Parameters, visitorOnly);
+        ApplyPrivacy();
     }
 
     private void Collect(IReadOnlyList<KeyValuePair<string, string>> parameters, bool visitorOnly)

@@ -21,6 +21,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
 {
     public const string ChatPath = "/hubs/chat";
     public const string PlainPath = "/hubs/plain";
+    public const string OptOutPath = "/hubs/optout";
     public const string UserHeader = "X-Test-User";
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
@@ -55,10 +56,12 @@ public sealed class SignalRTestHost : IAsyncDisposable
         MatomoStandIn matomo,
         FilterRegistration registration = FilterRegistration.PerHub,
         Action<MatomoOptions>? configure = null,
-        bool registerTracking = true)
+        bool registerTracking = true,
+        ILoggerProvider? capture = null,
+        LogLevel captureLevel = LogLevel.Information)
     {
         ArgumentNullException.ThrowIfNull(matomo);
-        return StartAsync(matomo.TrackerUrl, matomo.SiteId, registration, configure, registerTracking);
+        return StartAsync(matomo.TrackerUrl, matomo.SiteId, registration, configure, registerTracking, capture, captureLevel);
     }
 
     /// <summary>The same host sending to any Matomo, e.g. a real one (tests/Matomo.Rpc.RealMatomo.Tests).</summary>
@@ -67,12 +70,19 @@ public sealed class SignalRTestHost : IAsyncDisposable
         int siteId,
         FilterRegistration registration = FilterRegistration.PerHub,
         Action<MatomoOptions>? configure = null,
-        bool registerTracking = true)
+        bool registerTracking = true,
+        ILoggerProvider? capture = null,
+        LogLevel captureLevel = LogLevel.Information)
     {
         var logs = new CollectingLoggerProvider();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         builder.Logging.ClearProviders().AddProvider(logs);
+        if (capture is not null)
+        {
+            builder.Logging.AddProvider(capture).SetMinimumLevel(captureLevel);
+        }
+
         builder.Services.AddSingleton<Rendezvous>();
         builder.Services.AddSingleton<ConnectionLog>();
         builder.Services.AddSingleton<StreamGate>();
@@ -94,6 +104,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
         var signalR = registration == FilterRegistration.PerHub
             ? builder.Services.AddSignalR(o => o.MaximumParallelInvocationsPerClient = 2)
                 .AddHubOptions<ChatHub>(o => o.AddFilter<MatomoHubFilter>())
+                .AddHubOptions<OptOutHub>(o => o.AddFilter<MatomoHubFilter>())
             : builder.Services.AddSignalR(o =>
             {
                 o.MaximumParallelInvocationsPerClient = 2;
@@ -118,6 +129,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
         });
         app.MapHub<ChatHub>(ChatPath);
         app.MapHub<PlainHub>(PlainPath);
+        app.MapHub<OptOutHub>(OptOutPath);
         await app.StartAsync().WaitAsync(Timeout);
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -14,21 +14,40 @@ internal sealed class Batch : IDisposable
     // The encoded queries of the batch's hits; back to the pool when the batch is done.
     private readonly HitBuffer? _buffer;
 
-    public Batch(List<PendingHit> hits, List<PendingHit> crashes, HitBuffer? buffer = null)
+    /// <param name="hits">The hits, oldest first.</param>
+    /// <param name="crashes">Crash Analytics hits, each sent alone after the others.</param>
+    /// <param name="fromSpool">The spool file the hits were read from, if they were.</param>
+    /// <param name="segmentSize">Most hits per request (a spool file may hold more than one batch); all in one by default.</param>
+    /// <param name="buffer">Where the hits' queries are encoded (the sender's batches); returned to the pool by <see cref="Dispose"/>.</param>
+    public Batch(List<PendingHit> hits, List<PendingHit> crashes, Spool.SpoolBatch? fromSpool = null, int segmentSize = int.MaxValue, HitBuffer? buffer = null)
     {
         _buffer = buffer;
+        FromSpool = fromSpool;
         for (var i = crashes.Count - 1; i >= 0; i--)
         {
             _segments.Push([crashes[i]]);
         }
 
-        if (hits.Count > 0)
+        if (hits.Count <= segmentSize)
         {
-            _segments.Push(hits);
+            if (hits.Count > 0)
+            {
+                _segments.Push(hits);
+            }
+        }
+        else
+        {
+            for (var start = (hits.Count - 1) / segmentSize * segmentSize; start >= 0; start -= segmentSize)
+            {
+                _segments.Push(hits.GetRange(start, Math.Min(segmentSize, hits.Count - start)));
+            }
         }
 
         Size = hits.Count + crashes.Count;
     }
+
+    /// <summary>The spool file the hits were read from, or null for hits taken from the queue.</summary>
+    public Spool.SpoolBatch? FromSpool { get; }
 
     /// <summary>Hits in the batch when it was taken, crash hits included.</summary>
     public int Size { get; }
