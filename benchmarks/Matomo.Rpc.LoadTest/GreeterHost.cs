@@ -53,9 +53,11 @@ internal sealed class GreeterHost : IAsyncDisposable
             case Mode.Baseline:
                 builder.Services.AddGrpc();
                 break;
-            case Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting:
+            case Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting or Mode.MatomoDownSpool:
+                var spool = mode == Mode.MatomoDownSpool ? Path.Combine(Path.GetTempPath(), "matomo-rpc-loadtest-spool", Guid.NewGuid().ToString("N")) : null;
                 builder.Services.AddMatomoTracking(o =>
                 {
+                    o.Spool.Directory = spool;
                     o.TrackerUrl = trackerUrl;
                     if (configureMatomo is not null)
                     {
@@ -85,6 +87,13 @@ internal sealed class GreeterHost : IAsyncDisposable
         }
 
         var app = builder.Build();
+        if (mode == Mode.MatomoDownSpool)
+        {
+            // The stand-in stays down for the host's life: its spool is never replayed, so it goes with the host.
+            var directory = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<MatomoOptions>>().Value.Spool.Directory!;
+            app.Lifetime.ApplicationStopped.Register(() => Directory.Delete(directory, recursive: true));
+        }
+
         app.MapGrpcService<GreeterService>();
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -55,7 +55,7 @@ internal static class LoadRunner
     private static async Task<SlotResult> RunSlotAsync(Mode mode, int round, LoadTestSettings settings, StandInClient standIn)
     {
         await standIn.SetLatencyAsync(mode is Mode.MatomoSlow or Mode.NaivePerCallPost ? SlowMatomo : TimeSpan.Zero);
-        if (mode == Mode.MatomoDown)
+        if (mode is Mode.MatomoDown or Mode.MatomoDownSpool)
         {
             await standIn.StopAsync();
         }
@@ -101,7 +101,7 @@ internal static class LoadRunner
         var exported = host.Activities?.Total ?? 0;
         await host.DisposeAsync();
 
-        if (mode == Mode.MatomoDown)
+        if (mode is Mode.MatomoDown or Mode.MatomoDownSpool)
         {
             await standIn.RestartAsync();
         }

@@ -22,6 +22,9 @@ internal enum Mode
 
     /// <summary>MatomoInterceptor sending to a bulk endpoint that only counts (Matomo's own cost off the box).</summary>
     MatomoCounting = 7,
+
+    /// <summary>MatomoInterceptor, the stand-in down, the spool on (a fresh temporary directory): mode 4 plus the disk.</summary>
+    MatomoDownSpool = 8,
 }
 
 internal static class ModeNames
@@ -35,8 +38,9 @@ internal static class ModeNames
         Mode.NaivePerCallPost => "5 naive: awaited POST per call (200 ms)",
         Mode.OpenTelemetry => "6 OpenTelemetry ASP.NET Core, in-memory exporter",
         Mode.MatomoCounting => "7 Matomo.Rpc -> counting endpoint",
+        Mode.MatomoDownSpool => "8 Matomo.Rpc -> stand-in down, spool on",
         _ => mode.ToString(),
     };
 
-    public static bool UsesMatomoRpc(this Mode mode) => mode is Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting;
+    public static bool UsesMatomoRpc(this Mode mode) => mode is Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting or Mode.MatomoDownSpool;
 }

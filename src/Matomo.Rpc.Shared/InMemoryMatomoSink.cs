@@ -68,7 +68,11 @@ public sealed class InMemoryMatomoSink
         {
             foreach (var hit in hits)
             {
-                _hits.Add(new MatomoRecordedHit(hit.Hit, hit.Query));
+                // A hit replayed from the spool has no MatomoHit left: it was recorded by the run that made it.
+                if (hit.Hit is not null)
+                {
+                    _hits.Add(new MatomoRecordedHit(hit.Hit, hit.Query));
+                }
             }
 
             for (var i = _waiters.Count - 1; i >= 0; i--)

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Matomo.Rpc;
 using Matomo.Rpc.Internal;
+using Matomo.Rpc.Internal.Spool;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -63,7 +64,7 @@ public static class MatomoServiceCollectionExtensions
     /// <summary>
     /// Adds a health check of the tracking pipeline: degraded when sends to Matomo have failed for longer than
     /// <c>Matomo:Sending:DegradedAfter</c>, for that long after a hit was dropped, while more than half the queue capacity
-    /// waits to be sent, or when the Matomo check found data loss.
+    /// waits to be sent, while hits wait in the spool and Matomo fails, or when the Matomo check found data loss.
     /// </summary>
     public static IHealthChecksBuilder AddMatomoTracking(this IHealthChecksBuilder builder, string name = "matomo", IEnumerable<string>? tags = null)
     {
@@ -75,7 +76,8 @@ public static class MatomoServiceCollectionExtensions
                 sp.GetRequiredService<HitQueue>(),
                 sp.GetRequiredService<TrackingState>(),
                 sp.GetRequiredService<SendHealth>(),
-                sp.GetRequiredService<TimeProvider>()),
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetService<HitSpool>()),
             HealthStatus.Degraded,
             tags));
     }
@@ -109,6 +111,17 @@ public static class MatomoServiceCollectionExtensions
             sp.GetRequiredService<HitQueue>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<MatomoSender>()));
+        services.TryAddSingleton(sp =>
+        {
+            var options = Options(sp);
+            return new HitSpool(
+                SpoolSettings.From(options.Spool, sp.GetService<IHostEnvironment>()?.ContentRootPath),
+                options.Sending.BatchSize,
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger<MatomoSender>(),
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<IMeterFactory>(),
+                sp.GetRequiredService<HitQueue>().Metrics);
+        });
         services.TryAddSingleton(sp => new MatomoTracker(
             Options(sp),
             sp.GetRequiredService<TimeProvider>(),
@@ -140,8 +153,10 @@ public static class MatomoServiceCollectionExtensions
             var queue = sp.GetRequiredService<HitQueue>();
             var time = sp.GetRequiredService<TimeProvider>();
             var encoder = new HitEncoder(options, new VisitorIdGenerator(options.VisitorIdSalt), state, logger);
-            var delivery = new HitDelivery(sp.GetRequiredService<IHitWriter>(), encoder, queue, options, state, sp.GetRequiredService<SendHealth>(), time, logger);
-            return new MatomoSender(queue, delivery, options, time, logger);
+            var health = sp.GetRequiredService<SendHealth>();
+            var spool = sp.GetRequiredService<HitSpool>();
+            var delivery = new HitDelivery(sp.GetRequiredService<IHitWriter>(), encoder, queue, options, state, health, time, logger, spool);
+            return new MatomoSender(queue, delivery, options, time, logger, spool, health);
         }));
         services.TryAddSingleton(sp => new MatomoSiteCheck(
             Options(sp),

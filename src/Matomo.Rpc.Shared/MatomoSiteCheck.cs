@@ -77,7 +77,7 @@ public sealed partial class MatomoSiteCheck
         }
 
         // The report is kept (health data, LastReport) and printed: it must not carry the token either.
-        var redacted = findings.Select(f => f with { Message = Redact(f.Message) }).ToList();
+        var redacted = findings.Select(f => new MatomoCheckFinding(f.Severity, f.Code, Redact(f.Message))).ToList();
         var report = new MatomoCheckReport(endpoint is null ? "(log-only)" : Describe(endpoint), version is null ? null : Redact(version), redacted, _time.GetUtcNow());
         _state.LastReport = report;
         foreach (var finding in redacted)

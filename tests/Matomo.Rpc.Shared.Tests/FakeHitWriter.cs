@@ -38,7 +38,7 @@ internal sealed class FakeHitWriter : IHitWriter
         WriteCall call;
         lock (_calls)
         {
-            call = new WriteCall(_calls.Count, [.. hits.Select(h => h.Hit.Action)], [.. hits.Select(h => h.Query)], _time.GetUtcNow(), cancellationToken);
+            call = new WriteCall(_calls.Count, [.. hits.Select(h => h.Action)], [.. hits.Select(h => h.Query)], _time.GetUtcNow(), cancellationToken);
             _calls.Add(call);
         }
 

@@ -39,7 +39,7 @@ public class HitDeliveryTests
             hits.Add(new PendingHit(hit, "?idsite=1&rec=1&action_name=a%2F" + i));
         }
 
-        var crashHits = hits.Take(crashes).Select(h => new PendingHit(h.Hit, h.Query + "&ca=1", isCrash: true)).ToList();
+        var crashHits = hits.Take(crashes).Select(h => new PendingHit(h.Hit!, h.Query + "&ca=1", isCrash: true)).ToList();
         return new Batch(hits, crashHits);
     }
 
@@ -217,7 +217,7 @@ public class HitDeliveryTests
     public async Task DeliverAsync_RolledBackAfterPartAnswered_SplitsAndDropsOnlyThePoisonedHit()
     {
         Arrange();
-        _writer.Answer = (_, hits) => hits.Any(h => h.Hit.Action == "a/2") ? new SendResult(SendStatus.RolledBack, StatusCode: 500) : SendResult.Ok(hits.Count);
+        _writer.Answer = (_, hits) => hits.Any(h => h.Action == "a/2") ? new SendResult(SendStatus.RolledBack, StatusCode: 500) : SendResult.Ok(hits.Count);
         var batch = Take(4);
 
         var first = await DeliverAsync(_delivery, batch);

@@ -201,7 +201,7 @@ public class MatomoSenderConcurrencyTests
 
         public async Task<SendResult> WriteAsync(IReadOnlyList<PendingHit> hits, CancellationToken cancellationToken)
         {
-            string[] actions = [.. hits.Select(h => h.Hit.Action)];
+            string[] actions = [.. hits.Select(h => h.Action)];
             lock (_batches)
             {
                 // In the order requests start: a visitor's hits must start in order, each after the last was answered.

@@ -199,7 +199,7 @@ public class MatomoSenderTests
     public async Task Send_RollbackByPoisonedHit_SplitUntilItStandsAloneDroppedOthersSent()
     {
         Arrange(o => o.Sending.BatchSize = 8);
-        _writer.Answer = (_, hits) => hits.Any(h => h.Hit.Action == "a/5")
+        _writer.Answer = (_, hits) => hits.Any(h => h.Action == "a/5")
             ? new SendResult(SendStatus.RolledBack, StatusCode: 500, Reason: "HTTP 500")
             : SendResult.Ok(hits.Count);
         Enqueue(8);
@@ -254,7 +254,7 @@ public class MatomoSenderTests
     public async Task Send_PoisonedHitAloneInItsBatch_DroppedAfterBoundedRetriesThenNextSent()
     {
         Arrange(o => o.Sending.BatchSize = 1);
-        _writer.Answer = (_, hits) => hits[0].Hit.Action == "a/0" ? new SendResult(SendStatus.RolledBack, StatusCode: 500) : SendResult.Ok(hits.Count);
+        _writer.Answer = (_, hits) => hits[0].Action == "a/0" ? new SendResult(SendStatus.RolledBack, StatusCode: 500) : SendResult.Ok(hits.Count);
         Enqueue(2);
 
         await StartAsync();

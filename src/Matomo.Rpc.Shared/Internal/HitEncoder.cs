@@ -11,11 +11,20 @@ namespace Matomo.Rpc.Internal;
 /// <summary>
 /// Turns a <see cref="MatomoHit"/> into the query string Matomo stores, exactly as MATOMO.md describes. Runs on the
 /// sender's thread, never on a call's path. Not thread-safe (one per sender).
+/// The query is written as percent-encoded UTF-8 straight into the batch's <see cref="HitBuffer"/>, with no string per
+/// parameter; what is the same for many hits (an action's URL and name, a caller's user agent and language, a masked
+/// address, an outcome's text) is encoded once and cached, within bounds.
 /// </summary>
+// The JSON writer and the scratch buffer hold no unmanaged resource: dropping them with the encoder is enough.
+#pragma warning disable CA1001
 internal sealed class HitEncoder
+#pragma warning restore CA1001
 {
     /// <summary>The parameters that name the visitor; a crash hit keeps them so it lands on its call's visitor.</summary>
     private static readonly string[] VisitorParameters = ["uid", "cid", "_id"];
+
+    // Callers a backend sees over and over; a value is cached only when it is not longer than Matomo keeps.
+    private const int CallerCacheSize = 1024;
 
     private readonly MatomoOptions _options;
     private readonly VisitorIdGenerator _visitorIds;
@@ -25,8 +34,18 @@ internal sealed class HitEncoder
     private readonly string? _baseUrl;
     private readonly bool _withToken;
     private readonly TrackingState _state;
-    private readonly StringBuilder _builder = new(512);
     private readonly ArrayBufferWriter<byte> _json = new(256);
+    private readonly Utf8JsonWriter _jsonWriter;
+    private readonly string[] _slotNames;
+    private readonly EncodedCache<UrlKey> _urls = new(Limits.ActionCacheSize);
+    private readonly EncodedCache<string> _actionNames = new(Limits.ActionCacheSize);
+    private readonly EncodedCache<string> _userAgents = new(CallerCacheSize);
+    private readonly EncodedCache<string> _languages = new(CallerCacheSize);
+    private readonly EncodedCache<IPAddress> _addresses = new(CallerCacheSize);
+    private readonly Dictionary<MatomoOutcome, string> _outcomes = [];
+    private readonly Dictionary<int, string> _dimensionNames = [];
+    private readonly Func<IPAddress, string> _maskedText;
+    private HitBuffer? _scratch;
     private readonly List<KeyValuePair<string, string>> _extras = new(8);
     private readonly List<KeyValuePair<string, string>> _cvars = new(8);
     private bool _slotsExceededLogged;
@@ -41,6 +60,13 @@ internal sealed class HitEncoder
         _siteId = options.SiteId.ToString(CultureInfo.InvariantCulture);
         _baseUrl = string.IsNullOrEmpty(options.BaseUrl) ? null : options.BaseUrl.TrimEnd('/');
         _withToken = !string.IsNullOrEmpty(options.TokenAuth);
+        _jsonWriter = new Utf8JsonWriter(_json);
+        _maskedText = address => Mask(address, _options.IpMaskBytes).ToString();
+        _slotNames = new string[Math.Max(0, options.CustomVariableSlots)];
+        for (var i = 0; i < _slotNames.Length; i++)
+        {
+            _slotNames[i] = (i + 1).ToString(CultureInfo.InvariantCulture);
+        }
     }
 
     public static string KindName(MatomoCallKind kind) => kind switch
@@ -57,36 +83,64 @@ internal sealed class HitEncoder
         _ => kind.ToString(),
     };
 
-    public string Encode(MatomoHit hit) => Write(hit, crash: false);
+    /// <summary>Writes the hit's query at the end of <paramref name="buffer"/>; returns its length in bytes.</summary>
+    public int Encode(MatomoHit hit, HitBuffer buffer) => Write(hit, crash: false, buffer);
 
     /// <summary>
     /// A Crash Analytics hit for a failed call, sent alone so that a 500 cannot roll back other hits. It has the call's
     /// URL, caller, visitor (a <c>uid</c>, <c>cid</c> or <c>_id</c> set for the call included) and time, not its action.
     /// </summary>
-    public string EncodeCrash(MatomoHit hit) => Write(hit, crash: true);
+    public int EncodeCrash(MatomoHit hit, HitBuffer buffer) => Write(hit, crash: true, buffer);
 
-    private string Write(MatomoHit hit, bool crash)
+    /// <summary>The same query as a string (log-only mode, tests): the bytes <see cref="Encode(MatomoHit, HitBuffer)"/> writes.</summary>
+    public string Encode(MatomoHit hit) => ToText(hit, crash: false);
+
+    public string EncodeCrash(MatomoHit hit) => ToText(hit, crash: true);
+
+    private string ToText(MatomoHit hit, bool crash)
+    {
+        var scratch = _scratch ??= new HitBuffer(1024);
+        scratch.Truncate(0);
+        var length = Write(hit, crash, scratch);
+        return Encoding.UTF8.GetString(scratch.Slice(0, length));
+    }
+
+    private int Write(MatomoHit hit, bool crash, HitBuffer buffer)
+    {
+        var start = buffer.Written;
+        try
+        {
+            Write(hit, crash, new QueryWriter(buffer));
+            return buffer.Written - start;
+        }
+        catch
+        {
+            buffer.Truncate(start);
+            throw;
+        }
+    }
+
+    private void Write(MatomoHit hit, bool crash, QueryWriter query)
     {
         CollectExtras(hit, visitorOnly: crash);
-        var query = new QueryWriter(_builder);
         AddTransport(query);
 
-        var url = TextSanitizer.Clip(BuildUrl(hit), Limits.Url);
-        Add(query, "url", url);
+        var url = UrlFor(hit);
+        AddCached(query, "url", url);
         if (crash)
         {
             query.Add("ca", "1");
-            query.Add("cra", string.IsNullOrEmpty(hit.ErrorMessage) ? hit.ErrorType ?? hit.Outcome.ToString() : hit.ErrorMessage);
+            query.Add("cra", string.IsNullOrEmpty(hit.ErrorMessage) ? hit.ErrorType ?? OutcomeText(hit.Outcome) : hit.ErrorMessage);
             if (hit.ErrorType is { } type)
             {
                 query.Add("cra_tp", type);
             }
 
-            query.Add("cra_ru", url);
+            query.AddEncoded("cra_ru", url);
         }
         else
         {
-            Add(query, "action_name", hit.ActionName);
+            AddCached(query, "action_name", _actionNames.Get(hit.ActionName, hit.ActionName.Length, static name => name));
         }
 
         AddCaller(query, hit);
@@ -112,8 +166,6 @@ internal sealed class HitEncoder
         {
             query.Add(name, name.StartsWith("dimension", StringComparison.Ordinal) ? TextSanitizer.ForDimension(value) : value);
         }
-
-        return query.ToString();
     }
 
     private void AddPerformance(QueryWriter query, MatomoHit hit)
@@ -121,8 +173,9 @@ internal sealed class HitEncoder
         // gt_ms carries what pf_srv carries, also when service code timed pf_srv by hand.
         var ms = ParameterRules.ToPerfMilliseconds(hit.Duration);
         var byHand = IndexOfExtra("pf_srv");
-        var perf = byHand >= 0 ? _extras[byHand].Value : ms < Limits.PerfMax ? ms.ToString(CultureInfo.InvariantCulture) : null;
-        if (perf is not null)
+        Span<char> digits = stackalloc char[20];
+        var perf = byHand >= 0 ? _extras[byHand].Value.AsSpan() : ms < Limits.PerfMax && ms.TryFormat(digits, out var written, provider: CultureInfo.InvariantCulture) ? digits[..written] : null;
+        if (byHand >= 0 || !perf.IsEmpty)
         {
             Add(query, "pf_srv", perf);
             if (_options.SendGenerationTime)
@@ -137,14 +190,16 @@ internal sealed class HitEncoder
         query.Add("idsite", _siteId);
         query.Add("rec", "1");
         query.Add("apiv", "1");
-        query.Add("rand", _rand().ToString("x8", CultureInfo.InvariantCulture));
+        Span<char> rand = stackalloc char[8];
+        _rand().TryFormat(rand, out _, "x8", CultureInfo.InvariantCulture);
+        query.Add("rand", rand);
     }
 
     private void AddCaller(QueryWriter query, MatomoHit hit)
     {
         var caller = hit.Caller;
-        AddOptional(query, "ua", caller.UserAgent);
-        AddOptional(query, "lang", caller.Language);
+        AddOptional(query, "ua", caller.UserAgent, _userAgents);
+        AddOptional(query, "lang", caller.Language, _languages);
         AddOptional(query, "urlref", caller.Referrer is { } referrer && !_options.Privacy.KeepReferrerQuery ? WithoutQuery(referrer) : caller.Referrer);
     }
 
@@ -211,19 +266,23 @@ internal sealed class HitEncoder
 
         if (_withToken && _state.TokenTrusted && caller.RemoteAddress is { } address)
         {
-            query.Add("cip", Mask(address, _options.IpMaskBytes).ToString());
+            query.AddEncoded("cip", _addresses.Get(address, 0, _maskedText));
         }
     }
 
-    private static void AddTime(QueryWriter query, MatomoHit hit) =>
-        query.Add("cdt", hit.Timestamp.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
+    private static void AddTime(QueryWriter query, MatomoHit hit)
+    {
+        Span<char> cdt = stackalloc char[32];
+        hit.Timestamp.UtcDateTime.TryFormat(cdt, out var written, "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+        query.Add("cdt", cdt[..written]);
+    }
 
     private void AddCustomVariables(QueryWriter query, MatomoHit hit)
     {
         _cvars.Clear();
         if (_options.Recording.HasFlag(MatomoRecording.CustomVariables))
         {
-            _cvars.Add(new("status", hit.Outcome.ToString()));
+            _cvars.Add(new("status", OutcomeText(hit.Outcome)));
             _cvars.Add(new("kind", KindName(hit.Kind)));
 
             // Third, before the optional fields, so that the slots there are keep it: a report is scaled by it.
@@ -263,22 +322,22 @@ internal sealed class HitEncoder
             Log.CustomVariableSlotsExceeded(_logger, slots);
         }
 
+        // One writer, reset per hit (also after a hit that failed half-way): its bytes are percent-encoded as they are.
         _json.ResetWrittenCount();
-        using (var writer = new Utf8JsonWriter(_json))
+        var writer = _jsonWriter;
+        writer.Reset(_json);
+        writer.WriteStartObject();
+        for (var i = 0; i < _cvars.Count && i < slots; i++)
         {
-            writer.WriteStartObject();
-            for (var i = 0; i < _cvars.Count && i < slots; i++)
-            {
-                writer.WriteStartArray((i + 1).ToString(CultureInfo.InvariantCulture));
-                writer.WriteStringValue(TextSanitizer.Clip(_cvars[i].Key, Limits.CustomVariable));
-                writer.WriteStringValue(TextSanitizer.Clip(_cvars[i].Value, Limits.CustomVariable));
-                writer.WriteEndArray();
-            }
-
-            writer.WriteEndObject();
+            writer.WriteStartArray(_slotNames[i]);
+            writer.WriteStringValue(TextSanitizer.Clip(_cvars[i].Key, Limits.CustomVariable));
+            writer.WriteStringValue(TextSanitizer.Clip(_cvars[i].Value, Limits.CustomVariable));
+            writer.WriteEndArray();
         }
 
-        query.Add("cvar", Encoding.UTF8.GetString(_json.WrittenSpan));
+        writer.WriteEndObject();
+        writer.Flush();
+        query.AddUtf8("cvar", _json.WrittenSpan);
     }
 
     private void AddDimensions(QueryWriter query, MatomoHit hit)
@@ -289,7 +348,7 @@ internal sealed class HitEncoder
         }
 
         var d = _options.Dimensions;
-        AddDimension(query, d.Outcome, hit.Outcome.ToString());
+        AddDimension(query, d.Outcome, OutcomeText(hit.Outcome));
         AddDimension(query, d.CallKind, KindName(hit.Kind));
         AddDimension(query, d.Messages, MessagesField(hit));
         AddDimension(query, d.Error, hit.ErrorType);
@@ -301,7 +360,7 @@ internal sealed class HitEncoder
     {
         if (index is { } n && !string.IsNullOrWhiteSpace(value))
         {
-            Add(query, "dimension" + n.ToString(CultureInfo.InvariantCulture), TextSanitizer.ForDimension(value));
+            Add(query, DimensionName(n), TextSanitizer.ForDimension(value));
         }
     }
 
@@ -314,15 +373,48 @@ internal sealed class HitEncoder
         _ => null,
     };
 
-    private string BuildUrl(MatomoHit hit)
+    /// <summary>The hit's URL, clipped to Matomo's limit and percent-encoded: cached per path, scheme and host.</summary>
+    private ReadOnlySpan<byte> UrlFor(MatomoHit hit)
     {
-        if (_baseUrl is not null)
+        var key = _baseUrl is not null
+            ? new UrlKey(_baseUrl, string.Empty, hit.UrlPath)
+            : new UrlKey(
+                _options.AssumeHttps || hit.Caller.Scheme is "https" ? "https://" : "http://",
+                string.IsNullOrEmpty(hit.Caller.Host) ? "localhost" : hit.Caller.Host,
+                hit.UrlPath);
+        return _urls.Get(key, key.Length, static k => TextSanitizer.Clip(k.Origin + k.Host + k.Path, Limits.Url));
+    }
+
+    private string OutcomeText(MatomoOutcome outcome)
+    {
+        if (outcome.Code is null)
         {
-            return _baseUrl + hit.UrlPath;
+            return outcome.Name ?? string.Empty;
         }
 
-        var scheme = _options.AssumeHttps ? "https" : (hit.Caller.Scheme is "http" or "https" ? hit.Caller.Scheme : "http");
-        return scheme + "://" + (string.IsNullOrEmpty(hit.Caller.Host) ? "localhost" : hit.Caller.Host) + hit.UrlPath;
+        if (!_outcomes.TryGetValue(outcome, out var text))
+        {
+            text = outcome.ToString();
+            if (_outcomes.Count >= CallerCacheSize)
+            {
+                _outcomes.Clear();
+            }
+
+            _outcomes[outcome] = text;
+        }
+
+        return text;
+    }
+
+    private string DimensionName(int index)
+    {
+        if (!_dimensionNames.TryGetValue(index, out var name))
+        {
+            name = "dimension" + index.ToString(CultureInfo.InvariantCulture);
+            _dimensionNames[index] = name;
+        }
+
+        return name;
     }
 
     /// <summary>
@@ -359,20 +451,40 @@ internal sealed class HitEncoder
     }
 
     /// <summary>Writes a built-in parameter, or the extra of the same name in its place (which is then not written again).</summary>
-    private void Add(QueryWriter query, string name, string value)
+    private void Add(QueryWriter query, string name, ReadOnlySpan<char> value)
     {
-        var index = IndexOfExtra(name);
-        if (index >= 0)
+        if (TakeExtra(name) is { } extra)
         {
-            value = _extras[index].Value;
-            _extras.RemoveAt(index);
-            if (name.StartsWith("dimension", StringComparison.Ordinal))
-            {
-                value = TextSanitizer.ForDimension(value);
-            }
+            query.Add(name, extra);
+            return;
         }
 
         query.Add(name, value);
+    }
+
+    /// <summary><see cref="Add(QueryWriter, string, ReadOnlySpan{char})"/> for a value cached percent-encoded.</summary>
+    private void AddCached(QueryWriter query, string name, ReadOnlySpan<byte> escaped)
+    {
+        if (TakeExtra(name) is { } extra)
+        {
+            query.Add(name, extra);
+            return;
+        }
+
+        query.AddEncoded(name, escaped);
+    }
+
+    private string? TakeExtra(string name)
+    {
+        var index = IndexOfExtra(name);
+        if (index < 0)
+        {
+            return null;
+        }
+
+        var value = _extras[index].Value;
+        _extras.RemoveAt(index);
+        return name.StartsWith("dimension", StringComparison.Ordinal) ? TextSanitizer.ForDimension(value) : value;
     }
 
     private void AddOptional(QueryWriter query, string name, string? value)
@@ -380,6 +492,14 @@ internal sealed class HitEncoder
         if (!string.IsNullOrEmpty(value))
         {
             Add(query, name, TextSanitizer.Clip(value, Limits.ParameterValue));
+        }
+    }
+
+    private void AddOptional(QueryWriter query, string name, string? value, EncodedCache<string> cache)
+    {
+        if (!string.IsNullOrEmpty(value))
+        {
+            AddCached(query, name, cache.Get(value, value.Length, static v => TextSanitizer.Clip(v, Limits.ParameterValue)));
         }
     }
 

@@ -18,6 +18,7 @@ internal sealed class HitQueue
         AllowSynchronousContinuations = false,
     });
 
+    private readonly SenderSignal _signal = new();
     private readonly int _capacity;
     private readonly bool _dropOldest;
     private int _held;
@@ -71,6 +72,7 @@ internal sealed class HitQueue
         }
 
         Metrics.Queued();
+        _signal.OnWritten();
         return true;
     }
 
@@ -80,6 +82,15 @@ internal sealed class HitQueue
         if (count > 0)
         {
             Interlocked.Add(ref _held, -count);
+        }
+    }
+
+    /// <summary>Takes places back for hits released early that are handed back (the spool could not take them).</summary>
+    public void Hold(int count)
+    {
+        if (count > 0)
+        {
+            Interlocked.Add(ref _held, count);
         }
     }
 
@@ -101,7 +112,29 @@ internal sealed class HitQueue
     {
         _completed = true;
         _channel.Writer.TryComplete();
+        _signal.Wake();
     }
+
+    /// <summary>
+    /// Waits until <paramref name="hits"/> more hits were written, the queue is completed, or <see cref="WakeSender"/>;
+    /// without an allocation. For the sender's loop only (one wait at a time); it may return early.
+    /// </summary>
+    public ValueTask WaitForHitsAsync(int hits)
+    {
+        var wait = _signal.WaitAsync(hits);
+        if (_completed || _channel.Reader.Count >= hits)
+        {
+            _signal.Wake();
+        }
+
+        return wait;
+    }
+
+    /// <summary>Waits only for <see cref="WakeSender"/> (a batch done, a timer, the deadline), not for hits; no allocation.</summary>
+    public ValueTask WaitForWakeAsync() => _signal.WaitAsync(int.MaxValue);
+
+    /// <summary>Ends the sender's <see cref="WaitForHitsAsync"/> now (its flush timer, the stop deadline).</summary>
+    public void WakeSender() => _signal.Wake();
 
     /// <summary>Drops since the last call: the sender logs them as periodic counts, never per hit.</summary>
     public long TakeDropsToLog() => Interlocked.Exchange(ref _dropsToLog, 0);

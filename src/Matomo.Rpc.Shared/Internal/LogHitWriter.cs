@@ -49,16 +49,17 @@ internal sealed class LogHitWriter : IHitWriter
     {
         var hit = pending.Hit;
         var parameters = MatomoRecordedHit.Parse(pending.Query);
-        var action = parameters.TryGetValue("action_name", out var name) ? name : hit.ActionName;
+        // A hit replayed from the spool has only its query left.
+        var action = parameters.TryGetValue("action_name", out var name) ? name : hit?.ActionName ?? pending.Action;
         var duration = parameters.TryGetValue("pf_srv", out var perf) && long.TryParse(perf, NumberStyles.None, CultureInfo.InvariantCulture, out var ms)
             ? ms
-            : (long)hit.Duration.TotalMilliseconds;
+            : (long)(hit?.Duration.TotalMilliseconds ?? 0);
 
         Log.HitLogged(
             _logger,
             Safe(action),
-            hit.Outcome.ToString(),
-            HitEncoder.KindName(hit.Kind),
+            hit?.Outcome.ToString() ?? "(from the spool)",
+            hit is null ? "(from the spool)" : HitEncoder.KindName(hit.Kind),
             duration,
             Safe(Visitor(parameters)),
             Safe(parameters.TryGetValue("cvar", out var cvar) ? CustomVariables(cvar) : string.Empty),

@@ -6,7 +6,8 @@ namespace Matomo.Rpc.Internal;
 /// <summary>
 /// Degraded (never unhealthy: tracking must not take the app out of rotation) when the Matomo check found data loss,
 /// when sends have been failing for longer than <see cref="MatomoSendingOptions.DegradedAfter"/>, within that time after
-/// a hit was dropped, or while more than half of the queue's capacity waits to be sent. Holds no state: the health-check service makes one
+/// a hit was dropped, while more than half of the queue's capacity waits to be sent, or while hits wait in the spool
+/// and sends fail. Holds no state: the health-check service makes one
 /// for every run, so what it reads lives in singletons (<see cref="SendHealth"/>, the metrics, <see cref="TrackingState"/>).
 /// </summary>
 internal sealed class MatomoHealthCheck : IHealthCheck
@@ -16,9 +17,11 @@ internal sealed class MatomoHealthCheck : IHealthCheck
     private readonly TrackingState _checkState;
     private readonly SendHealth _sendHealth;
     private readonly TimeProvider _time;
+    private readonly Spool.HitSpool? _spool;
 
-    public MatomoHealthCheck(MatomoTracker tracker, HitQueue queue, TrackingState checkState, SendHealth sendHealth, TimeProvider time)
+    public MatomoHealthCheck(MatomoTracker tracker, HitQueue queue, TrackingState checkState, SendHealth sendHealth, TimeProvider time, Spool.HitSpool? spool = null)
     {
+        _spool = spool;
         _tracker = tracker;
         _queue = queue;
         _checkState = checkState;
@@ -56,6 +59,19 @@ internal sealed class MatomoHealthCheck : IHealthCheck
             data["fitting_sample_rate"] = over.FittingSampleRate;
         }
 
+        var spool = _spool?.Statistics ?? default;
+        if (spool.Enabled)
+        {
+            data["spool_files"] = spool.Files;
+            data["spool_bytes"] = spool.Bytes;
+            data["spool_hits_waiting"] = stats.SpoolWaiting;
+            data["spool_hits_spooled"] = stats.Spooled;
+            data["spool_hits_replayed"] = stats.Replayed;
+            data["spool_hits_inherited"] = stats.SpoolInherited;
+            data["spool_hits_dropped"] = spool.HitsDropped;
+            data["spool_bad_files"] = spool.BadFiles;
+        }
+
         if (failure is not null)
         {
             data["failing_since"] = failure.Since.ToString("O", CultureInfo.InvariantCulture);
@@ -75,6 +91,12 @@ internal sealed class MatomoHealthCheck : IHealthCheck
                 var losses = string.Join(" ", report.Findings.Where(f => f.Severity == MatomoCheckSeverity.DataLoss).Select(f => f.Message));
                 return HealthCheckResult.Degraded("The Matomo check found data loss: " + losses, data: data);
             }
+        }
+
+        if (failure is not null && spool.Files > 0)
+        {
+            return HealthCheckResult.Degraded(
+                $"Sending to Matomo fails ({failure.Reason}); {stats.SpoolWaiting} hits wait in the spool ({spool.Files} files) and {stats.QueueLength} in memory.", data: data);
         }
 
         if (failure is not null && now - failure.Since >= sending.DegradedAfter)

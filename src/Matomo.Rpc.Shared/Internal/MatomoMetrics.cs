@@ -52,6 +52,9 @@ internal sealed class MatomoMetrics
         _meter.CreateObservableGauge("matomo.rpc.requests.in_flight", () => limiter.InFlight, "{request}", "Requests to Matomo in flight, being filled, or waiting to be retried now.");
     }
 
+    /// <summary>The spool, when the app has one: its figures go into <see cref="Snapshot"/>.</summary>
+    public Spool.HitSpool? Spool { get; set; }
+
     /// <summary>When a hit was last dropped, or null if none was.</summary>
     public DateTimeOffset? LastDropAt => Interlocked.Read(ref _lastDropTicks) is var ticks && ticks == long.MinValue
         ? null
@@ -136,16 +139,32 @@ internal sealed class MatomoMetrics
         _sendDuration.Record(duration.TotalSeconds);
     }
 
-    public MatomoStatistics Snapshot(int queueLength) => new(
-        Interlocked.Read(ref _queuedTotal),
-        Interlocked.Read(ref _sentTotal),
-        Interlocked.Read(ref _rejectedTotal),
-        Interlocked.Read(ref _droppedTotal),
-        Interlocked.Read(ref _retriedTotal),
-        queueLength)
+    public MatomoStatistics Snapshot(int queueLength)
     {
-        AcceptedWithoutCount = Interlocked.Read(ref _acceptedWithoutCountTotal),
-        OptedOut = Interlocked.Read(ref _optedOutTotal),
-        SampledOut = Interlocked.Read(ref _sampledOutTotal),
-    };
+        var statistics = new MatomoStatistics(
+            Interlocked.Read(ref _queuedTotal),
+            Interlocked.Read(ref _sentTotal),
+            Interlocked.Read(ref _rejectedTotal),
+            Interlocked.Read(ref _droppedTotal),
+            Interlocked.Read(ref _retriedTotal),
+            queueLength)
+        {
+            AcceptedWithoutCount = Interlocked.Read(ref _acceptedWithoutCountTotal),
+            OptedOut = Interlocked.Read(ref _optedOutTotal),
+            SampledOut = Interlocked.Read(ref _sampledOutTotal),
+        };
+        if (Spool is not { } spool)
+        {
+            return statistics;
+        }
+
+        var store = spool.Statistics;
+        return statistics with
+        {
+            Spooled = store.HitsSpooled,
+            Replayed = store.HitsReplayed,
+            SpoolWaiting = spool.Waiting,
+            SpoolInherited = spool.Inherited,
+        };
+    }
 }

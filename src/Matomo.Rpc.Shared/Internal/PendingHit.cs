@@ -1,29 +1,86 @@
+using System.Text;
+using Matomo.Rpc.Internal.Spool;
+
 namespace Matomo.Rpc.Internal;
 
-/// <summary>A hit encoded once, ready to be sent.</summary>
+/// <summary>
+/// A hit encoded once, ready to be sent: taken from the queue (with its <see cref="MatomoHit"/>) or read back from the
+/// spool (without). Its query is either bytes in its batch's <see cref="HitBuffer"/> (the sender's own hits) or a
+/// string (a hit read back from the spool, tests). <see cref="Query"/> is the one place the bytes become a string
+/// (log-only mode, the in-memory sink, <see cref="ToSpooled"/>); the bulk body copies the bytes as they are.
+/// </summary>
 internal sealed class PendingHit
 {
+    private readonly HitBuffer? _buffer;
+    private readonly int _offset;
+    private readonly int _length;
+    private string? _query;
+
     public PendingHit(MatomoHit hit, string query, bool isCrash = false)
+        : this(hit, query, hit.Timestamp, hit.Action, isCrash)
+    {
+    }
+
+    public PendingHit(MatomoHit hit, HitBuffer buffer, int offset, int length, bool isCrash = false)
     {
         Hit = hit;
-        Query = query;
+        _buffer = buffer;
+        _offset = offset;
+        _length = length;
+        Timestamp = hit.Timestamp;
+        Action = hit.Action;
         IsCrash = isCrash;
     }
 
-    public MatomoHit Hit { get; }
+    private PendingHit(MatomoHit? hit, string query, DateTimeOffset timestamp, string action, bool isCrash)
+    {
+        Hit = hit;
+        _query = query;
+        Timestamp = timestamp;
+        Action = action;
+        IsCrash = isCrash;
+    }
+
+    /// <summary>The call's hit; null for a hit read back from the spool (an earlier attempt, maybe an earlier process).</summary>
+    public MatomoHit? Hit { get; }
 
     /// <summary>When the call ended (the hit's <c>cdt</c>): what delivery reads for the 24-hour rule of tokenless clients.</summary>
-    public DateTimeOffset Timestamp => Hit.Timestamp;
+    public DateTimeOffset Timestamp { get; }
 
     /// <summary>The action, for log lines about this hit.</summary>
-    public string Action => Hit.Action;
+    public string Action { get; }
 
-    /// <summary>The query string, starting with '?' as Matomo's bulk endpoint requires.</summary>
-    public string Query { get; }
+    /// <summary>
+    /// The query string, starting with '?' as Matomo's bulk endpoint requires. Made from the bytes on first use (and kept):
+    /// read it while the batch is not done, since the batch's buffer goes back to the pool then.
+    /// </summary>
+    public string Query => _query ??= Encoding.UTF8.GetString(_buffer!.Slice(_offset, _length));
 
     /// <summary>
     /// A Crash Analytics hit made from a call's hit: it rides on that call's place in the queue (see
     /// <see cref="HitQueue.Release"/>), so it does not free one when it leaves.
     /// </summary>
     public bool IsCrash { get; }
+
+    /// <summary>
+    /// A hit read back from the spool. With <see cref="ToSpooled"/>, the one place where a pending hit and the spool's
+    /// record meet: the encoded query goes to disk and back as it is, never re-encoded.
+    /// </summary>
+    public static PendingHit FromSpooled(SpooledHit spooled) => new(null, spooled.Query, spooled.Timestamp, spooled.Action, spooled.Isolated);
+
+    /// <summary>The record the spool keeps for this hit (see <see cref="FromSpooled"/>): the bytes become a string here.</summary>
+    public SpooledHit ToSpooled() => new(Query, Timestamp, string.Empty, Action, IsCrash);
+
+    /// <summary>The query's UTF-8 bytes, when they are the encoder's (percent-encoded ASCII, JSON-safe as they are).</summary>
+    internal bool TryGetUtf8(out ReadOnlySpan<byte> utf8)
+    {
+        if (_buffer is null)
+        {
+            utf8 = default;
+            return false;
+        }
+
+        utf8 = _buffer.Slice(_offset, _length);
+        return true;
+    }
 }

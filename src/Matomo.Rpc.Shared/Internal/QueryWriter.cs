@@ -3,47 +3,79 @@ using System.Text;
 
 namespace Matomo.Rpc.Internal;
 
-/// <summary>Builds a Matomo query string; every name and value is percent-encoded as UTF-8 (lone surrogates become U+FFFD).</summary>
-internal struct QueryWriter
+/// <summary>
+/// Writes a Matomo query string as UTF-8 bytes straight into a <see cref="HitBuffer"/>: every name and value is
+/// percent-encoded as UTF-8 (lone surrogates become U+FFFD), with no string built on the way. The bytes are printable
+/// ASCII other than '"' and '\', so they go into the bulk body's JSON as they are.
+/// </summary>
+internal readonly struct QueryWriter
 {
+    private const int ChunkChars = 256;
+
     private static readonly SearchValues<char> Unreserved =
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~");
 
-    private readonly StringBuilder _builder;
+    private static readonly SearchValues<byte> UnreservedBytes =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"u8);
 
-    public QueryWriter(StringBuilder builder)
+    private readonly HitBuffer _buffer;
+    private readonly int _start;
+
+    public QueryWriter(HitBuffer buffer)
     {
-        _builder = builder;
-        _builder.Clear().Append('?');
+        _buffer = buffer;
+        _start = buffer.Written;
+        buffer.GetSpan(1)[0] = (byte)'?';
+        buffer.Advance(1);
     }
 
-    public readonly void Add(string name, string value)
-    {
-        if (_builder.Length > 1)
-        {
-            _builder.Append('&');
-        }
+    /// <summary>Bytes written since the '?', the '?' included.</summary>
+    public int Length => _buffer.Written - _start;
 
-        AppendEscaped(_builder, name);
-        _builder.Append('=');
-        AppendEscaped(_builder, value);
+    public void Add(string name, ReadOnlySpan<char> value)
+    {
+        StartParameter(name);
+        Escape(_buffer, value);
     }
 
-    public override readonly string ToString() => _builder.ToString();
-
-    public static void AppendEscaped(StringBuilder builder, ReadOnlySpan<char> value)
+    /// <summary>Writes a value that is already percent-encoded (a cached one, written by <see cref="Escape"/>).</summary>
+    public void AddEncoded(string name, ReadOnlySpan<byte> escaped)
     {
-        Span<byte> bytes = stackalloc byte[256 * 3];
+        StartParameter(name);
+        escaped.CopyTo(_buffer.GetSpan(escaped.Length));
+        _buffer.Advance(escaped.Length);
+    }
+
+    /// <summary>Writes a value given as valid UTF-8 (what Utf8JsonWriter writes), percent-encoding its bytes.</summary>
+    public void AddUtf8(string name, ReadOnlySpan<byte> utf8)
+    {
+        StartParameter(name);
+        EscapeUtf8(_buffer, utf8);
+    }
+
+    /// <summary>
+    /// Percent-encodes <paramref name="value"/> as UTF-8: the unreserved characters as they are, every other byte as
+    /// %XX (upper-case hex). Invalid UTF-16 (a lone surrogate) is encoded as U+FFFD, as <see cref="Encoding.UTF8"/> does.
+    /// </summary>
+    public static void Escape(IBufferWriter<byte> writer, ReadOnlySpan<char> value)
+    {
+        Span<byte> bytes = stackalloc byte[ChunkChars * 3];
         while (!value.IsEmpty)
         {
             var plain = value.IndexOfAnyExcept(Unreserved);
+            var ascii = plain < 0 ? value : value[..plain];
+            if (!ascii.IsEmpty)
+            {
+                var span = writer.GetSpan(ascii.Length);
+                var narrowed = Encoding.ASCII.GetBytes(ascii, span);
+                writer.Advance(narrowed);
+            }
+
             if (plain < 0)
             {
-                builder.Append(value);
                 return;
             }
 
-            builder.Append(value[..plain]);
             value = value[plain..];
 
             // Encode the run of characters that need escaping, up to the next unreserved one.
@@ -52,22 +84,79 @@ internal struct QueryWriter
             value = run < 0 ? [] : value[run..];
             while (!chunk.IsEmpty)
             {
-                var take = Math.Min(chunk.Length, 256);
+                var take = Math.Min(chunk.Length, ChunkChars);
                 if (take < chunk.Length && char.IsHighSurrogate(chunk[take - 1]))
                 {
                     take--;
                 }
 
                 var count = Encoding.UTF8.GetBytes(chunk[..take], bytes);
-                foreach (var b in bytes[..count])
-                {
-                    builder.Append('%').Append(HexUpper[b >> 4]).Append(HexUpper[b & 0xF]);
-                }
-
+                WriteHex(writer, bytes[..count]);
                 chunk = chunk[take..];
             }
         }
     }
 
-    private const string HexUpper = "0123456789ABCDEF";
+    /// <summary>The percent-encoded UTF-8 of <paramref name="value"/>, for values cached once and written many times.</summary>
+    public static byte[] EscapeToArray(ReadOnlySpan<char> value)
+    {
+        var writer = new ArrayBufferWriter<byte>(Math.Max(16, value.Length + 16));
+        Escape(writer, value);
+        return writer.WrittenSpan.ToArray();
+    }
+
+    public static void EscapeUtf8(IBufferWriter<byte> writer, ReadOnlySpan<byte> utf8)
+    {
+        while (!utf8.IsEmpty)
+        {
+            var plain = utf8.IndexOfAnyExcept(UnreservedBytes);
+            var ascii = plain < 0 ? utf8 : utf8[..plain];
+            if (!ascii.IsEmpty)
+            {
+                ascii.CopyTo(writer.GetSpan(ascii.Length));
+                writer.Advance(ascii.Length);
+            }
+
+            if (plain < 0)
+            {
+                return;
+            }
+
+            utf8 = utf8[plain..];
+            var run = utf8.IndexOfAny(UnreservedBytes);
+            var escape = run < 0 ? utf8 : utf8[..run];
+            utf8 = run < 0 ? [] : utf8[run..];
+            WriteHex(writer, escape);
+        }
+    }
+
+    private static void WriteHex(IBufferWriter<byte> writer, ReadOnlySpan<byte> bytes)
+    {
+        var span = writer.GetSpan(bytes.Length * 3);
+        var i = 0;
+        foreach (var b in bytes)
+        {
+            span[i] = (byte)'%';
+            span[i + 1] = HexUpper[b >> 4];
+            span[i + 2] = HexUpper[b & 0xF];
+            i += 3;
+        }
+
+        writer.Advance(i);
+    }
+
+    private void StartParameter(string name)
+    {
+        if (_buffer.Written - _start > 1)
+        {
+            _buffer.GetSpan(1)[0] = (byte)'&';
+            _buffer.Advance(1);
+        }
+
+        Escape(_buffer, name);
+        _buffer.GetSpan(1)[0] = (byte)'=';
+        _buffer.Advance(1);
+    }
+
+    private static ReadOnlySpan<byte> HexUpper => "0123456789ABCDEF"u8;
 }

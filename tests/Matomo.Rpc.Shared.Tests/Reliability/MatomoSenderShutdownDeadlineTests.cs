@@ -48,6 +48,59 @@ public sealed class MatomoSenderShutdownDeadlineTests
     }
 
     [Test]
+    public async Task StopAsync_DeadlinePassesWhileTheLastBatchIsFilled_CountsItsHitsAsDropped()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.Recording = MatomoRecording.None;
+            o.Sending.BatchSize = 100;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(1);
+            o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(5);
+        });
+        var writer = new FakeHitWriter(harness.Time) { Manual = true };
+
+        // Once armed, encoding the next hit moves the clock past the shutdown deadline: the deadline passes exactly while
+        // the sender fills its last batch (it waits for no timer then: stopping completed the queue).
+        var armed = 0;
+        var fired = false;
+        var encoder = new HitEncoder(harness.Options, new VisitorIdGenerator("salt"), harness.CheckState, NullLogger.Instance, () =>
+        {
+            if (Interlocked.Exchange(ref armed, 0) == 1)
+            {
+                harness.Time.Advance(harness.Options.Sending.ShutdownTimeout);
+                fired = true;
+            }
+
+            return 0;
+        });
+        var delivery = new HitDelivery(writer, encoder, harness.Queue, harness.Options, harness.CheckState,
+            new SendHealth(harness.Queue, harness.Time, NullLogger.Instance), harness.Time, NullLogger.Instance);
+        using var sender = new MatomoSender(harness.Queue, delivery, harness.Options, harness.Time, NullLogger.Instance);
+        await sender.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
+        Complete(harness, 1);
+        // The first hit waits out its flush interval, then its request hangs on a slow Matomo while five more are queued.
+        while (writer.Calls.Count == 0)
+        {
+            harness.Time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Yield();
+        }
+
+        var first = await writer.NextAsync();
+        Complete(harness, 5);
+        var stop = sender.StopAsync(CancellationToken.None);
+        Volatile.Write(ref armed, 1);
+
+        first.Result.SetResult(SendResult.Ok(1));
+        await stop.WaitAsync(RealTimeout);
+
+        var stats = harness.Tracker.Statistics;
+        Assert.That(fired, Is.True, "the deadline passed while the sender filled its batch");
+        Assert.That(stats.Sent + stats.Dropped + stats.Rejected, Is.EqualTo(6), "every hit accounted for: " + stats);
+        Assert.That(stats.Sent, Is.EqualTo(1));
+        Assert.That(stats.Dropped, Is.EqualTo(5), "the batch being filled at the deadline is dropped and counted");
+    }
+
+    [Test]
     public async Task StopAsync_DeadlinePassesWhileABatchWithCrashHitsIsSent_CountsTheCrashHitsNotYetSentAsDropped()
     {
         using var harness = new TrackerHarness(o =>

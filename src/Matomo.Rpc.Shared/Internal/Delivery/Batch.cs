@@ -5,22 +5,42 @@ namespace Matomo.Rpc.Internal;
 /// keeps what delivery learned about it across attempts: what is left to send (in order), how often it was retried,
 /// and what happened to each hit.
 /// </summary>
-internal sealed class Batch
+internal sealed class Batch : IDisposable
 {
     // Segments still to send, the next on top: the batch's hits (split in halves when Matomo rolls them back), then each
     // crash hit alone, so that Matomo's 500 for a crash hit cannot roll back the others.
     private readonly Stack<List<PendingHit>> _segments = new();
 
-    public Batch(List<PendingHit> hits, List<PendingHit> crashes)
+    // The encoded queries of the batch's hits; back to the pool when the batch is done.
+    private readonly HitBuffer? _buffer;
+
+    /// <param name="hits">The hits, oldest first.</param>
+    /// <param name="crashes">Crash Analytics hits, each sent alone after the others.</param>
+    /// <param name="fromSpool">The spool file the hits were read from, if they were.</param>
+    /// <param name="segmentSize">Most hits per request (a spool file may hold more than one batch); all in one by default.</param>
+    /// <param name="buffer">Where the hits' queries are encoded (the sender's batches); returned to the pool by <see cref="Dispose"/>.</param>
+    public Batch(List<PendingHit> hits, List<PendingHit> crashes, Spool.SpoolBatch? fromSpool = null, int segmentSize = int.MaxValue, HitBuffer? buffer = null)
     {
+        _buffer = buffer;
+        FromSpool = fromSpool;
         for (var i = crashes.Count - 1; i >= 0; i--)
         {
             _segments.Push([crashes[i]]);
         }
 
-        if (hits.Count > 0)
+        if (hits.Count <= segmentSize)
         {
-            _segments.Push(hits);
+            if (hits.Count > 0)
+            {
+                _segments.Push(hits);
+            }
+        }
+        else
+        {
+            for (var start = (hits.Count - 1) / segmentSize * segmentSize; start >= 0; start -= segmentSize)
+            {
+                _segments.Push(hits.GetRange(start, Math.Min(segmentSize, hits.Count - start)));
+            }
         }
 
         Size = hits.Count + crashes.Count;
@@ -28,6 +48,9 @@ internal sealed class Batch
 
     /// <summary>The visitor lanes the batch holds while it is in flight (see <see cref="VisitorLanes"/>).</summary>
     public int[] Lanes { get; init; } = [];
+
+    /// <summary>The spool file the hits were read from, or null for hits taken from the queue.</summary>
+    public Spool.SpoolBatch? FromSpool { get; }
 
     /// <summary>Hits in the batch when it was taken, crash hits included.</summary>
     public int Size { get; }
@@ -78,6 +101,9 @@ internal sealed class Batch
 
         return rest;
     }
+
+    /// <summary>The batch is done (every hit accounted for, or given up): its hits' bytes may not be read any more.</summary>
+    public void Dispose() => _buffer?.Dispose();
 
     internal void Count(int sent, int rejected, int dropped)
     {

@@ -1,3 +1,4 @@
+using Matomo.Rpc.Internal.Spool;
 using Microsoft.Extensions.Logging;
 
 namespace Matomo.Rpc.Internal;
@@ -26,11 +27,13 @@ internal sealed class HitDelivery
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly bool _withToken;
+    private readonly HitSpool? _spool;
     private int _lastRefusal;
     private int _queuedRefusalLogged;
 
-    public HitDelivery(IHitWriter writer, HitEncoder encoder, HitQueue queue, MatomoOptions options, TrackingState checkState, SendHealth health, TimeProvider time, ILogger logger)
+    public HitDelivery(IHitWriter writer, HitEncoder encoder, HitQueue queue, MatomoOptions options, TrackingState checkState, SendHealth health, TimeProvider time, ILogger logger, HitSpool? spool = null)
     {
+        _spool = spool;
         _writer = writer;
         _encoder = encoder;
         _queue = queue;
@@ -53,15 +56,17 @@ internal sealed class HitDelivery
     private MatomoMetrics Metrics => _queue.Metrics;
 
     /// <summary>
-    /// Encodes a hit taken from the queue into <paramref name="hits"/>, and its Crash Analytics hit into
-    /// <paramref name="crashes"/> when crashes are tracked. A hit that cannot be encoded is counted as rejected.
+    /// Encodes a hit taken from the queue into <paramref name="buffer"/> (its batch's) and <paramref name="hits"/>, and
+    /// its Crash Analytics hit into <paramref name="crashes"/> when crashes are tracked. A hit that cannot be encoded is
+    /// counted as rejected.
     /// </summary>
-    public void Prepare(MatomoHit hit, List<PendingHit> hits, List<PendingHit> crashes)
+    public void Prepare(MatomoHit hit, HitBuffer buffer, List<PendingHit> hits, List<PendingHit> crashes)
     {
-        string query;
+        var offset = buffer.Written;
+        int length;
         try
         {
-            query = _encoder.Encode(hit);
+            length = _encoder.Encode(hit, buffer);
         }
 #pragma warning disable CA1031 // one hit that cannot be encoded must not stop the others
         catch (Exception ex)
@@ -73,12 +78,14 @@ internal sealed class HitDelivery
             return;
         }
 
-        hits.Add(new PendingHit(hit, query));
+        hits.Add(new PendingHit(hit, buffer, offset, length));
         if (_options.TrackCrashes && hit.Outcome.IsError && hit.ErrorType is not null)
         {
             try
             {
-                crashes.Add(new PendingHit(hit, _encoder.EncodeCrash(hit), isCrash: true));
+                offset = buffer.Written;
+                length = _encoder.EncodeCrash(hit, buffer);
+                crashes.Add(new PendingHit(hit, buffer, offset, length, isCrash: true));
             }
 #pragma warning disable CA1031 // the crash hit is extra: the call's own hit is already in the batch
             catch (Exception ex)
@@ -177,15 +184,59 @@ internal sealed class HitDelivery
     }
 
     /// <summary>
-    /// Gives up what is left of <paramref name="batch"/> (shutdown deadline, or a fault in the sender) and counts it as
-    /// dropped for <paramref name="reason"/>; returns how many hits that was. This is the one place hits are dropped
-    /// after they left the queue for lack of a Matomo that takes them: a spool that keeps them plugs in here.
+    /// Gives up delivering what is left of <paramref name="batch"/> (shutdown deadline, or a fault in the sender). With a
+    /// spool the hits are kept on disk (a replayed file keeps just the hits not accounted for); without one, or when it
+    /// cannot take them, they are counted as dropped for <paramref name="reason"/>. Returns how many were dropped. This is
+    /// the one place hits that left the queue are given up for lack of a Matomo that takes them.
     /// </summary>
     public int Abandon(Batch batch, string reason)
     {
         var rest = batch.TakeRest();
-        Count(batch, rest, dropped: rest.Count, reason: reason);
-        return rest.Count;
+        if (rest.Count == 0)
+        {
+            return 0;
+        }
+
+        if (batch.FromSpool is { } file && _spool is not null)
+        {
+            _spool.GiveBack(file, rest);
+            return 0;
+        }
+
+        var dropped = Keep(rest, batch);
+        Count(batch, dropped, dropped: dropped.Count, reason: reason);
+        return dropped.Count;
+    }
+
+    /// <summary>
+    /// Moves hits taken from the queue (encoded by <see cref="Prepare"/>, oldest first) to the spool. Their places in the
+    /// queue are freed before the files are flushed to disk, so that calls keep room while the disk is slow; meanwhile
+    /// the hits count as waiting in the spool (so at most one more queue's worth of hits is in memory). Returns the hits
+    /// the spool could not take because it is off or unusable: the caller still owns them, with their places. Hits over
+    /// <c>Matomo:Spool:MaxBytes</c> are counted as dropped (<c>spool_full</c>) by the spool.
+    /// </summary>
+    public List<PendingHit> Keep(List<PendingHit> hits, Batch? batch = null)
+    {
+        if (_spool is not { Active: true } || hits.Count == 0)
+        {
+            return hits;
+        }
+
+        var places = 0;
+        foreach (var hit in hits)
+        {
+            places += hit.IsCrash ? 0 : 1;
+        }
+
+        _queue.Release(places);
+        var notKept = _spool.Keep(hits, out var full);
+        batch?.Count(0, 0, full);
+        if (notKept.Count > 0)
+        {
+            _queue.Hold(notKept.Count(static h => !h.IsCrash));
+        }
+
+        return notKept;
     }
 
     private async Task<SendResult> WriteAsync(List<PendingHit> segment, CancellationToken abort)
@@ -321,14 +372,21 @@ internal sealed class HitDelivery
         }
     }
 
-    /// <summary>The one place hits are counted; each hit passes here once, and frees its place in the queue.</summary>
+    /// <summary>The one place hits are counted; each hit passes here once, and frees its place in the queue (or in its spool file).</summary>
     private void Count(Batch batch, List<PendingHit> hits, int sent = 0, int rejected = 0, int dropped = 0, string reason = DropReasons.Error)
     {
         Metrics.Sent(sent);
         Metrics.Rejected(rejected);
         Metrics.Dropped(dropped, reason);
         batch.Count(sent, rejected, dropped);
-        _queue.Release(hits.Count(static h => !h.IsCrash));
+        if (batch.FromSpool is { } file)
+        {
+            _spool?.Accounted(file, hits.Count);
+        }
+        else
+        {
+            _queue.Release(hits.Count(static h => !h.IsCrash));
+        }
     }
 
     private static string FixFor(int statusCode) => statusCode switch

@@ -4,27 +4,31 @@ namespace Matomo.Rpc.Internal;
 /// Keeps one visitor's hits in order when several bulk requests are in flight: hits wait in lanes chosen by their
 /// visitor (a hash of what makes Matomo's visitor id), and a lane belongs to at most one batch in flight at a time, so
 /// a visitor's later hits leave only after its earlier ones were answered. A batch takes the fullest free lanes first,
-/// so a few busy visitors still fill several requests. Not thread-safe: the sender guards it.
+/// so a few busy visitors still fill several requests. Lanes hold the hits as taken from the queue; a batch encodes
+/// its hits into its own <see cref="HitBuffer"/> when it is taken. Not thread-safe: the sender guards it.
 /// </summary>
 internal sealed class VisitorLanes
 {
     public const int LaneCount = 64;
 
-    private readonly Queue<PendingHit>[] _lanes = new Queue<PendingHit>[LaneCount];
+    private readonly Queue<MatomoHit>[] _lanes = new Queue<MatomoHit>[LaneCount];
     private readonly bool[] _busy = new bool[LaneCount];
     private readonly int _batchSize;
     private readonly List<int> _order = new(LaneCount);
+    private readonly Action<MatomoHit, HitBuffer, List<PendingHit>, List<PendingHit>> _prepare;
 
-    public VisitorLanes(int batchSize)
+    /// <param name="batchSize">Most hits per batch.</param>
+    /// <param name="prepare">Encodes a hit (and its crash hit) into a batch's buffer (<see cref="HitDelivery.Prepare"/>).</param>
+    public VisitorLanes(int batchSize, Action<MatomoHit, HitBuffer, List<PendingHit>, List<PendingHit>> prepare)
     {
-        _batchSize = batchSize;
+        (_batchSize, _prepare) = (batchSize, prepare);
         for (var i = 0; i < LaneCount; i++)
         {
-            _lanes[i] = new Queue<PendingHit>();
+            _lanes[i] = new Queue<MatomoHit>();
         }
     }
 
-    /// <summary>Hits held in the lanes (crash hits included).</summary>
+    /// <summary>Hits held in the lanes (each call's hit once: its crash hit is encoded with it when taken).</summary>
     public int Count { get; private set; }
 
     /// <summary>Hits in lanes no batch in flight holds: what the next batch can take.</summary>
@@ -60,7 +64,7 @@ internal sealed class VisitorLanes
         return (int)((uint)hash % LaneCount);
     }
 
-    public void Add(int lane, PendingHit hit)
+    public void Add(int lane, MatomoHit hit)
     {
         _lanes[lane].Enqueue(hit);
         Count++;
@@ -94,9 +98,11 @@ internal sealed class VisitorLanes
         List<PendingHit> hits = new(Math.Min(_batchSize, Ready));
         List<PendingHit> crashes = [];
         List<int> taken = [];
+        var buffer = new HitBuffer();
+        var count = 0;
         foreach (var lane in _order)
         {
-            if (hits.Count >= _batchSize)
+            if (count >= _batchSize)
             {
                 break;
             }
@@ -105,17 +111,17 @@ internal sealed class VisitorLanes
             taken.Add(lane);
             _busy[lane] = true;
             Ready -= queue.Count;
-            // A call's crash hit follows its hit: it goes with it.
-            while (queue.TryPeek(out var next) && (hits.Count < _batchSize || next.IsCrash))
+            // A call's crash hit is encoded with its hit: it goes with it.
+            while (count < _batchSize && queue.TryDequeue(out var next))
             {
-                queue.Dequeue();
                 Count--;
-                (next.IsCrash ? crashes : hits).Add(next);
+                count++;
+                _prepare(next, buffer, hits, crashes);
             }
         }
 
         AnyBusy = true;
-        return new Batch(hits, crashes) { Lanes = [.. taken] };
+        return new Batch(hits, crashes, buffer: buffer) { Lanes = [.. taken] };
     }
 
     /// <summary>The lanes of a batch that is done (or given up) are free for the next batch.</summary>
@@ -130,20 +136,21 @@ internal sealed class VisitorLanes
         AnyBusy = Array.IndexOf(_busy, true) >= 0;
     }
 
-    /// <summary>Takes every hit held, busy lanes included (shutdown deadline): the caller counts them.</summary>
+    /// <summary>Takes every hit held, busy lanes included (shutdown deadline), encoded: the caller spools or counts them.</summary>
     public Batch TakeAll()
     {
         List<PendingHit> hits = new(Count), crashes = [];
+        var buffer = new HitBuffer();
         foreach (var queue in _lanes)
         {
             while (queue.TryDequeue(out var hit))
             {
-                (hit.IsCrash ? crashes : hits).Add(hit);
+                _prepare(hit, buffer, hits, crashes);
             }
         }
 
         Count = 0;
         Ready = 0;
-        return new Batch(hits, crashes);
+        return new Batch(hits, crashes, buffer: buffer);
     }
 }
