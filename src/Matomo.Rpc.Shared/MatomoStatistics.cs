@@ -15,8 +15,9 @@ namespace Matomo.Rpc;
 /// SpoolWaiting (hits the full queue refused are in Dropped, not in Queued). A hit
 /// moved to the spool (<c>Matomo:Spool</c>) leaves the queue and waits on disk until it is replayed and then sent,
 /// rejected or dropped like any other; hits left in the spool by an earlier process enter this one's totals as
-/// <see cref="SpoolInherited"/>, since they were never queued here. Crash Analytics hits (<c>Matomo:TrackCrashes</c>)
-/// are extra hits: they are counted when sent, rejected, dropped or spooled, not when queued.
+/// <see cref="SpoolInherited"/>, since they were never queued here. A Crash Analytics hit (<c>Matomo:TrackCrashes</c>)
+/// is an extra hit of a failed call: it is counted in <see cref="Queued"/> when the sender makes it, beside its call's
+/// hit, and then as sent, rejected, dropped or spooled like any other (it shares its call's place in the queue).
 /// </remarks>
 public readonly record struct MatomoStatistics(long Queued, long Sent, long Rejected, long Dropped, long Retried, int QueueLength)
 {

@@ -86,6 +86,9 @@ internal sealed class HitDelivery
                 offset = buffer.Written;
                 length = _encoder.EncodeCrash(hit, buffer);
                 crashes.Add(new PendingHit(hit, buffer, offset, length, isCrash: true));
+
+                // A hit of its own that will be sent, rejected, dropped or spooled: counted as queued too, so the totals add up.
+                Metrics.Queued();
             }
 #pragma warning disable CA1031 // the crash hit is extra: the call's own hit is already in the batch
             catch (Exception ex)
