@@ -121,7 +121,7 @@ internal static class CapacityReport
         if (runs.Any(r => r.Value!["matomoRpc"]!["sampledOut"] is null))
         {
             md.AppendLine();
-            md.AppendLine("SAMPLED OUT / ACCEPTED W/O COUNT: n/a = MatomoStatistics has no such count yet (see RpcRun.SampledOut / AcceptedWithoutCount).");
+            md.AppendLine("SAMPLED OUT: n/a = MatomoStatistics has no such count yet (see RpcRun.SampledOut). ACCEPTED W/O COUNT: hits QueuedTracking took without a count (part of SENT).");
         }
 
         return md.ToString();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Greet;
@@ -119,7 +120,31 @@ internal static class RpcRun
         var calls0 = Interlocked.Read(ref completed);
         var stored0 = kit.Queued ? 0 : await kit.CountStoredAsync(site);
         var t0 = clock.Elapsed;
-        await Task.Delay(TimeSpan.FromSeconds(windowSeconds));
+        // The sender's adaptive limit of requests in flight (matomo.rpc.requests.limit), sampled once a second.
+        var limits = new List<int>();
+        using (var listener = new MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == MatomoTracker.MeterName && instrument.Name == "matomo.rpc.requests.limit")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            listener.SetMeasurementEventCallback<int>((_, value, _, _) => limits.Add(value));
+            listener.Start();
+            while ((clock.Elapsed - t0).TotalSeconds < windowSeconds)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(1, windowSeconds - (clock.Elapsed - t0).TotalSeconds)));
+                listener.RecordObservableInstruments();
+            }
+        }
+
+        if (limits.Count > 0)
+        {
+            Console.WriteLine($"  Matomo.Rpc's requests in flight allowed during the window: mean {limits.Average():0.0}, {limits.Min()}-{limits.Max()} ({string.Join(" ", limits.Take(60))})");
+        }
+
         var s1 = tracker.Statistics;
         var calls1 = Interlocked.Read(ref completed);
         var stored1 = kit.Queued ? 0 : await kit.CountStoredAsync(site);
@@ -174,12 +199,8 @@ internal static class RpcRun
     // Calls left out by Matomo:Sampling (0 with the default rate of 1).
     private static long? SampledOut(MatomoStatistics statistics) => statistics.SampledOut;
 
-#pragma warning disable IDE0060 // the statistics parameter is where the count will come from
-
-    // ACCEPTED WITHOUT COUNT (issue 13): hits QueuedTracking accepted with its single-hit answer; today the library
-    // counts them as rejected. When it counts them apart, return that count here.
-    private static long? AcceptedWithoutCount(MatomoStatistics statistics) => null;
-#pragma warning restore IDE0060
+    // ACCEPTED WITHOUT COUNT (issue 13): hits QueuedTracking accepted with its single-hit answer (part of Sent).
+    private static long? AcceptedWithoutCount(MatomoStatistics statistics) => statistics.AcceptedWithoutCount;
 
     private static SocketsHttpHandler BoundHandler(IPAddress source) => new()
     {

@@ -10,11 +10,15 @@ public class MatomoSendingOptions
     public int BatchSize { get; set; } = 100;
 
     /// <summary>
-    /// Most bulk requests in flight at once. Default 1: batches reach Matomo one after the other, in order. Raise it when
-    /// Matomo is far or slow and the traffic high: one request at a time carries at most BatchSize hits per answer time.
+    /// Most bulk requests in flight at once: a ceiling. Default 4. The sender starts with one and adapts to what Matomo
+    /// sustains: it sends more at once while that brings more hits per second and answers stay fast, and fewer when
+    /// answers slow down, fail, or say Matomo is busy (429, 503). One visitor's hits still reach Matomo in order: a
+    /// visitor's next hits wait until the request carrying its earlier ones was answered. 1 sends one request at a time.
+    /// A Matomo on one PHP server with a few workers takes the most hits with 2 to 4 requests in flight; raise the
+    /// ceiling for a Matomo behind several PHP servers.
     /// </summary>
-    [MatomoRange(1, 16, ErrorMessage = "Matomo:Sending:MaxConcurrentRequests must be between 1 (batches in order, the default) and 16.")]
-    public int MaxConcurrentRequests { get; set; } = 1;
+    [MatomoRange(1, 16, ErrorMessage = "Matomo:Sending:MaxConcurrentRequests must be between 1 (one request at a time) and 16 (the default 4 is a ceiling: the sender adapts below it).")]
+    public int MaxConcurrentRequests { get; set; } = 4;
 
     /// <summary>Longest time a hit waits for its batch to fill before it is sent. Default 1 second.</summary>
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
@@ -29,8 +33,12 @@ public class MatomoSendingOptions
     /// <summary>Which hit is dropped when the queue is full. Default <see cref="MatomoFullQueuePolicy.DropNewest"/>.</summary>
     public MatomoFullQueuePolicy FullQueuePolicy { get; set; } = MatomoFullQueuePolicy.DropNewest;
 
-    /// <summary>Timeout of one HTTP request to Matomo. Default 5 seconds.</summary>
-    public TimeSpan HttpTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Timeout of one HTTP request to Matomo. Default 30 seconds. A request that times out is sent again, and Matomo may
+    /// have stored it meanwhile: keep it well above the time a busy Matomo needs for one batch (the sender already sends
+    /// fewer requests at once when answers take more than half of it).
+    /// </summary>
+    public TimeSpan HttpTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>First delay before a failed request is retried; it doubles up to <see cref="RetryMaxDelay"/>. Default 1 second.</summary>
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);

@@ -315,7 +315,7 @@ public sealed partial class MatomoSiteCheck
     private static void AddPluginInactive(List<MatomoCheckFinding> findings, string? message) =>
         findings.Add(new(MatomoCheckSeverity.DataLoss, "custom-variables-plugin", $"The CustomVariables plugin is not active in Matomo{(message is null ? string.Empty : " (Matomo: \"" + message + "\")")}; Matomo 4 and later no longer install it: the outcome, call kind and every custom variable are dropped. Install and activate it under Administration > Plugins, or set Matomo:Recording to CustomDimensions and map Matomo:Dimensions."));
 
-    private static async Task CheckQueuedTrackingAsync(ReportingApi api, Uri endpoint, List<MatomoCheckFinding> findings, CancellationToken cancellationToken)
+    private async Task CheckQueuedTrackingAsync(ReportingApi api, Uri endpoint, List<MatomoCheckFinding> findings, CancellationToken cancellationToken)
     {
         var activated = await api.CallAsync("API.isPluginActivated", [new("pluginName", "QueuedTracking")], cancellationToken).ConfigureAwait(false);
         if (activated.Kind != AnswerKind.Value || Property(activated.Json, "value").ValueKind != JsonValueKind.True)
@@ -325,6 +325,13 @@ public sealed partial class MatomoSiteCheck
 
         // The plugin can be active with its queue off; only matomo.php's answer to a bulk request tells.
         var probe = await api.ProbeBulkAsync(cancellationToken).ConfigureAwait(false);
+        if (probe == BulkProbe.SingleHitAnswer)
+        {
+            // Delivery reads it: hits are then checked against Matomo's rules before they are sent (its own log of the
+            // queue is not repeated, this finding says it).
+            _state.SetMatomoQueues();
+        }
+
         findings.Add(probe switch
         {
             BulkProbe.BulkAnswer => new(MatomoCheckSeverity.Ok, "queued-tracking-off", "The QueuedTracking plugin is active but its queue is off: Matomo stores hits directly and counts each one."),

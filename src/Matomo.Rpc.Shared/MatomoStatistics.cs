@@ -2,7 +2,10 @@ namespace Matomo.Rpc;
 
 /// <summary>Totals of the tracking pipeline since start (the same figures as the <c>Matomo.Rpc</c> meter).</summary>
 /// <param name="Queued">Hits put in the send queue.</param>
-/// <param name="Sent">Hits Matomo counted as tracked (or written to the log or memory sink).</param>
+/// <param name="Sent">
+/// Hits Matomo counted as tracked (or written to the log or memory sink), and hits a Matomo with QueuedTracking accepted
+/// into its queue (also in <see cref="AcceptedWithoutCount"/>).
+/// </param>
 /// <param name="Rejected">Hits Matomo answered as invalid or refused.</param>
 /// <param name="Dropped">Hits given up before Matomo could take them (full queue, poisoned, too old, shutdown, error).</param>
 /// <param name="Retried">Requests to Matomo repeated after a transient failure.</param>
@@ -28,6 +31,13 @@ public readonly record struct MatomoStatistics(long Queued, long Sent, long Reje
 
     /// <summary>Hits that were in the spool when this process started: left by an earlier one, never queued in this one.</summary>
     public long SpoolInherited { get; init; }
+
+    /// <summary>
+    /// Hits counted as sent without Matomo's count of them: Matomo queued them (the QueuedTracking plugin answers a bulk
+    /// request with its single-hit answer and counts nothing per hit), so they are stored only once its queue is
+    /// processed, and a hit Matomo refuses then is not reported. Part of <see cref="Sent"/>.
+    /// </summary>
+    public long AcceptedWithoutCount { get; init; }
 
     /// <summary>
     /// Calls left out by sampling (<c>Matomo:Sampling</c>); not part of the hits above. Every call started and not skipped

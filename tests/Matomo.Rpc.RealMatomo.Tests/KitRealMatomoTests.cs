@@ -82,6 +82,54 @@ public class KitRealMatomoTests : RealMatomoFixture
         }
     }
 
+    [Test]
+    public async Task Send_QueuedTrackingOn_HitsCountedAsSentAndAllStoredOnceTheQueueIsProcessed()
+    {
+        RealMatomo.RequireOrIgnore("MATOMO_KIT", "MATOMO_ENV_FILE");
+        const int Calls = 45;
+        var site = await NewSiteAsync();
+        var wasQueued = RealMatomo.Variable("MATOMO_QUEUED") == "1";
+        MatomoStatistics stats;
+        IReadOnlyList<Grpc.Tests.Support.ListLoggerProvider.LogEntry> logs;
+        int stored;
+        try
+        {
+            await UpAsync(queued: true);
+            await using (var host = await StartGrpcAsync(site, TrackingToken, o =>
+            {
+                o.Check.Enabled = false; // the sender recognises the queue from Matomo's answer by itself
+                o.Sending.BatchSize = 10;
+            }))
+            {
+                for (var i = 0; i < Calls; i++)
+                {
+                    await host.Greeter.SayHelloAsync(new HelloRequest { Name = "queued-" + i }).ResponseAsync.WaitAsync(TestTimeouts.Default);
+                }
+
+                stats = await WaitUntilAccountedAsync(host.Services, Calls);
+                logs = host.Logs.Entries;
+            }
+
+            var process = RealMatomo.Variable("MATOMO_QUEUE_PROCESS");
+            Assert.That(process, Is.Not.Null, "up.sh with MATOMO_QUEUED=1 writes MATOMO_QUEUE_PROCESS");
+            var (exitCode, output) = await RealMatomo.RunAsync(process!, [], TimeSpan.FromMinutes(2));
+            Assert.That(exitCode, Is.EqualTo(0), output);
+            var rows = await RealMatomo.SqlAsync($"select count(*) from matomo_log_link_visit_action where idsite = {site}");
+            stored = int.Parse(rows[0][0], CultureInfo.InvariantCulture);
+        }
+        finally
+        {
+            await UpAsync(queued: wasQueued);
+        }
+
+        Assert.That(stats.Sent, Is.EqualTo(Calls), stats.ToString());
+        Assert.That(stats.AcceptedWithoutCount, Is.EqualTo(Calls), "every hit was taken without Matomo's count of it");
+        Assert.That((stats.Rejected, stats.Dropped), Is.EqualTo((0L, 0L)), stats.ToString());
+        Assert.That(stored, Is.EqualTo(stats.Sent), "what was counted sent is what Matomo stored once its queue was processed");
+        Assert.That(logs.Count(e => e.EventId.Name == "MatomoQueuesHits"), Is.EqualTo(1), "said once that Matomo queues hits");
+        Assert.That(logs.Select(e => e.EventId.Name), Has.None.EqualTo("UnexpectedAnswer"));
+    }
+
     private async Task<MatomoCheckReport> CheckAsync(int site, string? token)
     {
         var services = new ServiceCollection();

@@ -47,6 +47,76 @@ public class HitDeliveryTests
         delivery.DeliverAsync(batch, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
 
     [Test]
+    public async Task DeliverAsync_QueuedTrackingAnswer_SentAndAcceptedWithoutCountLoggedOnce()
+    {
+        Arrange();
+        _writer.Answer = (_, _) => new SendResult(SendStatus.Queued, StatusCode: 200);
+
+        var first = await DeliverAsync(_delivery, Take(3));
+        var second = await DeliverAsync(_delivery, Take(2));
+
+        Assert.That(first.Done && second.Done, Is.True);
+        Assert.That((Stats.Sent, Stats.AcceptedWithoutCount, Stats.Rejected, Stats.Dropped), Is.EqualTo((5L, 5L, 0L, 0L)), Stats.ToString());
+        Assert.That(_harness.CheckState.MatomoQueues, Is.True);
+        Assert.That(_logger.EventNames.Count(n => n == "MatomoQueuesHits"), Is.EqualTo(1));
+        Assert.That(_harness.Queue.Count, Is.Zero);
+    }
+
+    [Test]
+    public async Task DeliverAsync_MatomoQueuesAndAHitItWouldRefuse_ThatHitRejectedBeforeSendingTheRestSent()
+    {
+        Arrange();
+        _harness.CheckState.SetMatomoQueues();
+        _writer.Answer = (_, _) => new SendResult(SendStatus.Queued, StatusCode: 200);
+        var good = _harness.Hit("a/good");
+        var bad = _harness.Hit("a/bad");
+        var later = _harness.Hit("a/later");
+        var batch = new Batch(
+            [
+                new PendingHit(good, "?idsite=1&rec=1&cid=0123456789abcdef&pf_srv=12"),
+                new PendingHit(bad, "?idsite=1&rec=1&cid=0123456789abcdef&pf_srv=-1"),
+                new PendingHit(later, "?idsite=1&rec=1&cid=0123456789abcdef&pf_srv=3"),
+            ],
+            []);
+
+        var result = await DeliverAsync(_delivery, batch);
+
+        Assert.That(result.Done, Is.True);
+        Assert.That(_writer.Calls.Single().Actions, Is.EqualTo(new[] { "a/good", "a/later" }), "the hit Matomo would refuse is not sent, so it cannot drop the later one");
+        Assert.That((Stats.Sent, Stats.Rejected), Is.EqualTo((2L, 1L)), Stats.ToString());
+        Assert.That(_logger.EventNames.Count(n => n == "QueuedHitRefused"), Is.EqualTo(1));
+        Assert.That(_harness.Queue.Count, Is.Zero);
+    }
+
+    [Test]
+    public async Task DeliverAsync_DirectMatomoAndAHitItWouldRefuse_SentForMatomoToCount()
+    {
+        Arrange();
+        _writer.Answer = (_, hits) => SendResult.Ok(hits.Count - 1, invalid: 1);
+        var hit = _harness.Hit("a/bad");
+
+        await DeliverAsync(_delivery, new Batch([new PendingHit(hit, "?idsite=1&rec=1&pf_srv=-1")], []));
+
+        Assert.That(_writer.Calls, Has.Count.EqualTo(1), "a Matomo that counts per hit says itself which hits it refused");
+        Assert.That(Stats.Rejected, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task DeliverAsync_QueueBackendDown_RetryLaterWithTheWholeBatch()
+    {
+        Arrange();
+        _writer.Answer = (_, _) => new SendResult(SendStatus.Transient, StatusCode: 500, Reason: "HTTP 500 from Matomo's queue");
+        var batch = Take(4);
+
+        var result = await DeliverAsync(_delivery, batch);
+
+        Assert.That(result.Done, Is.False);
+        Assert.That(batch.Unaccounted, Is.EqualTo(4), "kept whole: never split as a poisoned batch");
+        Assert.That(_writer.Calls.Single().Actions, Has.Length.EqualTo(4));
+        Assert.That(Stats.Sent + Stats.Rejected + Stats.Dropped, Is.Zero);
+    }
+
+    [Test]
     public async Task DeliverAsync_Answered_DeliveredEachHitCountedOnceAndItsPlaceFreed()
     {
         Arrange();

@@ -78,6 +78,55 @@ public class HttpBulkWriterTests
     }
 
     [Test]
+    public async Task Send_QueuedTracking_CountedSentAndAcceptedWithoutCountAndAllStoredOnceProcessed()
+    {
+        _matomo.QueuedTracking = true;
+        var tracker = await StartHostAsync();
+
+        for (var i = 0; i < 25; i++)
+        {
+            Track(tracker, "greet.Greeter/Say" + i);
+        }
+
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 25);
+        var stored = _matomo.ProcessQueue();
+
+        var stats = tracker.Statistics;
+        Assert.That((stats.Sent, stats.AcceptedWithoutCount, stats.Rejected, stats.Dropped), Is.EqualTo((25L, 25L, 0L, 0L)), stats.ToString());
+        Assert.That(stored, Is.EqualTo(25), "what was counted sent is what Matomo stores once its queue is processed");
+        Assert.That(_matomo.Requests, Has.All.Property(nameof(ReceivedRequest.StatusCode)).EqualTo(200));
+        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "MatomoQueuesHits"), Is.EqualTo(1), "said once that Matomo queues hits");
+        Assert.That(_logs.Entries.Select(e => e.EventId.Name), Has.None.EqualTo("UnexpectedAnswer"));
+    }
+
+    [Test]
+    public async Task Send_QueuedTrackingWithItsRedisDown_RetriesTheWholeBatchWithoutSplittingUntilItIsBack()
+    {
+        _matomo.QueuedTracking = true;
+        _matomo.QueueBackendDown = true;
+        var tracker = await StartHostAsync();
+
+        for (var i = 0; i < 10; i++)
+        {
+            Track(tracker, "greet.Greeter/Say" + i);
+        }
+
+        await WaitUntilAsync(() => _matomo.Requests.Count >= 3);
+        var whileDown = tracker.Statistics;
+        var requestsWhileDown = _matomo.Requests;
+        _matomo.QueueBackendDown = false;
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 10);
+        var stored = _matomo.ProcessQueue();
+
+        Assert.That(requestsWhileDown.Take(3), Has.All.Property(nameof(ReceivedRequest.StatusCode)).EqualTo(500));
+        Assert.That(requestsWhileDown.Take(3).Select(r => System.Text.RegularExpressions.Regex.Count(r.Body, "\\?idsite=")), Has.All.EqualTo(10), "the same batch again, never split");
+        Assert.That((whileDown.Sent, whileDown.Rejected, whileDown.Dropped), Is.EqualTo((0L, 0L, 0L)), "kept while the queue is down: " + whileDown);
+        Assert.That(whileDown.Retried, Is.GreaterThanOrEqualTo(2));
+        Assert.That(_logs.Entries.Select(e => e.EventId.Name), Has.None.EqualTo("BatchRolledBack").And.None.EqualTo("PoisonedHitDropped"));
+        Assert.That(stored, Is.EqualTo(10));
+    }
+
+    [Test]
     public async Task Send_Hits_StoredWithTrackedEqualToSent()
     {
         var tracker = await StartHostAsync();

@@ -463,7 +463,7 @@ public class MatomoOptionsTests
     [TestCase("Sending:FullQueuePolicy", "DropAll", "Matomo:Sending:FullQueuePolicy is 'DropAll', which is not a valid value; set one of DropNewest, DropOldest (default DropNewest).")]
     [TestCase("AllowedCallKinds:0", "Unry", "Matomo:AllowedCallKinds:0 is 'Unry', which is not a valid value; set one of Unary, ClientStreaming, ServerStreaming, DuplexStreaming, HubInvocation, HubStream, HubConnect, HubDisconnect, Http.")]
     [TestCase("Sending:FlushInterval", "500ms", "Matomo:Sending:FlushInterval is '500ms', which is not a duration; write it as hours:minutes:seconds, e.g. 00:00:05 for 5 seconds or 00:00:00.500 for 500 milliseconds (default 00:00:01).")]
-    [TestCase("Sending:HttpTimeout", "5", "Matomo:Sending:HttpTimeout is '5', which would be read as 5 days; write it as hours:minutes:seconds, e.g. 00:00:05 for 5 seconds or 00:00:00.500 for 500 milliseconds (default 00:00:05).")]
+    [TestCase("Sending:HttpTimeout", "5", "Matomo:Sending:HttpTimeout is '5', which would be read as 5 days; write it as hours:minutes:seconds, e.g. 00:00:05 for 5 seconds or 00:00:00.500 for 500 milliseconds (default 00:00:30).")]
     [TestCase("Check:Timeout", "ten seconds", "Matomo:Check:Timeout is 'ten seconds', which is not a duration; write it as hours:minutes:seconds, e.g. 00:00:05 for 5 seconds or 00:00:00.500 for 500 milliseconds (default 00:00:10).")]
     [TestCase("SiteId", "abc", "Matomo:SiteId is 'abc', which is not a whole number from 1 to 2147483647; set one in digits, e.g. 1.")]
     [TestCase("Sending:BatchSize", "99999999999", "Matomo:Sending:BatchSize is '99999999999', which is not a whole number from 1 to 1000; set one in digits, e.g. 100.")]

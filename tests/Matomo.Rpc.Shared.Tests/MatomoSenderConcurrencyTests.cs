@@ -20,32 +20,90 @@ public class MatomoSenderConcurrencyTests
         });
         var writer = new GatedWriter();
         using var sender = harness.Sender(writer, harness.Time);
-        for (var i = 0; i < 80; i++)
+        var visitors = Enumerable.Range(0, 8).Select(v => "visitor-" + v).ToArray();
+        for (var i = 0; i < 160; i++)
         {
-            harness.Tracker.StartCall("a/" + i, MatomoCallKind.Unary)!.Complete();
+            Track(harness, visitors[i % 8], i);
         }
 
         await sender.StartAsync(CancellationToken.None).WaitAsync(Timeout);
-        // Matomo answers one request at a time, each only once the limit is reached again: a sender that started more
-        // requests than allowed shows it in the peak.
-        for (var answered = 0; answered < 8; answered++)
+        // Matomo answers one request at a time, each only once as many are in flight as the sender may start: as many as
+        // its limit now allows, unless fewer visitor lanes have hits left (one lane is in one request at a time).
+        for (var answered = 0; harness.Tracker.Statistics.Sent < 160; answered++)
         {
-            await WaitUntilAsync(() => writer.InFlight == Math.Min(maxConcurrent, 8 - answered));
+            await WaitUntilAsync(() => writer.InFlight > 0 && writer.InFlight == Math.Min(sender.Limiter.Limit, LanesWithHitsLeft(writer, visitors)));
             writer.ReleaseOne();
+            await WaitUntilAsync(() => harness.Tracker.Statistics.Sent == (answered + 1) * 10);
         }
 
-        await WaitUntilAsync(() => harness.Tracker.Statistics.Sent == 80);
         var peak = writer.Peak;
         await sender.StopAsync(CancellationToken.None).WaitAsync(Timeout);
 
-        Assert.That(peak, Is.EqualTo(maxConcurrent));
-        Assert.That(writer.Batches, Has.Count.EqualTo(8));
-        Assert.That(writer.Batches.SelectMany(b => b).Distinct().Count(), Is.EqualTo(80), "every hit sent once");
+        Assert.That(peak, Is.EqualTo(maxConcurrent), "the limit grew to the ceiling, never past it");
+        Assert.That(writer.Batches, Has.Count.EqualTo(16));
+        Assert.That(writer.Batches.SelectMany(b => b).Distinct().Count(), Is.EqualTo(160), "every hit sent once");
         Assert.That(harness.Tracker.Statistics.Dropped, Is.Zero);
-        if (maxConcurrent == 1)
+        foreach (var visitor in visitors)
         {
-            Assert.That(writer.Batches.SelectMany(b => b), Is.EqualTo(Enumerable.Range(0, 80).Select(i => "a/" + i)), "one at a time keeps the order");
+            var sent = writer.Batches.SelectMany(b => b).Where(a => a.StartsWith(visitor + "/", StringComparison.Ordinal)).ToArray();
+            Assert.That(sent, Is.EqualTo(Enumerable.Range(0, 160).Where(i => i % 8 == Array.IndexOf(visitors, visitor)).Select(i => visitor + "/" + i)),
+                "each visitor's hits reach Matomo in order");
         }
+    }
+
+    [Test]
+    public async Task Send_OneVisitorAndRoomForFour_OneRequestAtATimeInOrder()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.Sending.BatchSize = 10;
+            o.Sending.MaxConcurrentRequests = 4;
+        });
+        var writer = new GatedWriter();
+        using var sender = harness.Sender(writer, harness.Time);
+        for (var i = 0; i < 60; i++)
+        {
+            Track(harness, "the-only-caller", i);
+        }
+
+        await sender.StartAsync(CancellationToken.None).WaitAsync(Timeout);
+        for (var answered = 0; answered < 6; answered++)
+        {
+            await WaitUntilAsync(() => writer.InFlight == 1);
+            writer.ReleaseOne();
+            await WaitUntilAsync(() => harness.Tracker.Statistics.Sent == (answered + 1) * 10);
+        }
+
+        var peak = writer.Peak;
+        var limit = sender.Limiter.Limit;
+        await sender.StopAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.That(limit, Is.GreaterThan(1), "the limiter would allow more");
+        Assert.That(peak, Is.EqualTo(1), "a visitor's next hits wait for the answer to its earlier ones");
+        Assert.That(writer.Batches.SelectMany(b => b), Is.EqualTo(Enumerable.Range(0, 60).Select(i => "the-only-caller/" + i)));
+    }
+
+    private static void Track(TrackerHarness harness, string visitor, int i)
+    {
+        var call = harness.Tracker.StartCall(visitor + "/" + i, MatomoCallKind.Unary)!;
+        call.SetCaller(new MatomoCallerInfo { VisitorKey = visitor });
+        call.Complete();
+    }
+
+    private static int LanesWithHitsLeft(GatedWriter writer, string[] visitors)
+    {
+        var sent = writer.Started.GroupBy(a => a[..a.IndexOf('/', StringComparison.Ordinal)]).ToDictionary(g => g.Key, g => g.Count());
+        return visitors.Where(v => sent.GetValueOrDefault(v) < 20 || writer.InFlightActions.Any(a => a.StartsWith(v + "/", StringComparison.Ordinal)))
+            .Select(v => VisitorLanes.LaneOf(VisitorHit(v), MatomoVisitorIdentity.None)).Distinct().Count();
+    }
+
+    private static MatomoHit VisitorHit(string visitor)
+    {
+        using var harness = new TrackerHarness();
+        var call = harness.Tracker.StartCall("x", MatomoCallKind.Unary)!;
+        call.SetCaller(new MatomoCallerInfo { VisitorKey = visitor });
+        call.Complete();
+        return harness.TakeHit();
     }
 
     [Test]
@@ -65,13 +123,14 @@ public class MatomoSenderConcurrencyTests
         }
 
         await sender.StartAsync(CancellationToken.None).WaitAsync(Timeout);
-        await WaitUntilAsync(() => writer.InFlight == 3);
+        // The sender starts with one request in flight and grows only on answers; this Matomo never answers.
+        await WaitUntilAsync(() => writer.InFlight == 1);
         var stop = sender.StopAsync(CancellationToken.None);
         harness.Time.Advance(TimeSpan.FromSeconds(2));
         await stop.WaitAsync(Timeout);
 
         Assert.That(harness.Tracker.Statistics.Sent, Is.Zero);
-        Assert.That(harness.Tracker.Statistics.Dropped, Is.EqualTo(50), "30 in flight and 20 still queued or filling, all counted");
+        Assert.That(harness.Tracker.Statistics.Dropped, Is.EqualTo(50), "10 in flight and 40 still queued or waiting for a request, all counted");
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
@@ -93,6 +152,7 @@ public class MatomoSenderConcurrencyTests
     {
         private readonly SemaphoreSlim _gate = new(0);
         private readonly List<string[]> _batches = [];
+        private readonly List<string> _inFlightActions = [];
         private int _inFlight;
         private int _peak;
 
@@ -115,8 +175,40 @@ public class MatomoSenderConcurrencyTests
 
         public void ReleaseOne() => _gate.Release();
 
+        /// <summary>Actions of every request started so far.</summary>
+        public IReadOnlyList<string> Started
+        {
+            get
+            {
+                lock (_batches)
+                {
+                    return [.. _batches.SelectMany(b => b)];
+                }
+            }
+        }
+
+        /// <summary>Actions of the requests in flight.</summary>
+        public IReadOnlyList<string> InFlightActions
+        {
+            get
+            {
+                lock (_batches)
+                {
+                    return [.. _inFlightActions];
+                }
+            }
+        }
+
         public async Task<SendResult> WriteAsync(IReadOnlyList<PendingHit> hits, CancellationToken cancellationToken)
         {
+            string[] actions = [.. hits.Select(h => h.Action)];
+            lock (_batches)
+            {
+                // In the order requests start: a visitor's hits must start in order, each after the last was answered.
+                _batches.Add(actions);
+                _inFlightActions.AddRange(actions);
+            }
+
             var now = Interlocked.Increment(ref _inFlight);
             int peak;
             while (now > (peak = Volatile.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, peak) != peak)
@@ -126,15 +218,18 @@ public class MatomoSenderConcurrencyTests
             try
             {
                 await _gate.WaitAsync(cancellationToken);
-                lock (_batches)
-                {
-                    _batches.Add([.. hits.Select(h => h.Action)]);
-                }
-
                 return SendResult.Ok(hits.Count);
             }
             finally
             {
+                lock (_batches)
+                {
+                    foreach (var action in actions)
+                    {
+                        _inFlightActions.Remove(action);
+                    }
+                }
+
                 Interlocked.Decrement(ref _inFlight);
             }
         }

@@ -63,7 +63,7 @@ public sealed partial class MatomoStandIn
     private bool PluginActive(string? name) => name switch
     {
         "CustomVariables" => CustomVariablesPluginActive,
-        "QueuedTracking" => false,
+        "QueuedTracking" => QueuedTracking,
         "CustomDimensions" or "API" or "SitesManager" or "UsersManager" or "Live" => true,
         _ => false,
     };

@@ -21,6 +21,110 @@ public sealed partial class MatomoStandIn
         Failed,
     }
 
+    /// <summary>
+    /// Processes the QueuedTracking queue as the plugin's workers do (seen with plugin 5.1.1): per request, in order, a hit
+    /// with an unknown or missing <c>idsite</c> is skipped; any other hit Matomo refuses (bad <c>cid</c>, negative
+    /// <c>pf_*</c>, <c>cip</c> or an old <c>cdt</c> without a token, one that throws) drops itself and every later hit of
+    /// its request. Returns the hits stored.
+    /// </summary>
+    public int ProcessQueue()
+    {
+        List<QueuedRequest> requests;
+        lock (_gate)
+        {
+            requests = [.. _queue];
+            _queue.Clear();
+        }
+
+        var store = new List<StoredHit>();
+        foreach (var queued in requests)
+        {
+            foreach (var (parameters, raw, token) in HitsOf(queued))
+            {
+                if (!int.TryParse(parameters.GetValueOrDefault("idsite"), NumberStyles.None, CultureInfo.InvariantCulture, out var site) || site != SiteId)
+                {
+                    continue;
+                }
+
+                var outcome = Process(parameters, raw, token, queued.UserAgent, queued.ReceivedAt, bulk: true, out var hit);
+                if (outcome is HitOutcome.Invalid or HitOutcome.Failed)
+                {
+                    break;
+                }
+
+                if (hit is not null)
+                {
+                    store.Add(hit);
+                }
+            }
+        }
+
+        AddStored(store);
+        return store.Count;
+    }
+
+    private Answer Queue(HttpRequest request, Dictionary<string, string> query, string queryString, string body, DateTimeOffset receivedAt)
+    {
+        var noImage = query.GetValueOrDefault("send_image") == "0";
+        if (QueueBackendDown)
+        {
+            return noImage ? new Answer(204, string.Empty, string.Empty) : new Answer(500, "image/gif", string.Empty) { Gif = true };
+        }
+
+        lock (_gate)
+        {
+            _queue.Add(new QueuedRequest(request.Method, request.ContentType, request.Headers.UserAgent.ToString(), query, queryString, body, receivedAt));
+        }
+
+        return noImage ? new Answer(204, string.Empty, string.Empty) : new Answer(200, "image/gif", string.Empty) { Gif = true };
+    }
+
+    private static IEnumerable<(Dictionary<string, string> Parameters, string Raw, string? Token)> HitsOf(QueuedRequest queued)
+    {
+        if (queued.Body.IndexOf("\"requests\"", StringComparison.Ordinal) > 0)
+        {
+            List<string> items = [];
+            string? token = queued.Query.GetValueOrDefault("token_auth");
+            try
+            {
+                using var json = JsonDocument.Parse(queued.Body);
+                if (json.RootElement.TryGetProperty("token_auth", out var t) && t.ValueKind == JsonValueKind.String)
+                {
+                    token = t.GetString();
+                }
+
+                if (json.RootElement.TryGetProperty("requests", out var list) && list.ValueKind == JsonValueKind.Array)
+                {
+                    items.AddRange(list.EnumerateArray().Where(i => i.ValueKind == JsonValueKind.String).Select(i => i.GetString()!));
+                }
+            }
+            catch (JsonException)
+            {
+            }
+
+            foreach (var item in items.Where(i => i.StartsWith('?')))
+            {
+                var parameters = ParseQuery(item);
+                yield return (parameters, item, parameters.GetValueOrDefault("token_auth") ?? token);
+            }
+
+            yield break;
+        }
+
+        var single = HttpMethods.IsPost(queued.Method) && queued.Body.Length > 0 && IsForm(queued.ContentType)
+            ? ParseQuery(queued.Body)
+            : new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in queued.Query)
+        {
+            single[name] = value;
+        }
+
+        if (single.Count > 0)
+        {
+            yield return (single, queued.QueryString, single.GetValueOrDefault("token_auth"));
+        }
+    }
+
     private Answer Track(HttpRequest request, Dictionary<string, string> query, string queryString, string body, DateTimeOffset receivedAt)
     {
         // Matomo takes the bulk path when the raw body mentions "requests" (BulkTracking's own test, PHP's strpos: not at

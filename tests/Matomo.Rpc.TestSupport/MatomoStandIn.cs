@@ -23,6 +23,7 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
     private readonly List<StoredHit> _hits = [];
     private readonly List<ReceivedRequest> _requests = [];
     private readonly List<(Func<IReadOnlyList<StoredHit>, bool> Until, TaskCompletionSource Signal)> _waiters = [];
+    private readonly List<QueuedRequest> _queue = [];
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private WebApplication? _app;
     private long _latencyTicks;
@@ -79,6 +80,28 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
     {
         get => Volatile.Read(ref _failWith) is var s && s != 0 ? s : null;
         set => Volatile.Write(ref _failWith, value ?? 0);
+    }
+
+    /// <summary>
+    /// Answers as Matomo with the QueuedTracking plugin's queue on: every tracking request, bulk included, gets the
+    /// single-hit answer (200 with the GIF, 204 with <c>send_image=0</c> in the URL's query) and is only queued, checked
+    /// for nothing; <see cref="ProcessQueue"/> stores it as the plugin's workers do.
+    /// </summary>
+    public bool QueuedTracking { get; set; }
+
+    /// <summary>With <see cref="QueuedTracking"/>: the queue's backend (Redis) is down, so requests get 500 with the GIF (204 with <c>send_image=0</c>) and nothing is queued.</summary>
+    public bool QueueBackendDown { get; set; }
+
+    /// <summary>Requests waiting in the QueuedTracking queue.</summary>
+    public int QueuedRequests
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _queue.Count;
+            }
+        }
     }
 
     /// <summary>A hit matching this makes Matomo throw: a single hit answers 500, a bulk request rolls back its whole batch (500).</summary>
@@ -169,6 +192,7 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
         lock (_gate)
         {
             _hits.Clear();
+            _queue.Clear();
             _requests.Clear();
         }
     }
@@ -277,7 +301,9 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
         {
             answer = FailWith is { } status
                 ? new Answer(status, "text/html; charset=utf-8", "<html><body>Service unavailable</body></html>", status == 429 ? "1" : null)
-                : Track(request, query, queryString, body, receivedAt);
+                : QueuedTracking && query.GetValueOrDefault("queuedtracking") != "0"
+                    ? Queue(request, query, queryString, body, receivedAt)
+                    : Track(request, query, queryString, body, receivedAt);
         }
         else if (string.Equals(path, "/index.php", StringComparison.OrdinalIgnoreCase))
         {
@@ -289,20 +315,9 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
         }
 
         // Matomo stores while it works; a slow answer (and a client that gives up on it) does not undo that.
-        lock (_gate)
+        if (answer.Store is { Count: > 0 } stored)
         {
-            if (answer.Store is { Count: > 0 } stored)
-            {
-                _hits.AddRange(stored);
-                for (var i = _waiters.Count - 1; i >= 0; i--)
-                {
-                    if (_waiters[i].Until(_hits))
-                    {
-                        _waiters[i].Signal.TrySetResult();
-                        _waiters.RemoveAt(i);
-                    }
-                }
-            }
+            AddStored(stored);
         }
 
         var aborted = false;
@@ -353,6 +368,22 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
         }
     }
 
+    private void AddStored(List<StoredHit> stored)
+    {
+        lock (_gate)
+        {
+            _hits.AddRange(stored);
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].Until(_hits))
+                {
+                    _waiters[i].Signal.TrySetResult();
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+    }
+
     /// <summary>PHP-like parsing: '+' is a space, the last of duplicate names wins, names are case-sensitive.</summary>
     internal static Dictionary<string, string> ParseQuery(string text)
     {
@@ -387,6 +418,8 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
     private static string Decode(ReadOnlySpan<char> value) => Uri.UnescapeDataString(value.ToString().Replace('+', ' '));
 
     private static readonly byte[] TransparentGif = Convert.FromBase64String("R0lGODlhAQABAIAAAAAAAAAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==");
+
+    private sealed record QueuedRequest(string Method, string? ContentType, string UserAgent, Dictionary<string, string> Query, string QueryString, string Body, DateTimeOffset ReceivedAt);
 
     private sealed record Answer(int Status, string ContentType, string Body, string? RetryAfter = null)
     {

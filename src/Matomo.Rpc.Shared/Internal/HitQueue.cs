@@ -130,6 +130,9 @@ internal sealed class HitQueue
         return wait;
     }
 
+    /// <summary>Waits only for <see cref="WakeSender"/> (a batch done, a timer, the deadline), not for hits; no allocation.</summary>
+    public ValueTask WaitForWakeAsync() => _signal.WaitAsync(int.MaxValue);
+
     /// <summary>Ends the sender's <see cref="WaitForHitsAsync"/> now (its flush timer, the stop deadline).</summary>
     public void WakeSender() => _signal.Wake();
 

@@ -6,7 +6,8 @@ namespace Matomo.Rpc.Internal;
 
 /// <summary>
 /// Sends a batch as one Matomo bulk request (token in the JSON body, never in the URL) and reads the answer's
-/// <c>tracked</c>/<c>invalid</c> counts instead of trusting the status code.
+/// <c>tracked</c>/<c>invalid</c> counts instead of trusting the status code; tells QueuedTracking's answers (the
+/// single-hit answer, and 500 with the GIF when its queue backend is down) apart.
 /// </summary>
 internal sealed class HttpBulkWriter : IHitWriter
 {
@@ -81,8 +82,16 @@ internal sealed class HttpBulkWriter : IHitWriter
     {
         switch (status)
         {
+            case >= 200 and < 300 when IsSingleHitAnswer(status, answer):
+                // QueuedTracking answers every request, bulk included, as a single hit: it queued the request and counts
+                // nothing per hit. Direct bulk tracking always answers JSON.
+                return new SendResult(SendStatus.Queued, StatusCode: status);
             case >= 200 and < 300:
                 return ParseAnswer(answer, count, status);
+            case 500 when IsGif(answer):
+                // QueuedTracking could not queue the request (its Redis or database backend is down): nothing was
+                // stored and nothing is wrong with the hits. Retry; splitting would only multiply the requests.
+                return new SendResult(SendStatus.Transient, StatusCode: status, Reason: "HTTP 500 from Matomo's queue (QueuedTracking): its backend (Redis or the database) is down");
             case 500:
                 // An exception in Matomo (a hit it cannot process, or its database) rolled the whole batch back.
                 return new SendResult(SendStatus.RolledBack, StatusCode: status, Reason: "HTTP 500");
@@ -96,6 +105,12 @@ internal sealed class HttpBulkWriter : IHitWriter
                 return new SendResult(SendStatus.Refused, StatusCode: status, Reason: "HTTP " + status);
         }
     }
+
+    // The single-hit answer: 200 with Matomo's 43-byte GIF, or 204 with no body (send_image=0, which this library never
+    // sends, so it comes only from a tracker URL that carries it).
+    private static bool IsSingleHitAnswer(int status, string answer) => (status == 200 && IsGif(answer)) || (status == 204 && answer.Length == 0);
+
+    private static bool IsGif(string answer) => answer.StartsWith("GIF8", StringComparison.Ordinal);
 
     private static SendResult ParseAnswer(string answer, int count, int status)
     {

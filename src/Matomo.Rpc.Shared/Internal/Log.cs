@@ -65,6 +65,12 @@ internal static partial class Log
     [LoggerMessage(24, LogLevel.Warning, "Sending to Matomo has failed for {Duration}: {Reason}. {Failures} requests failed; {Held} hits held, {Dropped} dropped since it began failing.", EventName = "SendStillFailing")]
     public static partial void SendStillFailing(ILogger logger, TimeSpan duration, string reason, long failures, int held, long dropped);
 
+    [LoggerMessage(65, LogLevel.Information, "Matomo queues hits (the QueuedTracking plugin): it answers a bulk request without a count per hit, so its hits are counted as sent (and as accepted without Matomo's count) once Matomo takes the request. They reach the reports when Matomo's queue is processed, and a hit Matomo refuses then is not reported: it drops itself and every later hit of its request, so every hit is checked against Matomo's rules before it is sent.", EventName = "MatomoQueuesHits")]
+    public static partial void MatomoQueuesHits(ILogger logger);
+
+    [LoggerMessage(66, LogLevel.Warning, "A Matomo hit for '{Action}' was not sent: {Reason} Matomo queues hits (QueuedTracking) and would drop it and every later hit of its request without a word; it is counted as rejected (logged once).", EventName = "QueuedHitRefused")]
+    public static partial void QueuedHitRefused(ILogger logger, string action, string reason);
+
     [LoggerMessage(20, LogLevel.Warning, "Matomo check: {Code}: {Message}", EventName = "CheckDataLoss")]
     public static partial void CheckDataLoss(ILogger logger, string code, string message);
 

@@ -10,16 +10,19 @@ internal sealed class MatomoMetrics
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _retried;
+    private readonly Counter<long> _acceptedWithoutCount;
     private readonly Counter<long> _sampledOut;
     private readonly Counter<long> _optedOut;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _sendDuration;
     private readonly TimeProvider _time;
+    private readonly Meter _meter;
     private long _queuedTotal;
     private long _sentTotal;
     private long _rejectedTotal;
     private long _droppedTotal;
     private long _retriedTotal;
+    private long _acceptedWithoutCountTotal;
     private long _sampledOutTotal;
     private long _offeredTotal;
     private long _optedOutTotal;
@@ -28,17 +31,25 @@ internal sealed class MatomoMetrics
     public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength, TimeProvider time)
     {
         _time = time;
-        var meter = meterFactory.Create(MatomoTracker.MeterName);
+        var meter = _meter = meterFactory.Create(MatomoTracker.MeterName);
         _queued = meter.CreateCounter<long>("matomo.rpc.hits.queued", "{hit}", "Hits put in the send queue.");
         _sent = meter.CreateCounter<long>("matomo.rpc.hits.sent", "{hit}", "Hits Matomo counted as tracked.");
         _rejected = meter.CreateCounter<long>("matomo.rpc.hits.rejected", "{hit}", "Hits Matomo answered as invalid or refused.");
         _dropped = meter.CreateCounter<long>("matomo.rpc.hits.dropped", "{hit}", "Hits given up before Matomo took them, by reason.");
+        _acceptedWithoutCount = meter.CreateCounter<long>("matomo.rpc.hits.accepted_without_count", "{hit}", "Hits counted as sent that Matomo queued without counting them (QueuedTracking): stored once its queue is processed.");
         _retried = meter.CreateCounter<long>("matomo.rpc.requests.retried", "{request}", "Requests to Matomo repeated after a transient failure.");
         _sampledOut = meter.CreateCounter<long>("matomo.rpc.hits.sampled_out", "{call}", "Calls left out by sampling (Matomo:Sampling): no hit.");
         _optedOut = meter.CreateCounter<long>("matomo.rpc.hits.opted_out", "{call}", "Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app).");
         _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
         _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
         meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits held: waiting to be sent or being sent (at most Matomo:Sending:QueueCapacity).");
+    }
+
+    /// <summary>Publishes how many requests the sender may have in flight, and has.</summary>
+    public void Observe(ConcurrencyLimiter limiter)
+    {
+        _meter.CreateObservableGauge("matomo.rpc.requests.limit", () => limiter.Limit, "{request}", "Requests to Matomo the sender may have in flight now (adapted to what Matomo sustains, at most Matomo:Sending:MaxConcurrentRequests).");
+        _meter.CreateObservableGauge("matomo.rpc.requests.in_flight", () => limiter.InFlight, "{request}", "Requests to Matomo in flight, being filled, or waiting to be retried now.");
     }
 
     /// <summary>The spool, when the app has one: its figures go into <see cref="Snapshot"/>.</summary>
@@ -78,6 +89,16 @@ internal sealed class MatomoMetrics
         {
             Interlocked.Add(ref _sentTotal, count);
             _sent.Add(count);
+        }
+    }
+
+    /// <summary>Hits Matomo queued (QueuedTracking) without a count of them: counted as sent, and here apart.</summary>
+    public void AcceptedWithoutCount(int count)
+    {
+        if (count > 0)
+        {
+            Interlocked.Add(ref _acceptedWithoutCountTotal, count);
+            _acceptedWithoutCount.Add(count);
         }
     }
 
@@ -128,6 +149,7 @@ internal sealed class MatomoMetrics
             Interlocked.Read(ref _retriedTotal),
             queueLength)
         {
+            AcceptedWithoutCount = Interlocked.Read(ref _acceptedWithoutCountTotal),
             OptedOut = Interlocked.Read(ref _optedOutTotal),
             SampledOut = Interlocked.Read(ref _sampledOutTotal),
         };

@@ -7,7 +7,8 @@ namespace Matomo.Rpc.Internal;
 /// <summary>
 /// The one background loop: waits for hits, fills a batch (by size or flush interval), hands it to
 /// <see cref="HitDelivery"/>, backs off while delivery says the batch is worth a retry, and drains on stop until the
-/// deadline. Up to MaxConcurrentRequests batches are delivered at once; with one, batches go out in order. Never dies.
+/// deadline. As many batches are delivered at once as the <see cref="ConcurrencyLimiter"/> allows (at most
+/// MaxConcurrentRequests); <see cref="VisitorLanes"/> keep each visitor's hits in order across them. Never dies.
 /// <para>
 /// With a spool (<c>Matomo:Spool:Directory</c>): opened at start (another process holding it fails the start) and closed
 /// at stop. Hits go to disk when they would otherwise be lost: while Matomo fails and more than a tenth of the queue (at
@@ -26,12 +27,16 @@ internal sealed class MatomoSender : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _abort = new();
+    private readonly ConcurrencyLimiter _limiter;
+    private readonly VisitorLanes _lanes;
+    private readonly int _maxBacklog;
+    private readonly MatomoVisitorIdentity _visitorIdentity;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Batch> _freed = new();
     private readonly HitSpool? _spool;
     private readonly SendHealth? _health;
     private readonly Lock _encoding = new();
     private readonly int _highWater;
     private readonly int _failingHighWater;
-    private TaskCompletionSource _wake = NewWake();
     private ITimer? _deadline;
     private ITimer? _flushTimer;
     private int _stopping;
@@ -45,11 +50,20 @@ internal sealed class MatomoSender : BackgroundService
         (_queue, _delivery, _sending) = (queue, delivery, options.Sending);
         (_time, _logger, _siteId, _withToken) = (time, logger, options.SiteId, !string.IsNullOrEmpty(options.TokenAuth));
         (_spool, _health) = (spool, health);
+        _limiter = delivery.Limiter;
+        _lanes = new VisitorLanes(_sending.BatchSize, delivery.Prepare);
+        // Enough hits taken ahead that a batch can come from a few busy visitors' lanes rather than a little from every
+        // lane (which would hold every lane, and leave the next batch nothing to take). They stay counted in the queue.
+        _maxBacklog = 4 * _sending.BatchSize * (_sending.MaxConcurrentRequests + 1);
+        _visitorIdentity = options.VisitorIdentity;
         // A tenth of the queue (at least a batch): while Matomo fails, the rest of the queue is room for the calls that
         // come while a spill is written; when Matomo answers but slower than the calls, spill only past half.
         _highWater = Math.Max(1, options.Sending.QueueCapacity / 2);
         _failingHighWater = Math.Min(_highWater, Math.Max(options.Sending.BatchSize, options.Sending.QueueCapacity / 10));
     }
+
+    /// <summary>How many requests may be in flight now.</summary>
+    internal ConcurrencyLimiter Limiter => _limiter;
 
     private bool Spooling => _spool is { Active: true };
 
@@ -97,7 +111,7 @@ internal sealed class MatomoSender : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var abort = _abort.Token;
-        using var slots = new SemaphoreSlim(_sending.MaxConcurrentRequests);
+        using var onAbort = abort.UnsafeRegister(static s => ((HitQueue)s!).WakeSender(), _queue);
         using var spillEnd = CancellationTokenSource.CreateLinkedTokenSource(abort);
         var spilling = Spooling ? StartSpilling(spillEnd.Token) : Task.CompletedTask;
         var running = new List<Task>();
@@ -107,15 +121,16 @@ internal sealed class MatomoSender : BackgroundService
             while (true)
             {
                 // A slot before a batch: with one request at a time, the next batch is taken when the last is done.
-                await slots.WaitAsync(abort).ConfigureAwait(false);
+                await _limiter.WaitAsync(abort).ConfigureAwait(false);
                 var batch = await NextAsync(abort).ConfigureAwait(false);
                 if (batch is null)
                 {
+                    _limiter.Release();
                     break;
                 }
 
                 running.RemoveAll(static t => t.IsCompleted);
-                running.Add(RunAsync(batch, slots, abort));
+                running.Add(RunAsync(batch, holdsSlot: true, abort));
             }
         }
         catch (OperationCanceledException) when (abort.IsCancellationRequested)
@@ -128,7 +143,13 @@ internal sealed class MatomoSender : BackgroundService
             await spilling.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
-            // What is still waiting: to the spool when there is one, else dropped.
+            // What is still held: to the spool when there is one, else dropped. The lanes' hits first (they are older).
+            if (_lanes.Count > 0)
+            {
+                using var rest = _lanes.TakeAll();
+                _abandoned += _delivery.Abandon(rest, DropReasons.Shutdown);
+            }
+
             Spill(int.MaxValue);
             var left = _queue.DropWaiting(DropReasons.Shutdown);
             if (left + _abandoned > 0)
@@ -146,15 +167,39 @@ internal sealed class MatomoSender : BackgroundService
     }
 
     /// <summary>
-    /// The next batch: a spool file when it is the spool's turn (or no live hit waits) and Matomo is not failing, else
-    /// live hits from the queue; null when the queue is completed and empty.
+    /// The next batch: a spool file when it is the spool's turn (or no live hit is ready) and Matomo is not failing, else
+    /// live hits from visitor lanes no batch in flight holds: as soon as a batch is full, else once the flush interval has
+    /// passed since hits were ready (at once when stopping). Null when stopping and every hit is taken. A replayed file
+    /// holds no lane (its visitors' order was given up when it was spooled) but takes a slot like any batch.
     /// </summary>
     private async Task<Batch?> NextAsync(CancellationToken abort)
     {
+        long? readySince = null;
         while (true)
         {
-            var wake = Volatile.Read(ref _wake).Task;
-            if (Spooling && !Stopping && !Failing && (_replayTurn || _queue.Waiting == 0) && _spool!.TakeOldest() is { } replay)
+            abort.ThrowIfCancellationRequested();
+            while (_freed.TryDequeue(out var freed))
+            {
+                _lanes.Free(freed);
+            }
+
+            var backlog = Backlog;
+            lock (_encoding)
+            {
+                while (_lanes.Count < backlog && _queue.Reader.TryRead(out var hit))
+                {
+                    _lanes.Add(VisitorLanes.LaneOf(hit, _visitorIdentity), hit);
+                }
+            }
+
+            if (Spooling && Stopping && Failing && _lanes.Count > 0)
+            {
+                // Stopping while Matomo fails: what the lanes hold goes to disk at once, as the waiting hits do.
+                using var rest = _lanes.TakeAll();
+                Interlocked.Add(ref _abandoned, _delivery.Abandon(rest, DropReasons.Shutdown));
+            }
+
+            if (Spooling && !Stopping && !Failing && (_replayTurn || (_lanes.Ready == 0 && _queue.Waiting == 0)) && _spool!.TakeOldest() is { } replay)
             {
                 _replayTurn = false;
                 if (!_replaying)
@@ -166,31 +211,82 @@ internal sealed class MatomoSender : BackgroundService
                 return replay;
             }
 
-            _replayTurn = true;
-            if (!Spooling || Stopping || _queue.Waiting > 0)
-            {
-                if (!await _queue.Reader.WaitToReadAsync(abort).ConfigureAwait(false))
-                {
-                    return null;
-                }
-
-                return await FillAsync(abort).ConfigureAwait(false);
-            }
-
             if (_replaying && _spool!.Statistics.Files == 0)
             {
                 _replaying = false;
                 Log.SpoolReplayed(_logger, _spool.Statistics.HitsReplayed);
             }
 
-            // Nothing to send now: wait for a hit, or for a reason to look at the spool again (a batch done, Matomo back).
-            var read = _queue.Reader.WaitToReadAsync(abort).AsTask();
-            await Task.WhenAny(read, wake).ConfigureAwait(false);
-            if (read.IsCompleted && !await read.ConfigureAwait(false))
+            var drained = _queue.Reader.Completion.IsCompleted;
+            if (_lanes.Ready >= _sending.BatchSize || (_lanes.Ready > 0 && drained))
+            {
+                return TakeLive();
+            }
+
+            if (_lanes.Ready > 0)
+            {
+                readySince ??= _time.GetTimestamp();
+                if (_time.GetElapsedTime(readySince.Value) >= _sending.FlushInterval)
+                {
+                    return TakeLive();
+                }
+            }
+
+            if (drained && _lanes.Count == 0 && !_lanes.AnyBusy)
             {
                 return null;
             }
+
+            await WaitAsync(readySince, drained || _lanes.Count >= backlog, abort).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Hits taken ahead into the lanes; with a spool, no more than would be spilled while Matomo fails.</summary>
+    private int Backlog => !Spooling ? _maxBacklog : Failing ? _sending.BatchSize : Math.Min(_maxBacklog, _failingHighWater);
+
+    private Batch TakeLive()
+    {
+        _replayTurn = true;
+        return _lanes.Take()!;
+    }
+
+    /// <summary>
+    /// Waits on the queue's one reusable signal: for the hits that would fill a batch (one when none is ready; none when
+    /// <paramref name="noReading"/>), a batch done, the end of the flush interval, the stop or its deadline. No allocation
+    /// per wait; a wake may come early (the sender looks again).
+    /// </summary>
+    private async Task WaitAsync(long? readySince, bool noReading, CancellationToken abort)
+    {
+        var wait = noReading
+            ? _queue.WaitForWakeAsync()
+            : _queue.WaitForHitsAsync(_lanes.Ready == 0 ? 1 : _sending.BatchSize - _lanes.Ready);
+        if (!_freed.IsEmpty || abort.IsCancellationRequested)
+        {
+            _queue.WakeSender(); // a batch done (or the deadline) before the signal was armed
+        }
+
+        var timed = false;
+        if (readySince is { } since)
+        {
+            var left = _sending.FlushInterval - _time.GetElapsedTime(since);
+            if (left <= TimeSpan.Zero)
+            {
+                _queue.WakeSender();
+            }
+            else
+            {
+                timed = true;
+                FlushTimer.Change(left, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        await wait.ConfigureAwait(false);
+        if (timed)
+        {
+            FlushTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+
+        abort.ThrowIfCancellationRequested();
     }
 
     /// <summary>Moves hits from the queue to the spool when they would otherwise be lost; polls, so calls pay nothing.</summary>
@@ -288,7 +384,7 @@ internal sealed class MatomoSender : BackgroundService
         {
             // The spool turned unusable on the way: these hits are delivered (or dropped at the deadline) as without one.
             var split = notKept.FindAll(static h => !h.IsCrash);
-            _ = RunAsync(new Batch(split, notKept.FindAll(static h => h.IsCrash), buffer: buffer), null, _abort.Token);
+            _ = RunAsync(new Batch(split, notKept.FindAll(static h => h.IsCrash), buffer: buffer), holdsSlot: false, _abort.Token);
         }
         else
         {
@@ -298,7 +394,7 @@ internal sealed class MatomoSender : BackgroundService
         return hits.Count;
     }
 
-    private async Task RunAsync(Batch batch, SemaphoreSlim? slots, CancellationToken abort)
+    private async Task RunAsync(Batch batch, bool holdsSlot, CancellationToken abort)
     {
         try
         {
@@ -326,86 +422,21 @@ internal sealed class MatomoSender : BackgroundService
         {
             batch.Dispose();
             LogDrops();
-            slots?.Release();
+            _freed.Enqueue(batch);
+            if (holdsSlot)
+            {
+                _limiter.Release();
+            }
+
             Wake();
         }
-    }
-
-    /// <summary>
-    /// Takes hits until the batch is full or the flush interval since it started waiting has passed. It waits for the
-    /// hits that would fill the batch, not for each hit, on one reusable timer and signal: no allocation per wait.
-    /// </summary>
-    private async Task<Batch> FillAsync(CancellationToken abort)
-    {
-        List<PendingHit> hits = new(_sending.BatchSize), crashes = [];
-        var buffer = new HitBuffer();
-        var waiting = false;
-        long started = 0;
-        CancellationTokenRegistration onAbort = default;
-        try
-        {
-            while (true)
-            {
-                lock (_encoding)
-                {
-                    while (hits.Count < _sending.BatchSize && _queue.Reader.TryRead(out var hit))
-                    {
-                        _delivery.Prepare(hit, buffer, hits, crashes);
-                    }
-                }
-
-                if (hits.Count >= _sending.BatchSize || _queue.Reader.Completion.IsCompleted)
-                {
-                    break; // full, or stopping and every hit taken
-                }
-
-                abort.ThrowIfCancellationRequested();
-                if (!waiting)
-                {
-                    waiting = true;
-                    started = _time.GetTimestamp();
-                    onAbort = abort.UnsafeRegister(static s => ((HitQueue)s!).WakeSender(), _queue);
-                }
-
-                var left = _sending.FlushInterval - _time.GetElapsedTime(started);
-                if (left <= TimeSpan.Zero)
-                {
-                    break; // the flush interval passed
-                }
-
-                var wait = _queue.WaitForHitsAsync(_sending.BatchSize - hits.Count);
-                if (abort.IsCancellationRequested)
-                {
-                    _queue.WakeSender();
-                }
-
-                FlushTimer.Change(left, Timeout.InfiniteTimeSpan);
-                await wait.ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The stop deadline passed: delivery then counts the batch as dropped.
-        }
-        finally
-        {
-            if (waiting)
-            {
-                FlushTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-                await onAbort.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-
-        return new Batch(hits, crashes, buffer: buffer);
     }
 
     /// <summary>One timer for every batch's flush interval, moved per wait.</summary>
     private ITimer FlushTimer => _flushTimer ??= _time.CreateTimer(
         static s => ((HitQueue)s!).WakeSender(), _queue, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
-    private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    private void Wake() => Interlocked.Exchange(ref _wake, NewWake()).TrySetResult();
+    private void Wake() => _queue.WakeSender();
 
     private void LogDrops()
     {

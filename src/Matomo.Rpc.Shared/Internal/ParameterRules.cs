@@ -68,6 +68,49 @@ internal static class ParameterRules
         return null;
     }
 
+    /// <summary>
+    /// Returns null when Matomo takes every parameter of an encoded hit <paramref name="query"/> ("?a=1&amp;b=2"), else
+    /// why it would refuse the hit: a <c>cid</c> that is not 16 hex characters, a <c>pf_*</c> that is not a whole number
+    /// of milliseconds up to its limit, <c>cip</c> without a token Matomo trusts. Checks what the library adds as much as
+    /// what service code set, for a Matomo that queues hits (QueuedTracking): it refuses a hit only while processing its
+    /// queue, and then drops every later hit of the same request too. (A <c>cdt</c> too old for a tokenless client is
+    /// dropped before this, by delivery.)
+    /// </summary>
+    public static string? CheckQuery(string query, bool tokenTrusted)
+    {
+        var rest = query.AsSpan();
+        if (rest.StartsWith("?"))
+        {
+            rest = rest[1..];
+        }
+
+        while (!rest.IsEmpty)
+        {
+            var end = rest.IndexOf('&');
+            var pair = end < 0 ? rest : rest[..end];
+            rest = end < 0 ? [] : rest[(end + 1)..];
+            var eq = pair.IndexOf('=');
+            var name = eq < 0 ? pair : pair[..eq];
+            var value = eq < 0 ? [] : pair[(eq + 1)..];
+            if (name.SequenceEqual("cid") && !IsVisitorId(value))
+            {
+                return "its cid is not exactly 16 hexadecimal characters.";
+            }
+
+            if (name.StartsWith("pf_") && !(long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms <= Limits.PerfMax))
+            {
+                return $"its {name} is not a whole number of milliseconds from 0 to {Limits.PerfMax}.";
+            }
+
+            if (name.SequenceEqual("cip") && !tokenTrusted)
+            {
+                return "it has cip without a token Matomo trusts (Matomo:TokenAuth).";
+            }
+        }
+
+        return null;
+    }
+
     public static void ValidateName(string name, string paramName)
     {
         ArgumentNullException.ThrowIfNull(name, paramName);
@@ -100,7 +143,9 @@ internal static class ParameterRules
         return Math.Clamp(ms, 0, Limits.PerfMax);
     }
 
-    public static bool IsVisitorId(string value)
+    public static bool IsVisitorId(string value) => IsVisitorId(value.AsSpan());
+
+    public static bool IsVisitorId(ReadOnlySpan<char> value)
     {
         if (value.Length != 16)
         {

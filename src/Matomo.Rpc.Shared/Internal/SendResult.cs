@@ -6,6 +6,12 @@ internal enum SendStatus
     Answered,
 
     /// <summary>
+    /// Matomo took the request without counting its hits: QueuedTracking's single-hit answer (200 with the GIF, or 204)
+    /// to a bulk request. The hits are queued there and stored once the queue is processed.
+    /// </summary>
+    Queued,
+
+    /// <summary>
     /// Worth retrying as is: connection refused, timeout, 408, 429, 502, 503, 504, or any other exception on the way
     /// (for example from a handler the app added to the Matomo HTTP client).
     /// </summary>

@@ -8,6 +8,7 @@ internal sealed class TrackingState
 {
     private volatile bool _tokenTrusted = true;
     private volatile MatomoCheckReport? _lastReport;
+    private int _matomoQueues;
     private volatile CapacityReport? _capacity;
 
     /// <summary>
@@ -19,6 +20,16 @@ internal sealed class TrackingState
         get => _tokenTrusted;
         set => _tokenTrusted = value;
     }
+
+    /// <summary>
+    /// True once Matomo is known to queue hits (QueuedTracking): the check found it, or a bulk request got the
+    /// single-hit answer. Then every hit is checked against Matomo's rules before it is sent, because Matomo would drop
+    /// a bad one and every later hit of its request without a word.
+    /// </summary>
+    public bool MatomoQueues => _matomoQueues != 0;
+
+    /// <summary>Records that Matomo queues hits; true the first time (the caller logs it once).</summary>
+    public bool SetMatomoQueues() => Interlocked.Exchange(ref _matomoQueues, 1) == 0;
 
     public MatomoCheckReport? LastReport
     {

@@ -9,6 +9,45 @@ public sealed class MatomoSenderShutdownDeadlineTests
     private static readonly TimeSpan RealTimeout = TimeSpan.FromSeconds(20);
 
     [Test]
+    public async Task StopAsync_DeadlinePassesWhileTheLastBatchIsSent_CountsItsHitsAsDropped()
+    {
+        // A stopping sender no longer waits for a batch to fill: it sends what is left at once. The deadline then passes
+        // while that last batch hangs on a slow Matomo.
+        using var harness = new TrackerHarness(o =>
+        {
+            o.Recording = MatomoRecording.None;
+            o.Sending.BatchSize = 100;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(1);
+            o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(5);
+        });
+        var writer = new FakeHitWriter(harness.Time) { Manual = true };
+        using var sender = harness.Sender(writer, harness.Time);
+        await sender.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
+        Complete(harness, 1);
+        // The first hit waits out its flush interval, then its request hangs on a slow Matomo while five more are queued.
+        while (writer.Calls.Count == 0)
+        {
+            harness.Time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Yield();
+        }
+
+        var first = await writer.NextAsync();
+        Complete(harness, 5);
+        var stop = sender.StopAsync(CancellationToken.None);
+
+        first.Result.SetResult(SendResult.Ok(1));
+        var last = await writer.NextAsync();
+        harness.Time.Advance(harness.Options.Sending.ShutdownTimeout);
+        await stop.WaitAsync(RealTimeout);
+
+        var stats = harness.Tracker.Statistics;
+        Assert.That(last.Actions, Has.Length.EqualTo(5), "the stopping sender sent the rest at once");
+        Assert.That(stats.Sent + stats.Dropped + stats.Rejected, Is.EqualTo(6), "every hit accounted for: " + stats);
+        Assert.That(stats.Sent, Is.EqualTo(1));
+        Assert.That(stats.Dropped, Is.EqualTo(5), "the batch in flight at the deadline is dropped and counted");
+    }
+
+    [Test]
     public async Task StopAsync_DeadlinePassesWhileTheLastBatchIsFilled_CountsItsHitsAsDropped()
     {
         using var harness = new TrackerHarness(o =>

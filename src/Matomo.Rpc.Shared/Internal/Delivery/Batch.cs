@@ -46,6 +46,9 @@ internal sealed class Batch : IDisposable
         Size = hits.Count + crashes.Count;
     }
 
+    /// <summary>The visitor lanes the batch holds while it is in flight (see <see cref="VisitorLanes"/>).</summary>
+    public int[] Lanes { get; init; } = [];
+
     /// <summary>The spool file the hits were read from, or null for hits taken from the queue.</summary>
     public Spool.SpoolBatch? FromSpool { get; }
 

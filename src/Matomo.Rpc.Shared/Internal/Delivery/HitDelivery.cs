@@ -29,6 +29,7 @@ internal sealed class HitDelivery
     private readonly bool _withToken;
     private readonly HitSpool? _spool;
     private int _lastRefusal;
+    private int _queuedRefusalLogged;
 
     public HitDelivery(IHitWriter writer, HitEncoder encoder, HitQueue queue, MatomoOptions options, TrackingState checkState, SendHealth health, TimeProvider time, ILogger logger, HitSpool? spool = null)
     {
@@ -42,7 +43,12 @@ internal sealed class HitDelivery
         _time = time;
         _logger = logger;
         _withToken = !string.IsNullOrEmpty(options.TokenAuth);
+        Limiter = new ConcurrencyLimiter(options.Sending.MaxConcurrentRequests, options.Sending.HttpTimeout / 2, time);
+        queue.Metrics.Observe(Limiter);
     }
+
+    /// <summary>How many requests may be in flight; fed with every answer (see <see cref="ConcurrencyLimiter"/>).</summary>
+    public ConcurrencyLimiter Limiter { get; }
 
     /// <summary>Where hits go, for the start-up log line; never contains the token.</summary>
     public string Describe => _writer.Describe;
@@ -101,6 +107,11 @@ internal sealed class HitDelivery
         {
             abort.ThrowIfCancellationRequested();
             DropExpired(batch, segment);
+            if (_checkState.MatomoQueues)
+            {
+                RejectRefusable(batch, segment);
+            }
+
             if (segment.Count == 0)
             {
                 batch.Pop();
@@ -115,6 +126,13 @@ internal sealed class HitDelivery
                     batch.AnyAnswered = true;
                     batch.FailedAttempts = 0;
                     Account(batch, result, segment);
+                    break;
+
+                case SendStatus.Queued:
+                    batch.Pop();
+                    batch.AnyAnswered = true;
+                    batch.FailedAttempts = 0;
+                    AccountQueued(batch, segment);
                     break;
 
                 case SendStatus.Refused:
@@ -224,9 +242,11 @@ internal sealed class HitDelivery
     private async Task<SendResult> WriteAsync(List<PendingHit> segment, CancellationToken abort)
     {
         var started = _time.GetTimestamp();
+        SendResult? result = null;
         try
         {
-            return await _writer.WriteAsync(segment, abort).ConfigureAwait(false);
+            result = await _writer.WriteAsync(segment, abort).ConfigureAwait(false);
+            return result.Value;
         }
         catch (OperationCanceledException) when (abort.IsCancellationRequested)
         {
@@ -236,11 +256,74 @@ internal sealed class HitDelivery
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            return new SendResult(SendStatus.Transient, Reason: ex.GetType().Name + ": " + ex.Message);
+            result = new SendResult(SendStatus.Transient, Reason: ex.GetType().Name + ": " + ex.Message);
+            return result.Value;
         }
         finally
         {
-            Metrics.Request(segment.Count, _time.GetElapsedTime(started));
+            var elapsed = _time.GetElapsedTime(started);
+            Metrics.Request(segment.Count, elapsed);
+            if (result is { } answered)
+            {
+                Inform(answered, started, elapsed, segment.Count);
+            }
+        }
+    }
+
+    /// <summary>Tells the limiter what the answer says about Matomo's capacity.</summary>
+    private void Inform(SendResult result, long started, TimeSpan elapsed, int count)
+    {
+        switch (result.Status)
+        {
+            case SendStatus.Answered or SendStatus.Queued:
+                Limiter.Answered(started, elapsed, full: count >= _options.Sending.BatchSize);
+                break;
+            case SendStatus.Transient:
+                // No answer, a timeout, Matomo (or its proxy, or its queue) saying it cannot take more now, or failing.
+                Limiter.Overloaded(started);
+                break;
+            case SendStatus.Refused when elapsed > _options.Sending.HttpTimeout / 2:
+                Limiter.Answered(started, elapsed, full: false);
+                break;
+        }
+    }
+
+    private void AccountQueued(Batch batch, List<PendingHit> segment)
+    {
+        if (_checkState.SetMatomoQueues())
+        {
+            Log.MatomoQueuesHits(_logger);
+        }
+
+        Metrics.AcceptedWithoutCount(segment.Count);
+        Count(batch, segment, sent: segment.Count);
+        _health.Succeeded();
+    }
+
+    /// <summary>
+    /// Matomo with QueuedTracking checks nothing when it takes a request, and a hit it refuses later drops itself and
+    /// every later hit of its request: such a hit is counted as rejected here instead of sent.
+    /// </summary>
+    private void RejectRefusable(Batch batch, List<PendingHit> segment)
+    {
+        var trusted = _withToken && _checkState.TokenTrusted;
+        List<PendingHit>? refused = null;
+        foreach (var hit in segment)
+        {
+            if (ParameterRules.CheckQuery(hit.Query, trusted) is { } reason)
+            {
+                (refused ??= []).Add(hit);
+                if (Interlocked.Exchange(ref _queuedRefusalLogged, 1) == 0)
+                {
+                    Log.QueuedHitRefused(_logger, hit.Action, reason);
+                }
+            }
+        }
+
+        if (refused is not null)
+        {
+            segment.RemoveAll(refused.Contains);
+            Count(batch, refused, rejected: refused.Count);
         }
     }
 
