@@ -58,10 +58,11 @@ public sealed class SignalRTestHost : IAsyncDisposable
         Action<MatomoOptions>? configure = null,
         bool registerTracking = true,
         ILoggerProvider? capture = null,
-        LogLevel captureLevel = LogLevel.Information)
+        LogLevel captureLevel = LogLevel.Information,
+        Action<WebApplication>? configureApp = null)
     {
         ArgumentNullException.ThrowIfNull(matomo);
-        return StartAsync(matomo.TrackerUrl, matomo.SiteId, registration, configure, registerTracking, capture, captureLevel);
+        return StartAsync(matomo.TrackerUrl, matomo.SiteId, registration, configure, registerTracking, capture, captureLevel, configureApp);
     }
 
     /// <summary>The same host sending to any Matomo, e.g. a real one (tests/Matomo.Rpc.RealMatomo.Tests).</summary>
@@ -72,7 +73,8 @@ public sealed class SignalRTestHost : IAsyncDisposable
         Action<MatomoOptions>? configure = null,
         bool registerTracking = true,
         ILoggerProvider? capture = null,
-        LogLevel captureLevel = LogLevel.Information)
+        LogLevel captureLevel = LogLevel.Information,
+        Action<WebApplication>? configureApp = null)
     {
         var logs = new CollectingLoggerProvider();
         var builder = WebApplication.CreateSlimBuilder();
@@ -127,6 +129,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
 
             return next(context);
         });
+        configureApp?.Invoke(app);
         app.MapHub<ChatHub>(ChatPath);
         app.MapHub<PlainHub>(PlainPath);
         app.MapHub<OptOutHub>(OptOutPath);
