@@ -81,4 +81,19 @@ public class SenderSignalTests
         signal.OnWritten();
         wait.GetAwaiter().GetResult();
     }
+
+    [Test]
+    public void WaitForHitsAsync_SomeHitsAlreadyWaiting_EndsWhenTheRestArrive()
+    {
+        using var harness = new TrackerHarness();
+        harness.Tracker.StartCall("a/0", MatomoCallKind.Unary)!.Complete();
+        harness.Tracker.StartCall("a/1", MatomoCallKind.Unary)!.Complete();
+
+        var wait = harness.Queue.WaitForHitsAsync(3);
+        var earlyEnd = wait.IsCompleted;
+        harness.Tracker.StartCall("a/2", MatomoCallKind.Unary)!.Complete();
+
+        Assert.That(earlyEnd, Is.False, "two of three hits are not a full batch");
+        Assert.That(wait.IsCompletedSuccessfully, Is.True, "the two hits written before the wait count toward it");
+    }
 }

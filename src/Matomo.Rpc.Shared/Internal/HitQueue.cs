@@ -122,9 +122,15 @@ internal sealed class HitQueue
     public ValueTask WaitForHitsAsync(int hits)
     {
         var wait = _signal.WaitAsync(hits);
-        if (_completed || _channel.Reader.Count >= hits)
+        if (_completed)
         {
             _signal.Wake();
+        }
+        else
+        {
+            // Hits written before the wait was armed count too: without this, a wait for 3 with 2 already waiting
+            // would need 3 more, and the batch would leave only at the flush interval.
+            _signal.Consume(_channel.Reader.Count);
         }
 
         return wait;

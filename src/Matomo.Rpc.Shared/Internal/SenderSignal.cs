@@ -33,6 +33,18 @@ internal sealed class SenderSignal : IValueTaskSource
         }
     }
 
+    /// <summary>
+    /// Counts hits that were already written when the wait was armed (they never call <see cref="OnWritten"/> for it).
+    /// A hit written just after arming may be counted twice: the wait then ends early, which the sender allows.
+    /// </summary>
+    public void Consume(int hits)
+    {
+        if (hits > 0 && Volatile.Read(ref _armed) == 1 && Interlocked.Add(ref _countdown, -hits) <= 0)
+        {
+            Wake();
+        }
+    }
+
     public void Wake()
     {
         if (Interlocked.Exchange(ref _armed, 0) == 1)
