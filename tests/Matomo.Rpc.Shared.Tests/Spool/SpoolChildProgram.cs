@@ -39,6 +39,33 @@ internal static class SpoolChildProgram
                     }
                 }
 
+            case ["spool-write-pause", var directory, var whole]:
+                // Writes the given number of batches, then stops between the next one's fsync and its rename and says
+                // so: a kill then lands mid-write for certain.
+                using (var store = SpoolStore.Open(new SpoolSettings(directory, long.MaxValue), NullLogger.Instance))
+                {
+                    var count = int.Parse(whole, System.Globalization.CultureInfo.InvariantCulture);
+                    for (var n = 0; n < count; n++)
+                    {
+                        if (store.Write(SpoolHits.Range(n * 1000, 1000)) != SpoolWriteResult.Written)
+                        {
+                            return 2;
+                        }
+
+                        Console.Out.WriteLine("written " + n);
+                        Console.Out.Flush();
+                    }
+
+                    store.AfterTemporaryWritten = temp =>
+                    {
+                        Console.Out.WriteLine("mid-write " + temp);
+                        Console.Out.Flush();
+                        Thread.Sleep(Timeout.Infinite);
+                    };
+                    store.Write(SpoolHits.Range(count * 1000, 1000));
+                    return 3; // not reached: the hook blocks until the process is killed
+                }
+
             case ["spool-open", var directory]:
                 // Holds the spool until its standard input closes, or reports that another process holds it.
                 try

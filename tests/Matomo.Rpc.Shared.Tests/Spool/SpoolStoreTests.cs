@@ -534,22 +534,29 @@ public class SpoolStoreTests
     [Test]
     public async Task Open_AfterAWriterWasKilled_SeesNoHalfFileAndEveryAnnouncedBatch()
     {
-        // Each round kills the writer right after it announced a batch, so it is usually busy with the next one
-        // (encoding it, or writing and fsyncing its temporary file). Rounds go on until at least one kill left an
-        // unfinished write behind, which proves the kill landed mid-write (at most 12 rounds; each misses with p < 1/2).
+        // Three rounds kill the writer right after it announced a batch, wherever it is then (encoding the next one, or
+        // writing and fsyncing its temporary file); a last round kills it for certain between a file's fsync and its
+        // rename. After each, a new store must see only whole files, every announced batch among them.
         var writes = 0;
         var tempsLeft = 0;
-        var rounds = 0;
-        for (var round = 0; round < 3 || (tempsLeft == 0 && round < 12); round++)
+        for (var round = 0; round < 4; round++)
         {
-            rounds++;
-            using (var writer = ChildProcess.Spool("spool-write", _dir.Spool))
+            var midWrite = round == 3;
+            using (var writer = midWrite
+                ? ChildProcess.Spool("spool-write-pause", _dir.Spool, "2")
+                : ChildProcess.Spool("spool-write", _dir.Spool))
             {
                 var announced = 0;
-                while (announced < 3 + round)
+                while (announced < (midWrite ? 2 : 3 + round))
                 {
                     Assert.That(await writer.ReadLineAsync(Timeout), Does.StartWith("written "));
                     announced++;
+                }
+
+                if (midWrite)
+                {
+                    Assert.That(await writer.ReadLineAsync(Timeout), Does.StartWith("mid-write "));
+                    Assert.That(Names("*.tmp"), Has.Length.EqualTo(1), "the writer is stopped with its temporary file on disk");
                 }
 
                 writer.Kill();
@@ -560,25 +567,28 @@ public class SpoolStoreTests
             tempsLeft += Names("*.tmp").Length;
             var store = Open();
             var files = store.List();
-            var hits = 0;
             foreach (var file in files)
             {
                 var batch = store.TryRead(file);
                 Assert.That(batch, Is.Not.Null, $"{file.Path} is not whole");
                 Assert.That(batch!.Hits, Has.Count.EqualTo(1000));
-                hits += batch.Hits.Count;
                 store.Release(batch);
             }
 
             Assert.That(Names("*.tmp"), Is.Empty);
             Assert.That(store.Statistics.BadFiles, Is.EqualTo(0));
             Assert.That(files.Count, Is.GreaterThanOrEqualTo(writes), "every batch the writer announced is on disk");
+            if (midWrite)
+            {
+                Assert.That(files.Count, Is.EqualTo(writes), "the batch killed before its rename is not visible");
+            }
+
             store.Dispose();
             _stores.Remove(store);
             writes = files.Count;
         }
 
-        TestContext.Progress.WriteLine($"{tempsLeft} unfinished writes were left by {rounds} kills and removed at open.");
+        TestContext.Progress.WriteLine($"{tempsLeft} unfinished writes were left by 4 kills and removed at open.");
         Assert.That(tempsLeft, Is.GreaterThan(0), "no kill landed while a batch was being written: the test proved nothing");
     }
 

@@ -31,6 +31,9 @@ internal sealed class SpoolStore : IDisposable
 {
     public const string FileExtension = ".spool";
     public const string TempExtension = ".tmp";
+
+    /// <summary>Tests only: runs between a new file's fsync and its rename (a process killed there leaves a temp file).</summary>
+    internal Action<string>? AfterTemporaryWritten { get; set; }
     public const string BadExtension = ".bad";
     public const string LockFileName = ".lock";
     private const string ProbeFileName = ".probe";
@@ -161,6 +164,7 @@ internal sealed class SpoolStore : IDisposable
         try
         {
             WriteDurably(temp, bytes, FileMode.CreateNew);
+            AfterTemporaryWritten?.Invoke(temp);
             File.Move(temp, entry.Path);
         }
         catch (Exception ex) when (IsIoProblem(ex))
