@@ -495,6 +495,8 @@ public sealed partial class MatomoSiteCheck
                 new("module", "API"),
                 new("method", method),
                 new("format", "json"),
+                // Matomo cuts list answers (the sites a token may write to) at 100 entries unless told otherwise.
+                new("filter_limit", "-1"),
             };
             form.AddRange(parameters);
             if (_token is not null)

@@ -230,6 +230,18 @@ public class MatomoSiteCheckTests
     }
 
     [Test]
+    public async Task RunAsync_WriteTokenOnAMatomoWithManySites_FindsItsSiteBeyondTheFirstHundred()
+    {
+        _matomo.TokenAccess = MatomoTokenAccess.Write;
+        _matomo.OtherSites = 150;
+        await using var provider = Build();
+
+        var report = await provider.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+
+        Assert.That(report.LosesData, Is.False, report.ToString());
+    }
+
+    [Test]
     public async Task RunAsync_MatomoDown_ReportsUnreachable()
     {
         await _matomo.StopAsync().WaitAsync(Timeout);

@@ -46,9 +46,9 @@ public sealed partial class MatomoStandIn
             "API.isPluginActivated" => AnyView(access, () => new JsonObject { ["value"] = PluginActive(form.GetValueOrDefault("pluginName")) }),
             "SitesManager.getSiteFromId" => SiteFromId(idSite, access),
             // These answer even a user without any access (seen: [] and false).
-            "SitesManager.getSitesIdWithWriteAccess" => (200, SiteList(access == MatomoTokenAccess.Write)),
-            "SitesManager.getSitesIdWithAdminAccess" => (200, SiteList(access is MatomoTokenAccess.Admin or MatomoTokenAccess.SuperUser)),
-            "SitesManager.getSitesIdWithAtLeastViewAccess" => (200, SiteList(access != MatomoTokenAccess.None)),
+            "SitesManager.getSitesIdWithWriteAccess" => (200, SiteList(access == MatomoTokenAccess.Write, form)),
+            "SitesManager.getSitesIdWithAdminAccess" => (200, SiteList(access is MatomoTokenAccess.Admin or MatomoTokenAccess.SuperUser, form)),
+            "SitesManager.getSitesIdWithAtLeastViewAccess" => (200, SiteList(access != MatomoTokenAccess.None, form)),
             "UsersManager.hasSuperUserAccess" => (200, new JsonObject { ["value"] = access == MatomoTokenAccess.SuperUser }),
             "CustomDimensions.getConfiguredCustomDimensions" => ConfiguredDimensions(idSite, access),
             "CustomVariables.getUsagesOfSlots" => UsagesOfSlots(idSite, access),
@@ -77,7 +77,21 @@ public sealed partial class MatomoStandIn
 
     private static string MethodName(string method) => method.Contains('.', StringComparison.Ordinal) ? method[(method.IndexOf('.', StringComparison.Ordinal) + 1)..] : method;
 
-    private JsonArray SiteList(bool hasAccess) => hasAccess ? [SiteId] : [];
+    /// <summary>
+    /// The sites the token may use: <see cref="OtherSites"/> sites created before this one, then this one. Like Matomo, the
+    /// list stops at 100 entries unless the request says <c>filter_limit=-1</c> (seen on 5.0.2).
+    /// </summary>
+    private JsonArray SiteList(bool hasAccess, Dictionary<string, string> form)
+    {
+        if (!hasAccess)
+        {
+            return [];
+        }
+
+        var ids = Enumerable.Range(SiteId + 1, OtherSites).Append(SiteId);
+        var limit = int.TryParse(form.GetValueOrDefault("filter_limit"), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l) ? l : 100;
+        return [.. (limit < 0 ? ids : ids.Take(limit)).Select(id => (JsonNode)id)];
+    }
 
     /// <summary>
     /// Matomo checks access first: a user without the access gets 401 whether the site exists or not; a super user gets

@@ -53,6 +53,9 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
     /// <summary>What the valid token may do; tracking with <c>cip</c> or old <c>cdt</c> needs write, admin or super user.</summary>
     public MatomoTokenAccess TokenAccess { get; set; } = MatomoTokenAccess.Write;
 
+    /// <summary>How many other sites the token has the same access to, listed before this one (a Matomo with many sites).</summary>
+    public int OtherSites { get; set; }
+
     /// <summary>What <c>API.getMatomoVersion</c> answers.</summary>
     public string Version { get; set; } = "5.0.2";
 
