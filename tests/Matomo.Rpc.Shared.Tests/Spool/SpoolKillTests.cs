@@ -22,7 +22,7 @@ public sealed class SpoolKillTests
     [Platform(Exclude = "Win")]
     public async Task NextStart_AfterAProcessWasKilledDuringAnOutage_SendsEveryHitItHadWrittenAndLosesAtMostWhatWasInMemory()
     {
-        using var directory = new SpoolTestDirectory();
+        using var directory = new SpoolDirectory();
         await using var matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
         await matomo.StopAsync().WaitAsync(Timeout);
         long spooled, waiting, held, dropped, sent;

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Runtime.Versioning;
 using Matomo.Rpc.Internal.Spool;
+using Matomo.Rpc.TestSupport.Reliability;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
@@ -15,7 +16,7 @@ public class SpoolStoreTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    private SpoolTestDirectory _dir = null!;
+    private SpoolDirectory _dir = null!;
     private CapturingLogger _logger = null!;
     private List<(int Count, string Reason)> _drops = null!;
     private List<SpoolStore> _stores = null!;
@@ -23,7 +24,7 @@ public class SpoolStoreTests
     [SetUp]
     public void SetUp()
     {
-        _dir = new SpoolTestDirectory();
+        _dir = new SpoolDirectory();
         _logger = new CapturingLogger();
         _drops = [];
         _stores = [];

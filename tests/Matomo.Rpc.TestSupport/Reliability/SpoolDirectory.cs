@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace Matomo.Rpc.TestSupport.Reliability;
 
-/// <summary>A fresh temporary directory for a spool (not created: the tracker creates it), removed at dispose.</summary>
+/// <summary>A fresh temporary directory for a spool (not created: the store or tracker creates it), removed, with any lock-down undone, at dispose.</summary>
 public sealed class SpoolDirectory : IDisposable
 {
     private readonly List<string> _immutable = [];
