@@ -242,7 +242,11 @@ internal sealed class MatomoSender : BackgroundService
     }
 
     /// <summary>Hits taken ahead into the lanes; with a spool, no more than would be spilled while Matomo fails.</summary>
-    private int Backlog => !Spooling ? _maxBacklog : Failing ? _sending.BatchSize : Math.Min(_maxBacklog, _failingHighWater);
+    /// <remarks>
+    /// While Matomo fails, one batch at most, spool or not: hits read ahead can no longer give their place under
+    /// DropOldest, so reading on would keep arbitrary hits and drop older ones around them.
+    /// </remarks>
+    private int Backlog => Failing ? _sending.BatchSize : !Spooling ? _maxBacklog : Math.Min(_maxBacklog, _failingHighWater);
 
     private Batch TakeLive()
     {
