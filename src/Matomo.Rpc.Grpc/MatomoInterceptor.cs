@@ -24,8 +24,8 @@ namespace Matomo.Rpc.Grpc;
 /// otherwise <c>OK</c>. The exception's type is recorded as the <c>error</c> field.
 /// </para>
 /// <para>
-/// The interceptor holds nothing but the singleton <see cref="MatomoTracker"/>: it may be registered in DI or left to
-/// grpc-dotnet, which then creates it per call. It never reads or sets <see cref="ServerCallContext.ResponseTrailers"/>
+/// The interceptor holds nothing but the singleton <see cref="MatomoTracker"/>: <c>AddMatomoTracking</c> registers it as a
+/// singleton, so grpc-dotnet does not create one per call. It never reads or sets <see cref="ServerCallContext.ResponseTrailers"/>
 /// or <see cref="ServerCallContext.WriteOptions"/>, so it also works under gRPC JSON transcoding. When
 /// <c>AddMatomoTracking</c> was not called, calls go through untracked and one error says so.
 /// </para>

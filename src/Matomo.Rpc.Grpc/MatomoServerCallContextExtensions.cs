@@ -126,9 +126,42 @@ public static class MatomoServerCallContextExtensions
     public static MatomoCall? GetMatomoCall(this ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return context.UserState.TryGetValue(ScopeKey, out var value) && value is MatomoCallScope scope ? scope.Call : null;
+        return Find(context)?.Call;
     }
 
-    /// <summary>Stores <paramref name="scope"/> as this call's scope; false when the call already has one.</summary>
-    internal static bool TryAttach(ServerCallContext context, MatomoCallScope scope) => context.UserState.TryAdd(ScopeKey, scope);
+    /// <summary>
+    /// Stores <paramref name="scope"/> as this call's scope; false when the call already has one. On ASP.NET Core the
+    /// scope is a feature of the call's request, whose storage Kestrel reuses from stream to stream: grpc-dotnet creates a
+    /// call's <see cref="ServerCallContext.UserState"/> dictionary on first use (about 200 bytes per call), which the
+    /// interceptor leaves alone for service code. Other hosts (unit tests' contexts) keep it in <c>UserState</c>.
+    /// </summary>
+    internal static bool TryAttach(ServerCallContext context, MatomoCallScope scope)
+    {
+        if (context.GetType() == MatomoInterceptor.AspNetCoreCallContext)
+        {
+            var features = context.GetHttpContext().Features;
+            if (features[typeof(ScopeFeature)] is not null)
+            {
+                return false;
+            }
+
+            features[typeof(ScopeFeature)] = scope;
+            return true;
+        }
+
+        return context.UserState.TryAdd(ScopeKey, scope);
+    }
+
+    private static MatomoCallScope? Find(ServerCallContext context)
+    {
+        if (context.GetType() == MatomoInterceptor.AspNetCoreCallContext)
+        {
+            return context.GetHttpContext().Features[typeof(ScopeFeature)] as MatomoCallScope;
+        }
+
+        return context.UserState.TryGetValue(ScopeKey, out var value) ? value as MatomoCallScope : null;
+    }
+
+    /// <summary>The key of the call's scope among the request's features (a type of the interceptor's own, seen by no one else).</summary>
+    private sealed class ScopeFeature;
 }

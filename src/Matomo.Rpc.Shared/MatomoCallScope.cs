@@ -55,6 +55,15 @@ public sealed class MatomoCallScope : IDisposable
     private int _received;
     private int _sent;
 
+    // Set once, by the completion that wins, under the lock; the hit reads them (and the fields above, which no longer
+    // change once the call is finished) on the sender's thread: the scope is the hit's storage, so a tracked call
+    // allocates one object for its data, not two.
+    private MatomoOutcome _outcome;
+    private DateTimeOffset _endTime;
+    private TimeSpan _duration;
+    private string? _errorType;
+    private string? _errorMessage;
+
     internal MatomoCallScope(ScopeServices services, ActionInfo info, MatomoCallKind kind, string? urlPath, bool errorsOnly = false)
     {
         _services = services;
@@ -108,6 +117,29 @@ public sealed class MatomoCallScope : IDisposable
     internal bool IsSkipped => Volatile.Read(ref _state) == StateSkipped;
 
     internal TimeProvider Time => _services.Time;
+
+    // What the completed call's hit reads (see MatomoHit): none of it changes once the call is finished.
+    internal ActionInfo Info => _info;
+
+    internal string UrlPath => _urlPath;
+
+    internal MatomoCallerInfo Caller => _caller;
+
+    internal MatomoOutcome Outcome => _outcome;
+
+    internal DateTimeOffset EndTime => _endTime;
+
+    internal TimeSpan Duration => _duration;
+
+    internal string? ErrorType => _errorType;
+
+    internal string? ErrorMessage => _errorMessage;
+
+    internal IReadOnlyList<KeyValuePair<string, string>> Parameters => (IReadOnlyList<KeyValuePair<string, string>>?)_parameters ?? [];
+
+    internal IReadOnlyList<KeyValuePair<string, string>> CustomVariables => (IReadOnlyList<KeyValuePair<string, string>>?)_customVariables ?? [];
+
+    internal IReadOnlyList<KeyValuePair<string, string>> Fields => (IReadOnlyList<KeyValuePair<string, string>>?)_fields ?? [];
 
     /// <summary>
     /// Sets who made the call. Applies the ignored user agent patterns (a match skips the call) and the caller's opt-out
@@ -206,25 +238,16 @@ public sealed class MatomoCallScope : IDisposable
 
             MatomoHit hit;
 
-            // Setters that got the lock before the state changed are in; any later one sees the state and does nothing.
+            // Setters that got the lock before the state changed are in; any later one sees the state and does nothing,
+            // so what the hit reads from here on stays as it is now.
             lock (this)
             {
-                hit = new MatomoHit(
-                    _info,
-                    _urlPath,
-                    Kind,
-                    _caller,
-                    outcome,
-                    timestamp,
-                    duration,
-                    Volatile.Read(ref _received),
-                    Volatile.Read(ref _sent),
-                    errorType,
-                    errorMessage,
-                    _transport,
-                    Snapshot(_parameters),
-                    Snapshot(_customVariables),
-                    Snapshot(_fields));
+                _outcome = outcome;
+                _endTime = timestamp;
+                _duration = duration;
+                _errorType = errorType;
+                _errorMessage = errorMessage;
+                hit = new MatomoHit(this, Volatile.Read(ref _received), Volatile.Read(ref _sent));
             }
 
             _services.Queue.Metrics.Offered();
@@ -262,8 +285,6 @@ public sealed class MatomoCallScope : IDisposable
         SetParameter(name, ParameterRules.ToPerfMilliseconds(elapsed).ToString(CultureInfo.InvariantCulture));
 
     internal void AddCustomVariable(string name, string value) => Upsert(ref _customVariables, name, value, Limits.CustomVariablesPerCall, isCustomVariable: true);
-
-    private static KeyValuePair<string, string>[] Snapshot(List<KeyValuePair<string, string>>? list) => list is null ? [] : list.ToArray();
 
     private void Upsert(ref List<KeyValuePair<string, string>>? list, string name, string? value, int limit, bool isCustomVariable)
     {

@@ -8,65 +8,40 @@ namespace Matomo.Rpc;
 /// </summary>
 public sealed class MatomoHit
 {
-    private readonly ActionInfo _info;
+    // A view of the completed scope, which holds the call's data and changes no more once completed: every tracked call
+    // allocates a hit, so it holds only what can still change after completion (the message counts).
+    private readonly MatomoCallScope _scope;
 
-    internal MatomoHit(
-        ActionInfo info,
-        string urlPath,
-        MatomoCallKind kind,
-        in MatomoCallerInfo caller,
-        MatomoOutcome outcome,
-        DateTimeOffset timestamp,
-        TimeSpan duration,
-        int messagesReceived,
-        int messagesSent,
-        string? errorType,
-        string? errorMessage,
-        string? transport,
-        IReadOnlyList<KeyValuePair<string, string>> parameters,
-        IReadOnlyList<KeyValuePair<string, string>> customVariables,
-        IReadOnlyList<KeyValuePair<string, string>> fields)
+    internal MatomoHit(MatomoCallScope scope, int messagesReceived, int messagesSent)
     {
-        _info = info;
-        UrlPath = urlPath;
-        Kind = kind;
-        Caller = caller;
-        Outcome = outcome;
-        Timestamp = timestamp;
-        Duration = duration;
+        _scope = scope;
         MessagesReceived = messagesReceived;
         MessagesSent = messagesSent;
-        ErrorType = errorType;
-        ErrorMessage = errorMessage;
-        Transport = transport;
-        Parameters = parameters;
-        CustomVariables = customVariables;
-        Fields = fields;
     }
 
     /// <summary>The action the call was tracked under, e.g. <c>greet.Greeter/SayHello</c> or <c>ChatHub/Send</c>.</summary>
-    public string Action => _info.Action;
+    public string Action => _scope.Info.Action;
 
     /// <summary>The page title sent as <c>action_name</c> (the action unless renamed by <see cref="MatomoOptions.ActionDetails"/>).</summary>
-    public string ActionName => _info.ActionName;
+    public string ActionName => _scope.Info.ActionName;
 
     /// <summary>The path of the tracked URL, starting with '/'.</summary>
-    public string UrlPath { get; }
+    public string UrlPath => _scope.UrlPath;
 
     /// <summary>The kind of call.</summary>
-    public MatomoCallKind Kind { get; }
+    public MatomoCallKind Kind => _scope.Kind;
 
     /// <summary>Who made the call.</summary>
-    public MatomoCallerInfo Caller { get; }
+    public MatomoCallerInfo Caller => _scope.Caller;
 
     /// <summary>How the call ended.</summary>
-    public MatomoOutcome Outcome { get; }
+    public MatomoOutcome Outcome => _scope.Outcome;
 
     /// <summary>When the call ended (sent as <c>cdt</c>, so delayed sending keeps the real time).</summary>
-    public DateTimeOffset Timestamp { get; }
+    public DateTimeOffset Timestamp => _scope.EndTime;
 
     /// <summary>How long the call took, streams included.</summary>
-    public TimeSpan Duration { get; }
+    public TimeSpan Duration => _scope.Duration;
 
     /// <summary>Messages the server received (streaming calls).</summary>
     public int MessagesReceived { get; }
@@ -75,36 +50,36 @@ public sealed class MatomoHit
     public int MessagesSent { get; }
 
     /// <summary>Type name of the exception the call failed with, if any.</summary>
-    public string? ErrorType { get; }
+    public string? ErrorType => _scope.ErrorType;
 
     /// <summary>The exception's message, kept only when <see cref="MatomoOptions.TrackCrashes"/> is on.</summary>
-    public string? ErrorMessage { get; }
+    public string? ErrorMessage => _scope.ErrorMessage;
 
     /// <summary>The SignalR transport, if any.</summary>
-    public string? Transport { get; }
+    public string? Transport => _scope.Transport;
 
     /// <summary>Tracking API parameters set for this call by service code, in the order set (pf_* timers included).</summary>
-    public IReadOnlyList<KeyValuePair<string, string>> Parameters { get; }
+    public IReadOnlyList<KeyValuePair<string, string>> Parameters => _scope.Parameters;
 
     /// <summary>Custom variables added for this call by service code, in the order added.</summary>
-    public IReadOnlyList<KeyValuePair<string, string>> CustomVariables { get; }
+    public IReadOnlyList<KeyValuePair<string, string>> CustomVariables => _scope.CustomVariables;
 
     /// <summary>The adapter's own outcome fields (<see cref="MatomoCallScope.SetField"/>), e.g. the HTTP method.</summary>
-    public IReadOnlyList<KeyValuePair<string, string>> Fields { get; }
+    public IReadOnlyList<KeyValuePair<string, string>> Fields => _scope.Fields;
 
     /// <summary>
     /// The chance this call had of being tracked (<see cref="MatomoOptions.Sampling"/>): its action's sample rate, or 1 when
     /// every such call is tracked, as failed calls are with <see cref="MatomoSamplingOptions.KeepErrors"/>. Each hit stands
     /// for 1 / <see cref="SampleRate"/> calls; below 1 it is recorded as the <c>sample</c> field.
     /// </summary>
-    public double SampleRate => IsKeptError ? 1 : _info.SampleRate;
+    public double SampleRate => IsKeptError ? 1 : _scope.Info.SampleRate;
 
     /// <summary>The sample rate as recorded, or null when it is 1 (not recorded).</summary>
-    internal string? SampleRateText => IsKeptError ? null : _info.SampleRateText;
+    internal string? SampleRateText => IsKeptError ? null : _scope.Info.SampleRateText;
 
     // Decided from what the hit already holds (no field of its own: every tracked call allocates a hit).
-    private bool IsKeptError => Outcome.IsError && _info.KeepErrors;
+    private bool IsKeptError => Outcome.IsError && _scope.Info.KeepErrors;
 
     /// <summary>The parameters configured for the action (<see cref="MatomoOptions.ActionDetails"/>), without <c>action_name</c>.</summary>
-    internal IReadOnlyList<KeyValuePair<string, string>> Details => _info.Details;
+    internal IReadOnlyList<KeyValuePair<string, string>> Details => _scope.Info.Details;
 }

@@ -14,6 +14,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers Matomo tracking.</summary>
 public static class MatomoServiceCollectionExtensions
 {
+    private const string GrpcInterceptorTypeName = "Matomo.Rpc.Grpc.MatomoInterceptor, Matomo.Rpc.Grpc";
+
     private static readonly string[] AdapterSections = ["Http"];
 
     /// <summary>
@@ -128,6 +130,14 @@ public static class MatomoServiceCollectionExtensions
             sp.GetRequiredService<HitQueue>(),
             sp.GetRequiredService<ILogger<MatomoTracker>>(),
             sp.GetRequiredService<SampleSource>()));
+
+        // grpc-dotnet creates an interceptor that is not a service once per call, resolving its dependencies each time;
+        // the gRPC adapter's holds nothing but the tracker, so one instance serves every call. Named, not referenced: the
+        // core knows no adapter, and an app without the gRPC package has no such type.
+        if (Type.GetType(GrpcInterceptorTypeName, throwOnError: false) is { } grpcInterceptor)
+        {
+            services.TryAddSingleton(grpcInterceptor);
+        }
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CapacityMonitor>(sp => new CapacityMonitor(
             Options(sp),
             sp.GetRequiredService<HitQueue>(),
