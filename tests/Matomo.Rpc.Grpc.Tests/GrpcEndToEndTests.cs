@@ -333,4 +333,82 @@ public class GrpcEndToEndTests
         var hits = await host.Sink.WaitForHitsAsync(1, TestTimeouts.Default).WaitAsync(TestTimeouts.Default);
         Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "greet.Greeter/SayHello" }));
     }
+
+    [Test]
+    public async Task SayHello_TrackedOnKestrel_LeavesUserStateEmptyAndServiceCodeStillReachesTheCall()
+    {
+        var probe = new UserStateProbe();
+        await using var host = await GrpcTestHost.StartAsync(services =>
+        {
+            services.AddMatomoTracking(o =>
+            {
+                o.SiteId = 1;
+                o.Sending.FlushInterval = TimeSpan.FromMilliseconds(50);
+            }).UseInMemorySink();
+            services.AddSingleton(probe);
+            services.AddGrpc(o =>
+            {
+                o.Interceptors.Add<MatomoInterceptor>();
+                o.Interceptors.Add<UserStateProbeInterceptor>();
+            });
+        });
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "vars" }).ResponseAsync.WaitAsync(TestTimeouts.Default);
+
+        var hits = await host.Sink.WaitForHitsAsync(1, TestTimeouts.Default).WaitAsync(TestTimeouts.Default);
+        Assert.That(hits[0]["dimension1"], Is.EqualTo("from-service"));
+        Assert.That(probe.CallFound, Is.True);
+        Assert.That(probe.UserStateEntries, Is.Zero, "the interceptor put the call in UserState (grpc-dotnet then creates it per call)");
+    }
+
+    [Test]
+    public void AddMatomoTracking_GrpcPackagePresent_RegistersOneInterceptorForEveryCall()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddMatomoTracking(o =>
+        {
+            o.SiteId = 1;
+            o.LogOnly = true;
+        });
+
+        using var provider = services.BuildServiceProvider();
+        using var scope1 = provider.CreateScope();
+        using var scope2 = provider.CreateScope();
+
+        Assert.That(services.Single(d => d.ServiceType == typeof(MatomoInterceptor)).Lifetime, Is.EqualTo(ServiceLifetime.Singleton));
+        Assert.That(scope1.ServiceProvider.GetRequiredService<MatomoInterceptor>(), Is.SameAs(scope2.ServiceProvider.GetRequiredService<MatomoInterceptor>()));
+    }
+
+    [Test]
+    public void AddMatomoTracking_InterceptorRegisteredByTheApp_KeepsTheAppsRegistration()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddScoped<MatomoInterceptor>();
+
+        services.AddMatomoTracking(o => o.SiteId = 1);
+
+        Assert.That(services.Where(d => d.ServiceType == typeof(MatomoInterceptor)).Select(d => d.Lifetime), Is.EqualTo(new[] { ServiceLifetime.Scoped }));
+    }
+
+    /// <summary>What <see cref="UserStateProbeInterceptor"/> saw inside the tracking interceptor, after the service ran.</summary>
+    private sealed class UserStateProbe
+    {
+        public bool CallFound { get; set; }
+
+        public int UserStateEntries { get; set; } = -1;
+    }
+
+    /// <summary>Registered after MatomoInterceptor (so inside it): looks at the call after the service ran.</summary>
+    private sealed class UserStateProbeInterceptor(UserStateProbe probe) : global::Grpc.Core.Interceptors.Interceptor
+    {
+        public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+        {
+            var response = await continuation(request, context);
+            probe.CallFound = context.GetMatomoCall() is not null;
+
+            // grpc-dotnet's UserState is the request's Items, which Kestrel creates per request on first use.
+            probe.UserStateEntries = context.UserState.Count;
+            return response;
+        }
+    }
 }

@@ -124,6 +124,48 @@ public class MatomoCallScopeTests
     }
 
     [Test]
+    public void Complete_EverySetterAfterwards_LeavesTheHitAsCompleted()
+    {
+        var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.DuplexStreaming)!;
+        scope.SetCaller(new MatomoCallerInfo { UserAgent = "ua", Language = "fr" });
+        scope.Transport = "WebSockets";
+        scope.SetField("method", "GET");
+        scope.Call.SetVar("e_c", "before");
+        scope.Call.AddCustomVariable("tenant", "acme");
+        scope.CountReceived();
+        scope.CountSent();
+        _harness.Time.Advance(TimeSpan.FromMilliseconds(25));
+        scope.Complete(new MatomoOutcome("OK", 0), new InvalidOperationException("kept"));
+        var hit = _harness.TakeHit();
+
+        _harness.Time.Advance(TimeSpan.FromSeconds(5));
+        scope.SetCaller(new MatomoCallerInfo { UserAgent = "later" });
+        scope.Transport = "later";
+        scope.SetField("method", "POST");
+        scope.SetField("late", "x");
+        scope.Call.SetVar("e_c", "after");
+        scope.Call.SetVar("e_a", "after");
+        scope.Call.AddCustomVariable("tenant", "other");
+        scope.Call.SetPerf("pf_srv", TimeSpan.FromSeconds(1));
+        scope.CountReceived();
+        scope.CountSent();
+        scope.Complete(MatomoOutcome.Error, new TimeoutException());
+        scope.Dispose();
+
+        Assert.That(hit.Caller, Is.EqualTo(new MatomoCallerInfo { UserAgent = "ua", Language = "fr" }));
+        Assert.That(hit.Transport, Is.EqualTo("WebSockets"));
+        Assert.That(hit.Fields, Is.EqualTo(new[] { KeyValuePair.Create("method", "GET") }));
+        Assert.That(hit.Parameters, Is.EqualTo(new[] { KeyValuePair.Create("e_c", "before") }));
+        Assert.That(hit.CustomVariables, Is.EqualTo(new[] { KeyValuePair.Create("tenant", "acme") }));
+        Assert.That((hit.MessagesReceived, hit.MessagesSent), Is.EqualTo((1, 1)));
+        Assert.That(hit.Outcome, Is.EqualTo(new MatomoOutcome("OK", 0)));
+        Assert.That(hit.ErrorType, Is.EqualTo(nameof(InvalidOperationException)));
+        Assert.That(hit.Duration, Is.EqualTo(TimeSpan.FromMilliseconds(25)));
+        Assert.That(hit.Timestamp, Is.EqualTo(_harness.Time.GetUtcNow() - TimeSpan.FromSeconds(5)));
+        Assert.That(_harness.Queue.Waiting, Is.Zero);
+    }
+
+    [Test]
     public void Dispose_Unfinished_CompletesAsCancelled()
     {
         var scope = _harness.Tracker.StartCall(Action, MatomoCallKind.ServerStreaming)!;
