@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using Matomo.Rpc.Grpc;
+using Matomo.Rpc.Internal;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -53,7 +54,14 @@ internal sealed class GreeterHost : IAsyncDisposable
             case Mode.Baseline:
                 builder.Services.AddGrpc();
                 break;
-            case Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting or Mode.MatomoDownSpool:
+            case Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting or Mode.MatomoDownSpool
+                or Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent:
+                if (mode is Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent)
+                {
+                    // Registered first: AddMatomoTracking keeps it (TryAdd) instead of its HTTP writer.
+                    builder.Services.AddSingleton<IHitWriter>(new LocalHitWriter(hang: mode == Mode.MatomoDroppedAtQueue));
+                }
+
                 var spool = mode == Mode.MatomoDownSpool ? Path.Combine(Path.GetTempPath(), "matomo-rpc-loadtest-spool", Guid.NewGuid().ToString("N")) : null;
                 builder.Services.AddMatomoTracking(o =>
                 {
@@ -70,6 +78,10 @@ internal sealed class GreeterHost : IAsyncDisposable
                     // Defaults otherwise (batches of 100, 1 s flush, a queue of 10,000); a shorter shutdown drain
                     // keeps the run short when Matomo is slow or down.
                     o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(2);
+                    if (mode == Mode.MatomoDroppedAtQueue)
+                    {
+                        o.Sending.QueueCapacity = 1;
+                    }
                 });
                 builder.Services.AddGrpc(o => o.Interceptors.Add<MatomoInterceptor>());
                 break;

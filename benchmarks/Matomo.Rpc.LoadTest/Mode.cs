@@ -25,6 +25,18 @@ internal enum Mode
 
     /// <summary>MatomoInterceptor, the stand-in down, the spool on (a fresh temporary directory): mode 4 plus the disk.</summary>
     MatomoDownSpool = 8,
+
+    /// <summary>
+    /// Decomposition of mode 7: MatomoInterceptor with a queue of one hit that the sender never finishes sending, so every
+    /// other hit is dropped at the queue (counted): the call path alone (scope, hit, queue attempt), no encoding, no HTTP.
+    /// </summary>
+    MatomoDroppedAtQueue = 9,
+
+    /// <summary>
+    /// Decomposition of mode 7: MatomoInterceptor, the sender encoding every hit into its batch as in mode 7, the batch
+    /// then handed to a writer that only counts it (no HTTP): the call path, the queue, the sender's loop and encoding.
+    /// </summary>
+    MatomoEncodedNotSent = 10,
 }
 
 internal static class ModeNames
@@ -39,8 +51,11 @@ internal static class ModeNames
         Mode.OpenTelemetry => "6 OpenTelemetry ASP.NET Core, in-memory exporter",
         Mode.MatomoCounting => "7 Matomo.Rpc -> counting endpoint",
         Mode.MatomoDownSpool => "8 Matomo.Rpc -> stand-in down, spool on",
+        Mode.MatomoDroppedAtQueue => "9 Matomo.Rpc, every hit dropped at the queue (call path only)",
+        Mode.MatomoEncodedNotSent => "10 Matomo.Rpc, hits encoded, not sent (no HTTP)",
         _ => mode.ToString(),
     };
 
-    public static bool UsesMatomoRpc(this Mode mode) => mode is Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting or Mode.MatomoDownSpool;
+    public static bool UsesMatomoRpc(this Mode mode) => mode is Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting or Mode.MatomoDownSpool
+        or Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent;
 }

@@ -138,6 +138,7 @@ public static class MatomoServiceCollectionExtensions
         {
             services.TryAddSingleton(grpcInterceptor);
         }
+
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CapacityMonitor>(sp => new CapacityMonitor(
             Options(sp),
             sp.GetRequiredService<HitQueue>(),
