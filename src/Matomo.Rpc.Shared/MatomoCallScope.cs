@@ -55,15 +55,6 @@ public sealed class MatomoCallScope : IDisposable
     private int _received;
     private int _sent;
 
-    // Set once, by the completion that wins, under the lock; the hit reads them (and the fields above, which no longer
-    // change once the call is finished) on the sender's thread: the scope is the hit's storage, so a tracked call
-    // allocates one object for its data, not two.
-    private MatomoOutcome _outcome;
-    private DateTimeOffset _endTime;
-    private TimeSpan _duration;
-    private string? _errorType;
-    private string? _errorMessage;
-
     internal MatomoCallScope(ScopeServices services, ActionInfo info, MatomoCallKind kind, string? urlPath, bool errorsOnly = false)
     {
         _services = services;
@@ -118,22 +109,13 @@ public sealed class MatomoCallScope : IDisposable
 
     internal TimeProvider Time => _services.Time;
 
-    // What the completed call's hit reads (see MatomoHit): none of it changes once the call is finished.
+    // What the completed call's hit reads (see MatomoHit): none of it changes once the call is finished, so the hit holds
+    // only what completion adds, and a call's data is not copied.
     internal ActionInfo Info => _info;
 
     internal string UrlPath => _urlPath;
 
     internal MatomoCallerInfo Caller => _caller;
-
-    internal MatomoOutcome Outcome => _outcome;
-
-    internal DateTimeOffset EndTime => _endTime;
-
-    internal TimeSpan Duration => _duration;
-
-    internal string? ErrorType => _errorType;
-
-    internal string? ErrorMessage => _errorMessage;
 
     internal IReadOnlyList<KeyValuePair<string, string>> Parameters => (IReadOnlyList<KeyValuePair<string, string>>?)_parameters ?? [];
 
@@ -242,12 +224,7 @@ public sealed class MatomoCallScope : IDisposable
             // so what the hit reads from here on stays as it is now.
             lock (this)
             {
-                _outcome = outcome;
-                _endTime = timestamp;
-                _duration = duration;
-                _errorType = errorType;
-                _errorMessage = errorMessage;
-                hit = new MatomoHit(this, Volatile.Read(ref _received), Volatile.Read(ref _sent));
+                hit = new MatomoHit(this, outcome, timestamp, duration, Volatile.Read(ref _received), Volatile.Read(ref _sent), errorType, errorMessage);
             }
 
             _services.Queue.Metrics.Offered();

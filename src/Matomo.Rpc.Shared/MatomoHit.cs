@@ -8,15 +8,28 @@ namespace Matomo.Rpc;
 /// </summary>
 public sealed class MatomoHit
 {
-    // A view of the completed scope, which holds the call's data and changes no more once completed: every tracked call
-    // allocates a hit, so it holds only what can still change after completion (the message counts).
+    // The completed scope holds the call's data, which no longer changes once the call is finished: the hit adds only
+    // what completion decided, so a tracked call's data is not copied into a second large object.
     private readonly MatomoCallScope _scope;
 
-    internal MatomoHit(MatomoCallScope scope, int messagesReceived, int messagesSent)
+    internal MatomoHit(
+        MatomoCallScope scope,
+        MatomoOutcome outcome,
+        DateTimeOffset timestamp,
+        TimeSpan duration,
+        int messagesReceived,
+        int messagesSent,
+        string? errorType,
+        string? errorMessage)
     {
         _scope = scope;
+        Outcome = outcome;
+        Timestamp = timestamp;
+        Duration = duration;
         MessagesReceived = messagesReceived;
         MessagesSent = messagesSent;
+        ErrorType = errorType;
+        ErrorMessage = errorMessage;
     }
 
     /// <summary>The action the call was tracked under, e.g. <c>greet.Greeter/SayHello</c> or <c>ChatHub/Send</c>.</summary>
@@ -35,13 +48,13 @@ public sealed class MatomoHit
     public MatomoCallerInfo Caller => _scope.Caller;
 
     /// <summary>How the call ended.</summary>
-    public MatomoOutcome Outcome => _scope.Outcome;
+    public MatomoOutcome Outcome { get; }
 
     /// <summary>When the call ended (sent as <c>cdt</c>, so delayed sending keeps the real time).</summary>
-    public DateTimeOffset Timestamp => _scope.EndTime;
+    public DateTimeOffset Timestamp { get; }
 
     /// <summary>How long the call took, streams included.</summary>
-    public TimeSpan Duration => _scope.Duration;
+    public TimeSpan Duration { get; }
 
     /// <summary>Messages the server received (streaming calls).</summary>
     public int MessagesReceived { get; }
@@ -50,10 +63,10 @@ public sealed class MatomoHit
     public int MessagesSent { get; }
 
     /// <summary>Type name of the exception the call failed with, if any.</summary>
-    public string? ErrorType => _scope.ErrorType;
+    public string? ErrorType { get; }
 
     /// <summary>The exception's message, kept only when <see cref="MatomoOptions.TrackCrashes"/> is on.</summary>
-    public string? ErrorMessage => _scope.ErrorMessage;
+    public string? ErrorMessage { get; }
 
     /// <summary>The SignalR transport, if any.</summary>
     public string? Transport => _scope.Transport;

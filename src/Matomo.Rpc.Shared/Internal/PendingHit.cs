@@ -11,44 +11,45 @@ namespace Matomo.Rpc.Internal;
 /// </summary>
 internal sealed class PendingHit
 {
+    // One per hit the sender holds: the call's hit (a MatomoHit) or, for a hit read back from the spool, its time and
+    // action (a SpoolOrigin), in one field; the time and the action are read from it rather than copied here.
+    private readonly object _origin;
     private readonly HitBuffer? _buffer;
     private readonly int _offset;
     private readonly int _length;
     private string? _query;
 
     public PendingHit(MatomoHit hit, string query, bool isCrash = false)
-        : this(hit, query, hit.Timestamp, hit.Action, isCrash)
     {
+        _origin = hit;
+        _query = query;
+        IsCrash = isCrash;
     }
 
     public PendingHit(MatomoHit hit, HitBuffer buffer, int offset, int length, bool isCrash = false)
     {
-        Hit = hit;
+        _origin = hit;
         _buffer = buffer;
         _offset = offset;
         _length = length;
-        Timestamp = hit.Timestamp;
-        Action = hit.Action;
         IsCrash = isCrash;
     }
 
-    private PendingHit(MatomoHit? hit, string query, DateTimeOffset timestamp, string action, bool isCrash)
+    private PendingHit(SpoolOrigin origin, string query, bool isCrash)
     {
-        Hit = hit;
+        _origin = origin;
         _query = query;
-        Timestamp = timestamp;
-        Action = action;
         IsCrash = isCrash;
     }
 
     /// <summary>The call's hit; null for a hit read back from the spool (an earlier attempt, maybe an earlier process).</summary>
-    public MatomoHit? Hit { get; }
+    public MatomoHit? Hit => _origin as MatomoHit;
 
     /// <summary>When the call ended (the hit's <c>cdt</c>): what delivery reads for the 24-hour rule of tokenless clients.</summary>
-    public DateTimeOffset Timestamp { get; }
+    public DateTimeOffset Timestamp => _origin is MatomoHit hit ? hit.Timestamp : ((SpoolOrigin)_origin).Timestamp;
 
     /// <summary>The action, for log lines about this hit.</summary>
-    public string Action { get; }
+    public string Action => _origin is MatomoHit hit ? hit.Action : ((SpoolOrigin)_origin).Action;
 
     /// <summary>
     /// The query string, starting with '?' as Matomo's bulk endpoint requires. Made from the bytes on first use (and kept):
@@ -66,7 +67,7 @@ internal sealed class PendingHit
     /// A hit read back from the spool. With <see cref="ToSpooled"/>, the one place where a pending hit and the spool's
     /// record meet: the encoded query goes to disk and back as it is, never re-encoded.
     /// </summary>
-    public static PendingHit FromSpooled(SpooledHit spooled) => new(null, spooled.Query, spooled.Timestamp, spooled.Action, spooled.Isolated);
+    public static PendingHit FromSpooled(SpooledHit spooled) => new(new SpoolOrigin(spooled.Timestamp, spooled.Action), spooled.Query, spooled.Isolated);
 
     /// <summary>The record the spool keeps for this hit (see <see cref="FromSpooled"/>): the bytes become a string here.</summary>
     public SpooledHit ToSpooled() => new(Query, Timestamp, string.Empty, Action, IsCrash);
@@ -83,4 +84,7 @@ internal sealed class PendingHit
         utf8 = _buffer.Slice(_offset, _length);
         return true;
     }
+
+    /// <summary>What a hit read back from the spool keeps of its call besides its query.</summary>
+    private sealed record SpoolOrigin(DateTimeOffset Timestamp, string Action);
 }
