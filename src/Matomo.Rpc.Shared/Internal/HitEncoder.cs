@@ -50,6 +50,12 @@ internal sealed class HitEncoder
     private readonly List<KeyValuePair<string, string>> _cvars = new(8);
     private bool _slotsExceededLogged;
 
+    // Most hits carry only the built-in custom variables (status, kind, maybe the sample rate), whose cvar is the same
+    // for every call with that outcome and kind: it is written and percent-encoded once. And cdt changes once a second.
+    private readonly Dictionary<(string Status, string Kind, string? Sample), byte[]> _builtInCvars = [];
+    private long _cdtSecond = long.MinValue;
+    private byte[] _cdt = [];
+
     public HitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, TrackingState state, ILogger logger, Func<uint>? rand = null)
     {
         _state = state;
@@ -270,16 +276,25 @@ internal sealed class HitEncoder
         }
     }
 
-    private static void AddTime(QueryWriter query, MatomoHit hit)
+    private void AddTime(QueryWriter query, MatomoHit hit)
     {
-        Span<char> cdt = stackalloc char[32];
-        hit.Timestamp.UtcDateTime.TryFormat(cdt, out var written, "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
-        query.Add("cdt", cdt[..written]);
+        var utc = hit.Timestamp.UtcDateTime;
+        var second = utc.Ticks / TimeSpan.TicksPerSecond;
+        if (second != _cdtSecond)
+        {
+            Span<char> cdt = stackalloc char[32];
+            utc.TryFormat(cdt, out var written, "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+            _cdt = QueryWriter.EscapeToArray(cdt[..written]);
+            _cdtSecond = second;
+        }
+
+        query.AddEncoded("cdt", _cdt);
     }
 
     private void AddCustomVariables(QueryWriter query, MatomoHit hit)
     {
         _cvars.Clear();
+        string? messages = null;
         if (_options.Recording.HasFlag(MatomoRecording.CustomVariables))
         {
             _cvars.Add(new("status", OutcomeText(hit.Outcome)));
@@ -291,7 +306,8 @@ internal sealed class HitEncoder
                 _cvars.Add(new("sample", sample));
             }
 
-            if (MessagesField(hit) is { } messages)
+            messages = MessagesField(hit);
+            if (messages is not null)
             {
                 _cvars.Add(new("messages", messages));
             }
@@ -313,6 +329,20 @@ internal sealed class HitEncoder
         if (_cvars.Count == 0)
         {
             return;
+        }
+
+        // Only the built-in status, kind and sample rate: the same bytes for every such hit, encoded once.
+        (string, string, string?) builtIn = default;
+        var cacheable = _cvars.Count <= 3 && hit.Fields.Count == 0 && hit.CustomVariables.Count == 0
+            && hit.ErrorType is null && hit.Transport is null && messages is null;
+        if (cacheable)
+        {
+            builtIn = (_cvars[0].Value, _cvars[1].Value, _cvars.Count == 3 ? _cvars[2].Value : null);
+            if (_builtInCvars.TryGetValue(builtIn, out var cached))
+            {
+                query.AddEncoded("cvar", cached);
+                return;
+            }
         }
 
         var slots = _options.CustomVariableSlots;
@@ -337,6 +367,18 @@ internal sealed class HitEncoder
 
         writer.WriteEndObject();
         writer.Flush();
+        if (cacheable)
+        {
+            var escaped = new ArrayBufferWriter<byte>(_json.WrittenCount * 3);
+            QueryWriter.EscapeUtf8(escaped, _json.WrittenSpan);
+            if (_builtInCvars.Count >= CallerCacheSize)
+            {
+                _builtInCvars.Clear();
+            }
+
+            _builtInCvars[builtIn] = escaped.WrittenSpan.ToArray();
+        }
+
         query.AddUtf8("cvar", _json.WrittenSpan);
     }
 

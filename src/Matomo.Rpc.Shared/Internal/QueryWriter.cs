@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Matomo.Rpc.Internal;
@@ -59,7 +60,6 @@ internal readonly struct QueryWriter
     /// </summary>
     public static void Escape(IBufferWriter<byte> writer, ReadOnlySpan<char> value)
     {
-        Span<byte> bytes = stackalloc byte[ChunkChars * 3];
         while (!value.IsEmpty)
         {
             var plain = value.IndexOfAnyExcept(Unreserved);
@@ -80,20 +80,31 @@ internal readonly struct QueryWriter
 
             // Encode the run of characters that need escaping, up to the next unreserved one.
             var run = value.IndexOfAny(Unreserved);
-            var chunk = run < 0 ? value : value[..run];
+            EscapeRun(writer, run < 0 ? value : value[..run]);
             value = run < 0 ? [] : value[run..];
-            while (!chunk.IsEmpty)
-            {
-                var take = Math.Min(chunk.Length, ChunkChars);
-                if (take < chunk.Length && char.IsHighSurrogate(chunk[take - 1]))
-                {
-                    take--;
-                }
+        }
+    }
 
-                var count = Encoding.UTF8.GetBytes(chunk[..take], bytes);
-                WriteHex(writer, bytes[..count]);
-                chunk = chunk[take..];
+    /// <summary>
+    /// Percent-encodes a run of characters that all need it. Apart from <see cref="Escape"/> so that its scratch bytes
+    /// (zeroed by the runtime on every entry) cost only values that have such a run, not every parameter.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void EscapeRun(IBufferWriter<byte> writer, ReadOnlySpan<char> chunk)
+    {
+        // At most 3 UTF-8 bytes per UTF-16 char (a surrogate pair: 4 bytes for 2 chars).
+        Span<byte> bytes = stackalloc byte[Math.Min(chunk.Length, ChunkChars) * 3];
+        while (!chunk.IsEmpty)
+        {
+            var take = Math.Min(chunk.Length, ChunkChars);
+            if (take < chunk.Length && char.IsHighSurrogate(chunk[take - 1]))
+            {
+                take--;
             }
+
+            var count = Encoding.UTF8.GetBytes(chunk[..take], bytes);
+            WriteHex(writer, bytes[..count]);
+            chunk = chunk[take..];
         }
     }
 
