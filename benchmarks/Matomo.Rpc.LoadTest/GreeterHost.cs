@@ -55,7 +55,7 @@ internal sealed class GreeterHost : IAsyncDisposable
                 builder.Services.AddGrpc();
                 break;
             case Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting or Mode.MatomoDownSpool
-                or Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent:
+                or Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent or Mode.MatomoCountingLargeBatches:
                 if (mode is Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent)
                 {
                     // Registered first: AddMatomoTracking keeps it (TryAdd) instead of its HTTP writer.
@@ -81,6 +81,11 @@ internal sealed class GreeterHost : IAsyncDisposable
                     if (mode == Mode.MatomoDroppedAtQueue)
                     {
                         o.Sending.QueueCapacity = 1;
+                    }
+
+                    if (mode == Mode.MatomoCountingLargeBatches)
+                    {
+                        o.Sending.BatchSize = 1000;
                     }
                 });
                 builder.Services.AddGrpc(o => o.Interceptors.Add<MatomoInterceptor>());

@@ -60,7 +60,7 @@ internal static class LoadRunner
             await standIn.StopAsync();
         }
 
-        var host = await GreeterHost.StartAsync(mode, mode == Mode.MatomoCounting ? standIn.CountingTrackerUrl : standIn.TrackerUrl);
+        var host = await GreeterHost.StartAsync(mode, mode is Mode.MatomoCounting or Mode.MatomoCountingLargeBatches ? standIn.CountingTrackerUrl : standIn.TrackerUrl);
         var channels = Enumerable.Range(0, settings.Channels).Select(_ => GrpcChannel.ForAddress(host.Address, new GrpcChannelOptions
         {
             HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },

@@ -37,6 +37,9 @@ internal enum Mode
     /// then handed to a writer that only counts it (no HTTP): the call path, the queue, the sender's loop and encoding.
     /// </summary>
     MatomoEncodedNotSent = 10,
+
+    /// <summary>Mode 7 with batches of 1,000 hits (the most Matomo:Sending:BatchSize allows) instead of 100: what the per-request cost is.</summary>
+    MatomoCountingLargeBatches = 11,
 }
 
 internal static class ModeNames
@@ -53,9 +56,12 @@ internal static class ModeNames
         Mode.MatomoDownSpool => "8 Matomo.Rpc -> stand-in down, spool on",
         Mode.MatomoDroppedAtQueue => "9 Matomo.Rpc, every hit dropped at the queue (call path only)",
         Mode.MatomoEncodedNotSent => "10 Matomo.Rpc, hits encoded, not sent (no HTTP)",
+        Mode.MatomoCountingLargeBatches => "11 Matomo.Rpc -> counting endpoint, batches of 1000",
         _ => mode.ToString(),
     };
 
+    public static bool IsDecomposition(this Mode mode) => mode is Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent or Mode.MatomoCountingLargeBatches;
+
     public static bool UsesMatomoRpc(this Mode mode) => mode is Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting or Mode.MatomoDownSpool
-        or Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent;
+        or Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent or Mode.MatomoCountingLargeBatches;
 }

@@ -473,8 +473,10 @@ internal sealed class HitEncoder
 
     private void Collect(IReadOnlyList<KeyValuePair<string, string>> parameters, bool visitorOnly)
     {
-        foreach (var parameter in parameters)
+        // By index: foreach over the interface would allocate an enumerator per hit.
+        for (var i = 0; i < parameters.Count; i++)
         {
+            var parameter = parameters[i];
             if (visitorOnly && Array.IndexOf(VisitorParameters, parameter.Key) < 0)
             {
                 continue;
