@@ -170,7 +170,9 @@ public sealed class MatomoTracker
         }
 
         var scope = StartCall(action, kind, urlPath);
-        scope?.SetCaller(ReadCaller(httpContext));
+
+        // The opt-out was just read from these headers: not again.
+        scope?.SetCaller(ReadCaller(httpContext, userIdentifier: null, readOptOut: false));
         return scope;
     }
 
@@ -200,7 +202,9 @@ public sealed class MatomoTracker
     /// </summary>
     /// <param name="httpContext">The request (for SignalR: the connection's negotiate or transport request).</param>
     /// <param name="userIdentifier">The transport's user id, or null.</param>
-    public MatomoCallerInfo ReadCaller(HttpContext httpContext, string? userIdentifier)
+    public MatomoCallerInfo ReadCaller(HttpContext httpContext, string? userIdentifier) => ReadCaller(httpContext, userIdentifier, readOptOut: true);
+
+    private MatomoCallerInfo ReadCaller(HttpContext httpContext, string? userIdentifier, bool readOptOut)
     {
         ArgumentNullException.ThrowIfNull(httpContext);
         var request = httpContext.Request;
@@ -228,7 +232,7 @@ public sealed class MatomoTracker
             Scheme = request.Scheme,
             UserId = userId,
             VisitorKey = visitorKey,
-            OptedOut = IsOptedOut(headers),
+            OptedOut = readOptOut && IsOptedOut(headers),
         };
     }
 
