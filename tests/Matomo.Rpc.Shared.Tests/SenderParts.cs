@@ -11,6 +11,9 @@ namespace Matomo.Rpc.Shared.Tests;
 /// </summary>
 internal sealed class SenderParts : IDisposable
 {
+    /// <summary>How long a test waits in real time for what the parts do.</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
     private readonly Lock _encoding = new();
     private readonly SpoolDirectory? _directory;
 

@@ -8,17 +8,9 @@ namespace Matomo.Rpc.Shared.Tests.Delivery;
 /// taking turns with live batches, and what is left at a stop.
 /// </summary>
 [TestFixture]
-public class BatchSourceTests
+public class BatchSourceTests : SenderPartsFixture
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
-    private SenderParts _parts = null!;
-
-    [TearDown]
-    public void TearDown() => _parts?.Dispose();
-
-    private BatchSource Source => _parts.Source;
-
-    private void Arrange(bool withSpool = false) => _parts = new SenderParts(withSpool);
+    private BatchSource Source => Parts.Source;
 
     private Batch? Take() => Source.Take(CancellationToken.None);
 
@@ -28,25 +20,30 @@ public class BatchSourceTests
     public void Take_AFullBatchWaiting_TakesItAtOnce()
     {
         Arrange();
-        _parts.Enqueue(4);
+        Parts.Enqueue(4);
 
         using var batch = Take();
 
         Assert.That(batch is null ? null : SenderParts.Actions(batch), Is.EqualTo(Live("a/", 0, 3)));
     }
 
+    /// <summary>Two hits ready, fewer than a batch: nothing to take yet, so the source waits.</summary>
+    private Task WaitWithTwoReadyAsync()
+    {
+        Arrange();
+        Parts.Enqueue(2);
+        Assert.That(Take(), Is.Null);
+        return Source.WaitAsync(CancellationToken.None);
+    }
+
     [Test]
     public async Task Take_FewerThanABatch_TakesThemWhenTheFlushIntervalHasPassedOnTheClock()
     {
-        Arrange();
-        _parts.Enqueue(2);
-        Assert.That(Take(), Is.Null);
-
-        var wait = Source.WaitAsync(CancellationToken.None);
-        _parts.Harness.Time.Advance(TimeSpan.FromMilliseconds(999));
+        var wait = WaitWithTwoReadyAsync();
+        Parts.Harness.Time.Advance(TimeSpan.FromMilliseconds(999));
         var early = wait.IsCompleted;
-        _parts.Harness.Time.Advance(TimeSpan.FromMilliseconds(1));
-        await wait.WaitAsync(Timeout);
+        Parts.Harness.Time.Advance(TimeSpan.FromMilliseconds(1));
+        await wait.WaitAsync(SenderParts.Timeout);
         using var batch = Take();
 
         Assert.That(early, Is.False, "woken before the flush interval");
@@ -56,13 +53,9 @@ public class BatchSourceTests
     [Test]
     public async Task WaitAsync_TheHitsThatFillABatchArrive_EndsBeforeTheFlushInterval()
     {
-        Arrange();
-        _parts.Enqueue(2);
-        Assert.That(Take(), Is.Null);
-
-        var wait = Source.WaitAsync(CancellationToken.None);
-        _parts.Enqueue(1, "b/");
-        await wait.WaitAsync(Timeout);
+        var wait = WaitWithTwoReadyAsync();
+        Parts.Enqueue(1, "b/");
+        await wait.WaitAsync(SenderParts.Timeout);
         using var batch = Take();
 
         Assert.That(batch?.Size, Is.EqualTo(3));
@@ -72,14 +65,14 @@ public class BatchSourceTests
     public void Take_AVisitorsBatchInFlight_HoldsItsLaterHitsUntilThatBatchIsFreed()
     {
         Arrange();
-        _parts.Enqueue(5);
+        Parts.Enqueue(5);
         using var first = Take()!;
-        _parts.Harness.Time.Advance(TimeSpan.FromSeconds(2));
+        Parts.Harness.Time.Advance(TimeSpan.FromSeconds(2));
 
         var whileInFlight = Take();
         Source.Free(first);
         var atFree = Take();
-        _parts.Harness.Time.Advance(TimeSpan.FromSeconds(1));
+        Parts.Harness.Time.Advance(TimeSpan.FromSeconds(1));
         using var afterFree = Take();
 
         Assert.That(whileInFlight, Is.Null);
@@ -91,8 +84,8 @@ public class BatchSourceTests
     public void Take_StoppedQueue_TakesAPartialBatchAtOnceAndIsDrainedOnceItIsFreed()
     {
         Arrange();
-        _parts.Enqueue(2);
-        _parts.Queue.Complete();
+        Parts.Enqueue(2);
+        Parts.Queue.Complete();
 
         using var batch = Take()!;
         var whileInFlight = (Take(), Source.Drained);
@@ -118,8 +111,8 @@ public class BatchSourceTests
     public void Take_SpoolFilesAndLiveBatches_TakeTurnsSpoolFirst()
     {
         Arrange(withSpool: true);
-        _parts.SpoolFiles(files: 2, hits: 2);
-        _parts.Enqueue(6, visitors: true);
+        Parts.SpoolFiles(files: 2, hits: 2);
+        Parts.Enqueue(6, visitors: true);
 
         var taken = new List<string>();
         while (Take() is { } batch)
@@ -136,7 +129,7 @@ public class BatchSourceTests
     public void Take_NoLiveHitReady_ReplaysTheNextFileOutOfTurn()
     {
         Arrange(withSpool: true);
-        _parts.SpoolFiles(files: 2, hits: 2);
+        Parts.SpoolFiles(files: 2, hits: 2);
 
         using var first = Take();
         using var second = Take();
@@ -149,63 +142,63 @@ public class BatchSourceTests
     public void Take_MatomoFailing_ReplaysNothing()
     {
         Arrange(withSpool: true);
-        _parts.SpoolFiles(files: 1, hits: 2);
-        _parts.Health.Failed("down");
+        Parts.SpoolFiles(files: 1, hits: 2);
+        Parts.Health.Failed("down");
 
         var batch = Take();
 
         Assert.That(batch, Is.Null);
-        Assert.That(_parts.Spool!.Waiting, Is.EqualTo(2));
+        Assert.That(Parts.Spool!.Waiting, Is.EqualTo(2));
     }
 
     [Test]
     public async Task Take_SpoolReplayedToTheEnd_LogsTheReplayOnceAtItsStartAndOnceAtItsEnd()
     {
         Arrange(withSpool: true);
-        _parts.SpoolFiles(files: 2, hits: 2);
+        Parts.SpoolFiles(files: 2, hits: 2);
 
         foreach (var _ in Enumerable.Range(0, 2))
         {
             using var replay = Take()!;
-            Assert.That((await _parts.Delivery.DeliverAsync(replay, CancellationToken.None)).Done, Is.True);
+            Assert.That((await Parts.Delivery.DeliverAsync(replay, CancellationToken.None)).Done, Is.True);
         }
 
         var last = Take();
 
         Assert.That(last, Is.Null);
-        Assert.That(_parts.EventCount("SpoolReplaying"), Is.EqualTo(1));
-        Assert.That(_parts.EventCount("SpoolReplayed"), Is.EqualTo(1));
-        Assert.That(_parts.Stats.Replayed, Is.EqualTo(4));
+        Assert.That(Parts.EventCount("SpoolReplaying"), Is.EqualTo(1));
+        Assert.That(Parts.EventCount("SpoolReplayed"), Is.EqualTo(1));
+        Assert.That(Parts.Stats.Replayed, Is.EqualTo(4));
     }
 
     [Test]
     public void Take_StoppingWhileMatomoFails_PutsWhatTheLanesHoldOnDisk()
     {
         Arrange(withSpool: true);
-        _parts.Health.Failed("down");
-        _parts.Enqueue(2);
-        _parts.Stopping = true;
+        Parts.Health.Failed("down");
+        Parts.Enqueue(2);
+        Parts.Stopping = true;
 
         var batch = Take();
 
         Assert.That(batch, Is.Null);
-        Assert.That(_parts.Spool!.Waiting, Is.EqualTo(2));
-        Assert.That(_parts.Stats.Dropped, Is.Zero);
+        Assert.That(Parts.Spool!.Waiting, Is.EqualTo(2));
+        Assert.That(Parts.Stats.Dropped, Is.Zero);
     }
 
     [Test]
     public void SettleAtStop_WithoutSpool_DropsWhatTheLanesAndTheQueueHoldAsShutdownAndLogsIt()
     {
         Arrange();
-        _parts.Enqueue(2);
+        Parts.Enqueue(2);
         Assert.That(Take(), Is.Null, "two hits in the lanes, waiting for the flush interval");
-        _parts.Enqueue(3, "b/");
+        Parts.Enqueue(3, "b/");
 
         Source.SettleAtStop(abandonedByRuns: 0, spooledBefore: 0);
 
-        Assert.That(_parts.Stats.Dropped, Is.EqualTo(5));
-        Assert.That(_parts.Queue.Count, Is.Zero);
-        Assert.That(_parts.EventCount("ShutdownDropped"), Is.EqualTo(1));
+        Assert.That(Parts.Stats.Dropped, Is.EqualTo(5));
+        Assert.That(Parts.Queue.Count, Is.Zero);
+        Assert.That(Parts.EventCount("ShutdownDropped"), Is.EqualTo(1));
     }
 
     [Test]
@@ -215,7 +208,7 @@ public class BatchSourceTests
 
         Source.SettleAtStop(abandonedByRuns: 0, spooledBefore: 0);
 
-        Assert.That(_parts.EventCount("ShutdownDropped"), Is.Zero);
+        Assert.That(Parts.EventCount("ShutdownDropped"), Is.Zero);
     }
 
     [Test]
@@ -225,22 +218,22 @@ public class BatchSourceTests
 
         Source.SettleAtStop(abandonedByRuns: 4, spooledBefore: 0);
 
-        Assert.That(_parts.EventCount("ShutdownDropped"), Is.EqualTo(1));
+        Assert.That(Parts.EventCount("ShutdownDropped"), Is.EqualTo(1));
     }
 
     [Test]
     public void SettleAtStop_WithSpool_KeepsWhatTheLanesAndTheQueueHoldOnDiskAndLogsIt()
     {
         Arrange(withSpool: true);
-        _parts.Enqueue(2);
+        Parts.Enqueue(2);
         Assert.That(Take(), Is.Null);
-        _parts.Enqueue(3, "b/");
+        Parts.Enqueue(3, "b/");
 
         Source.SettleAtStop(abandonedByRuns: 0, spooledBefore: 0);
 
-        Assert.That(_parts.Stats.Dropped, Is.Zero);
-        Assert.That(_parts.Spool!.Waiting, Is.EqualTo(5));
-        Assert.That(_parts.EventCount("SpoolKeptAtStop"), Is.EqualTo(1));
-        Assert.That(_parts.EventCount("ShutdownDropped"), Is.Zero);
+        Assert.That(Parts.Stats.Dropped, Is.Zero);
+        Assert.That(Parts.Spool!.Waiting, Is.EqualTo(5));
+        Assert.That(Parts.EventCount("SpoolKeptAtStop"), Is.EqualTo(1));
+        Assert.That(Parts.EventCount("ShutdownDropped"), Is.Zero);
     }
 }

@@ -8,128 +8,107 @@ namespace Matomo.Rpc.Shared.Tests.Spool;
 /// 10 waiting; while it answers, from 97 held, down to 50), and the thread itself.
 /// </summary>
 [TestFixture]
-public class SpoolSpillerTests
+public class SpoolSpillerTests : SenderPartsFixture
 {
-    private SenderParts _parts = null!;
-
     [SetUp]
-    public void SetUp() => _parts = new SenderParts(withSpool: true);
+    public void SetUp() => Arrange(withSpool: true);
 
-    [TearDown]
-    public void TearDown() => _parts.Dispose();
-
-    private HitQueue Queue => _parts.Queue;
+    private HitQueue Queue => Parts.Queue;
 
     [Test]
     public void FailingHighWater_QueueOf100BatchOf3_IsATenthOfTheQueue()
     {
-        Assert.That(_parts.Spiller!.FailingHighWater, Is.EqualTo(10));
+        Assert.That(Parts.Spiller!.FailingHighWater, Is.EqualTo(10));
     }
 
     [Test]
     public void Poll_MatomoFailingAndATenthOfTheQueueWaiting_MovesEveryWaitingHitToTheSpoolAndLogsOnce()
     {
-        _parts.Health.Failed("down");
-        _parts.Enqueue(10);
+        Parts.Health.Failed("down");
+        Parts.Enqueue(10);
 
-        var first = _parts.Spiller!.Poll();
-        _parts.Enqueue(12, "b/");
-        var second = _parts.Spiller.Poll();
+        var first = Parts.Spiller!.Poll();
+        Parts.Enqueue(12, "b/");
+        var second = Parts.Spiller.Poll();
 
         Assert.That((first, second), Is.EqualTo((true, true)));
         Assert.That(Queue.Waiting, Is.Zero);
         Assert.That(Queue.Count, Is.Zero, "a spooled hit frees its place in the queue");
-        Assert.That(_parts.Spool!.Waiting, Is.EqualTo(22));
-        Assert.That(_parts.EventCount("SpoolingWhileFailing"), Is.EqualTo(1));
-    }
-
-    [Test]
-    public void Poll_MatomoFailingBelowTheHighWater_LeavesTheHitsInTheQueue()
-    {
-        _parts.Health.Failed("down");
-        _parts.Enqueue(9);
-
-        var spilled = _parts.Spiller!.Poll();
-
-        Assert.That(spilled, Is.False);
-        Assert.That(Queue.Waiting, Is.EqualTo(9));
-        Assert.That(_parts.Spool!.Waiting, Is.Zero);
+        Assert.That(Parts.Spool!.Waiting, Is.EqualTo(22));
+        Assert.That(Parts.EventCount("SpoolingWhileFailing"), Is.EqualTo(1));
     }
 
     [Test]
     public void Poll_StoppingWhileMatomoFails_MovesEvenAFewWaitingHits()
     {
-        _parts.Health.Failed("down");
-        _parts.Enqueue(2);
-        _parts.Stopping = true;
+        Parts.Health.Failed("down");
+        Parts.Enqueue(2);
+        Parts.Stopping = true;
 
-        var spilled = _parts.Spiller!.Poll();
+        var spilled = Parts.Spiller!.Poll();
 
         Assert.That(spilled, Is.True);
         Assert.That(Queue.Waiting, Is.Zero);
-        Assert.That(_parts.Spool!.Waiting, Is.EqualTo(2));
-    }
-
-    [Test]
-    public void Poll_StoppingWhileMatomoAnswers_LeavesTheHitsForTheSender()
-    {
-        _parts.Enqueue(20);
-        _parts.Stopping = true;
-
-        var spilled = _parts.Spiller!.Poll();
-
-        Assert.That(spilled, Is.False);
-        Assert.That(Queue.Waiting, Is.EqualTo(20));
+        Assert.That(Parts.Spool!.Waiting, Is.EqualTo(2));
     }
 
     [Test]
     public void Poll_QueueNearlyFullWhileMatomoAnswers_MovesTheOldestHitsDownToHalfTheQueue()
     {
-        _parts.Enqueue(97);
+        Parts.Enqueue(97);
 
-        var spilled = _parts.Spiller!.Poll();
+        var spilled = Parts.Spiller!.Poll();
 
         Assert.That(spilled, Is.True);
         Assert.That(Queue.Count, Is.EqualTo(50));
         Assert.That(Queue.Reader.TryRead(out var next) ? next.Action : null, Is.EqualTo("a/47"), "the oldest went to disk");
-        using var replay = _parts.Spool!.TakeOldest()!;
+        using var replay = Parts.Spool!.TakeOldest()!;
         Assert.That(SenderParts.Actions(replay), Is.EqualTo(Enumerable.Range(0, 47).Select(i => "a/" + i)));
     }
 
-    [Test]
-    public void Poll_QueueBelowNearlyFullWhileMatomoAnswers_MovesNothing()
+    [TestCase(true, false, 9, TestName = "Poll_MatomoFailingBelowTheHighWater_LeavesTheHitsInTheQueue")]
+    [TestCase(false, true, 20, TestName = "Poll_StoppingWhileMatomoAnswers_LeavesTheHitsForTheSender")]
+    [TestCase(false, false, 96, TestName = "Poll_QueueBelowNearlyFullWhileMatomoAnswers_LeavesTheHitsInTheQueue")]
+    public void Poll_BelowTheThresholds_LeavesTheHitsInTheQueue(bool failing, bool stopping, int hits)
     {
-        _parts.Enqueue(96);
+        if (failing)
+        {
+            Parts.Health.Failed("down");
+        }
 
-        var spilled = _parts.Spiller!.Poll();
+        Parts.Enqueue(hits);
+        Parts.Stopping = stopping;
+
+        var spilled = Parts.Spiller!.Poll();
 
         Assert.That(spilled, Is.False);
-        Assert.That(Queue.Waiting, Is.EqualTo(96));
+        Assert.That(Queue.Waiting, Is.EqualTo(hits));
+        Assert.That(Parts.Spool!.Waiting, Is.Zero);
     }
 
     [Test]
     public void Poll_MatomoRecoveredThenFailingAgain_LogsTheSpillingAgain()
     {
-        _parts.Health.Failed("down");
-        _parts.Enqueue(10);
-        _parts.Spiller!.Poll();
+        Parts.Health.Failed("down");
+        Parts.Enqueue(10);
+        Parts.Spiller!.Poll();
 
-        _parts.Health.Succeeded();
-        _parts.Spiller.Poll();
-        _parts.Health.Failed("down again");
-        _parts.Enqueue(10, "b/");
-        _parts.Spiller.Poll();
+        Parts.Health.Succeeded();
+        Parts.Spiller.Poll();
+        Parts.Health.Failed("down again");
+        Parts.Enqueue(10, "b/");
+        Parts.Spiller.Poll();
 
-        Assert.That(_parts.EventCount("SpoolingWhileFailing"), Is.EqualTo(2));
+        Assert.That(Parts.EventCount("SpoolingWhileFailing"), Is.EqualTo(2));
     }
 
     [Test]
     public void Spill_SpoolClosed_TakesNothing()
     {
-        _parts.Enqueue(5);
-        _parts.Spool!.Dispose();
+        Parts.Enqueue(5);
+        Parts.Spool!.Dispose();
 
-        var spilled = _parts.Spiller!.Spill(5);
+        var spilled = Parts.Spiller!.Spill(5);
 
         Assert.That(spilled, Is.Zero);
         Assert.That(Queue.Waiting, Is.EqualTo(5));
@@ -138,13 +117,13 @@ public class SpoolSpillerTests
     [Test]
     public async Task Start_MatomoFailing_MovesTheHitsOnItsOwnThreadUntilEnded()
     {
-        _parts.Health.Failed("down");
+        Parts.Health.Failed("down");
         using var end = new CancellationTokenSource();
-        var running = _parts.Spiller!.Start(end.Token);
+        var running = Parts.Spiller!.Start(end.Token);
 
-        _parts.Enqueue(10);
+        Parts.Enqueue(10);
         var watch = Stopwatch.StartNew();
-        while (_parts.Spool!.Waiting < 10)
+        while (Parts.Spool!.Waiting < 10)
         {
             Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(20)), "the spill thread never moved the hits");
             await Task.Delay(5);
