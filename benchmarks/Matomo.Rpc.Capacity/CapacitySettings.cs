@@ -8,6 +8,9 @@ internal sealed record CapacitySettings
         "options: --quick (a smoke run: short phases) --output PATH (default artifacts/capacity.json; the run of the other "
         + "Matomo mode already in it is kept) --rate N (calls/s offered to the Greeter; default 2 x the bulk client's best) "
         + "--bulk-seconds N --warmup N --seconds N --callers N --visitors N --drain-timeout N (s) "
+        + "--pairs N (direct: rounds of alternating slots, default 3) --slot-seconds N (measured seconds per slot, default 20) "
+        + "--fixed 1,2,4 (direct: also Matomo.Rpc with the requests in flight held at these, per round; 0 = none) "
+        + "--rate-factor X (offered calls/s = X x the bulk client's best; default 2) "
         + "--table (print the table of the JSON file and exit). The kit's MATOMO_* variables must be set "
         + "(benchmarks/capacity.sh sets them).";
 
@@ -32,6 +35,18 @@ internal sealed record CapacitySettings
     /// <summary>Measured window of the Greeter run with QueuedTracking (every accepted hit must be processed afterwards).</summary>
     public double QueuedSeconds { get; init; } = 10;
 
+    /// <summary>Direct Matomo: rounds of alternating slots (bulk client, Matomo.Rpc, bulk client with Matomo.Rpc's hits, fixed limits).</summary>
+    public int Pairs { get; init; } = 3;
+
+    /// <summary>Measured seconds of one slot (direct Matomo).</summary>
+    public double SlotSeconds { get; init; } = 20;
+
+    /// <summary>Fixed limits of requests in flight Matomo.Rpc also runs with, in each round (direct Matomo).</summary>
+    public IReadOnlyList<int> FixedLimits { get; init; } = [1, 2, 4];
+
+    /// <summary>Offered calls/s as a multiple of the bulk client's best hits/s (when no --rate).</summary>
+    public double RateFactor { get; init; } = 2;
+
     public int Callers { get; init; } = 64;
 
     /// <summary>Distinct callers as Matomo.Rpc sees them (one loopback source address each, so one visitor each).</summary>
@@ -54,6 +69,8 @@ internal sealed record CapacitySettings
                 WarmupSeconds = 3,
                 Seconds = 10,
                 QueuedSeconds = 3,
+                Pairs = 1,
+                SlotSeconds = 8,
             };
         }
 
@@ -71,6 +88,10 @@ internal sealed record CapacitySettings
                 "--warmup" => settings with { WarmupSeconds = Positive(Next(), "--warmup") },
                 "--seconds" => settings with { Seconds = Positive(Next(), "--seconds") },
                 "--queued-seconds" => settings with { QueuedSeconds = Positive(Next(), "--queued-seconds") },
+                "--pairs" => settings with { Pairs = (int)Positive(Next(), "--pairs") },
+                "--slot-seconds" => settings with { SlotSeconds = Positive(Next(), "--slot-seconds") },
+                "--rate-factor" => settings with { RateFactor = Positive(Next(), "--rate-factor") },
+                "--fixed" => settings with { FixedLimits = Limits(Next()) },
                 "--callers" => settings with { Callers = (int)Positive(Next(), "--callers") },
                 "--visitors" => settings with { Visitors = (int)Positive(Next(), "--visitors") },
                 "--drain-timeout" => settings with { DrainTimeoutSeconds = Positive(Next(), "--drain-timeout") },
@@ -85,6 +106,10 @@ internal sealed record CapacitySettings
 
         return settings;
     }
+
+    private static int[] Limits(string value) => value == "0"
+        ? []
+        : [.. value.Split(',').Select(v => (int)Positive(v, "--fixed"))];
 
     private static double Positive(string value, string name)
     {
