@@ -140,19 +140,19 @@ internal static class CapacityReport
         foreach (var (mode, node) in runs.Where(r => r.Value!["slots"] is JsonArray { Count: > 1 }))
         {
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"(d) {mode}: the slots, in the order they ran (hits/s = rows stored per second; ratio = / the bulk client's (random cid) in the same round; cores = CPU used by this process / by the whole machine)");
+            md.AppendLine(CultureInfo.InvariantCulture, $"(d) {mode}: the slots, in the order they ran (hits/s = rows stored per second; ratio = / the bulk client's (random cid) in the same round; cores = CPU used by this process / by the whole machine; in flight = the sender's slots taken (a batch being filled included), at Matomo = the sum of answer times / the slot, i.e. the mean number of requests Matomo was working on)");
             md.AppendLine();
-            md.AppendLine("| round | slot | hits/s | ratio | calls/s | limit mean (min-max) | in flight | requests (full) | answer p50 / p90 ms | dropped | this process cores | machine cores |");
-            md.AppendLine("|---:|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|");
+            md.AppendLine("| round | slot | hits/s | ratio | calls/s | limit mean (min-max) | in flight / at Matomo | requests (full) | answer p50 / p90 ms | dropped | this process cores | Matomo cores | machine cores | hits per Matomo CPU-s |");
+            md.AppendLine("|---:|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|");
             foreach (var slot in node!["slots"]!.AsArray())
             {
                 var sender = slot!["sender"];
                 var answers = sender is null ? Number(slot["meanAnswerMs"]) + " (mean)" : $"{Number(sender["answerP50Ms"])} / {Number(sender["answerP90Ms"])}";
                 var kind = slot["concurrency"] is { } c ? $"{slot["kind"]}, {c} at a time" : (string)slot["kind"]!;
-                var limit = sender is null ? " | " : string.Create(CultureInfo.InvariantCulture, $"{(double)sender["limitMean"]!:0.0} ({sender["limitMin"]}-{sender["limitMax"]}) | {(double)sender["inFlightMean"]!:0.0}");
+                var limit = sender is null ? " | " : string.Create(CultureInfo.InvariantCulture, $"{Number(sender["limitMean"], "0.0")} ({sender["limitMin"]}-{sender["limitMax"]}) | {Number(sender["inFlightMean"], "0.0")} / {Number(sender["atMatomoMean"], "0.0")}");
                 var requests = sender is null ? slot["requests"]?.ToString() : $"{sender["requests"]} ({sender["fullBatches"]})";
                 var row = string.Create(CultureInfo.InvariantCulture,
-                    $"| {slot["round"]} | {kind} | {(double)slot["hitsPerSecond"]!:0} | {Ratio(slot["ratioToBulkRandom"])} | {Number(slot["callsPerSecond"])} | {limit} | {requests} | {answers} | {slot["dropped"]} | {(double)slot["processCores"]!:0.00} | {(double)slot["machineCores"]!:0.00} |");
+                    $"| {slot["round"]} | {kind} | {(double)slot["hitsPerSecond"]!:0} | {Ratio(slot["ratioToBulkRandom"])} | {Number(slot["callsPerSecond"])} | {limit} | {requests} | {answers} | {slot["dropped"]} | {Cores(slot["processCores"])} | {Cores(slot["matomoCores"])} | {Cores(slot["machineCores"])} | {Number(slot["hitsPerMatomoCpuSecond"])} |");
                 md.AppendLine(row);
             }
         }
@@ -166,11 +166,15 @@ internal static class CapacityReport
         return md.ToString();
     }
 
+    private static double? Maybe(double value, int digits = 1) => double.IsFinite(value) ? Math.Round(value, digits) : null;
+
+    private static string Cores(JsonNode? node) => node is null ? "" : ((double)node).ToString("0.00", CultureInfo.InvariantCulture);
+
     private static string Ratio(JsonNode? node) => node is null ? "" : ((double)node).ToString("0.000", CultureInfo.InvariantCulture);
 
     private static string Count(JsonNode? node) => node is null ? "n/a" : node.ToString();
 
-    private static string Number(JsonNode? node) => node is null ? "" : ((double)node).ToString("0", CultureInfo.InvariantCulture);
+    private static string Number(JsonNode? node, string format = "0") => node is null ? "" : ((double)node).ToString(format, CultureInfo.InvariantCulture);
 
     private static double Round(double value, int digits = 1) => Math.Round(value, digits);
 
@@ -275,19 +279,22 @@ internal static class CapacityReport
                 dropped = x.Rpc?.Statistics.Dropped,
                 sender = x.Rpc is { Figures: var f } ? new
                 {
-                    limitMean = Round(SlotFigures.Mean(f.Limits), 2),
+                    limitMean = Maybe(SlotFigures.Mean(f.Limits), 2),
                     limitMin = f.Limits.Count > 0 ? f.Limits.Min() : 0,
                     limitMax = f.Limits.Count > 0 ? f.Limits.Max() : 0,
-                    inFlightMean = Round(SlotFigures.Mean(f.InFlight), 2),
+                    inFlightMean = Maybe(SlotFigures.Mean(f.InFlight), 2),
+                    atMatomoMean = Round(f.AnswerSeconds.Sum() / f.Seconds, 2),
                     requests = f.BatchSizes.Count,
                     fullBatches = f.BatchSizes.Count(b => b >= BulkClient.BatchSize),
-                    meanBatch = Round(SlotFigures.Mean(f.BatchSizes)),
-                    answerP50Ms = Round(1000 * SlotFigures.Percentile(f.AnswerSeconds, 0.5)),
-                    answerP90Ms = Round(1000 * SlotFigures.Percentile(f.AnswerSeconds, 0.9)),
+                    meanBatch = Maybe(SlotFigures.Mean(f.BatchSizes)),
+                    answerP50Ms = Maybe(1000 * SlotFigures.Percentile(f.AnswerSeconds, 0.5)),
+                    answerP90Ms = Maybe(1000 * SlotFigures.Percentile(f.AnswerSeconds, 0.9)),
                     limits = string.Join(' ', f.Limits.Where((_, i) => i % 10 == 0)),
                 } : null,
-                processCores = Round((x.Bulk?.Figures ?? x.Rpc?.Figures)?.ProcessCores ?? double.NaN, 2),
-                machineCores = Round((x.Bulk?.Figures ?? x.Rpc?.Figures)?.MachineCores ?? double.NaN, 2),
+                processCores = Maybe((x.Bulk?.Figures ?? x.Rpc?.Figures)?.ProcessCores ?? double.NaN, 2),
+                matomoCores = Maybe((x.Bulk?.Figures ?? x.Rpc?.Figures)?.MatomoCores ?? double.NaN, 2),
+                hitsPerMatomoCpuSecond = Maybe(x.HitsPerSecond / ((x.Bulk?.Figures ?? x.Rpc?.Figures)?.MatomoCores ?? double.NaN)),
+                machineCores = Maybe((x.Bulk?.Figures ?? x.Rpc?.Figures)?.MachineCores ?? double.NaN, 2),
             }),
         };
         return JsonSerializer.SerializeToNode(node)!.AsObject();

@@ -15,6 +15,13 @@ internal sealed record SlotFigures
     /// <summary>Cores the whole machine used (all processes: Matomo's PHP and MariaDB, this process, other users).</summary>
     public required double MachineCores { get; init; }
 
+    /// <summary>
+    /// Cores Matomo's own processes used (the kit's <c>php -S</c> and its workers, MariaDB), or NaN when they cannot be
+    /// found (MATOMO_STATE not set): hits stored per Matomo CPU-second is what a hit costs Matomo, whatever share of
+    /// the machine it got.
+    /// </summary>
+    public required double MatomoCores { get; init; }
+
     /// <summary>Cores the machine has.</summary>
     public required int Cores { get; init; }
 
@@ -63,6 +70,7 @@ internal sealed class SlotProbe : IDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly TimeSpan _cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
     private readonly (long Busy, long Total) _machine0 = MachineTicks();
+    private readonly long? _matomo0 = MatomoTicks();
     private volatile bool _recording = true;
 
     public SlotProbe()
@@ -112,6 +120,7 @@ internal sealed class SlotProbe : IDisposable
         var seconds = _clock.Elapsed.TotalSeconds;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - _cpu0;
         var machine = MachineTicks();
+        var matomo = MatomoTicks();
         _recording = false;
         await _stop.CancelAsync();
         await _sampling.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -123,6 +132,7 @@ internal sealed class SlotProbe : IDisposable
                 Seconds = seconds,
                 ProcessCores = cpu.TotalSeconds / seconds,
                 MachineCores = totalTicks > 0 ? Environment.ProcessorCount * (double)(machine.Busy - _machine0.Busy) / totalTicks : double.NaN,
+                MatomoCores = matomo is { } m1 && _matomo0 is { } m0 ? (m1 - m0) / (double)TicksPerSecond / seconds : double.NaN,
                 Cores = Environment.ProcessorCount,
                 Limits = [.. _limits],
                 InFlight = [.. _inFlight],
@@ -146,6 +156,56 @@ internal sealed class SlotProbe : IDisposable
         while (await timer.WaitForNextTickAsync(stop))
         {
             _listener.RecordObservableInstruments();
+        }
+    }
+
+    // USER_HZ: the unit of /proc/<pid>/stat's times (100 on Linux).
+    private const int TicksPerSecond = 100;
+
+    /// <summary>User + system jiffies of the kit's php -S (its process group: the master and its workers) and MariaDB.</summary>
+    private static long? MatomoTicks()
+    {
+        if (Environment.GetEnvironmentVariable("MATOMO_STATE") is not { Length: > 0 } state)
+        {
+            return null;
+        }
+
+        try
+        {
+            var php = int.Parse(File.ReadAllText(Path.Combine(state, "run", "php.pid")).Trim(), CultureInfo.InvariantCulture);
+            var db = int.Parse(File.ReadAllText(Path.Combine(state, "mysqld", "mysqld.pid")).Trim(), CultureInfo.InvariantCulture);
+            long ticks = 0;
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(dir), CultureInfo.InvariantCulture, out var pid))
+                {
+                    continue;
+                }
+
+                string stat;
+                try
+                {
+                    stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                }
+                catch (IOException)
+                {
+                    continue; // gone meanwhile
+                }
+
+                // After the command in parentheses: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                var group = int.Parse(fields[2], CultureInfo.InvariantCulture);
+                if (group == php || pid == db)
+                {
+                    ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                }
+            }
+
+            return ticks;
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 
