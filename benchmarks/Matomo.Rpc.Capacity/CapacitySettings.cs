@@ -6,11 +6,11 @@ internal sealed record CapacitySettings
 {
     public const string Usage =
         "options: --quick (a smoke run: short phases) --output PATH (default artifacts/capacity.json; the run of the other "
-        + "Matomo mode already in it is kept) --rate N (calls/s offered to the Greeter; default 2 x the bulk client's best) "
+        + "Matomo mode already in it is kept) --rate N (calls/s offered to the Greeter; default --rate-factor x the bulk client's best) "
         + "--bulk-seconds N --warmup N --seconds N --callers N --visitors N --drain-timeout N (s) "
-        + "--pairs N (direct: rounds of alternating slots, default 3) --slot-seconds N (measured seconds per slot, default 20) "
-        + "--fixed 1,2,4 (direct: also Matomo.Rpc with the requests in flight held at these, per round; 0 = none) "
-        + "--rate-factor X (offered calls/s = X x the bulk client's best; default 2) "
+        + "--pairs N (direct: rounds of alternating slots, default 3) --slot-seconds N (measured seconds per slot, default 15) "
+        + "--fixed 2,4 (direct: also Matomo.Rpc with the requests in flight held at these, in each round; 0 = none) "
+        + "--rate-factor X (offered calls/s = X x the bulk client's best; default 1.3) "
         + "--table (print the table of the JSON file and exit). The kit's MATOMO_* variables must be set "
         + "(benchmarks/capacity.sh sets them).";
 
@@ -18,11 +18,11 @@ internal sealed record CapacitySettings
 
     public string Output { get; init; } = Path.Combine("artifacts", "capacity.json");
 
-    /// <summary>Calls per second offered to the Greeter; 0 = twice the bulk client's best rate.</summary>
+    /// <summary>Calls per second offered to the Greeter; 0 = <see cref="RateFactor"/> x the bulk client's best rate.</summary>
     public double Rate { get; init; }
 
     /// <summary>Length of each concurrency level of the bulk client.</summary>
-    public double BulkSeconds { get; init; } = 20;
+    public double BulkSeconds { get; init; } = 10;
 
     /// <summary>With QueuedTracking, each level of the bulk client also stops after this many hits (they must be processed).</summary>
     public int QueuedBulkHits { get; init; } = 5_000;
@@ -39,13 +39,13 @@ internal sealed record CapacitySettings
     public int Pairs { get; init; } = 3;
 
     /// <summary>Measured seconds of one slot (direct Matomo).</summary>
-    public double SlotSeconds { get; init; } = 20;
+    public double SlotSeconds { get; init; } = 15;
 
     /// <summary>Fixed limits of requests in flight Matomo.Rpc also runs with, in each round (direct Matomo).</summary>
-    public IReadOnlyList<int> FixedLimits { get; init; } = [1, 2, 4];
+    public IReadOnlyList<int> FixedLimits { get; init; } = [2, 4];
 
     /// <summary>Offered calls/s as a multiple of the bulk client's best hits/s (when no --rate).</summary>
-    public double RateFactor { get; init; } = 2;
+    public double RateFactor { get; init; } = 1.3;
 
     public int Callers { get; init; } = 64;
 
