@@ -140,10 +140,10 @@ internal static class CapacityReport
         foreach (var (mode, node) in runs.Where(r => r.Value!["slots"] is JsonArray { Count: > 1 }))
         {
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"(d) {mode}: the slots, in the order they ran (hits/s = rows stored per second; ratio = / the bulk client's (random cid) in the same round; cores = CPU used by this process / by the whole machine; in flight = the sender's slots taken (a batch being filled included), at Matomo = the sum of answer times / the slot, i.e. the mean number of requests Matomo was working on)");
+            md.AppendLine(CultureInfo.InvariantCulture, $"(d) {mode}: the slots, in the order they ran (hits/s = rows stored per second; ratio = / the bulk client's (random cid) in the same round; cores = CPU used by this process / by the whole machine; in flight = the sender's slots taken (a batch being filled included), at Matomo = the sum of answer times / the slot, i.e. the mean number of requests Matomo was working on; sent / rows stored: the slot's own site, counted after its host stopped, within its 5 s shutdown drain)");
             md.AppendLine();
-            md.AppendLine("| round | slot | hits/s | ratio | calls/s | limit mean (min-max) | in flight / at Matomo | requests (full) | answer p50 / p90 ms | dropped | this process cores | Matomo cores | machine cores | hits per Matomo CPU-s |");
-            md.AppendLine("|---:|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|");
+            md.AppendLine("| round | slot | hits/s | ratio | calls/s | limit mean (min-max) | in flight / at Matomo | requests (full) | answer p50 / p90 ms | sent / rows stored | dropped | this process cores | Matomo cores | machine cores | hits per Matomo CPU-s |");
+            md.AppendLine("|---:|---|---:|---:|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|");
             foreach (var slot in node!["slots"]!.AsArray())
             {
                 var sender = slot!["sender"];
@@ -152,7 +152,7 @@ internal static class CapacityReport
                 var limit = sender is null ? " | " : string.Create(CultureInfo.InvariantCulture, $"{Number(sender["limitMean"], "0.0")} ({sender["limitMin"]}-{sender["limitMax"]}) | {Number(sender["inFlightMean"], "0.0")} / {Number(sender["atMatomoMean"], "0.0")}");
                 var requests = sender is null ? slot["requests"]?.ToString() : $"{sender["requests"]} ({sender["fullBatches"]})";
                 var row = string.Create(CultureInfo.InvariantCulture,
-                    $"| {slot["round"]} | {kind} | {(double)slot["hitsPerSecond"]!:0} | {Ratio(slot["ratioToBulkRandom"])} | {Number(slot["callsPerSecond"])} | {limit} | {requests} | {answers} | {slot["dropped"]} | {Cores(slot["processCores"])} | {Cores(slot["matomoCores"])} | {Cores(slot["machineCores"])} | {Number(slot["hitsPerMatomoCpuSecond"])} |");
+                    $"| {slot["round"]} | {kind} | {(double)slot["hitsPerSecond"]!:0} | {Ratio(slot["ratioToBulkRandom"])} | {Number(slot["callsPerSecond"])} | {limit} | {requests} | {answers} | {(slot["sent"] is null ? "" : $"{slot["sent"]} / {slot["rowsStored"]}")} | {slot["dropped"]} | {Cores(slot["processCores"])} | {Cores(slot["matomoCores"])} | {Cores(slot["machineCores"])} | {Number(slot["hitsPerMatomoCpuSecond"])} |");
                 md.AppendLine(row);
             }
         }
@@ -277,6 +277,8 @@ internal static class CapacityReport
                 meanAnswerMs = x.Bulk?.MeanAnswerSeconds is { } a ? Round(1000 * a) : (double?)null,
                 callsPerSecond = x.Rpc is { } r0 ? Round(r0.WindowCallsPerSecond) : x.UntrackedCallsPerSecond is { } u ? Round(u) : (double?)null,
                 dropped = x.Rpc?.Statistics.Dropped,
+                sent = x.Rpc?.Statistics.Sent,
+                rowsStored = x.Rpc?.Stored,
                 sender = x.Rpc is { Figures: var f } ? new
                 {
                     limitMean = Maybe(SlotFigures.Mean(f.Limits), 2),

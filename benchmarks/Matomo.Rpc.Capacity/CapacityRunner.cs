@@ -98,7 +98,6 @@ internal static class CapacityRunner
         Console.WriteLine($"  Matomo.Rpc's hit (visitor 1 of {shape.Count}): ?idsite=N&{shape[0]}&cdt=...&rand=...");
         var shapeSite = await kit.AddSiteAsync($"bulk rpc-shape {mode} {tag}");
         using var shaped = new BulkClient(kit, shapeSite);
-        var rpcSites = new Dictionary<string, int>();
         var slotTime = TimeSpan.FromSeconds(settings.SlotSeconds);
         Console.WriteLine($"  {settings.Pairs} round(s) of slots of {settings.SlotSeconds:0.#} s measured; Matomo.Rpc offered {rate:0} calls/s "
             + $"({settings.Callers} callers, {settings.Visitors} visitors, {settings.WarmupSeconds:0.#} s warm-up); bulk client {best.Concurrency} at a time");
@@ -132,10 +131,9 @@ internal static class CapacityRunner
         async Task RpcSlotAsync(int pair, int? limit)
         {
             var kind = limit is { } n ? $"Matomo.Rpc fixed {n}" : "Matomo.Rpc";
-            if (!rpcSites.TryGetValue(kind, out var site))
-            {
-                rpcSites[kind] = site = await kit.AddSiteAsync($"rpc {(limit is null ? "adaptive" : "fixed " + limit)} {mode} {tag}");
-            }
+
+            // A site per slot: its rows after the stop can be set against what this host counted as sent.
+            var site = await kit.AddSiteAsync($"rpc {(limit is null ? "adaptive" : "fixed " + limit)} {mode} {tag} {pair}");
 
             var rpc = await RpcRun.RunAsync(kit, site, rate, settings, settings.SlotSeconds, limit, drainToIdle: false);
             slots.Add(new Slot(pair, kind, rpc.WindowStoredPerSecond ?? 0, null, rpc));
