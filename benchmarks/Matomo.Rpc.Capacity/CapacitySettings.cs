@@ -7,7 +7,7 @@ internal sealed record CapacitySettings
     public const string Usage =
         "options: --quick (a smoke run: short phases) --output PATH (default artifacts/capacity.json; the run of the other "
         + "Matomo mode already in it is kept) --rate N (calls/s offered to the Greeter; default --rate-factor x the bulk client's best) "
-        + "--bulk-seconds N --warmup N --seconds N --callers N --visitors N --drain-timeout N (s) "
+        + "--bulk-seconds N --warmup N --callers N --visitors N --drain-timeout N (s) "
         + "--pairs N (direct: rounds of alternating slots, default 3) --slot-seconds N (measured seconds per slot, default 15) "
         + "--fixed 2,4 (direct: also Matomo.Rpc with the requests in flight held at these, in each round; 0 = none) "
         + "--rate-factor X (offered calls/s = X x the bulk client's best; default 1.3) "
@@ -28,9 +28,6 @@ internal sealed record CapacitySettings
     public int QueuedBulkHits { get; init; } = 5_000;
 
     public double WarmupSeconds { get; init; } = 5;
-
-    /// <summary>Measured window of the Greeter run (direct Matomo).</summary>
-    public double Seconds { get; init; } = 60;
 
     /// <summary>Measured window of the Greeter run with QueuedTracking (every accepted hit must be processed afterwards).</summary>
     public double QueuedSeconds { get; init; } = 10;
@@ -67,7 +64,6 @@ internal sealed record CapacitySettings
                 BulkSeconds = 5,
                 QueuedBulkHits = 1_500,
                 WarmupSeconds = 3,
-                Seconds = 10,
                 QueuedSeconds = 3,
                 Pairs = 1,
                 SlotSeconds = 8,
@@ -86,10 +82,9 @@ internal sealed record CapacitySettings
                 "--bulk-seconds" => settings with { BulkSeconds = Positive(Next(), "--bulk-seconds") },
                 "--queued-bulk-hits" => settings with { QueuedBulkHits = (int)Positive(Next(), "--queued-bulk-hits") },
                 "--warmup" => settings with { WarmupSeconds = Positive(Next(), "--warmup") },
-                "--seconds" => settings with { Seconds = Positive(Next(), "--seconds") },
+                "--seconds" or "--slot-seconds" => settings with { SlotSeconds = Positive(Next(), args[i - 1]) },
                 "--queued-seconds" => settings with { QueuedSeconds = Positive(Next(), "--queued-seconds") },
                 "--pairs" => settings with { Pairs = (int)Positive(Next(), "--pairs") },
-                "--slot-seconds" => settings with { SlotSeconds = Positive(Next(), "--slot-seconds") },
                 "--rate-factor" => settings with { RateFactor = Positive(Next(), "--rate-factor") },
                 "--fixed" => settings with { FixedLimits = Limits(Next()) },
                 "--callers" => settings with { Callers = (int)Positive(Next(), "--callers") },
