@@ -369,33 +369,24 @@ internal sealed class MatomoSender : BackgroundService
             return 0;
         }
 
-        List<PendingHit> hits = [], crashes = [];
-        var buffer = new HitBuffer();
+        // Encoded straight into the spool's records: no string or object per hit on the way to disk.
+        var records = new SpoolRecords(Math.Min(count, _queue.Waiting + _sending.BatchSize) * 512);
         lock (_encoding)
         {
             for (var taken = 0; taken < count && _queue.Reader.TryRead(out var hit); taken++)
             {
-                _delivery.Prepare(hit, buffer, hits, crashes);
-                if (crashes.Count > 0)
-                {
-                    hits.AddRange(crashes);
-                    crashes.Clear();
-                }
+                _delivery.PrepareSpooled(hit, records);
             }
         }
 
-        if (_delivery.Keep(hits) is { Count: > 0 } notKept)
+        var spilled = records.Count;
+        if (_delivery.Keep(records) is { } notKept)
         {
             // The spool turned unusable on the way: these hits are delivered (or dropped at the deadline) as without one.
-            var split = notKept.FindAll(static h => !h.IsCrash);
-            _ = RunAsync(new Batch(split, notKept.FindAll(static h => h.IsCrash), buffer: buffer), holdsSlot: false, _abort.Token);
-        }
-        else
-        {
-            buffer.Dispose(); // the spool holds the kept hits' queries as strings now
+            _ = RunAsync(notKept, holdsSlot: false, _abort.Token);
         }
 
-        return hits.Count;
+        return spilled;
     }
 
     private async Task RunAsync(Batch batch, bool holdsSlot, CancellationToken abort)
