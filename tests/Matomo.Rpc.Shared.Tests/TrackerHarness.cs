@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Matomo.Rpc.Internal;
+using Matomo.Rpc.Internal.Spool;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -41,12 +42,20 @@ internal sealed class TrackerHarness : IDisposable
     public HitEncoder Encoder(uint rand = 0x1234abcd) => new(Options, new VisitorIdGenerator(Options.VisitorIdSalt), CheckState, NullLogger.Instance, () => rand);
 
     /// <summary>Delivery to <paramref name="writer"/> on <paramref name="clock"/> (the fake clock by default), logging to <paramref name="logger"/>.</summary>
-    public HitDelivery Delivery(IHitWriter writer, TimeProvider? clock = null, ILogger? logger = null)
+    public HitDelivery Delivery(IHitWriter writer, TimeProvider? clock = null, ILogger? logger = null, HitSpool? spool = null)
     {
         clock ??= Time;
         logger ??= NullLogger.Instance;
         SendHealth = new SendHealth(Queue, clock, logger);
-        return new HitDelivery(writer, Encoder(), Queue, Options, CheckState, SendHealth, clock, logger);
+        return new HitDelivery(writer, Encoder(), Queue, Options, CheckState, SendHealth, clock, logger, spool);
+    }
+
+    /// <summary>A spool in <paramref name="directory"/>, opened, counting into this harness's statistics.</summary>
+    public HitSpool Spool(string directory, ILogger? logger = null)
+    {
+        var spool = new HitSpool(new SpoolSettings(directory, long.MaxValue), Options.Sending.BatchSize, logger ?? NullLogger.Instance, Time, _meters, Queue.Metrics);
+        spool.Open();
+        return spool;
     }
 
     /// <summary>The background sender with its delivery to <paramref name="writer"/>.</summary>
