@@ -3,6 +3,9 @@
 # Brings up its own Matomo kit instance (../shared/matomo; not the default one on 8780), runs
 # benchmarks/Matomo.Rpc.Capacity against it directly and then with QueuedTracking (MATOMO_QUEUED=1), prints both
 # tables and writes artifacts/capacity.json, then stops the kit (the state dir is kept: the next run starts in seconds).
+# Direct Matomo is measured in rounds of alternating slots (bulk client, Matomo.Rpc, bulk client with Matomo.Rpc's
+# hits, the same while an untracked Greeter serves the same calls, Matomo.Rpc with fixed requests in flight), so that
+# the machine's drift falls on both sides of each ratio; the ratios are per round and their median.
 # Settings (environment): MATOMO_KIT (default: ../shared/matomo beside the repository, else /work/shared/matomo),
 # MATOMO_STATE (/tmp/matomo-kit-bench), MATOMO_HTTP_PORT (8782), MATOMO_DB_PORT (3319), MATOMO_REDIS_PORT (6391),
 # CAPACITY_MODES ("direct queued"), CAPACITY_KEEP_KIT=1 to leave the kit running.

@@ -23,7 +23,8 @@ internal sealed record CapacityResult
 
     public required int BulkSite { get; init; }
 
-    public required int RpcSite { get; init; }
+    /// <summary>Every measured slot (direct: rounds of alternating slots; queued: Matomo.Rpc's one run).</summary>
+    public required IReadOnlyList<Slot> Slots { get; init; }
 
     public required IReadOnlyList<BulkLevel> Levels { get; init; }
 
@@ -39,6 +40,24 @@ internal sealed record CapacityResult
 
     /// <summary>Direct: rows stored per second of the measured window. QueuedTracking: rows stored (after processing) per active second.</summary>
     public double Delivered => Queued ? Rpc.StoredPerActiveSecond : Rpc.WindowStoredPerSecond ?? 0;
+
+    /// <summary>Rounds of alternating slots (direct).</summary>
+    public IEnumerable<int> Pairs => Slots.Select(s => s.Pair).Distinct().Order();
+
+    /// <summary>Median over the rounds of Matomo.Rpc's hits/s / <paramref name="reference"/>'s in the same round.</summary>
+    public double MedianRatio(string kind = "Matomo.Rpc", string reference = "bulk random") =>
+        Median(Pairs.Select(p => CapacityRunner.Ratio(Slots, p, kind, reference)).Where(r => !double.IsNaN(r)).ToList());
+
+    public static double Median(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0)
+        {
+            return double.NaN;
+        }
+
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
 }
 
 /// <summary>artifacts/capacity.json (one entry per Matomo mode, merged across the runs of capacity.sh) and its tables.</summary>
@@ -107,15 +126,35 @@ internal static class CapacityReport
         }
 
         md.AppendLine();
-        md.AppendLine("(c) Matomo.Rpc's delivered hits/s / the bulk client's best, same run");
+        md.AppendLine("(c) Matomo.Rpc's delivered hits/s / the bulk client's, same run");
         md.AppendLine();
-        md.AppendLine("| Matomo | Matomo.Rpc hits/s | bulk client hits/s | ratio | basis |");
-        md.AppendLine("|---|---:|---:|---:|---|");
+        md.AppendLine("| Matomo | Matomo.Rpc hits/s | bulk client hits/s | ratio | against the bulk client with Matomo.Rpc's hits | the same, while the calls run untracked | against the first levels' best | basis |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|");
         foreach (var (mode, node) in runs)
         {
             var ratio = node!["ratio"]!;
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {mode} | {(double)ratio["matomoRpcHitsPerSecond"]!:0} | {(double)ratio["bulkHitsPerSecond"]!:0} | **{(double)ratio["value"]!:0.000}** | {ratio["basis"]} |");
+                $"| {mode} | {(double)ratio["matomoRpcHitsPerSecond"]!:0} | {(double)ratio["bulkHitsPerSecond"]!:0} | **{(double)ratio["value"]!:0.000}** | {Ratio(ratio["againstRpcShape"])} | {Ratio(ratio["againstRpcShapeWithCalls"])} | {Ratio(ratio["againstLevelsBest"])} | {ratio["basis"]} |");
+        }
+
+        foreach (var (mode, node) in runs.Where(r => r.Value!["slots"] is JsonArray { Count: > 1 }))
+        {
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"(d) {mode}: the slots, in the order they ran (hits/s = rows stored per second; ratio = / the bulk client's (random cid) in the same round; cores = CPU used by this process / by the whole machine; in flight = the sender's slots taken (a batch being filled included), at Matomo = the sum of answer times / the slot, i.e. the mean number of requests Matomo was working on; sent / rows stored: the slot's own site, counted after its host stopped, within its 5 s shutdown drain)");
+            md.AppendLine();
+            md.AppendLine("| round | slot | hits/s | ratio | calls/s | limit mean (min-max) | in flight / at Matomo | requests (full) | answer p50 / p90 ms | sent / rows stored | dropped | this process cores | Matomo cores | machine cores | hits per Matomo CPU-s |");
+            md.AppendLine("|---:|---|---:|---:|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|");
+            foreach (var slot in node!["slots"]!.AsArray())
+            {
+                var sender = slot!["sender"];
+                var answers = sender is null ? Number(slot["meanAnswerMs"]) + " (mean)" : $"{Number(sender["answerP50Ms"])} / {Number(sender["answerP90Ms"])}";
+                var kind = slot["concurrency"] is { } c ? $"{slot["kind"]}, {c} at a time" : (string)slot["kind"]!;
+                var limit = sender is null ? " | " : string.Create(CultureInfo.InvariantCulture, $"{Number(sender["limitMean"], "0.0")} ({sender["limitMin"]}-{sender["limitMax"]}) | {Number(sender["inFlightMean"], "0.0")} / {Number(sender["atMatomoMean"], "0.0")}");
+                var requests = sender is null ? slot["requests"]?.ToString() : $"{sender["requests"]} ({sender["fullBatches"]})";
+                var row = string.Create(CultureInfo.InvariantCulture,
+                    $"| {slot["round"]} | {kind} | {(double)slot["hitsPerSecond"]!:0} | {Ratio(slot["ratioToBulkRandom"])} | {Number(slot["callsPerSecond"])} | {limit} | {requests} | {answers} | {(slot["sent"] is null ? "" : $"{slot["sent"]} / {slot["rowsStored"]}")} | {slot["dropped"]} | {Cores(slot["processCores"])} | {Cores(slot["matomoCores"])} | {Cores(slot["machineCores"])} | {Number(slot["hitsPerMatomoCpuSecond"])} |");
+                md.AppendLine(row);
+            }
         }
 
         if (runs.Any(r => r.Value!["matomoRpc"]!["sampledOut"] is null))
@@ -127,9 +166,15 @@ internal static class CapacityReport
         return md.ToString();
     }
 
+    private static double? Maybe(double value, int digits = 1) => double.IsFinite(value) ? Math.Round(value, digits) : null;
+
+    private static string Cores(JsonNode? node) => node is null ? "" : ((double)node).ToString("0.00", CultureInfo.InvariantCulture);
+
+    private static string Ratio(JsonNode? node) => node is null ? "" : ((double)node).ToString("0.000", CultureInfo.InvariantCulture);
+
     private static string Count(JsonNode? node) => node is null ? "n/a" : node.ToString();
 
-    private static string Number(JsonNode? node) => node is null ? "" : ((double)node).ToString("0", CultureInfo.InvariantCulture);
+    private static string Number(JsonNode? node, string format = "0") => node is null ? "" : ((double)node).ToString(format, CultureInfo.InvariantCulture);
 
     private static double Round(double value, int digits = 1) => Math.Round(value, digits);
 
@@ -172,7 +217,8 @@ internal static class CapacityReport
             },
             matomoRpc = new
             {
-                site = result.RpcSite,
+                site = rpc.Site,
+                round = result.Queued ? (int?)null : result.Slots.First(x => x.Rpc == rpc).Pair,
                 options = "defaults (TrackerUrl and SiteId set)",
                 offeredCallsPerSecond = Round(rpc.OfferedRate),
                 callers = rpc.Callers,
@@ -198,15 +244,60 @@ internal static class CapacityReport
                 drainSeconds = rpc.DrainSeconds is { } rd ? Round(rd, 2) : (double?)null,
                 drainHitsPerSecond = rpc.DrainHitsPerSecond is { } rh ? Round(rh) : (double?)null,
             },
-            ratio = new
+            ratio = result.Queued
+                ? new
+                {
+                    value = Math.Round(result.Delivered / result.Best.HitsPerSecond, 4),
+                    matomoRpcHitsPerSecond = Round(result.Delivered),
+                    bulkHitsPerSecond = Round(result.Best.HitsPerSecond),
+                    basis = "queued: Matomo.Rpc's rows stored after processing per active second / the bulk client's best accepted hits/s",
+                    againstRpcShape = (double?)null,
+                    againstRpcShapeWithCalls = (double?)null,
+                    againstLevelsBest = (double?)null,
+                }
+                : new
+                {
+                    value = Math.Round(result.MedianRatio(), 4),
+                    matomoRpcHitsPerSecond = Round(CapacityResult.Median([.. result.Slots.Where(x => x.Kind == "Matomo.Rpc").Select(x => x.HitsPerSecond)])),
+                    bulkHitsPerSecond = Round(CapacityResult.Median([.. result.Slots.Where(x => x.Kind == "bulk random").Select(x => x.HitsPerSecond)])),
+                    basis = "direct: median over the rounds of (Matomo.Rpc's rows stored per second / the bulk client's (random cid, best concurrency) in the same round); hits/s columns: medians of the slots",
+                    againstRpcShape = (double?)Math.Round(result.MedianRatio("Matomo.Rpc", "bulk rpc-shape"), 4),
+                    againstRpcShapeWithCalls = (double?)Math.Round(result.MedianRatio("Matomo.Rpc", "bulk rpc-shape + calls"), 4),
+                    againstLevelsBest = (double?)Math.Round(result.Delivered / result.Best.HitsPerSecond, 4),
+                },
+            slots = result.Slots.Select(x => new
             {
-                value = Math.Round(result.Delivered / result.Best.HitsPerSecond, 4),
-                matomoRpcHitsPerSecond = Round(result.Delivered),
-                bulkHitsPerSecond = Round(result.Best.HitsPerSecond),
-                basis = result.Queued
-                    ? "queued: Matomo.Rpc's rows stored after processing per active second / the bulk client's best accepted hits/s"
-                    : "direct: rows stored per second of the measured window, Matomo.Rpc / the bulk client's best",
-            },
+                round = x.Pair,
+                kind = x.Kind,
+                hitsPerSecond = Round(x.HitsPerSecond),
+                ratioToBulkRandom = x.Kind != "bulk random" && !result.Queued ? Math.Round(CapacityRunner.Ratio(result.Slots, x.Pair, x.Kind), 4) : (double?)null,
+                site = x.Rpc?.Site,
+                concurrency = x.Bulk?.Concurrency,
+                requests = x.Bulk?.Requests,
+                meanAnswerMs = x.Bulk?.MeanAnswerSeconds is { } a ? Round(1000 * a) : (double?)null,
+                callsPerSecond = x.Rpc is { } r0 ? Round(r0.WindowCallsPerSecond) : x.UntrackedCallsPerSecond is { } u ? Round(u) : (double?)null,
+                dropped = x.Rpc?.Statistics.Dropped,
+                sent = x.Rpc?.Statistics.Sent,
+                rowsStored = x.Rpc?.Stored,
+                sender = x.Rpc is { Figures: var f } ? new
+                {
+                    limitMean = Maybe(SlotFigures.Mean(f.Limits), 2),
+                    limitMin = f.Limits.Count > 0 ? f.Limits.Min() : 0,
+                    limitMax = f.Limits.Count > 0 ? f.Limits.Max() : 0,
+                    inFlightMean = Maybe(SlotFigures.Mean(f.InFlight), 2),
+                    atMatomoMean = Round(f.AnswerSeconds.Sum() / f.Seconds, 2),
+                    requests = f.BatchSizes.Count,
+                    fullBatches = f.BatchSizes.Count(b => b >= BulkClient.BatchSize),
+                    meanBatch = Maybe(SlotFigures.Mean(f.BatchSizes)),
+                    answerP50Ms = Maybe(1000 * SlotFigures.Percentile(f.AnswerSeconds, 0.5)),
+                    answerP90Ms = Maybe(1000 * SlotFigures.Percentile(f.AnswerSeconds, 0.9)),
+                    limits = string.Join(' ', f.Limits.Where((_, i) => i % 10 == 0)),
+                } : null,
+                processCores = Maybe((x.Bulk?.Figures ?? x.Rpc?.Figures)?.ProcessCores ?? double.NaN, 2),
+                matomoCores = Maybe((x.Bulk?.Figures ?? x.Rpc?.Figures)?.MatomoCores ?? double.NaN, 2),
+                hitsPerMatomoCpuSecond = Maybe(x.HitsPerSecond / ((x.Bulk?.Figures ?? x.Rpc?.Figures)?.MatomoCores ?? double.NaN)),
+                machineCores = Maybe((x.Bulk?.Figures ?? x.Rpc?.Figures)?.MachineCores ?? double.NaN, 2),
+            }),
         };
         return JsonSerializer.SerializeToNode(node)!.AsObject();
     }

@@ -1,17 +1,20 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Greet;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Matomo.Rpc.LoadTest;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Matomo.Rpc.Capacity;
 
 /// <summary>What Matomo.Rpc, with its default options inside the load test's Greeter host, got into Matomo.</summary>
 internal sealed record RpcResult
 {
+    public required int Site { get; init; }
+
     public required double OfferedRate { get; init; }
 
     public required int Callers { get; init; }
@@ -49,6 +52,12 @@ internal sealed record RpcResult
 
     public required double? DrainSeconds { get; init; }
 
+    /// <summary>Requests in flight held fixed for the run, or null for the sender's adaptive limit (the default).</summary>
+    public required int? FixedLimit { get; init; }
+
+    /// <summary>What the machine and the sender did during the measured window.</summary>
+    public required SlotFigures Figures { get; init; }
+
     public double StoredPerActiveSecond => Stored / ActiveSeconds;
 
     public double? DrainHitsPerSecond => DrainSeconds is { } s && s > 0 ? Stored / s : null;
@@ -57,109 +66,54 @@ internal sealed record RpcResult
     public long Unaccounted => CallsMade - Statistics.Sent - Statistics.Rejected - Statistics.Dropped - (SampledOut ?? 0);
 }
 
-/// <summary>
-/// Drives the Greeter at a fixed offered rate (above Matomo's capacity) from callers spread over several loopback
-/// source addresses, so that Matomo.Rpc's default (hashed) visitor identity sees several visitors, as a real service would.
-/// </summary>
+/// <summary>Runs the Greeter with Matomo.Rpc under a <see cref="CallLoad"/> above Matomo's capacity.</summary>
 internal static class RpcRun
 {
-    private static readonly HelloRequest Request = new() { Name = "capacity" };
-
-    public static async Task<RpcResult> RunAsync(Kit kit, int site, double rate, CapacitySettings settings, double windowSeconds)
+    /// <param name="fixedLimit">Requests in flight held fixed (null: the sender's adaptive limit, as by default).</param>
+    /// <param name="drainToIdle">After the window, let the sender empty its queue before the host stops (else it stops at once, within its shutdown timeout).</param>
+    public static async Task<RpcResult> RunAsync(Kit kit, int site, double rate, CapacitySettings settings, double windowSeconds, int? fixedLimit = null, bool drainToIdle = true)
     {
-        var host = await GreeterHost.StartAsync(Mode.Matomo, kit.TrackerUrl, o => o.SiteId = site);
-        var tracker = host.Tracker ?? throw new InvalidOperationException("no MatomoTracker in the host");
-        var channels = Enumerable.Range(0, settings.Visitors).Select(v => GrpcChannel.ForAddress(host.Address, new GrpcChannelOptions
+        var host = await GreeterHost.StartAsync(Mode.Matomo, kit.TrackerUrl, o =>
         {
-            HttpHandler = BoundHandler(IPAddress.Parse($"127.0.0.{v + 2}")),
-        })).ToArray();
-        var clients = channels.Select(c => new Greeter.GreeterClient(c)).ToArray();
-
-        long completed = 0;
-        long failed = 0;
-        var stop = false;
-        var periodTicks = (long)(Stopwatch.Frequency * settings.Callers / rate);
-
-        async Task CallerAsync(int index)
-        {
-            var client = clients[index % clients.Length];
-            var due = Stopwatch.GetTimestamp() + (periodTicks * index / settings.Callers);
-            while (!Volatile.Read(ref stop))
+            o.SiteId = site;
+            if (fixedLimit is { } n)
             {
-                var wait = due - Stopwatch.GetTimestamp();
-                if (wait > Stopwatch.Frequency / 1000)
-                {
-                    await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency));
-                }
-
-                try
-                {
-                    await client.SayHelloAsync(Request).ResponseAsync;
-                    Interlocked.Increment(ref completed);
-                }
-                catch (RpcException)
-                {
-                    Interlocked.Increment(ref failed);
-                }
-
-                due += periodTicks;
-                var now = Stopwatch.GetTimestamp();
-                if (now - due > Stopwatch.Frequency)
-                {
-                    // After a stall (the machine is shared), go on at the offered rate instead of bursting to catch up.
-                    due = now;
-                }
+                o.Sending.MaxConcurrentRequests = Math.Max(n, o.Sending.MaxConcurrentRequests);
             }
+        });
+        var tracker = host.Tracker ?? throw new InvalidOperationException("no MatomoTracker in the host");
+        if (fixedLimit is { } limit)
+        {
+            host.Services.GetServices<IHostedService>().OfType<Matomo.Rpc.Internal.MatomoSender>().Single().Limiter.Fix(limit);
         }
 
         var clock = Stopwatch.StartNew();
-        var callers = Enumerable.Range(0, settings.Callers).Select(i => Task.Run(() => CallerAsync(i))).ToArray();
+        var load = CallLoad.Start(host.Address, rate, settings);
         await Task.Delay(TimeSpan.FromSeconds(settings.WarmupSeconds));
 
         var s0 = tracker.Statistics;
-        var calls0 = Interlocked.Read(ref completed);
+        var calls0 = load.Completed;
         var stored0 = kit.Queued ? 0 : await kit.CountStoredAsync(site);
         var t0 = clock.Elapsed;
-        // The sender's adaptive limit of requests in flight (matomo.rpc.requests.limit), sampled once a second.
-        var limits = new List<int>();
-        using (var listener = new MeterListener())
-        {
-            listener.InstrumentPublished = (instrument, l) =>
-            {
-                if (instrument.Meter.Name == MatomoTracker.MeterName && instrument.Name == "matomo.rpc.requests.limit")
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            };
-            listener.SetMeasurementEventCallback<int>((_, value, _, _) => limits.Add(value));
-            listener.Start();
-            while ((clock.Elapsed - t0).TotalSeconds < windowSeconds)
-            {
-                await Task.Delay(TimeSpan.FromSeconds(Math.Min(1, windowSeconds - (clock.Elapsed - t0).TotalSeconds)));
-                listener.RecordObservableInstruments();
-            }
-        }
-
-        if (limits.Count > 0)
-        {
-            Console.WriteLine($"  Matomo.Rpc's requests in flight allowed during the window: mean {limits.Average():0.0}, {limits.Min()}-{limits.Max()} ({string.Join(" ", limits.Take(60))})");
-        }
+        var probe = new SlotProbe();
+        await Task.Delay(TimeSpan.FromSeconds(windowSeconds));
+        var figures = await probe.StopAsync();
+        probe.Dispose();
 
         var s1 = tracker.Statistics;
-        var calls1 = Interlocked.Read(ref completed);
+        var calls1 = load.Completed;
         var stored1 = kit.Queued ? 0 : await kit.CountStoredAsync(site);
         var window = (clock.Elapsed - t0).TotalSeconds;
 
-        Volatile.Write(ref stop, true);
-        await Task.WhenAll(callers);
-        foreach (var channel in channels)
-        {
-            channel.Dispose();
-        }
+        await load.StopAsync();
 
         // The queue (10,000 hits by default) is still full: let the sender deliver it, as a running service would.
         var idleTimeout = TimeSpan.FromSeconds(Math.Max(60, settings.DrainTimeoutSeconds / 4));
-        await host.WaitForSenderAsync(idleTimeout);
+        if (drainToIdle)
+        {
+            await host.WaitForSenderAsync(idleTimeout);
+        }
+
         var afterSend = tracker.Statistics;
         var idle = afterSend.QueueLength == 0 && afterSend.Sent + afterSend.Rejected + afterSend.Dropped >= afterSend.Queued;
         var active = clock.Elapsed.TotalSeconds;
@@ -177,11 +131,12 @@ internal static class RpcRun
         var stored = await kit.CountStoredAsync(site);
         return new RpcResult
         {
+            Site = site,
             OfferedRate = rate,
             Callers = settings.Callers,
             Visitors = settings.Visitors,
-            CallsMade = Interlocked.Read(ref completed),
-            FailedCalls = Interlocked.Read(ref failed),
+            CallsMade = load.Completed,
+            FailedCalls = load.Failed,
             WindowSeconds = window,
             WindowCallsPerSecond = (calls1 - calls0) / window,
             WindowSentPerSecond = (s1.Sent - s0.Sent) / window,
@@ -193,6 +148,8 @@ internal static class RpcRun
             AcceptedWithoutCount = AcceptedWithoutCount(statistics),
             Stored = stored,
             DrainSeconds = drainSeconds,
+            FixedLimit = fixedLimit,
+            Figures = figures,
         };
     }
 
@@ -202,7 +159,31 @@ internal static class RpcRun
     // ACCEPTED WITHOUT COUNT (issue 13): hits QueuedTracking accepted with its single-hit answer (part of Sent).
     private static long? AcceptedWithoutCount(MatomoStatistics statistics) => statistics.AcceptedWithoutCount;
 
-    private static SocketsHttpHandler BoundHandler(IPAddress source) => new()
+    /// <summary>
+    /// Runs <paramref name="during"/> (a bulk client level) while an untracked Greeter host serves the same calls as a
+    /// Matomo.Rpc run: the machine's load without tracking, so that the bulk client's figure bears the calls' CPU too.
+    /// </summary>
+    public static async Task<(T Result, double CallsPerSecond)> WithUntrackedCallsAsync<T>(double rate, CapacitySettings settings, Func<Task<T>> during)
+    {
+        var host = await GreeterHost.StartAsync(Mode.Baseline, "http://127.0.0.1:9/unused");
+        await using (host)
+        {
+            var load = CallLoad.Start(host.Address, rate, settings);
+            await Task.Delay(TimeSpan.FromSeconds(Math.Min(2, settings.WarmupSeconds)));
+            var calls0 = load.Completed;
+            var clock = Stopwatch.StartNew();
+            var result = await during();
+            var callsPerSecond = (load.Completed - calls0) / clock.Elapsed.TotalSeconds;
+            await load.StopAsync();
+            await host.StopAsync();
+            return load.Failed > 0 ? throw new InvalidOperationException($"{load.Failed} untracked calls failed") : (result, callsPerSecond);
+        }
+    }
+
+    /// <summary>The loopback source address of visitor <paramref name="index"/> (127.0.0.2, 127.0.0.3, ...).</summary>
+    public static IPAddress VisitorAddress(int index) => IPAddress.Parse($"127.0.0.{index + 2}");
+
+    public static SocketsHttpHandler BoundHandler(IPAddress source) => new()
     {
         EnableMultipleHttp2Connections = true,
         ConnectCallback = async (context, cancellationToken) =>

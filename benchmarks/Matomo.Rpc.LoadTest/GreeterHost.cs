@@ -31,6 +31,9 @@ internal sealed class GreeterHost : IAsyncDisposable
 
     public MatomoTracker? Tracker => _app.Services.GetService<MatomoTracker>();
 
+    /// <summary>The host's services (the capacity benchmark reaches the sender through them).</summary>
+    public IServiceProvider Services => _app.Services;
+
     /// <param name="mode">What the host tracks calls with.</param>
     /// <param name="trackerUrl">Matomo's tracker URL (Matomo.Rpc modes and the naive mode).</param>
     /// <param name="configureMatomo">

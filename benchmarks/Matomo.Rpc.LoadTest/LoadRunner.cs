@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Greet;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -37,11 +38,16 @@ internal static class LoadRunner
 
                 results.Add(result);
                 Console.WriteLine($"  round {round} {mode.Describe(),-48} {result.CallsPerSecond,9:0} calls/s  p50 {result.Latency.Percentile(0.5),7:0.00} ms  p99 {result.Latency.Percentile(0.99),7:0.00} ms"
-                    + (result.FailedCalls > 0 ? $"  {result.FailedCalls} failed" : string.Empty));
+                    + (result.FailedCalls > 0 ? $"  {result.FailedCalls} failed" : string.Empty)
+                    + (mode.UsesMatomoRpc() ? $"  GC pause {result.GcPauseSeconds * 1000 / result.MeasuredSeconds,5:0.0} ms/s" : string.Empty)
+                    + (result.SpillThreadCpuSeconds is { } spill && result.Tracking is { } t
+                        ? $"  spill thread {spill * 1000 / result.MeasuredSeconds:0} ms CPU/s, kept {(double)t.Spooled / Math.Max(1, t.Spooled + t.Dropped):P0}"
+                        : string.Empty));
             }
         }
 
         Console.WriteLine($"done in {started.Elapsed.TotalSeconds:0} s");
+        PrintSpoolAgainstNoSpool(results);
         var report = Report.Build(settings, results, loadBefore, Report.LoadAverage());
         Console.WriteLine();
         Console.WriteLine(report.Markdown);
@@ -50,6 +56,30 @@ internal static class LoadRunner
         await File.WriteAllTextAsync(output, report.Json);
         Console.WriteLine($"JSON: {output}");
         return results.Any(r => r.FailedCalls > 0 && r.Mode != Mode.NaivePerCallPost) ? 1 : 0;
+    }
+
+    /// <summary>Issue 14's target: with Matomo down, the spool on (mode 8) keeps the call rate of no spool (mode 4).</summary>
+    private static void PrintSpoolAgainstNoSpool(List<SlotResult> results)
+    {
+        var down = results.Where(r => r.Mode == Mode.MatomoDown).OrderBy(r => r.Round).ToArray();
+        var spool = results.Where(r => r.Mode == Mode.MatomoDownSpool).OrderBy(r => r.Round).ToArray();
+        if (down.Length == 0 || down.Length != spool.Length)
+        {
+            return;
+        }
+
+        double Rate(SlotResult[] slots) => slots.Sum(s => s.MeasuredCalls) / slots.Sum(s => s.MeasuredSeconds);
+        var ratios = down.Zip(spool, (d, s) => s.CallsPerSecond / d.CallsPerSecond).ToArray();
+        var median = ratios.Order().ElementAt(ratios.Length / 2);
+        var spooled = spool.Sum(s => s.Tracking?.Spooled ?? 0);
+        var dropped = spool.Sum(s => s.Tracking?.Dropped ?? 0);
+        var spillCpu = spool.Sum(s => s.SpillThreadCpuSeconds ?? 0);
+        var spooledInWindow = spool.Sum(s => s.SpooledInWindow);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"mode 8 / mode 4 calls/s: {Rate(spool) / Rate(down):0.000} overall, median of rounds {median:0.000} (rounds {string.Join(' ', ratios.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)))}); "
+            + $"mode 8 kept {(double)spooled / Math.Max(1, spooled + dropped):P1} of its hits ({dropped} dropped), "
+            + $"spill thread {spillCpu * 1e6 / Math.Max(1, spooledInWindow):0.00} µs CPU per hit spooled in the measured windows; "
+            + $"GC pause {down.Sum(s => s.GcPauseSeconds) * 1000 / down.Sum(s => s.MeasuredSeconds):0.0} vs {spool.Sum(s => s.GcPauseSeconds) * 1000 / spool.Sum(s => s.MeasuredSeconds):0.0} ms/s"));
     }
 
     private static async Task<SlotResult> RunSlotAsync(Mode mode, int round, LoadTestSettings settings, StandInClient standIn)
@@ -76,6 +106,9 @@ internal static class LoadRunner
         var standInCpu0 = standIn.CpuTime;
         var gen0 = GC.CollectionCount(0);
         var gen2 = GC.CollectionCount(2);
+        var pause0 = GC.GetTotalPauseDuration();
+        var spill0 = SpillThread.CpuTime();
+        var spooled0 = host.Tracker?.Statistics.Spooled ?? 0;
         var allocated0 = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
         run.Phase = SlotRun.Measuring;
@@ -83,6 +116,9 @@ internal static class LoadRunner
         run.Phase = SlotRun.Stopping;
         await Task.WhenAll(workers);
         var elapsed = clock.Elapsed;
+        var pause = GC.GetTotalPauseDuration() - pause0;
+        var spill = SpillThread.CpuTime() - spill0;
+        var spooledInWindow = (host.Tracker?.Statistics.Spooled ?? 0) - spooled0;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated0;
         self.Refresh();
         var cpu = self.TotalProcessorTime - cpu0;
@@ -120,6 +156,9 @@ internal static class LoadRunner
             StandInCpuSeconds = standInCpu.TotalSeconds,
             Gen0 = gen0Count,
             Gen2 = gen2Count,
+            GcPauseSeconds = pause.TotalSeconds,
+            SpillThreadCpuSeconds = mode == Mode.MatomoDownSpool ? spill?.TotalSeconds : null,
+            SpooledInWindow = spooledInWindow,
             CallsMade = run.Completed,
             FailedCalls = run.Failed,
             Tracking = tracking,

@@ -24,6 +24,15 @@ internal sealed class SlotResult
 
     public required int Gen2 { get; init; }
 
+    /// <summary>Time the GC paused the process in the measured window.</summary>
+    public double GcPauseSeconds { get; init; }
+
+    /// <summary>CPU time of the spool's spill thread in the measured window (Linux; null without a spool or /proc).</summary>
+    public double? SpillThreadCpuSeconds { get; init; }
+
+    /// <summary>Hits written to the spool in the measured window.</summary>
+    public long SpooledInWindow { get; init; }
+
     /// <summary>Every call the host completed in this slot (warm-up included): what should become hits.</summary>
     public required long CallsMade { get; init; }
 

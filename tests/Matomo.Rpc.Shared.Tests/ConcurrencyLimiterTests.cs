@@ -157,6 +157,30 @@ public class ConcurrencyLimiterTests
         Assert.That(async () => await waiting.WaitAsync(Timeout), Throws.InstanceOf<OperationCanceledException>());
     }
 
+    [Test]
+    public async Task Fix_AnswersSlowAndOverloaded_HoldsTheLimitAndWakesWaiters()
+    {
+        var limiter = new ConcurrencyLimiter(4, SlowAnswer, _time);
+        await limiter.WaitAsync(CancellationToken.None).WaitAsync(Timeout);
+        var second = limiter.WaitAsync(CancellationToken.None);
+
+        limiter.Fix(3);
+        await second.WaitAsync(Timeout);
+        limiter.Release();
+        limiter.Release();
+        var sent = _time.GetTimestamp();
+        _time.Advance(SlowAnswer * 2);
+        limiter.Answered(sent, SlowAnswer * 2, full: true);
+        limiter.Overloaded(sent);
+        for (var round = 0; round < 5; round++)
+        {
+            Round(limiter, _ => TimeSpan.FromSeconds(1));
+        }
+
+        Assert.That(limiter.Limit, Is.EqualTo(3), "a fixed limit does not adapt (the capacity benchmark compares it with the adaptive one)");
+        Assert.That(() => limiter.Fix(5), Throws.InstanceOf<ArgumentOutOfRangeException>(), "never above the ceiling");
+    }
+
     private ConcurrencyLimiter GrownTo(int limit)
     {
         var limiter = new ConcurrencyLimiter(limit, SlowAnswer, _time);

@@ -24,6 +24,10 @@ internal sealed class HitBuffer : IBufferWriter<byte>, IDisposable
     public ReadOnlySpan<byte> Slice(int offset, int length) =>
         (_array ?? throw new ObjectDisposedException(nameof(HitBuffer), "The batch holding this hit is done.")).AsSpan(offset, length);
 
+    /// <summary>Written bytes to change in place (a length filled in once what follows it is written).</summary>
+    public Span<byte> Writable(int offset, int length) =>
+        (_array ?? throw new ObjectDisposedException(nameof(HitBuffer))).AsSpan(0, _written).Slice(offset, length);
+
     public void Advance(int count) => _written += count;
 
     public Memory<byte> GetMemory(int sizeHint = 0) => Ensure(sizeHint).AsMemory(_written);

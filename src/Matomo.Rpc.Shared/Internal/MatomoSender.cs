@@ -29,6 +29,7 @@ internal sealed class MatomoSender : BackgroundService
     private readonly SpoolSpiller? _spiller;
     private readonly BatchSource _source;
     private readonly BatchRunner _runner;
+    private readonly List<Task> _notKeptRuns = []; // hits the spool turned unusable for on the way, delivered beside the loop
     private ITimer? _deadline;
     private int _stopping;
 
@@ -38,7 +39,7 @@ internal sealed class MatomoSender : BackgroundService
         (_time, _logger, _siteId, _withToken) = (time, logger, options.SiteId, !string.IsNullOrEmpty(options.TokenAuth));
         var encoding = new Lock(); // the encoder is not thread-safe: the loop and the spill thread both encode
         _spiller = spool is null ? null
-            : new SpoolSpiller(queue, delivery, spool, health, _sending, encoding, () => Stopping, b => _ = _runner!.RunAsync(b, holdsSlot: false, _abort.Token), logger);
+            : new SpoolSpiller(queue, delivery, spool, health, _sending, encoding, () => Stopping, RunNotKept, logger);
         _source = new BatchSource(queue, delivery, options, time, logger, spool, health, _spiller, encoding, () => Stopping);
         _runner = new BatchRunner(delivery, queue, _source, _sending, time, logger);
     }
@@ -122,9 +123,29 @@ internal sealed class MatomoSender : BackgroundService
             var spooledBefore = _spool?.Statistics.HitsSpooled ?? 0;
             await spillEnd.CancelAsync().ConfigureAwait(false);
             await spilling.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            await Task.WhenAll(running).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await Task.WhenAll([.. running, .. NotKeptRuns()]).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             _source.SettleAtStop(_runner.Abandoned, spooledBefore);
+            await Task.WhenAll(NotKeptRuns()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // from the stop's own spill
             _runner.LogDrops();
+        }
+    }
+
+    // Called by the spill thread (and by the stop's spill): the run is awaited with the loop's own before the stop settles.
+    private void RunNotKept(Batch batch)
+    {
+        var run = _runner.RunAsync(batch, holdsSlot: false, _abort.Token);
+        lock (_notKeptRuns)
+        {
+            _notKeptRuns.RemoveAll(static t => t.IsCompleted);
+            _notKeptRuns.Add(run);
+        }
+    }
+
+    private Task[] NotKeptRuns()
+    {
+        lock (_notKeptRuns)
+        {
+            return [.. _notKeptRuns];
         }
     }
 }

@@ -134,4 +134,59 @@ public class SpoolSpillerTests : SenderPartsFixture
         Assert.That(running.Wait(TimeSpan.FromSeconds(20)), Is.True, "the spill thread did not end");
         Assert.That(Queue.Waiting, Is.Zero);
     }
+
+    [Test]
+    public async Task Start_OnLinux_RunsTheSpillThreadAtALowerCpuPriorityThanTheCalls()
+    {
+        Assume.That(OperatingSystem.IsLinux(), "the nice value is read from /proc (Linux)");
+        using var end = new CancellationTokenSource();
+        var running = Parts.Spiller!.Start(end.Token);
+
+        // The thread names itself "Matomo.Rpc spool" (Linux keeps the first 15 characters) and lowers its priority
+        // before its first poll; until then it is at the process's nice value.
+        var watch = Stopwatch.StartNew();
+        int? nice = null;
+        while (nice is not BackgroundPriority.LinuxNice && watch.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            nice = SpillThreadNice();
+            await Task.Delay(5);
+        }
+
+        await end.CancelAsync();
+        Assert.That(running.Wait(TimeSpan.FromSeconds(20)), Is.True, "the spill thread did not end");
+        Assert.That(nice, Is.EqualTo(BackgroundPriority.LinuxNice), "nice value of the spill thread");
+        Assert.That(ThreadNice("self"), Is.EqualTo(0), "the test's own thread keeps the default priority");
+    }
+
+    private static int? SpillThreadNice()
+    {
+        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            string comm;
+            try
+            {
+                comm = File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n');
+            }
+            catch (IOException)
+            {
+                continue; // the thread ended meanwhile
+            }
+
+            if (comm == "Matomo.Rpc spoo")
+            {
+                return ThreadNice(Path.GetFileName(task));
+            }
+        }
+
+        return null;
+    }
+
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the nice value; the command name before it is in parentheses.
+    private static int? ThreadNice(string task)
+    {
+        var path = task == "self" ? "/proc/thread-self/stat" : $"/proc/self/task/{task}/stat";
+        var stat = File.ReadAllText(path);
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return int.Parse(fields[16], System.Globalization.CultureInfo.InvariantCulture);
+    }
 }

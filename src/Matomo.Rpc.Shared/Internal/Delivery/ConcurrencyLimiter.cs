@@ -41,6 +41,7 @@ internal sealed class ConcurrencyLimiter
     private double _previousBaseline = double.MaxValue;
     private long _windowStarted;
     private long _lastDecrease;
+    private bool _fixed;
 
     public ConcurrencyLimiter(int ceiling, TimeSpan slowAnswer, TimeProvider time)
     {
@@ -69,6 +70,22 @@ internal sealed class ConcurrencyLimiter
     public int InFlight => Volatile.Read(ref _inFlight);
 
     private int CurrentLimit => _limit;
+
+    /// <summary>
+    /// Holds the limit at <paramref name="limit"/> (1 to <see cref="Ceiling"/>) and stops adapting it: for measurements
+    /// (benchmarks/Matomo.Rpc.Capacity compares the adaptive limit with fixed ones against the same Matomo).
+    /// </summary>
+    public void Fix(int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, Ceiling);
+        lock (_gate)
+        {
+            _fixed = true;
+            _limit = limit;
+            WakeWaiters();
+        }
+    }
 
     /// <summary>Waits for a request slot; every completed wait must be followed by one <see cref="Release"/>.</summary>
     public Task WaitAsync(CancellationToken cancellationToken)
@@ -111,6 +128,11 @@ internal sealed class ConcurrencyLimiter
     {
         lock (_gate)
         {
+            if (_fixed)
+            {
+                return;
+            }
+
             if (latency > _slowAnswer)
             {
                 Decrease(sentAt, 0.5);
@@ -184,7 +206,7 @@ internal sealed class ConcurrencyLimiter
     private void Decrease(long sentAt, double factor)
     {
         // One decrease per round: the other requests in flight when it happened carry the same news.
-        if (sentAt < _lastDecrease)
+        if (_fixed || sentAt < _lastDecrease)
         {
             return;
         }

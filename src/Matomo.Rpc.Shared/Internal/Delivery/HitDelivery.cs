@@ -100,6 +100,51 @@ internal sealed class HitDelivery
     }
 
     /// <summary>
+    /// Encodes a hit taken from the queue straight into spool records (the spill path: no string or object per hit), and
+    /// its Crash Analytics hit after it when crashes are tracked, as <see cref="Prepare"/> does for a batch. A hit that
+    /// cannot be encoded is counted as rejected.
+    /// </summary>
+    public void PrepareSpooled(MatomoHit hit, SpoolRecords records)
+    {
+        var start = records.Begin(hit.Timestamp, hit.Action, isolated: false);
+        try
+        {
+            _encoder.Encode(hit, records.Buffer);
+            records.End(start);
+        }
+#pragma warning disable CA1031 // one hit that cannot be encoded must not stop the others
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            records.Cancel(start);
+            Log.SenderFailed(_logger, ex);
+            Metrics.Rejected(1);
+            _queue.Release(1);
+            return;
+        }
+
+        if (_options.TrackCrashes && hit.Outcome.IsError && hit.ErrorType is not null)
+        {
+            start = records.Begin(hit.Timestamp, hit.Action, isolated: true);
+            try
+            {
+                _encoder.EncodeCrash(hit, records.Buffer);
+                records.End(start);
+
+                // A hit of its own that will be sent, rejected, dropped or spooled: counted as queued too, so the totals add up.
+                Metrics.Queued();
+            }
+#pragma warning disable CA1031 // the crash hit is extra: the call's own hit is already in the records
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                records.Cancel(start);
+                Log.SenderFailed(_logger, ex);
+            }
+        }
+    }
+
+    /// <summary>
     /// Sends what is left of <paramref name="batch"/> until every hit is accounted for or a failure is worth a retry.
     /// Throws <see cref="OperationCanceledException"/> only when <paramref name="abort"/> is cancelled; then
     /// <see cref="Abandon"/> must count what is left.
@@ -240,6 +285,40 @@ internal sealed class HitDelivery
         }
 
         return notKept;
+    }
+
+    /// <summary>
+    /// Moves hits encoded by <see cref="PrepareSpooled"/> (oldest first) to the spool, as <see cref="Keep(List{PendingHit}, Batch?)"/>
+    /// does, and disposes <paramref name="records"/>. Returns, as a batch that owns their bytes, the hits the spool could
+    /// not take because it is off or turned unusable: the caller delivers them as without a spool (they hold their places
+    /// in the queue again). Null when the spool took every hit.
+    /// </summary>
+    public Batch? Keep(SpoolRecords records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        if (records.Count == 0)
+        {
+            records.Dispose();
+            return null;
+        }
+
+        var kept = 0;
+        if (_spool is { Active: true })
+        {
+            _queue.Release(records.Places);
+            kept = _spool.Keep(records, out _);
+            _queue.Hold(records.PlacesFrom(kept));
+        }
+
+        if (kept == records.Count)
+        {
+            records.Dispose();
+            return null;
+        }
+
+        List<PendingHit> hits = new(records.Count - kept), crashes = [];
+        records.ToPendingHits(kept, hits, crashes);
+        return new Batch(hits, crashes, buffer: records.TakeBuffer());
     }
 
     private async Task<SendResult> WriteAsync(List<PendingHit> segment, CancellationToken abort)

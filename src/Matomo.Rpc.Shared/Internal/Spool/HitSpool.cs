@@ -75,32 +75,53 @@ internal sealed class HitSpool : IDisposable
     }
 
     /// <summary>
-    /// Keeps <paramref name="hits"/> (oldest first) on disk, in files of up to <see cref="SpoolFormat.MaxHitsPerFile"/>
-    /// hits (each file is flushed to disk: larger files make that cheaper per hit). Returns the hits that could
-    /// not be kept because the spool is off or unusable (the caller still owns them); hits that did not fit in
-    /// <c>Matomo:Spool:MaxBytes</c> were counted as dropped by the store and are in <paramref name="full"/>.
+    /// Keeps <paramref name="hits"/> (oldest first) on disk (see <see cref="Keep(SpoolRecords, out int)"/>). Returns the
+    /// hits that could not be kept because the spool is off or unusable (the caller still owns them); hits that did not
+    /// fit in <c>Matomo:Spool:MaxBytes</c> were counted as dropped by the store and are in <paramref name="full"/>.
     /// </summary>
     public List<PendingHit> Keep(List<PendingHit> hits, out int full)
     {
         full = 0;
-        var store = Volatile.Read(ref _store);
-        if (store is null || !store.Enabled)
+        if (!Active || hits.Count == 0)
         {
             return hits;
         }
 
-        Interlocked.Add(ref _inTransit, hits.Count);
-        var chunk = new List<SpooledHit>(Math.Min(SpoolFormat.MaxHitsPerFile, hits.Count));
-        for (var start = 0; start < hits.Count; start += SpoolFormat.MaxHitsPerFile)
+        using var records = new SpoolRecords(hits.Count * 512);
+        foreach (var hit in hits)
         {
-            var count = Math.Min(SpoolFormat.MaxHitsPerFile, hits.Count - start);
-            chunk.Clear();
-            for (var i = start; i < start + count; i++)
-            {
-                chunk.Add(hits[i].ToSpooled());
-            }
+            records.Add(hit);
+        }
 
-            var result = store.Write(chunk);
+        var kept = Keep(records, out full);
+        return kept == hits.Count ? [] : hits.GetRange(kept, hits.Count - kept);
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="records"/> (oldest first) on disk, in files of up to <see cref="SpoolFormat.MaxHitsPerFile"/>
+    /// hits, as few and as even as that allows (each file is flushed to disk: larger files make that cheaper per hit).
+    /// Returns how many records, from the first, the spool took: the rest could not be kept because the spool is off or
+    /// turned unusable (the caller still owns them). Records that did not fit in <c>Matomo:Spool:MaxBytes</c> were taken,
+    /// counted as dropped by the store, and are in <paramref name="full"/>.
+    /// </summary>
+    public int Keep(SpoolRecords records, out int full)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        full = 0;
+        var store = Volatile.Read(ref _store);
+        var total = records.Count;
+        if (store is null || !store.Enabled || total == 0)
+        {
+            return 0;
+        }
+
+        Interlocked.Add(ref _inTransit, total);
+        var files = (total + SpoolFormat.MaxHitsPerFile - 1) / SpoolFormat.MaxHitsPerFile;
+        var perFile = (total + files - 1) / files;
+        for (var start = 0; start < total; start += perFile)
+        {
+            var count = Math.Min(perFile, total - start);
+            var result = store.Write(records, start, count);
             Interlocked.Add(ref _inTransit, -count);
             switch (result)
             {
@@ -108,17 +129,17 @@ internal sealed class HitSpool : IDisposable
                     full += count;
                     break;
                 case SpoolWriteResult.Disabled:
-                    Interlocked.Add(ref _inTransit, -(hits.Count - start - count));
-                    return hits.GetRange(start, hits.Count - start);
+                    Interlocked.Add(ref _inTransit, -(total - start - count));
+                    return start;
             }
         }
 
-        return [];
+        return total;
     }
 
     /// <summary>
     /// The oldest file as a batch to deliver, in requests of at most <c>Matomo:Sending:BatchSize</c> hits like live
-    /// batches; null when none is waiting (or the spool is off).
+    /// batches; null when none is waiting (or the spool is off). The hits' queries stay bytes in the batch's buffer.
     /// </summary>
     public Batch? TakeOldest()
     {
@@ -127,13 +148,10 @@ internal sealed class HitSpool : IDisposable
             return null;
         }
 
-        List<PendingHit> hits = new(file.Hits.Count), isolated = [];
-        foreach (var spooled in file.Hits)
-        {
-            (spooled.Isolated ? isolated : hits).Add(PendingHit.FromSpooled(spooled));
-        }
-
-        return new Batch(hits, isolated, file, _batchSize);
+        var records = file.TakeRecords();
+        List<PendingHit> hits = new(records.Count), isolated = [];
+        records.ToPendingHits(0, hits, isolated);
+        return new Batch(hits, isolated, file, _batchSize, records.TakeBuffer());
     }
 
     /// <summary>Delivery accounted for <paramref name="count"/> more hits of a replayed file; the file goes when all are.</summary>
@@ -147,7 +165,7 @@ internal sealed class HitSpool : IDisposable
         // Never less than the truth on the way: a file's last hits take its earlier ones out of the correction first,
         // then the store deletes the file (and takes all its hits out of its count).
         var before = file.Accounted;
-        if (before + count < file.Hits.Count)
+        if (before + count < file.Count)
         {
             Interlocked.Add(ref _accountedInLease, count);
             store.Account(file, count);
@@ -168,7 +186,21 @@ internal sealed class HitSpool : IDisposable
         }
 
         var accounted = file.Accounted;
-        store.Release(file, rest.Count == file.Hits.Count ? null : rest.ConvertAll(static h => h.ToSpooled()));
+        if (rest.Count == file.Count)
+        {
+            store.Release(file, (SpoolRecords?)null);
+        }
+        else
+        {
+            using var records = new SpoolRecords(rest.Count * 512);
+            foreach (var hit in rest)
+            {
+                records.Add(hit);
+            }
+
+            store.Release(file, records);
+        }
+
         Interlocked.Add(ref _accountedInLease, -accounted);
     }
 

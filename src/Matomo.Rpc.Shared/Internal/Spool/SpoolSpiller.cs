@@ -45,11 +45,15 @@ internal sealed class SpoolSpiller
     {
         // Its own thread, waiting on the OS rather than on a timer: the calls that fill the queue also fill the thread
         // pool, and a poll queued behind them would come too late to keep the queue from overflowing.
+        // It runs at a lower CPU priority (BackgroundPriority): when the calls keep every core busy, they go first and the
+        // spilling takes what is left; hits it cannot move in time are dropped at the full queue and counted, as without a
+        // spool. A stop's spill runs on the sender's thread, at normal priority.
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
             try
             {
+                BackgroundPriority.LowerCurrentThread();
                 SpillLoop(end);
             }
 #pragma warning disable CA1031 // the spill loop must not take the process down; the sender goes on without it
@@ -109,33 +113,36 @@ internal sealed class SpoolSpiller
             return 0;
         }
 
-        List<PendingHit> hits = [], crashes = [];
-        var buffer = new HitBuffer();
-        lock (_encoding)
+        // Encoded straight into the spool's records: no string or object per hit on the way to disk.
+        var records = new SpoolRecords(Math.Min(count, _queue.Waiting + _sending.BatchSize) * 512);
+        var more = true;
+        for (var taken = 0; more && taken < count;)
         {
-            for (var taken = 0; taken < count && _queue.Reader.TryRead(out var hit); taken++)
+            // The encoder is shared with the sender: taken a batch's worth at a time, so that the sender never waits
+            // long on this lower-priority thread.
+            lock (_encoding)
             {
-                _delivery.Prepare(hit, buffer, hits, crashes);
-                if (crashes.Count > 0)
+                for (var end = Math.Min(count, taken + _sending.BatchSize); taken < end; taken++)
                 {
-                    hits.AddRange(crashes);
-                    crashes.Clear();
+                    if (!_queue.Reader.TryRead(out var hit))
+                    {
+                        more = false;
+                        break;
+                    }
+
+                    _delivery.PrepareSpooled(hit, records);
                 }
             }
         }
 
-        if (_delivery.Keep(hits) is { Count: > 0 } notKept)
+        var spilled = records.Count;
+        if (_delivery.Keep(records) is { } notKept)
         {
             // The spool turned unusable on the way: these hits are delivered (or dropped at the deadline) as without one.
-            var split = notKept.FindAll(static h => !h.IsCrash);
-            _deliverNotKept(new Batch(split, notKept.FindAll(static h => h.IsCrash), buffer: buffer));
-        }
-        else
-        {
-            buffer.Dispose(); // the spool holds the kept hits' queries as strings now
+            _deliverNotKept(notKept);
         }
 
-        return hits.Count;
+        return spilled;
     }
 
     private void SpillLoop(CancellationToken end)

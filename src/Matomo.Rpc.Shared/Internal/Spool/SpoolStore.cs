@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
@@ -123,12 +124,43 @@ internal sealed class SpoolStore : IDisposable
         ArgumentNullException.ThrowIfNull(hits);
         ArgumentOutOfRangeException.ThrowIfZero(hits.Count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(hits.Count, SpoolFormat.MaxHitsPerFile);
+        using var records = new SpoolRecords();
+        for (var i = 0; i < hits.Count; i++)
+        {
+            records.Add(hits[i]);
+        }
+
+        return Write(records, 0, hits.Count);
+    }
+
+    /// <summary>
+    /// Keeps records <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> - 1 of
+    /// <paramref name="records"/> (1 to <see cref="SpoolFormat.MaxHitsPerFile"/>, oldest first) as one file, durably,
+    /// dropping the oldest files first when the spool would grow past its limit. Never throws for I/O trouble.
+    /// </summary>
+    public SpoolWriteResult Write(SpoolRecords records, int first, int count)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        ArgumentOutOfRangeException.ThrowIfZero(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, SpoolFormat.MaxHitsPerFile);
         if (!_enabled)
         {
             return SpoolWriteResult.Disabled;
         }
 
-        var bytes = SpoolFormat.Encode(hits, _settings.Codec);
+        var file = SpoolFormat.Encode(records, first, count, _settings.Codec, out var length);
+        try
+        {
+            return Write(file.AsSpan(0, length), count);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(file);
+        }
+    }
+
+    private SpoolWriteResult Write(ReadOnlySpan<byte> bytes, int hitCount)
+    {
         Entry? entry = null;
         var full = false;
         lock (_gate)
@@ -141,7 +173,7 @@ internal sealed class SpoolStore : IDisposable
             if (MakeRoom(bytes.Length))
             {
                 var sequence = _next++;
-                entry = new Entry(sequence, PathOf(sequence), bytes.Length, hits.Count, State.Writing);
+                entry = new Entry(sequence, PathOf(sequence), bytes.Length, hitCount, State.Writing);
                 _files.Add(sequence, entry);
                 _bytes += entry.Bytes;
                 _hitsWaiting += entry.Hits;
@@ -149,8 +181,8 @@ internal sealed class SpoolStore : IDisposable
             else if (_enabled)
             {
                 full = true;
-                CountDropped(hits.Count, SpoolDropReasons.SpoolFull);
-                _fullHitsToLog += hits.Count;
+                CountDropped(hitCount, SpoolDropReasons.SpoolFull);
+                _fullHitsToLog += hitCount;
             }
         }
 
@@ -182,10 +214,10 @@ internal sealed class SpoolStore : IDisposable
         lock (_gate)
         {
             entry.State = State.Ready;
-            _spooled += hits.Count;
+            _spooled += hitCount;
         }
 
-        _metrics?.Spooled(hits.Count);
+        _metrics?.Spooled(hitCount);
         return SpoolWriteResult.Written;
     }
 
@@ -230,9 +262,10 @@ internal sealed class SpoolStore : IDisposable
         }
 
         byte[] data;
+        int length;
         try
         {
-            data = File.ReadAllBytes(entry.Path);
+            (data, length) = ReadPooled(entry.Path);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException && System.IO.Directory.Exists(Directory))
         {
@@ -255,13 +288,24 @@ internal sealed class SpoolStore : IDisposable
             return null;
         }
 
-        if (!SpoolFormat.TryDecode(data, out var hits, out var problem))
+        SpoolRecords? records;
+        string? problem;
+        try
+        {
+            SpoolFormat.TryDecodeRecords(data.AsSpan(0, length), out records, out problem);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(data);
+        }
+
+        if (records is null)
         {
             MoveAside(entry, problem!, entry.Hits);
             return null;
         }
 
-        return new SpoolBatch(entry.ToFile(), hits);
+        return new SpoolBatch(entry.ToFile(), records);
     }
 
     /// <summary>Reads the oldest file that is readable (moving corrupt ones aside on the way); null when none is left.</summary>
@@ -294,8 +338,8 @@ internal sealed class SpoolStore : IDisposable
                 throw new InvalidOperationException("The spool batch was already deleted or released.");
             }
 
-            ArgumentOutOfRangeException.ThrowIfGreaterThan(count, batch.Hits.Count - batch.Accounted);
-            complete = batch.AddAccounted(count) == batch.Hits.Count && batch.TryFinish();
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(count, batch.Count - batch.Accounted);
+            complete = batch.AddAccounted(count) == batch.Count && batch.TryFinish();
             _replayed += count;
         }
 
@@ -315,6 +359,24 @@ internal sealed class SpoolStore : IDisposable
     /// </summary>
     public void Release(SpoolBatch batch, IReadOnlyList<SpooledHit>? remaining = null)
     {
+        if (remaining is null)
+        {
+            Release(batch, (SpoolRecords?)null);
+            return;
+        }
+
+        using var records = new SpoolRecords();
+        foreach (var hit in remaining)
+        {
+            records.Add(hit);
+        }
+
+        Release(batch, records);
+    }
+
+    /// <summary>As <see cref="Release(SpoolBatch, IReadOnlyList{SpooledHit})"/>, with the hits left as records.</summary>
+    public void Release(SpoolBatch batch, SpoolRecords? remaining)
+    {
         ArgumentNullException.ThrowIfNull(batch);
         if (!batch.TryFinish())
         {
@@ -322,7 +384,7 @@ internal sealed class SpoolStore : IDisposable
         }
 
         var sequence = batch.File.Sequence;
-        if (remaining is null || remaining.Count == batch.Hits.Count)
+        if (remaining is null || remaining.Count == batch.Count)
         {
             lock (_gate)
             {
@@ -341,7 +403,8 @@ internal sealed class SpoolStore : IDisposable
             return;
         }
 
-        var bytes = SpoolFormat.Encode(remaining, _settings.Codec);
+        var file = SpoolFormat.Encode(remaining, 0, remaining.Count, _settings.Codec, out var length);
+        var bytes = file.AsSpan(0, length);
         var temp = TempPathOf(sequence);
         try
         {
@@ -350,6 +413,7 @@ internal sealed class SpoolStore : IDisposable
         }
         catch (Exception ex) when (IsIoProblem(ex))
         {
+            ArrayPool<byte>.Shared.Return(file);
             TryDelete(temp);
             lock (_gate)
             {
@@ -363,13 +427,14 @@ internal sealed class SpoolStore : IDisposable
             return;
         }
 
+        ArrayPool<byte>.Shared.Return(file);
         lock (_gate)
         {
             if (_files.TryGetValue(sequence, out var entry))
             {
-                _bytes += bytes.Length - entry.Bytes;
+                _bytes += length - entry.Bytes;
                 _hitsWaiting += remaining.Count - entry.Hits;
-                entry.Bytes = bytes.Length;
+                entry.Bytes = length;
                 entry.Hits = remaining.Count;
                 entry.State = State.Ready;
             }
@@ -391,7 +456,7 @@ internal sealed class SpoolStore : IDisposable
 
     private static bool IsIoProblem(Exception ex) => ex is IOException or UnauthorizedAccessException;
 
-    private static void WriteDurably(string path, byte[] bytes, FileMode mode)
+    private static void WriteDurably(string path, ReadOnlySpan<byte> bytes, FileMode mode)
     {
         var options = new FileStreamOptions { Mode = mode, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0 };
         if (!OperatingSystem.IsWindows())
@@ -403,6 +468,25 @@ internal sealed class SpoolStore : IDisposable
         using var stream = new FileStream(path, options);
         stream.Write(bytes);
         stream.Flush(flushToDisk: true);
+    }
+
+    /// <summary>A whole file in an array rented from the shared pool (returned by the caller), and its length.</summary>
+    private static (byte[] Data, int Length) ReadPooled(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        // A longer file cannot be one (its checks then fail on the bytes read, and it is moved aside).
+        var length = (int)Math.Min(stream.Length, SpoolFormat.MaxFileBytes + 1);
+        var data = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+        try
+        {
+            var read = stream.ReadAtLeast(data.AsSpan(0, length), length, throwOnEndOfStream: false);
+            return (data, read);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(data);
+            throw;
+        }
     }
 
     private static bool TryParseSequence(string name, out long sequence, out string extension)

@@ -1,6 +1,6 @@
 namespace Matomo.Rpc.Internal.Spool;
 
-/// <summary>What became of hits given to <see cref="SpoolStore.Write"/>.</summary>
+/// <summary>What became of hits given to <see cref="SpoolStore.Write(SpoolRecords, int, int)"/>.</summary>
 internal enum SpoolWriteResult
 {
     /// <summary>On disk (fsynced and renamed): the spool now owns them.</summary>
