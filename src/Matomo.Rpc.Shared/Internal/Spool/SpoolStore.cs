@@ -1,7 +1,8 @@
 using System.Buffers;
 using System.Diagnostics.Metrics;
-using System.Globalization;
 using Microsoft.Extensions.Logging;
+using static Matomo.Rpc.Internal.Spool.SpoolFiles;
+using static Matomo.Rpc.Internal.Spool.SpoolIndex;
 
 namespace Matomo.Rpc.Internal.Spool;
 
@@ -26,40 +27,22 @@ namespace Matomo.Rpc.Internal.Spool;
 /// <c>Matomo:Spool:Directory</c>: two processes replaying one spool would send its hits twice, so this is a start
 /// failure and not a silent fallback.</item>
 /// </list>
-/// Thread-safe: writes, reads and accounting may come from different threads.
+/// Thread-safe: writes, reads and accounting may come from different threads. The store coordinates the files on disk
+/// (<see cref="SpoolFiles"/>), their index (<see cref="SpoolIndex"/>) and the counts (<see cref="SpoolCounters"/>).
 /// </summary>
 internal sealed class SpoolStore : IDisposable
 {
-    public const string FileExtension = ".spool";
-    public const string TempExtension = ".tmp";
-
-    /// <summary>Tests only: runs between a new file's fsync and its rename (a process killed there leaves a temp file).</summary>
-    internal Action<string>? AfterTemporaryWritten { get; set; }
-    public const string BadExtension = ".bad";
-    public const string LockFileName = ".lock";
-    private const string ProbeFileName = ".probe";
-
-    private static readonly TimeSpan FullWarningInterval = TimeSpan.FromMinutes(1);
+    public const string LockFileName = SpoolFiles.LockFileName;
 
     private readonly Lock _gate = new();
-    private readonly SortedDictionary<long, Entry> _files = [];
+    private readonly SpoolIndex _index = new();
+    private readonly SpoolCounters _counters;
     private readonly SpoolSettings _settings;
     private readonly ILogger _logger;
-    private readonly TimeProvider _time;
-    private readonly Action<int, string>? _countDropped;
     private readonly SpoolMetrics? _metrics;
     private FileStream? _lock;
     private volatile bool _enabled;
     private long _next = 1;
-    private long _bytes;
-    private long _hitsWaiting;
-    private long _spooled;
-    private long _replayed;
-    private long _dropped;
-    private int _badFiles;
-    private long _fullFilesToLog;
-    private long _fullHitsToLog;
-    private long? _lastFullWarning;
     private int _unusableLogged;
     private int _disposed;
 
@@ -67,17 +50,12 @@ internal sealed class SpoolStore : IDisposable
     {
         _settings = settings;
         _logger = logger;
-        _time = time;
-        _countDropped = countDropped;
+        _counters = new SpoolCounters(_gate, logger, time, settings.MaxBytes, countDropped);
         _metrics = meterFactory is null ? null : new SpoolMetrics(meterFactory, () => Statistics);
     }
 
-    private enum State
-    {
-        Ready,
-        Writing,
-        Leased,
-    }
+    /// <summary>Tests only: runs between a new file's fsync and its rename (a process killed there leaves a temp file).</summary>
+    internal Action<string>? AfterTemporaryWritten { get; set; }
 
     /// <summary>The absolute path of the spool directory.</summary>
     public string Directory => _settings.Directory;
@@ -91,7 +69,7 @@ internal sealed class SpoolStore : IDisposable
         {
             lock (_gate)
             {
-                return new SpoolStatistics(_enabled, _files.Count, _bytes, _hitsWaiting, _spooled, _replayed, _dropped, _badFiles);
+                return _counters.Snapshot(_enabled, _index);
             }
         }
     }
@@ -173,26 +151,23 @@ internal sealed class SpoolStore : IDisposable
             if (MakeRoom(bytes.Length))
             {
                 var sequence = _next++;
-                entry = new Entry(sequence, PathOf(sequence), bytes.Length, hitCount, State.Writing);
-                _files.Add(sequence, entry);
-                _bytes += entry.Bytes;
-                _hitsWaiting += entry.Hits;
+                entry = new Entry(sequence, PathOf(Directory, sequence), bytes.Length, hitCount, State.Writing);
+                _index.Add(entry);
             }
             else if (_enabled)
             {
                 full = true;
-                CountDropped(hitCount, SpoolDropReasons.SpoolFull);
-                _fullHitsToLog += hitCount;
+                _counters.DropFull(0, hitCount);
             }
         }
 
-        WarnIfFull();
+        _counters.WarnIfFull();
         if (entry is null)
         {
             return full ? SpoolWriteResult.Full : SpoolWriteResult.Disabled;
         }
 
-        var temp = TempPathOf(entry.Sequence);
+        var temp = TempPathOf(Directory, entry.Sequence);
         try
         {
             WriteDurably(temp, bytes, FileMode.CreateNew);
@@ -204,7 +179,7 @@ internal sealed class SpoolStore : IDisposable
             TryDelete(temp);
             lock (_gate)
             {
-                Forget(entry);
+                _index.Forget(entry);
             }
 
             Disable("writing a batch failed: " + ex.Message, ex);
@@ -214,7 +189,7 @@ internal sealed class SpoolStore : IDisposable
         lock (_gate)
         {
             entry.State = State.Ready;
-            _spooled += hitCount;
+            _counters.AddSpooled(hitCount);
         }
 
         _metrics?.Spooled(hitCount);
@@ -231,16 +206,7 @@ internal sealed class SpoolStore : IDisposable
                 return [];
             }
 
-            var list = new List<SpoolFile>(_files.Count);
-            foreach (var entry in _files.Values)
-            {
-                if (entry.State == State.Ready)
-                {
-                    list.Add(entry.ToFile());
-                }
-            }
-
-            return list;
+            return _index.ListReady();
         }
     }
 
@@ -253,7 +219,7 @@ internal sealed class SpoolStore : IDisposable
         Entry? entry;
         lock (_gate)
         {
-            if (!_enabled || !_files.TryGetValue(file.Sequence, out entry) || entry.State != State.Ready)
+            if (!_enabled || !_index.TryGet(file.Sequence, out entry) || entry.State != State.Ready)
             {
                 return null;
             }
@@ -272,7 +238,7 @@ internal sealed class SpoolStore : IDisposable
             // Removed by hand: nothing left to send.
             lock (_gate)
             {
-                Forget(entry);
+                _index.Forget(entry);
             }
 
             return null;
@@ -340,7 +306,7 @@ internal sealed class SpoolStore : IDisposable
 
             ArgumentOutOfRangeException.ThrowIfGreaterThan(count, batch.Count - batch.Accounted);
             complete = batch.AddAccounted(count) == batch.Count && batch.TryFinish();
-            _replayed += count;
+            _counters.AddReplayed(count);
         }
 
         _metrics?.Replayed(count);
@@ -388,10 +354,7 @@ internal sealed class SpoolStore : IDisposable
         {
             lock (_gate)
             {
-                if (_files.TryGetValue(sequence, out var entry))
-                {
-                    entry.State = State.Ready;
-                }
+                _index.MakeReady(sequence);
             }
 
             return;
@@ -405,7 +368,7 @@ internal sealed class SpoolStore : IDisposable
 
         var file = SpoolFormat.Encode(remaining, 0, remaining.Count, _settings.Codec, out var length);
         var bytes = file.AsSpan(0, length);
-        var temp = TempPathOf(sequence);
+        var temp = TempPathOf(Directory, sequence);
         try
         {
             WriteDurably(temp, bytes, FileMode.Create);
@@ -417,10 +380,7 @@ internal sealed class SpoolStore : IDisposable
             TryDelete(temp);
             lock (_gate)
             {
-                if (_files.TryGetValue(sequence, out var entry))
-                {
-                    entry.State = State.Ready;
-                }
+                _index.MakeReady(sequence);
             }
 
             Disable("rewriting a batch failed: " + ex.Message, ex);
@@ -430,14 +390,7 @@ internal sealed class SpoolStore : IDisposable
         ArrayPool<byte>.Shared.Return(file);
         lock (_gate)
         {
-            if (_files.TryGetValue(sequence, out var entry))
-            {
-                _bytes += length - entry.Bytes;
-                _hitsWaiting += remaining.Count - entry.Hits;
-                entry.Bytes = length;
-                entry.Hits = remaining.Count;
-                entry.State = State.Ready;
-            }
+            _index.Resize(sequence, length, remaining.Count);
         }
     }
 
@@ -449,112 +402,16 @@ internal sealed class SpoolStore : IDisposable
             return;
         }
 
-        WarnIfFull(force: true);
+        _counters.WarnIfFull(force: true);
         _enabled = false;
         _lock?.Dispose();
     }
 
-    private static bool IsIoProblem(Exception ex) => ex is IOException or UnauthorizedAccessException;
-
-    private static void WriteDurably(string path, ReadOnlySpan<byte> bytes, FileMode mode)
-    {
-        var options = new FileStreamOptions { Mode = mode, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0 };
-        if (!OperatingSystem.IsWindows())
-        {
-            // Hits carry callers' addresses and ids: only the app's user reads them.
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using var stream = new FileStream(path, options);
-        stream.Write(bytes);
-        stream.Flush(flushToDisk: true);
-    }
-
-    /// <summary>A whole file in an array rented from the shared pool (returned by the caller), and its length.</summary>
-    private static (byte[] Data, int Length) ReadPooled(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
-        // A longer file cannot be one (its checks then fail on the bytes read, and it is moved aside).
-        var length = (int)Math.Min(stream.Length, SpoolFormat.MaxFileBytes + 1);
-        var data = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
-        try
-        {
-            var read = stream.ReadAtLeast(data.AsSpan(0, length), length, throwOnEndOfStream: false);
-            return (data, read);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(data);
-            throw;
-        }
-    }
-
-    private static bool TryParseSequence(string name, out long sequence, out string extension)
-    {
-        var dot = name.IndexOf('.', StringComparison.Ordinal);
-        extension = dot < 0 ? string.Empty : name[dot..];
-        return long.TryParse(dot < 0 ? name : name[..dot], NumberStyles.None, CultureInfo.InvariantCulture, out sequence);
-    }
-
-    private static bool TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-            return true;
-        }
-        catch (Exception ex) when (IsIoProblem(ex))
-        {
-            return false;
-        }
-    }
-
     private void Start()
     {
-        var lockPath = Path.Combine(Directory, LockFileName);
-        try
+        if (!TryPrepare(Directory, out _lock, out var problem, out var exception))
         {
-            if (!OperatingSystem.IsWindows())
-            {
-                System.IO.Directory.CreateDirectory(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
-            else
-            {
-                System.IO.Directory.CreateDirectory(Directory);
-            }
-        }
-        catch (Exception ex) when (IsIoProblem(ex))
-        {
-            Disable("the directory cannot be created: " + ex.Message, ex);
-            return;
-        }
-
-        try
-        {
-            _lock = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
-        }
-        catch (IOException ex) when (IsLockConflict(ex))
-        {
-            throw new InvalidOperationException(
-                $"Matomo:Spool:Directory '{Directory}' is in use by another Matomo.Rpc tracker (it holds the lock on '{lockPath}'). Two processes sharing a spool would send its hits twice: give each process its own directory, e.g. one that includes the instance name.",
-                ex);
-        }
-        catch (Exception ex) when (IsIoProblem(ex))
-        {
-            Disable("its lock file cannot be opened: " + ex.Message, ex);
-            return;
-        }
-
-        try
-        {
-            // Find out now, not during the next outage, that nothing can be written here.
-            var probe = Path.Combine(Directory, ProbeFileName);
-            WriteDurably(probe, [], FileMode.Create);
-            File.Delete(probe);
-        }
-        catch (Exception ex) when (IsIoProblem(ex))
-        {
-            Disable("a file cannot be written in it: " + ex.Message, ex);
+            Disable(problem, exception);
             return;
         }
 
@@ -589,33 +446,22 @@ internal sealed class SpoolStore : IDisposable
         }
 
         _enabled = true;
-        Log.SpoolOpened(_logger, Directory, _files.Count, _hitsWaiting, _bytes, unfinished);
+        Log.SpoolOpened(_logger, Directory, _index.Count, _index.HitsWaiting, _index.Bytes, unfinished);
     }
 
     private void Index(long sequence, string path)
     {
-        var header = new byte[SpoolFormat.HeaderSize];
-        long length;
-        int read;
-        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None))
-        {
-            length = stream.Length;
-            read = stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
-        }
-
+        var header = ReadHeader(path, out var length);
         var entry = new Entry(sequence, path, length, 0, State.Ready);
-        if (!SpoolFormat.TryReadHeader(header.AsSpan(0, read), length, out var hits, out var problem))
+        if (!SpoolFormat.TryReadHeader(header, length, out var hits, out var problem))
         {
-            _files.Add(sequence, entry);
-            _bytes += length;
+            _index.Add(entry);
             MoveAside(entry, problem!, 0);
             return;
         }
 
         entry.Hits = hits;
-        _files.Add(sequence, entry);
-        _bytes += length;
-        _hitsWaiting += hits;
+        _index.Add(entry);
     }
 
     /// <summary>Deletes the oldest files not in use until <paramref name="size"/> more bytes fit. Under the gate.</summary>
@@ -626,19 +472,9 @@ internal sealed class SpoolStore : IDisposable
             return false;
         }
 
-        while (_bytes + size > _settings.MaxBytes)
+        while (_index.Bytes + size > _settings.MaxBytes)
         {
-            Entry? oldest = null;
-            foreach (var entry in _files.Values)
-            {
-                if (entry.State == State.Ready)
-                {
-                    oldest = entry;
-                    break;
-                }
-            }
-
-            if (oldest is null)
+            if (_index.OldestReady() is not { } oldest)
             {
                 return false;
             }
@@ -653,40 +489,11 @@ internal sealed class SpoolStore : IDisposable
                 return false;
             }
 
-            Forget(oldest);
-            CountDropped(oldest.Hits, SpoolDropReasons.SpoolFull);
-            _fullFilesToLog++;
-            _fullHitsToLog += oldest.Hits;
+            _index.Forget(oldest);
+            _counters.DropFull(1, oldest.Hits);
         }
 
         return true;
-    }
-
-    private void WarnIfFull(bool force = false)
-    {
-        long files;
-        long hits;
-        lock (_gate)
-        {
-            if (_fullFilesToLog == 0 && _fullHitsToLog == 0)
-            {
-                return;
-            }
-
-            var now = _time.GetTimestamp();
-            if (!force && _lastFullWarning is { } last && _time.GetElapsedTime(last, now) < FullWarningInterval)
-            {
-                return;
-            }
-
-            _lastFullWarning = now;
-            files = _fullFilesToLog;
-            hits = _fullHitsToLog;
-            _fullFilesToLog = 0;
-            _fullHitsToLog = 0;
-        }
-
-        Log.SpoolFull(_logger, _settings.MaxBytes, files, hits);
     }
 
     private void MoveAside(Entry entry, string problem, int hits)
@@ -702,7 +509,7 @@ internal sealed class SpoolStore : IDisposable
             {
                 lock (_gate)
                 {
-                    Forget(entry);
+                    _index.Forget(entry);
                 }
 
                 Disable("a corrupt file cannot be moved aside: " + ex.Message, ex);
@@ -714,9 +521,9 @@ internal sealed class SpoolStore : IDisposable
 
         lock (_gate)
         {
-            Forget(entry);
-            _badFiles++;
-            CountDropped(hits, SpoolDropReasons.SpoolCorrupt);
+            _index.Forget(entry);
+            _counters.AddBadFile();
+            _counters.CountDropped(hits, SpoolDropReasons.SpoolCorrupt);
         }
 
         _metrics?.BadFile();
@@ -728,12 +535,12 @@ internal sealed class SpoolStore : IDisposable
         Entry? entry;
         lock (_gate)
         {
-            if (!_files.TryGetValue(sequence, out entry))
+            if (!_index.TryGet(sequence, out entry))
             {
                 return;
             }
 
-            Forget(entry);
+            _index.Forget(entry);
         }
 
         try
@@ -747,28 +554,6 @@ internal sealed class SpoolStore : IDisposable
         }
     }
 
-    /// <summary>Removes an entry from the index. Under the gate.</summary>
-    private void Forget(Entry entry)
-    {
-        if (_files.Remove(entry.Sequence))
-        {
-            _bytes -= entry.Bytes;
-            _hitsWaiting -= entry.Hits;
-        }
-    }
-
-    /// <summary>Under the gate or not: the callback only adds to counters.</summary>
-    private void CountDropped(int count, string reason)
-    {
-        if (count <= 0)
-        {
-            return;
-        }
-
-        Interlocked.Add(ref _dropped, count);
-        _countDropped?.Invoke(count, reason);
-    }
-
     private void Disable(string problem, Exception? exception)
     {
         _enabled = false;
@@ -776,32 +561,5 @@ internal sealed class SpoolStore : IDisposable
         {
             Log.SpoolUnusable(_logger, Directory, problem, exception);
         }
-    }
-
-    private bool IsLockConflict(IOException ex)
-    {
-        // The lock is taken with FileShare.None: a sharing violation (Windows: ERROR_SHARING_VIOLATION 32; Unix: the
-        // flock EWOULDBLOCK, 11 on Linux and 35 on macOS) when another handle holds it.
-        const int SharingViolation = unchecked((int)0x80070020);
-        return ex.HResult is SharingViolation or 32 or 11 or 35 && File.Exists(Path.Combine(Directory, LockFileName));
-    }
-
-    private string PathOf(long sequence) => Path.Combine(Directory, sequence.ToString("D19", CultureInfo.InvariantCulture) + FileExtension);
-
-    private string TempPathOf(long sequence) => Path.Combine(Directory, sequence.ToString("D19", CultureInfo.InvariantCulture) + TempExtension);
-
-    private sealed class Entry(long sequence, string path, long bytes, int hits, State state)
-    {
-        public long Sequence { get; } = sequence;
-
-        public string Path { get; } = path;
-
-        public long Bytes { get; set; } = bytes;
-
-        public int Hits { get; set; } = hits;
-
-        public State State { get; set; } = state;
-
-        public SpoolFile ToFile() => new(Sequence, Path, Bytes, Hits);
     }
 }
