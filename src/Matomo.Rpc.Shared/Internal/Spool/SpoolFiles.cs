@@ -97,6 +97,26 @@ internal static class SpoolFiles
         File.Delete(probe);
     }
 
+    /// <summary>
+    /// Writes <paramref name="bytes"/> durably to <paramref name="temp"/> and renames it to <paramref name="path"/>
+    /// (replacing it when <paramref name="replace"/>): a reader never sees half a file. On an I/O failure the temporary
+    /// file is removed and the exception rethrown.
+    /// </summary>
+    public static void WriteAtomically(string temp, string path, ReadOnlySpan<byte> bytes, bool replace, Action<string>? afterTemporaryWritten = null)
+    {
+        try
+        {
+            WriteDurably(temp, bytes, replace ? FileMode.Create : FileMode.CreateNew);
+            afterTemporaryWritten?.Invoke(temp);
+            File.Move(temp, path, overwrite: replace);
+        }
+        catch (Exception ex) when (IsIoProblem(ex))
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> and flushes them to disk (fsync).</summary>
     public static void WriteDurably(string path, ReadOnlySpan<byte> bytes, FileMode mode)
     {

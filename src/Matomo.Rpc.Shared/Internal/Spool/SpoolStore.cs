@@ -167,16 +167,12 @@ internal sealed class SpoolStore : IDisposable
             return full ? SpoolWriteResult.Full : SpoolWriteResult.Disabled;
         }
 
-        var temp = TempPathOf(Directory, entry.Sequence);
         try
         {
-            WriteDurably(temp, bytes, FileMode.CreateNew);
-            AfterTemporaryWritten?.Invoke(temp);
-            File.Move(temp, entry.Path);
+            WriteAtomically(TempPathOf(Directory, entry.Sequence), entry.Path, bytes, replace: false, AfterTemporaryWritten);
         }
         catch (Exception ex) when (IsIoProblem(ex))
         {
-            TryDelete(temp);
             lock (_gate)
             {
                 _index.Forget(entry);
@@ -368,16 +364,13 @@ internal sealed class SpoolStore : IDisposable
 
         var file = SpoolFormat.Encode(remaining, 0, remaining.Count, _settings.Codec, out var length);
         var bytes = file.AsSpan(0, length);
-        var temp = TempPathOf(Directory, sequence);
         try
         {
-            WriteDurably(temp, bytes, FileMode.Create);
-            File.Move(temp, batch.File.Path, overwrite: true);
+            WriteAtomically(TempPathOf(Directory, sequence), batch.File.Path, bytes, replace: true);
         }
         catch (Exception ex) when (IsIoProblem(ex))
         {
             ArrayPool<byte>.Shared.Return(file);
-            TryDelete(temp);
             lock (_gate)
             {
                 _index.MakeReady(sequence);
