@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
-using static Matomo.Rpc.Internal.Spool.SpoolFiles;
+using static Matomo.Rpc.Internal.Spool.SpoolDisk;
 using static Matomo.Rpc.Internal.Spool.SpoolIndex;
 
 namespace Matomo.Rpc.Internal.Spool;
@@ -28,11 +28,11 @@ namespace Matomo.Rpc.Internal.Spool;
 /// failure and not a silent fallback.</item>
 /// </list>
 /// Thread-safe: writes, reads and accounting may come from different threads. The store coordinates the files on disk
-/// (<see cref="SpoolFiles"/>), their index (<see cref="SpoolIndex"/>) and the counts (<see cref="SpoolCounters"/>).
+/// (<see cref="SpoolDisk"/>), their index (<see cref="SpoolIndex"/>) and the counts (<see cref="SpoolCounters"/>).
 /// </summary>
 internal sealed class SpoolStore : IDisposable
 {
-    public const string LockFileName = SpoolFiles.LockFileName;
+    public const string LockFileName = SpoolDisk.LockFileName;
 
     private readonly Lock _gate = new();
     private readonly SpoolIndex _index = new();

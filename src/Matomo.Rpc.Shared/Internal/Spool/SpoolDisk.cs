@@ -8,7 +8,7 @@ namespace Matomo.Rpc.Internal.Spool;
 /// The spool directory's files on disk: their names, durable writes, whole-file reads, the directory's lock and the
 /// probe that it can be written. No state and no logging: the store decides what a failure means.
 /// </summary>
-internal static class SpoolFiles
+internal static class SpoolDisk
 {
     public const string FileExtension = ".spool";
     public const string TempExtension = ".tmp";
