@@ -94,7 +94,7 @@ internal sealed class SenderParts : IDisposable
     }
 
     /// <summary>Puts <paramref name="files"/> files of <paramref name="hits"/> hits each into the spool, through the queue.</summary>
-    public void SpoolDisk(int files, int hits, string prefix = "r")
+    public void SpoolFiles(int files, int hits, string prefix = "r")
     {
         for (var f = 0; f < files; f++)
         {

@@ -111,7 +111,7 @@ public class BatchSourceTests : SenderPartsFixture
     public void Take_SpoolFilesAndLiveBatches_TakeTurnsSpoolFirst()
     {
         Arrange(withSpool: true);
-        Parts.SpoolDisk(files: 2, hits: 2);
+        Parts.SpoolFiles(files: 2, hits: 2);
         Parts.Enqueue(6, visitors: true);
 
         var taken = new List<string>();
@@ -129,7 +129,7 @@ public class BatchSourceTests : SenderPartsFixture
     public void Take_NoLiveHitReady_ReplaysTheNextFileOutOfTurn()
     {
         Arrange(withSpool: true);
-        Parts.SpoolDisk(files: 2, hits: 2);
+        Parts.SpoolFiles(files: 2, hits: 2);
 
         using var first = Take();
         using var second = Take();
@@ -142,7 +142,7 @@ public class BatchSourceTests : SenderPartsFixture
     public void Take_MatomoFailing_ReplaysNothing()
     {
         Arrange(withSpool: true);
-        Parts.SpoolDisk(files: 1, hits: 2);
+        Parts.SpoolFiles(files: 1, hits: 2);
         Parts.Health.Failed("down");
 
         var batch = Take();
@@ -155,7 +155,7 @@ public class BatchSourceTests : SenderPartsFixture
     public async Task Take_SpoolReplayedToTheEnd_LogsTheReplayOnceAtItsStartAndOnceAtItsEnd()
     {
         Arrange(withSpool: true);
-        Parts.SpoolDisk(files: 2, hits: 2);
+        Parts.SpoolFiles(files: 2, hits: 2);
 
         foreach (var _ in Enumerable.Range(0, 2))
         {
