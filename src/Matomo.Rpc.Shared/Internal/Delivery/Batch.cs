@@ -90,7 +90,10 @@ internal sealed class Batch : IDisposable
         _segments.Push(segment.GetRange(0, half));
     }
 
-    /// <summary>Takes every hit not yet accounted for out of the batch.</summary>
+    /// <summary>Hits of the request in flight when the shutdown deadline cut it (the first of <see cref="TakeRest"/>).</summary>
+    internal int CutInFlight { get; set; }
+
+    /// <summary>Takes every hit not yet accounted for out of the batch, the current segment first.</summary>
     internal List<PendingHit> TakeRest()
     {
         var rest = new List<PendingHit>();

@@ -166,7 +166,17 @@ internal sealed class HitDelivery
                 continue;
             }
 
-            var result = await WriteAsync(segment, abort).ConfigureAwait(false);
+            SendResult result;
+            try
+            {
+                result = await WriteAsync(segment, abort).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (abort.IsCancellationRequested)
+            {
+                batch.CutInFlight = segment.Count; // sent, not answered: Matomo may have stored them
+                throw;
+            }
+
             switch (result.Status)
             {
                 case SendStatus.Answered:
@@ -252,6 +262,20 @@ internal sealed class HitDelivery
         }
 
         var dropped = Keep(rest, batch);
+        if (reason == DropReasons.Shutdown && dropped.Count == rest.Count && Math.Min(batch.CutInFlight, dropped.Count) is > 0 and var cut)
+        {
+            // The cut request's hits first (the rest begins with them): told apart, as Matomo may have stored them.
+            var unanswered = dropped.GetRange(0, cut);
+            Count(batch, unanswered, dropped: cut, reason: DropReasons.ShutdownUnanswered);
+            dropped = dropped.GetRange(cut, dropped.Count - cut);
+            if (dropped.Count > 0)
+            {
+                Count(batch, dropped, dropped: dropped.Count, reason: reason);
+            }
+
+            return cut + dropped.Count;
+        }
+
         Count(batch, dropped, dropped: dropped.Count, reason: reason);
         return dropped.Count;
     }
