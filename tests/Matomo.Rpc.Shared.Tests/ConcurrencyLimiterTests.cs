@@ -29,14 +29,7 @@ public class ConcurrencyLimiterTests
     public void Answered_MatomoWithFourWorkers_SettlesWhereMoreRequestsOnlyWaitThere()
     {
         // A Matomo with 4 PHP workers and 0.4 s per batch: up to 4 requests are worked on at once, more only wait.
-        var limiter = new ConcurrencyLimiter(16, TimeSpan.FromSeconds(30), _time);
-        var limits = new List<int>();
-
-        for (var round = 0; round < 60; round++)
-        {
-            Round(limiter, inFlight => TimeSpan.FromSeconds(0.4 * Math.Max(1, inFlight / 4.0)));
-            limits.Add(limiter.Limit);
-        }
+        var limits = LimitsAgainst(ceiling: 16, seconds: 0.4, workers: 4);
 
         Assert.That(limits.Skip(20), Is.All.InRange(4, 5), "at least the 4 workers busy, at most one request waiting: " + string.Join(",", limits));
     }
@@ -46,14 +39,7 @@ public class ConcurrencyLimiterTests
     {
         // As the kit's Matomo measured on 2 cores (capacity benchmark, 09:28 UTC): 0.15 s per batch with 1 or 2 requests
         // in flight, and every request beyond 2 waits (4 in flight: 0.3 s each, the same hits per second as 2).
-        var limiter = new ConcurrencyLimiter(4, TimeSpan.FromSeconds(30), _time);
-        var limits = new List<int>();
-
-        for (var round = 0; round < 60; round++)
-        {
-            Round(limiter, inFlight => TimeSpan.FromSeconds(0.15 * Math.Max(1, inFlight / 2.0)));
-            limits.Add(limiter.Limit);
-        }
+        var limits = LimitsAgainst(ceiling: 4, seconds: 0.15, workers: 2);
 
         Assert.That(limits.Skip(20), Is.All.InRange(2, 3), "both cores busy, at most one request waiting: " + string.Join(",", limits));
     }
@@ -211,6 +197,20 @@ public class ConcurrencyLimiterTests
     }
 
     /// <summary>One round: as many requests as the limit allows go out together and are answered after <paramref name="latency"/> of what is in flight.</summary>
+    /// <summary>The limit after each of 60 rounds against a Matomo that works on <paramref name="workers"/> requests at once.</summary>
+    private List<int> LimitsAgainst(int ceiling, double seconds, int workers)
+    {
+        var limiter = new ConcurrencyLimiter(ceiling, TimeSpan.FromSeconds(30), _time);
+        var limits = new List<int>();
+        for (var round = 0; round < 60; round++)
+        {
+            Round(limiter, inFlight => TimeSpan.FromSeconds(seconds * Math.Max(1, inFlight / (double)workers)));
+            limits.Add(limiter.Limit);
+        }
+
+        return limits;
+    }
+
     private void Round(ConcurrencyLimiter limiter, Func<int, TimeSpan> latency, bool full = true)
     {
         var inFlight = limiter.Limit;
