@@ -17,10 +17,13 @@ internal sealed class EncodedCache<TKey>
 
     public int Count => _entries.Count;
 
+    /// <summary>Whether a key of <paramref name="keyChars"/> characters is cached (longer ones are encoded every time).</summary>
+    public static bool Caches(int keyChars) => keyChars <= MaxKeyChars;
+
     /// <summary>The percent-encoded UTF-8 of <paramref name="text"/>(<paramref name="key"/>).</summary>
     public byte[] Get(TKey key, int keyChars, Func<TKey, string> text)
     {
-        if (keyChars > MaxKeyChars)
+        if (!Caches(keyChars))
         {
             return QueryWriter.EscapeToArray(text(key));
         }

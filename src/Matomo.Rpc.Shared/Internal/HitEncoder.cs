@@ -23,28 +23,28 @@ internal sealed class HitEncoder
     /// <summary>The parameters that name the visitor; a crash hit keeps them so it lands on its call's visitor.</summary>
     private static readonly string[] VisitorParameters = ["uid", "cid", "_id"];
 
-    // Callers a backend sees over and over; a value is cached only when it is not longer than Matomo keeps.
+    private static ReadOnlySpan<byte> HexLower => "0123456789abcdef"u8;
+
+    // Outcomes and built-in custom variables: few in practice, bounded anyway.
     private const int CallerCacheSize = 1024;
 
     private readonly MatomoOptions _options;
     private readonly VisitorIdGenerator _visitorIds;
     private readonly ILogger _logger;
     private readonly Func<uint> _rand;
-    private readonly string _siteId;
     private readonly string? _baseUrl;
     private readonly bool _withToken;
     private readonly TrackingState _state;
     private readonly ArrayBufferWriter<byte> _json = new(256);
     private readonly Utf8JsonWriter _jsonWriter;
     private readonly string[] _slotNames;
-    private readonly EncodedCache<UrlKey> _urls = new(Limits.ActionCacheSize);
-    private readonly EncodedCache<string> _actionNames = new(Limits.ActionCacheSize);
-    private readonly EncodedCache<string> _userAgents = new(CallerCacheSize);
-    private readonly EncodedCache<string> _languages = new(CallerCacheSize);
-    private readonly EncodedCache<IPAddress> _addresses = new(CallerCacheSize);
+    private readonly ActionFragments _actions = new();
+    private readonly CallerFragments _callers;
     private readonly Dictionary<MatomoOutcome, string> _outcomes = [];
     private readonly Dictionary<int, string> _dimensionNames = [];
-    private readonly Func<IPAddress, string> _maskedText;
+
+    // "idsite=N&rec=1&apiv=1&rand=": what starts every query, encoded once.
+    private readonly byte[] _transport;
     private HitBuffer? _scratch;
     private readonly List<KeyValuePair<string, string>> _extras = new(8);
     private readonly List<KeyValuePair<string, string>> _cvars = new(8);
@@ -53,6 +53,10 @@ internal sealed class HitEncoder
     // Most hits carry only the built-in custom variables (status, kind, maybe the sample rate), whose cvar is the same
     // for every call with that outcome and kind: it is written and percent-encoded once. And cdt changes once a second.
     private readonly Dictionary<(string Status, string Kind, string? Sample), byte[]> _builtInCvars = [];
+
+    // The last built-in cvar and outcome text, found by reference (the strings are the same objects from hit to hit).
+    private (string Status, string Kind, string? Sample, byte[] Escaped)? _lastBuiltInCvar;
+    private (string Name, int Code, string Text)? _lastOutcome;
     private long _cdtSecond = long.MinValue;
     private byte[] _cdt = [];
 
@@ -63,11 +67,11 @@ internal sealed class HitEncoder
         _visitorIds = visitorIds;
         _logger = logger;
         _rand = rand ?? (() => (uint)Random.Shared.Next());
-        _siteId = options.SiteId.ToString(CultureInfo.InvariantCulture);
+        _transport = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"idsite={options.SiteId}&rec=1&apiv=1&rand="));
+        _callers = new CallerFragments(visitorIds, options.IpMaskBytes);
         _baseUrl = string.IsNullOrEmpty(options.BaseUrl) ? null : options.BaseUrl.TrimEnd('/');
         _withToken = !string.IsNullOrEmpty(options.TokenAuth);
         _jsonWriter = new Utf8JsonWriter(_json);
-        _maskedText = address => Mask(address, _options.IpMaskBytes).ToString();
         _slotNames = new string[Math.Max(0, options.CustomVariableSlots)];
         for (var i = 0; i < _slotNames.Length; i++)
         {
@@ -131,26 +135,28 @@ internal sealed class HitEncoder
         CollectExtras(hit, visitorOnly: crash);
         AddTransport(query);
 
-        var url = UrlFor(hit);
-        AddCached(query, "url", url);
+        var caller = hit.Caller;
+        var action = _actions.Get(UrlKeyFor(hit, caller), hit.ActionName);
+        AddCached(query, "url"u8, action.Url);
         if (crash)
         {
-            query.Add("ca", "1");
-            query.Add("cra", string.IsNullOrEmpty(hit.ErrorMessage) ? hit.ErrorType ?? OutcomeText(hit.Outcome) : hit.ErrorMessage);
+            query.Add("ca"u8, "1");
+            query.Add("cra"u8, string.IsNullOrEmpty(hit.ErrorMessage) ? hit.ErrorType ?? OutcomeText(hit.Outcome) : hit.ErrorMessage);
             if (hit.ErrorType is { } type)
             {
-                query.Add("cra_tp", type);
+                query.Add("cra_tp"u8, type);
             }
 
-            query.AddEncoded("cra_ru", url);
+            query.AddEncoded("cra_ru"u8, action.Url);
         }
         else
         {
-            AddCached(query, "action_name", _actionNames.Get(hit.ActionName, hit.ActionName.Length, static name => name));
+            AddCached(query, "action_name"u8, action.Name);
         }
 
-        AddCaller(query, hit);
-        AddVisitor(query, hit);
+        var callerSlot = _callers.Get(caller);
+        AddCaller(query, caller, callerSlot);
+        AddVisitor(query, hit, caller, callerSlot);
         AddTime(query, hit);
         if (!crash && !IsEvent())
         {
@@ -159,7 +165,7 @@ internal sealed class HitEncoder
 
         if (_options.TrackBots)
         {
-            Add(query, "bots", "1");
+            AddCached(query, "bots"u8, "1"u8);
         }
 
         if (!crash)
@@ -177,36 +183,65 @@ internal sealed class HitEncoder
     private void AddPerformance(QueryWriter query, MatomoHit hit)
     {
         // gt_ms carries what pf_srv carries, also when service code timed pf_srv by hand.
-        var ms = ParameterRules.ToPerfMilliseconds(hit.Duration);
         var byHand = IndexOfExtra("pf_srv");
-        Span<char> digits = stackalloc char[20];
-        var perf = byHand >= 0 ? _extras[byHand].Value.AsSpan() : ms < Limits.PerfMax && ms.TryFormat(digits, out var written, provider: CultureInfo.InvariantCulture) ? digits[..written] : null;
-        if (byHand >= 0 || !perf.IsEmpty)
+        if (byHand >= 0)
         {
-            Add(query, "pf_srv", perf);
+            var perf = _extras[byHand].Value;
+            Add(query, "pf_srv"u8, perf);
             if (_options.SendGenerationTime)
             {
-                Add(query, "gt_ms", perf);
+                Add(query, "gt_ms"u8, perf);
+            }
+
+            return;
+        }
+
+        // Digits need no escaping: formatted straight to the bytes sent.
+        var ms = ParameterRules.ToPerfMilliseconds(hit.Duration);
+        Span<byte> digits = stackalloc byte[20];
+        if (ms < Limits.PerfMax && ms.TryFormat(digits, out var written, provider: CultureInfo.InvariantCulture))
+        {
+            AddCached(query, "pf_srv"u8, digits[..written]);
+            if (_options.SendGenerationTime)
+            {
+                AddCached(query, "gt_ms"u8, digits[..written]);
             }
         }
     }
 
     private void AddTransport(QueryWriter query)
     {
-        query.Add("idsite", _siteId);
-        query.Add("rec", "1");
-        query.Add("apiv", "1");
-        Span<char> rand = stackalloc char[8];
-        _rand().TryFormat(rand, out _, "x8", CultureInfo.InvariantCulture);
-        query.Add("rand", rand);
+        query.AddRaw(_transport);
+
+        // rand: 8 lower-case hex digits.
+        Span<byte> rand = stackalloc byte[8];
+        var value = _rand();
+        for (var i = rand.Length - 1; i >= 0; i--)
+        {
+            rand[i] = HexLower[(int)(value & 0xF)];
+            value >>= 4;
+        }
+
+        query.AddRaw(rand);
     }
 
-    private void AddCaller(QueryWriter query, MatomoHit hit)
+    private void AddCaller(QueryWriter query, in MatomoCallerInfo caller, CallerFragments.Slot slot)
     {
-        var caller = hit.Caller;
-        AddOptional(query, "ua", caller.UserAgent, _userAgents);
-        AddOptional(query, "lang", caller.Language, _languages);
-        AddOptional(query, "urlref", caller.Referrer is { } referrer && !_options.Privacy.KeepReferrerQuery ? WithoutQuery(referrer) : caller.Referrer);
+        if (slot.Ua is { } ua)
+        {
+            AddCached(query, "ua"u8, ua);
+        }
+
+        if (slot.Lang is { } lang)
+        {
+            AddCached(query, "lang"u8, lang);
+        }
+
+        var referrer = caller.Referrer is { } url && !_options.Privacy.KeepReferrerQuery ? WithoutQuery(url) : caller.Referrer;
+        if (!string.IsNullOrEmpty(referrer))
+        {
+            Add(query, "urlref"u8, TextSanitizer.Clip(referrer, Limits.ParameterValue));
+        }
     }
 
     /// <summary>A referrer without its query string and fragment, which often carry personal data.</summary>
@@ -236,14 +271,13 @@ internal sealed class HitEncoder
         }
     }
 
-    private void AddVisitor(QueryWriter query, MatomoHit hit)
+    private void AddVisitor(QueryWriter query, MatomoHit hit, in MatomoCallerInfo caller, CallerFragments.Slot slot)
     {
-        var caller = hit.Caller;
-
         // A visitor set by service code or the action's details wins over the generated one (the caller's IP is still sent).
         var own = false;
-        foreach (var name in VisitorParameters)
+        for (var i = 0; i < VisitorParameters.Length && _extras.Count > 0; i++)
         {
+            var name = VisitorParameters[i];
             if (IndexOfExtra(name) is var index and >= 0)
             {
                 Add(query, name, _extras[index].Value);
@@ -258,21 +292,17 @@ internal sealed class HitEncoder
                 case MatomoVisitorIdentity.None:
                     break;
                 case MatomoVisitorIdentity.UserId when caller.UserId is { Length: > 0 } user:
-                    query.Add("uid", _options.UserId.Mode == MatomoUserIdMode.Pseudonym ? _visitorIds.Pseudonym(user) : TextSanitizer.Clip(user, Limits.ParameterValue));
+                    query.Add("uid"u8, _options.UserId.Mode == MatomoUserIdMode.Pseudonym ? _visitorIds.Pseudonym(user) : TextSanitizer.Clip(user, Limits.ParameterValue));
                     break;
                 default:
-                    // Masked first: an id hashed from the whole address would tell apart what IpMaskBytes merges.
-                    var hashed = caller.VisitorKey is null && caller.RemoteAddress is { } remote && _options.IpMaskBytes > 0
-                        ? Mask(remote, _options.IpMaskBytes)
-                        : caller.RemoteAddress;
-                    query.Add("cid", _visitorIds.Compute(hit.Timestamp, caller.VisitorKey, hashed, caller.UserAgent));
+                    query.Add("cid"u8, _callers.Cid(slot, caller, hit.Timestamp));
                     break;
             }
         }
 
         if (_withToken && _state.TokenTrusted && caller.RemoteAddress is { } address)
         {
-            query.AddEncoded("cip", _addresses.Get(address, 0, _maskedText));
+            query.AddEncoded("cip"u8, _callers.Cip(slot, address));
         }
     }
 
@@ -288,11 +318,20 @@ internal sealed class HitEncoder
             _cdtSecond = second;
         }
 
-        query.AddEncoded("cdt", _cdt);
+        query.AddEncoded("cdt"u8, _cdt);
     }
 
     private void AddCustomVariables(QueryWriter query, MatomoHit hit)
     {
+        // Most hits: the same built-in status, kind and sample rate strings as the hit before.
+        if (_lastBuiltInCvar is { } last && HasOnlyBuiltInCvars(hit)
+            && ReferenceEquals(KindName(hit.Kind), last.Kind) && ReferenceEquals(hit.SampleRateText, last.Sample)
+            && ReferenceEquals(OutcomeText(hit.Outcome), last.Status))
+        {
+            query.AddEncoded("cvar"u8, last.Escaped);
+            return;
+        }
+
         _cvars.Clear();
         string? messages = null;
         if (_options.Recording.HasFlag(MatomoRecording.CustomVariables))
@@ -333,14 +372,14 @@ internal sealed class HitEncoder
 
         // Only the built-in status, kind and sample rate: the same bytes for every such hit, encoded once.
         (string, string, string?) builtIn = default;
-        var cacheable = _cvars.Count <= 3 && hit.Fields.Count == 0 && hit.CustomVariables.Count == 0
-            && hit.ErrorType is null && hit.Transport is null && messages is null;
+        var cacheable = _cvars.Count <= 3 && HasOnlyBuiltInCvars(hit);
         if (cacheable)
         {
             builtIn = (_cvars[0].Value, _cvars[1].Value, _cvars.Count == 3 ? _cvars[2].Value : null);
             if (_builtInCvars.TryGetValue(builtIn, out var cached))
             {
-                query.AddEncoded("cvar", cached);
+                _lastBuiltInCvar = (builtIn.Item1, builtIn.Item2, builtIn.Item3, cached);
+                query.AddEncoded("cvar"u8, cached);
                 return;
             }
         }
@@ -376,11 +415,18 @@ internal sealed class HitEncoder
                 _builtInCvars.Clear();
             }
 
-            _builtInCvars[builtIn] = escaped.WrittenSpan.ToArray();
+            var bytes = escaped.WrittenSpan.ToArray();
+            _builtInCvars[builtIn] = bytes;
+            _lastBuiltInCvar = (_cvars[0].Value, _cvars[1].Value, builtIn.Item3, bytes);
         }
 
-        query.AddUtf8("cvar", _json.WrittenSpan);
+        query.AddUtf8("cvar"u8, _json.WrittenSpan);
     }
+
+    /// <summary>Whether the hit's custom variables are only the built-in status, kind and sample rate.</summary>
+    private bool HasOnlyBuiltInCvars(MatomoHit hit) =>
+        _options.Recording.HasFlag(MatomoRecording.CustomVariables) && hit.Fields.Count == 0 && hit.CustomVariables.Count == 0
+        && hit.ErrorType is null && hit.Transport is null && !HasMessagesField(hit);
 
     private void AddDimensions(QueryWriter query, MatomoHit hit)
     {
@@ -406,32 +452,35 @@ internal sealed class HitEncoder
         }
     }
 
-    private static string? MessagesField(MatomoHit hit) => hit.Kind switch
+    private static string? MessagesField(MatomoHit hit) => HasMessagesField(hit)
+        ? string.Create(CultureInfo.InvariantCulture, $"in={hit.MessagesReceived} out={hit.MessagesSent}")
+        : null;
+
+    private static bool HasMessagesField(MatomoHit hit) => hit.Kind switch
     {
-        MatomoCallKind.ClientStreaming or MatomoCallKind.ServerStreaming or MatomoCallKind.DuplexStreaming or MatomoCallKind.HubStream
-            => string.Create(CultureInfo.InvariantCulture, $"in={hit.MessagesReceived} out={hit.MessagesSent}"),
-        MatomoCallKind.HubInvocation when hit.MessagesReceived > 0
-            => string.Create(CultureInfo.InvariantCulture, $"in={hit.MessagesReceived} out={hit.MessagesSent}"),
-        _ => null,
+        MatomoCallKind.ClientStreaming or MatomoCallKind.ServerStreaming or MatomoCallKind.DuplexStreaming or MatomoCallKind.HubStream => true,
+        MatomoCallKind.HubInvocation => hit.MessagesReceived > 0,
+        _ => false,
     };
 
-    /// <summary>The hit's URL, clipped to Matomo's limit and percent-encoded: cached per path, scheme and host.</summary>
-    private ReadOnlySpan<byte> UrlFor(MatomoHit hit)
-    {
-        var key = _baseUrl is not null
-            ? new UrlKey(_baseUrl, string.Empty, hit.UrlPath)
-            : new UrlKey(
-                _options.AssumeHttps || hit.Caller.Scheme is "https" ? "https://" : "http://",
-                string.IsNullOrEmpty(hit.Caller.Host) ? "localhost" : hit.Caller.Host,
-                hit.UrlPath);
-        return _urls.Get(key, key.Length, static k => TextSanitizer.Clip(k.Origin + k.Host + k.Path, Limits.Url));
-    }
+    /// <summary>What the hit's URL is made of: the configured base URL, or the caller's scheme and host; then the path.</summary>
+    private UrlKey UrlKeyFor(MatomoHit hit, in MatomoCallerInfo caller) => _baseUrl is not null
+        ? new UrlKey(_baseUrl, string.Empty, hit.UrlPath)
+        : new UrlKey(
+            _options.AssumeHttps || caller.Scheme is "https" ? "https://" : "http://",
+            string.IsNullOrEmpty(caller.Host) ? "localhost" : caller.Host,
+            hit.UrlPath);
 
     private string OutcomeText(MatomoOutcome outcome)
     {
-        if (outcome.Code is null)
+        if (outcome.Code is not { } code)
         {
             return outcome.Name ?? string.Empty;
+        }
+
+        if (_lastOutcome is { } last && ReferenceEquals(outcome.Name, last.Name) && code == last.Code)
+        {
+            return last.Text;
         }
 
         if (!_outcomes.TryGetValue(outcome, out var text))
@@ -445,6 +494,7 @@ internal sealed class HitEncoder
             _outcomes[outcome] = text;
         }
 
+        _lastOutcome = (outcome.Name, code, text);
         return text;
     }
 
@@ -506,8 +556,20 @@ internal sealed class HitEncoder
         query.Add(name, value);
     }
 
-    /// <summary><see cref="Add(QueryWriter, string, ReadOnlySpan{char})"/> for a value cached percent-encoded.</summary>
-    private void AddCached(QueryWriter query, string name, ReadOnlySpan<byte> escaped)
+    /// <summary><see cref="Add(QueryWriter, string, ReadOnlySpan{char})"/> for a built-in name, given pre-encoded.</summary>
+    private void Add(QueryWriter query, ReadOnlySpan<byte> name, ReadOnlySpan<char> value)
+    {
+        if (TakeExtra(name) is { } extra)
+        {
+            query.Add(name, extra);
+            return;
+        }
+
+        query.Add(name, value);
+    }
+
+    /// <summary><see cref="Add(QueryWriter, ReadOnlySpan{byte}, ReadOnlySpan{char})"/> for a value already percent-encoded.</summary>
+    private void AddCached(QueryWriter query, ReadOnlySpan<byte> name, ReadOnlySpan<byte> escaped)
     {
         if (TakeExtra(name) is { } extra)
         {
@@ -516,6 +578,22 @@ internal sealed class HitEncoder
         }
 
         query.AddEncoded(name, escaped);
+    }
+
+    /// <summary><see cref="TakeExtra(string)"/> for a built-in name (ASCII, not a dimension).</summary>
+    private string? TakeExtra(ReadOnlySpan<byte> name)
+    {
+        for (var i = 0; i < _extras.Count; i++)
+        {
+            if (Ascii.Equals(_extras[i].Key, name))
+            {
+                var value = _extras[i].Value;
+                _extras.RemoveAt(i);
+                return value;
+            }
+        }
+
+        return null;
     }
 
     private string? TakeExtra(string name)
@@ -531,24 +609,13 @@ internal sealed class HitEncoder
         return name.StartsWith("dimension", StringComparison.Ordinal) ? TextSanitizer.ForDimension(value) : value;
     }
 
-    private void AddOptional(QueryWriter query, string name, string? value)
-    {
-        if (!string.IsNullOrEmpty(value))
-        {
-            Add(query, name, TextSanitizer.Clip(value, Limits.ParameterValue));
-        }
-    }
-
-    private void AddOptional(QueryWriter query, string name, string? value, EncodedCache<string> cache)
-    {
-        if (!string.IsNullOrEmpty(value))
-        {
-            AddCached(query, name, cache.Get(value, value.Length, static v => TextSanitizer.Clip(v, Limits.ParameterValue)));
-        }
-    }
-
     private bool IsEvent()
     {
+        if (_extras.Count == 0)
+        {
+            return false;
+        }
+
         var category = IndexOfExtra("e_c");
         var action = IndexOfExtra("e_a");
         return category >= 0 && action >= 0

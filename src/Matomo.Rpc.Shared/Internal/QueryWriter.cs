@@ -47,6 +47,50 @@ internal readonly struct QueryWriter
         _buffer.Advance(escaped.Length);
     }
 
+    // The built-in parameters' names are given pre-encoded (a u8 literal of unreserved characters, e.g. "cid"u8): they
+    // are copied, not escaped, for every hit.
+
+    /// <summary><see cref="Add(string, ReadOnlySpan{char})"/> with a name given as its percent-encoded bytes.</summary>
+    public void Add(ReadOnlySpan<byte> encodedName, ReadOnlySpan<char> value)
+    {
+        StartParameter(encodedName);
+        Escape(_buffer, value);
+    }
+
+    /// <summary>
+    /// <see cref="AddEncoded(string, ReadOnlySpan{byte})"/> with a name given as its percent-encoded bytes: the
+    /// separator, the name, '=' and the value in one copy.
+    /// </summary>
+    public void AddEncoded(ReadOnlySpan<byte> encodedName, ReadOnlySpan<byte> escaped)
+    {
+        var span = _buffer.GetSpan(encodedName.Length + escaped.Length + 2);
+        var at = 0;
+        if (_buffer.Written - _start > 1)
+        {
+            span[at++] = (byte)'&';
+        }
+
+        encodedName.CopyTo(span[at..]);
+        at += encodedName.Length;
+        span[at++] = (byte)'=';
+        escaped.CopyTo(span[at..]);
+        _buffer.Advance(at + escaped.Length);
+    }
+
+    /// <summary><see cref="AddUtf8(string, ReadOnlySpan{byte})"/> with a name given as its percent-encoded bytes.</summary>
+    public void AddUtf8(ReadOnlySpan<byte> encodedName, ReadOnlySpan<byte> utf8)
+    {
+        StartParameter(encodedName);
+        EscapeUtf8(_buffer, utf8);
+    }
+
+    /// <summary>Appends bytes that are already a valid, percent-encoded part of the query, separators included.</summary>
+    public void AddRaw(ReadOnlySpan<byte> encoded)
+    {
+        encoded.CopyTo(_buffer.GetSpan(encoded.Length));
+        _buffer.Advance(encoded.Length);
+    }
+
     /// <summary>Writes a value given as valid UTF-8 (what Utf8JsonWriter writes), percent-encoding its bytes.</summary>
     public void AddUtf8(string name, ReadOnlySpan<byte> utf8)
     {
@@ -167,6 +211,21 @@ internal readonly struct QueryWriter
         Escape(_buffer, name);
         _buffer.GetSpan(1)[0] = (byte)'=';
         _buffer.Advance(1);
+    }
+
+    private void StartParameter(ReadOnlySpan<byte> encodedName)
+    {
+        var span = _buffer.GetSpan(encodedName.Length + 2);
+        var at = 0;
+        if (_buffer.Written - _start > 1)
+        {
+            span[at++] = (byte)'&';
+        }
+
+        encodedName.CopyTo(span[at..]);
+        at += encodedName.Length;
+        span[at++] = (byte)'=';
+        _buffer.Advance(at);
     }
 
     private static ReadOnlySpan<byte> HexUpper => "0123456789ABCDEF"u8;
