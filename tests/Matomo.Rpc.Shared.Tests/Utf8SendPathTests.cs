@@ -6,6 +6,7 @@ using System.Text.Json;
 using Matomo.Rpc.Internal;
 using Matomo.Rpc.Shared.Tests.Oracle;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Matomo.Rpc.Shared.Tests;
 
@@ -240,6 +241,209 @@ public class Utf8SendPathTests
 
         Assert.That(pending.Select(p => p.Query), Is.EqualTo(expected));
     }
+
+    // The encoder finds a caller's and an action's bytes by the references of their strings (CallerFragments,
+    // ActionFragments) and keeps the last built-in cvar and outcome text: the tests below reuse the same objects across
+    // what must change the bytes, so that a stale fast path shows as a difference from the oracle.
+
+    [Test]
+    public void Encode_SameCallerObjectsAcrossMidnight_VisitorIdOfEachHitsDayLikeTheStringEncoder()
+    {
+        using var harness = new TrackerHarness(
+            o => o.VisitorIdentity = MatomoVisitorIdentity.Hashed,
+            new FakeTimeProvider(new DateTimeOffset(2026, 1, 2, 23, 59, 59, TimeSpan.Zero)));
+        var (encoder, oracle) = Encoders(harness);
+        using var buffer = new HitBuffer();
+        var caller = new MatomoCallerInfo { RemoteAddress = IPAddress.Parse("203.0.113.7"), UserAgent = "agent/1", Language = "de", Host = "h" };
+        var before = harness.Hit(caller: caller, duration: TimeSpan.FromMilliseconds(200));
+        var after = harness.Hit(caller: caller, duration: TimeSpan.FromSeconds(1));
+
+        // Out of order too: a hit of the day before, encoded after one of the new day.
+        foreach (var (hit, what) in new[] { (before, "day 1"), (after, "day 2"), (before, "day 1 again"), (after, "day 2 again") })
+        {
+            AssertSame(encoder, oracle, buffer, hit, what);
+        }
+
+        Assert.That(Cid(encoder.Encode(after)), Is.Not.EqualTo(Cid(encoder.Encode(before))), "the visitor id changes with the day");
+    }
+
+    [Test]
+    public void Encode_CallersSharingAllButOneFieldsObjects_EachCallersOwnBytesLikeTheStringEncoder()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
+            o.TokenAuth = "0123456789abcdef0123456789abcdef";
+        });
+        var (encoder, oracle) = Encoders(harness);
+        using var buffer = new HitBuffer();
+        var agent = "grpc-dotnet/2.80.0 (.NET 10.0.0; linux; x64)";
+        var language = "en-US";
+        var address = IPAddress.Parse("203.0.113.1");
+
+        // Groups of 100 callers that differ in one field only (more than the slots: callers of a group share slots).
+        var callers = Enumerable.Range(0, 100).SelectMany(i => new MatomoCallerInfo[]
+        {
+            new() { UserAgent = agent, Language = language, RemoteAddress = new IPAddress(0x0100000A + (i << 8)) },
+            new() { UserAgent = agent, Language = language, RemoteAddress = address, VisitorKey = "key-" + i },
+            new() { UserAgent = agent, Language = "l" + i, RemoteAddress = address },
+            new() { UserAgent = "agent/" + i, Language = language, RemoteAddress = address },
+        }).ToArray();
+        var cids = new HashSet<string>();
+
+        for (var round = 0; round < 3; round++)
+        {
+            for (var i = 0; i < callers.Length; i++)
+            {
+                var hit = harness.Hit(caller: callers[i]);
+
+                AssertSame(encoder, oracle, buffer, hit, $"round {round}, caller {i}");
+                cids.Add(Cid(encoder.Encode(hit)));
+            }
+        }
+
+        // The language is not part of the visitor id: the callers that differ only in it are one visitor.
+        Assert.That(cids, Has.Count.EqualTo(301), "every other caller is its own visitor");
+    }
+
+    [Test]
+    public void Encode_AddressObjectChangedInPlace_BytesOfItsNewValueLikeTheStringEncoder()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
+            o.TokenAuth = "0123456789abcdef0123456789abcdef";
+        });
+        var (encoder, oracle) = Encoders(harness);
+        using var buffer = new HitBuffer();
+        var address = IPAddress.Parse("fe80::1%1");
+        var caller = new MatomoCallerInfo { UserAgent = "agent", RemoteAddress = address };
+        var first = harness.Hit(caller: caller);
+        var firstQuery = encoder.Encode(first);
+
+        address.ScopeId = 2;
+        var second = harness.Hit(caller: caller);
+
+        AssertSame(encoder, oracle, buffer, second, "scope 2");
+        Assert.That(encoder.Encode(second), Does.Contain("cip=fe80%3A%3A1%252"));
+        Assert.That(Cid(encoder.Encode(second)), Is.Not.EqualTo(Cid(firstQuery)));
+    }
+
+    [Test]
+    public void Encode_MoreActionsThanSlotsAndCachesHold_EachActionsOwnUrlAndNameLikeTheStringEncoder()
+    {
+        using var harness = new TrackerHarness();
+        var (encoder, oracle) = Encoders(harness);
+        using var buffer = new HitBuffer();
+        var caller = TrackerHarness.DefaultCaller;
+
+        // More than the 64 slots and the 4,096 entries of the value-keyed caches; then the first ones again, whose slots
+        // and cache entries were taken by others in between.
+        for (var i = 0; i < 4_200; i++)
+        {
+            AssertSame(encoder, oracle, buffer, harness.Hit(action: "svc/A" + i, caller: caller), $"action {i}");
+        }
+
+        for (var i = 0; i < 200; i++)
+        {
+            AssertSame(encoder, oracle, buffer, harness.Hit(action: "svc/A" + i, caller: caller), $"action {i} again");
+        }
+    }
+
+    [Test]
+    public void Encode_OneActionUnderManyPathsAndHosts_EachHitsOwnUrlLikeTheStringEncoder()
+    {
+        using var harness = new TrackerHarness();
+        var (encoder, oracle) = Encoders(harness);
+        using var buffer = new HitBuffer();
+        var paths = Enumerable.Range(0, 100).Select(i => "/items/" + i).ToArray();
+        var hosts = Enumerable.Range(0, 100).Select(i => "h" + i).ToArray();
+
+        // The same action name object with other paths, then with other hosts (the HTTP adapter's case).
+        for (var round = 0; round < 2; round++)
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                AssertSame(encoder, oracle, buffer, HitAt(harness, paths[i], "api.example.org"), $"path {i}");
+                AssertSame(encoder, oracle, buffer, HitAt(harness, "/items", hosts[i]), $"host {i}");
+            }
+        }
+    }
+
+    [Test]
+    public void Encode_RecurringCallerObjectsBeyondSlotsAndCaches_BytesEqualTheStringEncoder()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
+            o.TokenAuth = "0123456789abcdef0123456789abcdef";
+            o.IpMaskBytes = 1;
+        });
+        var (encoder, oracle) = Encoders(harness);
+        using var buffer = new HitBuffer();
+        var random = new Random(1313);
+
+        // 1,500 callers (more than the 64 slots and the 1,024-entry caches), the same objects coming back in random order.
+        var callers = Enumerable.Range(0, 1_500).Select(i => new MatomoCallerInfo
+        {
+            UserAgent = "agent/" + (i % 1_100),
+            Language = "l" + (i % 30),
+            RemoteAddress = new IPAddress(0x0100000A + (i << 8)),
+            Host = "h" + (i % 3),
+        }).ToArray();
+
+        for (var i = 0; i < 6_000; i++)
+        {
+            AssertSame(encoder, oracle, buffer, harness.Hit(caller: callers[random.Next(callers.Length)]), $"hit {i}");
+        }
+    }
+
+    [Test]
+    public void Encode_AlternatingOutcomesKindsAndSampleRates_EachHitsOwnCvarLikeTheStringEncoder()
+    {
+        // Every call of the sampled action is kept (the source draws 0), and its hits record the rate.
+        using var harness = new TrackerHarness(o => o.Sampling.Actions["svc/Sampled"] = 0.5, samples: new SampleSource(() => 0));
+        var (encoder, oracle) = Encoders(harness);
+        using var buffer = new HitBuffer();
+        const string name = "Status";
+        MatomoCallKind[] kinds = [MatomoCallKind.Unary, MatomoCallKind.HubInvocation, MatomoCallKind.Http];
+
+        // One thing changes from a hit to the next, in turn: the sample rate, the outcome (the same name object with
+        // another code; more codes than the outcome texts cache holds), the kind.
+        var (sampled, code, kind) = (false, 0, 0);
+        for (var i = 0; i < 3_300; i++)
+        {
+            switch (i % 3)
+            {
+                case 0:
+                    sampled = !sampled;
+                    break;
+                case 1:
+                    code++;
+                    break;
+                default:
+                    kind = (kind + 1) % kinds.Length;
+                    break;
+            }
+
+            var outcome = code % 4 == 0 ? MatomoOutcome.Ok : new MatomoOutcome(name, code);
+            var hit = harness.Hit(action: sampled ? "svc/Sampled" : "svc/All", kind: kinds[kind], outcome: outcome);
+
+            AssertSame(encoder, oracle, buffer, hit, $"hit {i}");
+        }
+    }
+
+    private static MatomoHit HitAt(TrackerHarness harness, string path, string host)
+    {
+        var scope = harness.Tracker.StartCall("svc/Items", MatomoCallKind.Http, path)!;
+        scope.SetCaller(new MatomoCallerInfo { Host = host, Scheme = "https" });
+        harness.Time.Advance(TimeSpan.FromMilliseconds(3));
+        scope.Complete(MatomoOutcome.Ok);
+        return harness.TakeHit();
+    }
+
+    private static string Cid(string query) =>
+        query.Split('&').Single(p => p.StartsWith("cid=", StringComparison.Ordinal));
 
     private static (HitEncoder Encoder, StringHitEncoder Oracle) Encoders(TrackerHarness harness) =>
         (new HitEncoder(harness.Options, new VisitorIdGenerator(harness.Options.VisitorIdSalt), harness.CheckState, NullLogger.Instance, () => Rand),
