@@ -170,8 +170,14 @@ internal sealed class HitEncoder
 
         if (!crash)
         {
-            AddCustomVariables(query, hit);
-            AddDimensions(query, hit);
+            // The "in=N out=M" text of a streaming call, made once for both places it may go.
+            var recording = _options.Recording;
+            var messages = recording.HasFlag(MatomoRecording.CustomVariables)
+                || (recording.HasFlag(MatomoRecording.CustomDimensions) && _options.Dimensions.Messages is not null)
+                ? MessagesField(hit)
+                : null;
+            AddCustomVariables(query, hit, messages);
+            AddDimensions(query, hit, messages);
         }
 
         foreach (var (name, value) in _extras)
@@ -237,8 +243,8 @@ internal sealed class HitEncoder
             AddCached(query, "lang"u8, lang);
         }
 
-        var referrer = caller.Referrer is { } url && !_options.Privacy.KeepReferrerQuery ? WithoutQuery(url) : caller.Referrer;
-        if (!string.IsNullOrEmpty(referrer))
+        var referrer = _options.Privacy.KeepReferrerQuery ? caller.Referrer.AsSpan() : WithoutQuery(caller.Referrer.AsSpan());
+        if (!referrer.IsEmpty)
         {
             Add(query, "urlref"u8, TextSanitizer.Clip(referrer, Limits.ParameterValue));
         }
@@ -248,6 +254,12 @@ internal sealed class HitEncoder
     internal static string WithoutQuery(string url)
     {
         var end = url.AsSpan().IndexOfAny('?', '#');
+        return end < 0 ? url : url[..end];
+    }
+
+    private static ReadOnlySpan<char> WithoutQuery(ReadOnlySpan<char> url)
+    {
+        var end = url.IndexOfAny('?', '#');
         return end < 0 ? url : url[..end];
     }
 
@@ -321,7 +333,7 @@ internal sealed class HitEncoder
         query.AddEncoded("cdt"u8, _cdt);
     }
 
-    private void AddCustomVariables(QueryWriter query, MatomoHit hit)
+    private void AddCustomVariables(QueryWriter query, MatomoHit hit, string? messages)
     {
         // Most hits: the same built-in status, kind and sample rate strings as the hit before.
         if (_lastBuiltInCvar is { } last && HasOnlyBuiltInCvars(hit)
@@ -333,7 +345,6 @@ internal sealed class HitEncoder
         }
 
         _cvars.Clear();
-        string? messages = null;
         if (_options.Recording.HasFlag(MatomoRecording.CustomVariables))
         {
             _cvars.Add(new("status", OutcomeText(hit.Outcome)));
@@ -345,7 +356,6 @@ internal sealed class HitEncoder
                 _cvars.Add(new("sample", sample));
             }
 
-            messages = MessagesField(hit);
             if (messages is not null)
             {
                 _cvars.Add(new("messages", messages));
@@ -428,7 +438,7 @@ internal sealed class HitEncoder
         _options.Recording.HasFlag(MatomoRecording.CustomVariables) && hit.Fields.Count == 0 && hit.CustomVariables.Count == 0
         && hit.ErrorType is null && hit.Transport is null && !HasMessagesField(hit);
 
-    private void AddDimensions(QueryWriter query, MatomoHit hit)
+    private void AddDimensions(QueryWriter query, MatomoHit hit, string? messages)
     {
         if (!_options.Recording.HasFlag(MatomoRecording.CustomDimensions))
         {
@@ -438,7 +448,7 @@ internal sealed class HitEncoder
         var d = _options.Dimensions;
         AddDimension(query, d.Outcome, OutcomeText(hit.Outcome));
         AddDimension(query, d.CallKind, KindName(hit.Kind));
-        AddDimension(query, d.Messages, MessagesField(hit));
+        AddDimension(query, d.Messages, messages);
         AddDimension(query, d.Error, hit.ErrorType);
         AddDimension(query, d.Transport, hit.Transport);
         AddDimension(query, d.SampleRate, hit.SampleRateText);

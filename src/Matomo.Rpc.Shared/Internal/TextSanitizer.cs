@@ -19,6 +19,23 @@ internal static class TextSanitizer
         return value[..end];
     }
 
+    /// <summary><see cref="Clip(string, int)"/> for a span (no string cut out of it).</summary>
+    public static ReadOnlySpan<char> Clip(ReadOnlySpan<char> value, int max)
+    {
+        if (value.Length <= max)
+        {
+            return value;
+        }
+
+        var end = max;
+        if (char.IsHighSurrogate(value[end - 1]) && char.IsLowSurrogate(value[end]))
+        {
+            end--;
+        }
+
+        return value[..end];
+    }
+
     /// <summary>Trims and clips a value for a custom dimension, as Matomo would.</summary>
     public static string ForDimension(string value) => Clip(value.Trim(), Limits.Dimension);
 }
