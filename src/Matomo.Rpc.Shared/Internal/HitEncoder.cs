@@ -1,9 +1,7 @@
-using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
 namespace Matomo.Rpc.Internal;
@@ -12,32 +10,28 @@ namespace Matomo.Rpc.Internal;
 /// Turns a <see cref="MatomoHit"/> into the query string Matomo stores, exactly as MATOMO.md describes. Runs on the
 /// sender's thread, never on a call's path. Not thread-safe (one per sender).
 /// The query is written as percent-encoded UTF-8 straight into the batch's <see cref="HitBuffer"/>, with no string per
-/// parameter; what is the same for many hits (an action's URL and name, a caller's user agent and language, a masked
-/// address, an outcome's text) is encoded once and cached, within bounds.
+/// parameter; the built-in parameters' names are pre-encoded, and what is the same for many hits is encoded once and
+/// cached, within bounds: an action's URL and name (<see cref="ActionFragments"/>), a caller's user agent, language,
+/// masked address and visitor id (<see cref="CallerFragments"/>), the built-in custom variables
+/// (<see cref="CustomVariablesWriter"/>), an outcome's text, the second's <c>cdt</c>.
 /// </summary>
-// The JSON writer and the scratch buffer hold no unmanaged resource: dropping them with the encoder is enough.
-#pragma warning disable CA1001
 internal sealed class HitEncoder
-#pragma warning restore CA1001
 {
     /// <summary>The parameters that name the visitor; a crash hit keeps them so it lands on its call's visitor.</summary>
     private static readonly string[] VisitorParameters = ["uid", "cid", "_id"];
 
     private static ReadOnlySpan<byte> HexLower => "0123456789abcdef"u8;
 
-    // Outcomes and built-in custom variables: few in practice, bounded anyway.
-    private const int CallerCacheSize = 1024;
+    // Outcome texts: few in practice, bounded anyway.
+    private const int OutcomeCacheSize = 1024;
 
     private readonly MatomoOptions _options;
     private readonly VisitorIdGenerator _visitorIds;
-    private readonly ILogger _logger;
     private readonly Func<uint> _rand;
     private readonly string? _baseUrl;
     private readonly bool _withToken;
     private readonly TrackingState _state;
-    private readonly ArrayBufferWriter<byte> _json = new(256);
-    private readonly Utf8JsonWriter _jsonWriter;
-    private readonly string[] _slotNames;
+    private readonly CustomVariablesWriter _cvars;
     private readonly ActionFragments _actions = new();
     private readonly CallerFragments _callers;
     private readonly Dictionary<MatomoOutcome, string> _outcomes = [];
@@ -47,15 +41,8 @@ internal sealed class HitEncoder
     private readonly byte[] _transport;
     private HitBuffer? _scratch;
     private readonly List<KeyValuePair<string, string>> _extras = new(8);
-    private readonly List<KeyValuePair<string, string>> _cvars = new(8);
-    private bool _slotsExceededLogged;
 
-    // Most hits carry only the built-in custom variables (status, kind, maybe the sample rate), whose cvar is the same
-    // for every call with that outcome and kind: it is written and percent-encoded once. And cdt changes once a second.
-    private readonly Dictionary<(string Status, string Kind, string? Sample), byte[]> _builtInCvars = [];
-
-    // The last built-in cvar and outcome text, found by reference (the strings are the same objects from hit to hit).
-    private (string Status, string Kind, string? Sample, byte[] Escaped)? _lastBuiltInCvar;
+    // The last outcome's text, found by reference (the name is the same object from hit to hit). cdt changes once a second.
     private (string Name, int Code, string Text)? _lastOutcome;
     private long _cdtSecond = long.MinValue;
     private byte[] _cdt = [];
@@ -65,18 +52,12 @@ internal sealed class HitEncoder
         _state = state;
         _options = options;
         _visitorIds = visitorIds;
-        _logger = logger;
+        _cvars = new CustomVariablesWriter(options.CustomVariableSlots, logger);
         _rand = rand ?? (() => (uint)Random.Shared.Next());
         _transport = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"idsite={options.SiteId}&rec=1&apiv=1&rand="));
         _callers = new CallerFragments(visitorIds, options.IpMaskBytes);
         _baseUrl = string.IsNullOrEmpty(options.BaseUrl) ? null : options.BaseUrl.TrimEnd('/');
         _withToken = !string.IsNullOrEmpty(options.TokenAuth);
-        _jsonWriter = new Utf8JsonWriter(_json);
-        _slotNames = new string[Math.Max(0, options.CustomVariableSlots)];
-        for (var i = 0; i < _slotNames.Length; i++)
-        {
-            _slotNames[i] = (i + 1).ToString(CultureInfo.InvariantCulture);
-        }
     }
 
     public static string KindName(MatomoCallKind kind) => kind switch
@@ -172,11 +153,11 @@ internal sealed class HitEncoder
         {
             // The "in=N out=M" text of a streaming call, made once for both places it may go.
             var recording = _options.Recording;
-            var messages = recording.HasFlag(MatomoRecording.CustomVariables)
-                || (recording.HasFlag(MatomoRecording.CustomDimensions) && _options.Dimensions.Messages is not null)
+            var builtInCvars = recording.HasFlag(MatomoRecording.CustomVariables);
+            var messages = builtInCvars || (recording.HasFlag(MatomoRecording.CustomDimensions) && _options.Dimensions.Messages is not null)
                 ? MessagesField(hit)
                 : null;
-            AddCustomVariables(query, hit, messages);
+            _cvars.Write(query, hit, builtInCvars ? OutcomeText(hit.Outcome) : null, messages);
             AddDimensions(query, hit, messages);
         }
 
@@ -333,111 +314,6 @@ internal sealed class HitEncoder
         query.AddEncoded("cdt"u8, _cdt);
     }
 
-    private void AddCustomVariables(QueryWriter query, MatomoHit hit, string? messages)
-    {
-        // Most hits: the same built-in status, kind and sample rate strings as the hit before.
-        if (_lastBuiltInCvar is { } last && HasOnlyBuiltInCvars(hit)
-            && ReferenceEquals(KindName(hit.Kind), last.Kind) && ReferenceEquals(hit.SampleRateText, last.Sample)
-            && ReferenceEquals(OutcomeText(hit.Outcome), last.Status))
-        {
-            query.AddEncoded("cvar"u8, last.Escaped);
-            return;
-        }
-
-        _cvars.Clear();
-        if (_options.Recording.HasFlag(MatomoRecording.CustomVariables))
-        {
-            _cvars.Add(new("status", OutcomeText(hit.Outcome)));
-            _cvars.Add(new("kind", KindName(hit.Kind)));
-
-            // Third, before the optional fields, so that the slots there are keep it: a report is scaled by it.
-            if (hit.SampleRateText is { } sample)
-            {
-                _cvars.Add(new("sample", sample));
-            }
-
-            if (messages is not null)
-            {
-                _cvars.Add(new("messages", messages));
-            }
-
-            if (hit.ErrorType is { } error)
-            {
-                _cvars.Add(new("error", error));
-            }
-
-            if (hit.Transport is { } transport)
-            {
-                _cvars.Add(new("transport", transport));
-            }
-
-            _cvars.AddRange(hit.Fields);
-        }
-
-        _cvars.AddRange(hit.CustomVariables);
-        if (_cvars.Count == 0)
-        {
-            return;
-        }
-
-        // Only the built-in status, kind and sample rate: the same bytes for every such hit, encoded once.
-        (string, string, string?) builtIn = default;
-        var cacheable = _cvars.Count <= 3 && HasOnlyBuiltInCvars(hit);
-        if (cacheable)
-        {
-            builtIn = (_cvars[0].Value, _cvars[1].Value, _cvars.Count == 3 ? _cvars[2].Value : null);
-            if (_builtInCvars.TryGetValue(builtIn, out var cached))
-            {
-                _lastBuiltInCvar = (builtIn.Item1, builtIn.Item2, builtIn.Item3, cached);
-                query.AddEncoded("cvar"u8, cached);
-                return;
-            }
-        }
-
-        var slots = _options.CustomVariableSlots;
-        if (_cvars.Count > slots && !_slotsExceededLogged)
-        {
-            _slotsExceededLogged = true;
-            Log.CustomVariableSlotsExceeded(_logger, slots);
-        }
-
-        // One writer, reset per hit (also after a hit that failed half-way): its bytes are percent-encoded as they are.
-        _json.ResetWrittenCount();
-        var writer = _jsonWriter;
-        writer.Reset(_json);
-        writer.WriteStartObject();
-        for (var i = 0; i < _cvars.Count && i < slots; i++)
-        {
-            writer.WriteStartArray(_slotNames[i]);
-            writer.WriteStringValue(TextSanitizer.Clip(_cvars[i].Key, Limits.CustomVariable));
-            writer.WriteStringValue(TextSanitizer.Clip(_cvars[i].Value, Limits.CustomVariable));
-            writer.WriteEndArray();
-        }
-
-        writer.WriteEndObject();
-        writer.Flush();
-        if (cacheable)
-        {
-            var escaped = new ArrayBufferWriter<byte>(_json.WrittenCount * 3);
-            QueryWriter.EscapeUtf8(escaped, _json.WrittenSpan);
-            if (_builtInCvars.Count >= CallerCacheSize)
-            {
-                _builtInCvars.Clear();
-            }
-
-            var bytes = escaped.WrittenSpan.ToArray();
-            _builtInCvars[builtIn] = bytes;
-            _lastBuiltInCvar = (_cvars[0].Value, _cvars[1].Value, builtIn.Item3, bytes);
-        }
-
-        query.AddUtf8("cvar"u8, _json.WrittenSpan);
-    }
-
-    /// <summary>Whether the hit's custom variables are only the built-in status, kind and sample rate.</summary>
-    private bool HasOnlyBuiltInCvars(MatomoHit hit) =>
-        _options.Recording.HasFlag(MatomoRecording.CustomVariables) && hit.Fields.Count == 0 && hit.CustomVariables.Count == 0
-        && hit.ErrorType is null && hit.Transport is null && !HasMessagesField(hit);
-
     private void AddDimensions(QueryWriter query, MatomoHit hit, string? messages)
     {
         if (!_options.Recording.HasFlag(MatomoRecording.CustomDimensions))
@@ -462,15 +338,13 @@ internal sealed class HitEncoder
         }
     }
 
-    private static string? MessagesField(MatomoHit hit) => HasMessagesField(hit)
-        ? string.Create(CultureInfo.InvariantCulture, $"in={hit.MessagesReceived} out={hit.MessagesSent}")
-        : null;
-
-    private static bool HasMessagesField(MatomoHit hit) => hit.Kind switch
+    private static string? MessagesField(MatomoHit hit) => hit.Kind switch
     {
-        MatomoCallKind.ClientStreaming or MatomoCallKind.ServerStreaming or MatomoCallKind.DuplexStreaming or MatomoCallKind.HubStream => true,
-        MatomoCallKind.HubInvocation => hit.MessagesReceived > 0,
-        _ => false,
+        MatomoCallKind.ClientStreaming or MatomoCallKind.ServerStreaming or MatomoCallKind.DuplexStreaming or MatomoCallKind.HubStream
+            => string.Create(CultureInfo.InvariantCulture, $"in={hit.MessagesReceived} out={hit.MessagesSent}"),
+        MatomoCallKind.HubInvocation when hit.MessagesReceived > 0
+            => string.Create(CultureInfo.InvariantCulture, $"in={hit.MessagesReceived} out={hit.MessagesSent}"),
+        _ => null,
     };
 
     /// <summary>What the hit's URL is made of: the configured base URL, or the caller's scheme and host; then the path.</summary>
@@ -496,7 +370,7 @@ internal sealed class HitEncoder
         if (!_outcomes.TryGetValue(outcome, out var text))
         {
             text = outcome.ToString();
-            if (_outcomes.Count >= CallerCacheSize)
+            if (_outcomes.Count >= OutcomeCacheSize)
             {
                 _outcomes.Clear();
             }
