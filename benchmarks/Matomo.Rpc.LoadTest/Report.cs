@@ -107,6 +107,8 @@ internal static class Report
                 failedCalls = m.FailedCalls,
                 roundCallsPerSecond = m.RoundCallsPerSecond.Select(v => Math.Round(v, 1)),
                 roundThroughputRatios = m.RoundRatios,
+                roundCpuMicrosPerCall = m.RoundCpuMicrosPerCall.Select(v => Math.Round(v, 2)),
+                roundGcPauseMsPerSecond = m.RoundGcPauseMsPerSecond.Select(v => Math.Round(v, 1)),
                 medianRoundThroughputRatio = Median(m.RoundRatios),
                 hits = m.Mode.UsesMatomoRpc()
                     ? new { callsMade = m.CallsMade, queued = m.Queued, sent = m.Sent, storedByStandIn = m.StoredHits, dropped = m.Dropped, rejected = m.Rejected, retried = m.Retried }
@@ -209,6 +211,8 @@ internal static class Report
             MeasuredCalls = calls,
             FailedCalls = slots.Sum(s => s.FailedCalls),
             RoundCallsPerSecond = [.. slots.OrderBy(s => s.Round).Select(s => s.CallsPerSecond)],
+            RoundCpuMicrosPerCall = [.. slots.OrderBy(s => s.Round).Select(s => s.CpuSeconds * 1e6 / Math.Max(1, s.MeasuredCalls))],
+            RoundGcPauseMsPerSecond = [.. slots.OrderBy(s => s.Round).Select(s => s.GcPauseSeconds * 1000 / s.MeasuredSeconds)],
             CallsMade = slots.Sum(s => s.CallsMade),
             Queued = slots.Sum(s => s.Tracking?.Queued ?? 0),
             Sent = slots.Sum(s => s.Tracking?.Sent ?? 0),
@@ -264,6 +268,10 @@ internal static class Report
         public required long FailedCalls { get; init; }
 
         public required double[] RoundCallsPerSecond { get; init; }
+
+        public required double[] RoundCpuMicrosPerCall { get; init; }
+
+        public required double[] RoundGcPauseMsPerSecond { get; init; }
 
         public double[] RoundRatios { get; init; } = [];
 
