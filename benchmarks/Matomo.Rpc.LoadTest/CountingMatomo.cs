@@ -29,7 +29,7 @@ internal sealed class CountingMatomo : IAsyncDisposable
     private const int MaxBodyBytes = 64 * 1024 * 1024;
 
     private readonly Socket _listener;
-    private readonly CancellationTokenSource _stop = new();
+    private volatile bool _stopped;
     private readonly HashSet<Socket> _sockets = [];
     private readonly Thread _accepting;
     private long _hits;
@@ -62,7 +62,7 @@ internal sealed class CountingMatomo : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
-        _stop.Cancel();
+        _stopped = true;
         _listener.Dispose();
         lock (_sockets)
         {
@@ -73,7 +73,6 @@ internal sealed class CountingMatomo : IAsyncDisposable
         }
 
         _accepting.Join(TimeSpan.FromSeconds(5));
-        _stop.Dispose();
         return ValueTask.CompletedTask;
     }
 
@@ -179,7 +178,7 @@ internal sealed class CountingMatomo : IAsyncDisposable
                 socket.NoDelay = true;
                 lock (_sockets)
                 {
-                    if (_stop.IsCancellationRequested)
+                    if (_stopped)
                     {
                         socket.Dispose();
                         return;

@@ -45,10 +45,10 @@ internal sealed class StandInClient : IAsyncDisposable
         };
 
         // The child stands for a Matomo on another machine, but runs on the load's cores: it is made as cheap as it can
-        // be, whatever the mode (modes 1 and 6 do not use it; it idles). Its thread pool does not spin waiting for work
-        // (a request arrives every millisecond or so, and each wake-up would otherwise spin tens of microseconds), and
-        // it collects with the workstation GC, without background GC threads (it keeps nothing between requests in
-        // mode 7). The load-test process itself is left as an app runs: these settings are not applied to it.
+        // be, whatever the mode (modes 1 and 6 do not use it; it idles). The stand-in's thread pool (Kestrel) does not
+        // spin waiting for work (a request arrives every few milliseconds, and each wake-up would otherwise spin), and
+        // the process collects with the workstation GC, without background GC threads. The load-test process itself is
+        // left as an app runs: these settings are not applied to it.
         start.Environment["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0";
         start.Environment["DOTNET_gcServer"] = "0";
         start.Environment["DOTNET_gcConcurrent"] = "0";
