@@ -13,19 +13,13 @@ namespace Matomo.Rpc.Internal;
 /// </summary>
 internal sealed class ActionFragments
 {
-    private const int SlotCount = 64;
+    // A server keeps a header's string per pooled stream, so a caller may come as a few sets of objects: room for many,
+    // each slot made when first used.
+    private const int SlotCount = 1024;
 
-    private readonly Slot[] _slots = new Slot[SlotCount];
+    private readonly Slot?[] _slots = new Slot?[SlotCount];
     private readonly EncodedCache<UrlKey> _urls = new(Limits.ActionCacheSize);
     private readonly EncodedCache<string> _names = new(Limits.ActionCacheSize);
-
-    public ActionFragments()
-    {
-        for (var i = 0; i < _slots.Length; i++)
-        {
-            _slots[i] = new Slot();
-        }
-    }
 
     /// <summary>
     /// The slot holding the encoded <c>url</c> (<paramref name="url"/>, clipped to Matomo's limit) and
@@ -38,7 +32,7 @@ internal sealed class ActionFragments
             RuntimeHelpers.GetHashCode(url.Host),
             RuntimeHelpers.GetHashCode(url.Path),
             RuntimeHelpers.GetHashCode(actionName));
-        var slot = _slots[hash & (SlotCount - 1)];
+        var slot = _slots[hash & (SlotCount - 1)] ??= new Slot();
         if (slot.Origin is not null && ReferenceEquals(slot.Path, url.Path) && ReferenceEquals(slot.ActionName, actionName)
             && ReferenceEquals(slot.Host, url.Host) && ReferenceEquals(slot.Origin, url.Origin))
         {

@@ -20,9 +20,11 @@ internal sealed class CallerFragments
 {
     // Callers a backend sees over and over; a value is cached only when it is not longer than Matomo keeps.
     private const int CacheSize = 1024;
-    private const int SlotCount = 64;
+    // A server keeps a header's string per pooled stream, so a caller may come as a few sets of objects: room for many,
+    // each slot made when first used.
+    private const int SlotCount = 1024;
 
-    private readonly Slot[] _slots = new Slot[SlotCount];
+    private readonly Slot?[] _slots = new Slot?[SlotCount];
     private readonly EncodedCache<string> _userAgents = new(CacheSize);
     private readonly EncodedCache<string> _languages = new(CacheSize);
     private readonly EncodedCache<IPAddress> _addresses = new(CacheSize);
@@ -35,10 +37,6 @@ internal sealed class CallerFragments
         _visitorIds = visitorIds;
         _ipMaskBytes = ipMaskBytes;
         _maskedText = address => HitEncoder.Mask(address, _ipMaskBytes).ToString();
-        for (var i = 0; i < _slots.Length; i++)
-        {
-            _slots[i] = new Slot();
-        }
     }
 
     /// <summary>The slot of <paramref name="caller"/>, filled with its <c>ua</c> and <c>lang</c>; valid until the next call.</summary>
@@ -50,7 +48,7 @@ internal sealed class CallerFragments
             RuntimeHelpers.GetHashCode(caller.Language),
             RuntimeHelpers.GetHashCode(caller.VisitorKey),
             address);
-        var slot = _slots[hash & (SlotCount - 1)];
+        var slot = _slots[hash & (SlotCount - 1)] ??= new Slot();
         if (slot.Filled && ReferenceEquals(slot.UserAgent, caller.UserAgent) && ReferenceEquals(slot.Language, caller.Language)
             && ReferenceEquals(slot.VisitorKey, caller.VisitorKey) && slot.Address == address)
         {
