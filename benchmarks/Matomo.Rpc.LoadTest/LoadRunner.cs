@@ -26,9 +26,13 @@ internal static class LoadRunner
         var started = Stopwatch.StartNew();
         Console.WriteLine("  round 0 (warm-up, not counted)");
         // Round 0 warms every mode up (JIT, tiering, pools, connections) and is not counted.
+        // Each counted round starts one mode further (1 6 7, 6 7 1, 7 1 6, ...): every mode takes every place in the order
+        // alike, so that what the slot before leaves behind (its garbage, its sockets, the child's GC after counting)
+        // does not always fall on the same mode.
         for (var round = 0; round <= settings.Rounds; round++)
         {
-            foreach (var mode in settings.Modes)
+            var shift = round == 0 ? 0 : (round - 1) % settings.Modes.Count;
+            foreach (var mode in settings.Modes.Skip(shift).Concat(settings.Modes.Take(shift)))
             {
                 var result = await RunSlotAsync(mode, round, round == 0 ? settings with { Seconds = 1, WarmupSeconds = 2 } : settings, standIn);
                 if (round == 0)
@@ -39,7 +43,12 @@ internal static class LoadRunner
                 results.Add(result);
                 Console.WriteLine($"  round {round} {mode.Describe(),-48} {result.CallsPerSecond,9:0} calls/s  p50 {result.Latency.Percentile(0.5),7:0.00} ms  p99 {result.Latency.Percentile(0.99),7:0.00} ms"
                     + (result.FailedCalls > 0 ? $"  {result.FailedCalls} failed" : string.Empty)
-                    + (mode.UsesMatomoRpc() ? $"  GC pause {result.GcPauseSeconds * 1000 / result.MeasuredSeconds,5:0.0} ms/s" : string.Empty)
+                    + $"  GC pause {result.GcPauseSeconds * 1000 / result.MeasuredSeconds,5:0.0} ms/s"
+                    + $"  CPU {result.CpuSeconds * 1e6 / Math.Max(1, result.MeasuredCalls),5:0.0} µs/call"
+                    + (mode.UsesMatomoRpc() ? $"  endpoint {result.StandInCpuSeconds * 1e6 / Math.Max(1, result.MeasuredCalls),4:0.0} µs/call" : string.Empty)
+                    + (mode is Mode.MatomoCounting or Mode.MatomoCountingLargeBatches && result.Tracking is { } sent && sent.Sent != result.StoredHits
+                        ? $"  MISMATCH: the tracker counted {sent.Sent} sent, the endpoint {result.StoredHits}"
+                        : string.Empty)
                     + (result.SpillThreadCpuSeconds is { } spill && result.Tracking is { } t
                         ? $"  spill thread {spill * 1000 / result.MeasuredSeconds:0} ms CPU/s, kept {(double)t.Spooled / Math.Max(1, t.Spooled + t.Dropped):P0}"
                         : string.Empty));
@@ -47,6 +56,7 @@ internal static class LoadRunner
         }
 
         Console.WriteLine($"done in {started.Elapsed.TotalSeconds:0} s");
+        Console.WriteLine($"counting endpoint: {standIn.SlowBodies} bodies counted by a full JSON pass instead of its search (checked against that pass on the first 200)");
         PrintSpoolAgainstNoSpool(results);
         var report = Report.Build(settings, results, loadBefore, Report.LoadAverage());
         Console.WriteLine();

@@ -41,7 +41,9 @@ internal static class StandInProcess
                     var requests = matomo.Requests.Count + countedRequests;
                     matomo.Clear();
                     GC.Collect();
-                    answer = string.Create(CultureInfo.InvariantCulture, $"{hits} {requests}");
+                    answer = counting.Disagreement is { } disagreement
+                        ? "error " + disagreement
+                        : string.Create(CultureInfo.InvariantCulture, $"{hits} {requests} {counting.SlowBodies}");
                     break;
                 default:
                     answer = "error unknown command";

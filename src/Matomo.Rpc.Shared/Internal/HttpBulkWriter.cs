@@ -50,8 +50,9 @@ internal sealed class HttpBulkWriter : IHitWriter
 
     private async Task<SendResult> PostAsync(ArrayBufferWriter<byte> body, int count, CancellationToken cancellationToken)
     {
+        // One token for the request: the timeout's, also cancelled by the caller's (a registration, not a linked source).
         using var timeout = new CancellationTokenSource(_timeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        using var callerCancels = cancellationToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), timeout);
         using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint)
         {
             Content = new ReadOnlyMemoryContent(body.WrittenMemory) { Headers = { ContentType = JsonType } },
@@ -60,10 +61,18 @@ internal sealed class HttpBulkWriter : IHitWriter
         var client = _clients.CreateClient(MatomoTracker.HttpClientName);
         try
         {
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             var status = (int)response.StatusCode;
-            var answer = await ReadAnswerAsync(response, linked.Token).ConfigureAwait(false);
-            return Classify(response, status, answer, count);
+            var buffer = ArrayPool<byte>.Shared.Rent(MaxAnswerBytes);
+            try
+            {
+                var length = await ReadAnswerAsync(response, buffer, timeout.Token).ConfigureAwait(false);
+                return Classify(response, status, buffer.AsMemory(0, length), count);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -78,7 +87,9 @@ internal sealed class HttpBulkWriter : IHitWriter
         }
     }
 
-    private static SendResult Classify(HttpResponseMessage response, int status, string answer, int count)
+    // The answer is read as bytes (at most MaxAnswerBytes): Matomo's bulk answer is parsed from them, and a string is made
+    // only for an answer that is not JSON (its "Error:" line).
+    private static SendResult Classify(HttpResponseMessage response, int status, ReadOnlyMemory<byte> answer, int count)
     {
         switch (status)
         {
@@ -88,7 +99,7 @@ internal sealed class HttpBulkWriter : IHitWriter
                 return new SendResult(SendStatus.Queued, StatusCode: status);
             case >= 200 and < 300:
                 return ParseAnswer(answer, count, status);
-            case 500 when IsGif(answer):
+            case 500 when IsGif(answer.Span):
                 // QueuedTracking could not queue the request (its Redis or database backend is down): nothing was
                 // stored and nothing is wrong with the hits. Retry; splitting would only multiply the requests.
                 return new SendResult(SendStatus.Transient, StatusCode: status, Reason: "HTTP 500 from Matomo's queue (QueuedTracking): its backend (Redis or the database) is down");
@@ -108,11 +119,35 @@ internal sealed class HttpBulkWriter : IHitWriter
 
     // The single-hit answer: 200 with Matomo's 43-byte GIF, or 204 with no body (send_image=0, which this library never
     // sends, so it comes only from a tracker URL that carries it).
-    private static bool IsSingleHitAnswer(int status, string answer) => (status == 200 && IsGif(answer)) || (status == 204 && answer.Length == 0);
+    private static bool IsSingleHitAnswer(int status, ReadOnlyMemory<byte> answer) => (status == 200 && IsGif(answer.Span)) || (status == 204 && answer.Length == 0);
 
-    private static bool IsGif(string answer) => answer.StartsWith("GIF8", StringComparison.Ordinal);
+    private static bool IsGif(ReadOnlySpan<byte> answer) => answer.StartsWith("GIF8"u8);
 
-    private static SendResult ParseAnswer(string answer, int count, int status)
+    private static SendResult ParseAnswer(ReadOnlyMemory<byte> utf8, int count, int status)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(utf8);
+            var root = json.RootElement;
+            if (root.ValueKind == JsonValueKind.Object
+                && root.TryGetProperty("tracked"u8, out var trackedElement) && trackedElement.TryGetInt32(out var tracked))
+            {
+                var invalid = root.TryGetProperty("invalid"u8, out var invalidElement) && invalidElement.TryGetInt32(out var i) ? i : 0;
+                return new SendResult(SendStatus.Answered, tracked, invalid, status);
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        return ParseText(System.Text.Encoding.UTF8.GetString(utf8.Span), status);
+    }
+
+    /// <summary>
+    /// The answer as text, when its bytes were not Matomo's bulk answer. Parsed as JSON once more: the bytes may not
+    /// be (invalid UTF-8, a byte-order mark) where their text is, as it was when the answer was parsed as a string.
+    /// </summary>
+    private static SendResult ParseText(string answer, int status)
     {
         try
         {
@@ -144,27 +179,19 @@ internal sealed class HttpBulkWriter : IHitWriter
         return new SendResult(SendStatus.Answered, 0, 0, status, "an answer that is not Matomo's bulk answer; is Matomo:TrackerUrl Matomo's matomo.php?");
     }
 
-    private static async Task<string> ReadAnswerAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private static async Task<int> ReadAnswerAsync(HttpResponseMessage response, byte[] buffer, CancellationToken cancellationToken)
     {
         var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(MaxAnswerBytes);
-            try
+            var total = 0;
+            int read;
+            while (total < MaxAnswerBytes && (read = await stream.ReadAsync(buffer.AsMemory(total, MaxAnswerBytes - total), cancellationToken).ConfigureAwait(false)) > 0)
             {
-                var total = 0;
-                int read;
-                while (total < MaxAnswerBytes && (read = await stream.ReadAsync(buffer.AsMemory(total, MaxAnswerBytes - total), cancellationToken).ConfigureAwait(false)) > 0)
-                {
-                    total += read;
-                }
+                total += read;
+            }
 
-                return System.Text.Encoding.UTF8.GetString(buffer, 0, total);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            return total;
         }
     }
 

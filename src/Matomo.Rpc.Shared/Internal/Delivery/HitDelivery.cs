@@ -469,13 +469,23 @@ internal sealed class HitDelivery
         }
 
         var cutoff = _time.GetUtcNow() - TokenlessMaxAge;
-        var expired = segment.FindAll(h => h.Timestamp < cutoff);
-        if (expired.Count > 0)
+        foreach (var hit in segment)
         {
-            segment.RemoveAll(h => h.Timestamp < cutoff);
-            Count(batch, expired, dropped: expired.Count, reason: DropReasons.Expired);
-            Log.ExpiredHitsDropped(_logger, expired.Count);
+            if (hit.Timestamp < cutoff)
+            {
+                // Rare: no list and no closure per batch unless a hit did expire.
+                DropExpired(batch, segment, cutoff);
+                return;
+            }
         }
+    }
+
+    private void DropExpired(Batch batch, List<PendingHit> segment, DateTimeOffset cutoff)
+    {
+        var expired = segment.FindAll(h => h.Timestamp < cutoff);
+        segment.RemoveAll(h => h.Timestamp < cutoff);
+        Count(batch, expired, dropped: expired.Count, reason: DropReasons.Expired);
+        Log.ExpiredHitsDropped(_logger, expired.Count);
     }
 
     /// <summary>The one place hits are counted; each hit passes here once, and frees its place in the queue (or in its spool file).</summary>
