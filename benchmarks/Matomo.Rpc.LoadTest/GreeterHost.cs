@@ -93,6 +93,10 @@ internal sealed class GreeterHost : IAsyncDisposable
                 });
                 builder.Services.AddGrpc(o => o.Interceptors.Add<MatomoInterceptor>());
                 break;
+            case Mode.EmptyInterceptor:
+                builder.Services.AddSingleton<EmptyInterceptor>();
+                builder.Services.AddGrpc(o => o.Interceptors.Add<EmptyInterceptor>());
+                break;
             case Mode.NaivePerCallPost:
                 builder.Services.AddSingleton(new NaiveTarget(trackerUrl));
                 builder.Services.AddGrpc(o => o.Interceptors.Add<NaiveMatomoInterceptor>());

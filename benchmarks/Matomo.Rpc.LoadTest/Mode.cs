@@ -40,6 +40,12 @@ internal enum Mode
 
     /// <summary>Mode 7 with batches of 1,000 hits (the most Matomo:Sending:BatchSize allows) instead of 100: what the per-request cost is.</summary>
     MatomoCountingLargeBatches = 11,
+
+    /// <summary>
+    /// Decomposition of mode 9: an interceptor that does nothing but call on, registered as MatomoInterceptor is (a
+    /// singleton): what grpc-dotnet's interceptor pipeline costs per call before any tracking.
+    /// </summary>
+    EmptyInterceptor = 12,
 }
 
 internal static class ModeNames
@@ -57,10 +63,12 @@ internal static class ModeNames
         Mode.MatomoDroppedAtQueue => "9 Matomo.Rpc, every hit dropped at the queue (call path only)",
         Mode.MatomoEncodedNotSent => "10 Matomo.Rpc, hits encoded, not sent (no HTTP)",
         Mode.MatomoCountingLargeBatches => "11 Matomo.Rpc -> counting endpoint, batches of 1000",
+        Mode.EmptyInterceptor => "12 an empty interceptor (grpc-dotnet's pipeline alone)",
         _ => mode.ToString(),
     };
 
-    public static bool IsDecomposition(this Mode mode) => mode is Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent or Mode.MatomoCountingLargeBatches;
+    public static bool IsDecomposition(this Mode mode) => mode is Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent or Mode.MatomoCountingLargeBatches
+        or Mode.EmptyInterceptor;
 
     public static bool UsesMatomoRpc(this Mode mode) => mode is Mode.Matomo or Mode.MatomoSlow or Mode.MatomoDown or Mode.MatomoCounting or Mode.MatomoDownSpool
         or Mode.MatomoDroppedAtQueue or Mode.MatomoEncodedNotSent or Mode.MatomoCountingLargeBatches;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Security.Claims;
 using System.Text.RegularExpressions;
 using Matomo.Rpc.Internal;
@@ -27,7 +28,11 @@ public sealed class MatomoTracker
         "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
     ];
 
+    /// <summary>Slots of the per-action cache looked up by reference first (a power of two).</summary>
+    private const int RecentActionSlots = 64;
+
     private readonly ConcurrentDictionary<string, ActionInfo> _actions = new(StringComparer.Ordinal);
+    private readonly ActionInfo?[] _recentActions = new ActionInfo?[RecentActionSlots];
     private readonly HashSet<string> _excludedActions;
     private readonly Regex[] _excludedPatterns;
     private readonly int _trackedKinds;
@@ -144,8 +149,9 @@ public sealed class MatomoTracker
             return null;
         }
 
+        // The scope is not shared yet: its caller is set as is, without a lock.
         var scope = StartCall(action, kind, urlPath);
-        scope?.SetCaller(caller);
+        scope?.InitCaller(caller);
         return scope;
     }
 
@@ -170,9 +176,13 @@ public sealed class MatomoTracker
         }
 
         var scope = StartCall(action, kind, urlPath);
+        if (scope is null)
+        {
+            return null;
+        }
 
-        // The opt-out was just read from these headers: not again.
-        scope?.SetCaller(ReadCaller(httpContext, userIdentifier: null, readOptOut: false));
+        // The opt-out was just read from these headers: not again. The scope is not shared yet: its caller is set as is.
+        scope.InitCaller(ReadCaller(httpContext, userIdentifier: null, readOptOut: false));
         return scope;
     }
 
@@ -268,11 +278,24 @@ public sealed class MatomoTracker
             "/" + action,
             details,
             _sampling.RateFor(action),
-            _sampling.KeepErrors);
+            _sampling.KeepErrors)
+        {
+            Key = rawAction,
+        };
     }
 
     private ActionInfo GetActionInfo(string action)
     {
+        // Adapters that keep their action strings (SignalR's per-method entries, the HTTP adapter's endpoints) pass the same
+        // string every time: found by reference, without hashing it. gRPC's method is a new string per request: the
+        // dictionary finds it (and the slot then remembers the newest string, which costs nothing).
+        ref var slot = ref _recentActions[RuntimeHelpers.GetHashCode(action) & (RecentActionSlots - 1)];
+        var recent = Volatile.Read(ref slot);
+        if (recent is not null && ReferenceEquals(recent.Key, action))
+        {
+            return recent;
+        }
+
         if (!_actions.TryGetValue(action, out var info))
         {
             info = CreateActionInfo(action);
@@ -280,6 +303,15 @@ public sealed class MatomoTracker
             {
                 info = _actions.GetOrAdd(action, info);
             }
+            else
+            {
+                return info;
+            }
+        }
+
+        if (ReferenceEquals(info.Key, action))
+        {
+            Volatile.Write(ref slot, info);
         }
 
         return info;

@@ -283,4 +283,108 @@ public class MatomoCallScopeTests
 
         Assert.That(() => scope.SetField(name, "x"), Throws.ArgumentException);
     }
+
+    [TestCase("OK", 0, false)]
+    [TestCase("Unknown", 2, true)]
+    [TestCase("weird", -1, true)]
+    [TestCase("max", int.MaxValue, false)]
+    [TestCase("min", int.MinValue, true)]
+    [TestCase("cancelled", null, true)]
+    [TestCase("ok", null, false)]
+    public void Complete_AnyOutcome_TheHitHasThatOutcome(string name, int? code, bool isError)
+    {
+        var outcome = new MatomoOutcome(name, code, isError);
+
+        var hit = _harness.Hit(outcome: outcome);
+
+        Assert.That(hit.Outcome, Is.EqualTo(outcome));
+        Assert.That((hit.Outcome.Name, hit.Outcome.Code, hit.Outcome.IsError), Is.EqualTo((name, code, isError)));
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Complete_WithException_TheHitHasItsTypeAndTheMessageOnlyWithCrashTracking(bool trackCrashes)
+    {
+        using var harness = new TrackerHarness(o => o.TrackCrashes = trackCrashes);
+
+        var hit = harness.Hit(outcome: MatomoOutcome.Error, exception: new InvalidOperationException("the message"));
+        var clean = harness.Hit();
+
+        Assert.That(hit.ErrorType, Is.EqualTo(nameof(InvalidOperationException)));
+        Assert.That(hit.ErrorMessage, Is.EqualTo(trackCrashes ? "the message" : null));
+        Assert.That((clean.ErrorType, clean.ErrorMessage), Is.EqualTo(((string?)null, (string?)null)));
+    }
+
+    [Test]
+    public void StartCall_WithCallerFromTheTracker_NoSetterRan_TheHitHasTheCaller()
+    {
+        // The caller is set as the scope is made (no lock), and completion takes no lock either when no setter ran.
+        var caller = new MatomoCallerInfo { UserAgent = "ua", Language = "de", RemoteAddress = IPAddress.Parse("192.0.2.7") };
+        var scope = _harness.Tracker.StartCall(caller, Action, MatomoCallKind.Unary, urlPath: null)!;
+        _harness.Time.Advance(TimeSpan.FromMilliseconds(7));
+        Assert.That(scope.Complete(), Is.True);
+
+        var hit = _harness.TakeHit();
+
+        Assert.That(hit.Caller, Is.EqualTo(caller));
+        Assert.That(hit.Duration, Is.EqualTo(TimeSpan.FromMilliseconds(7)));
+        Assert.That(hit.Timestamp, Is.EqualTo(_harness.Time.GetUtcNow()));
+    }
+
+    [Test]
+    public void StartCall_WithIgnoredUserAgent_SkippedAsWithSetCaller()
+    {
+        using var harness = new TrackerHarness(o => o.IgnoredUserAgentPatterns.Add("^kube-probe/"));
+        var scope = harness.Tracker.StartCall(new MatomoCallerInfo { UserAgent = "kube-probe/1.29" }, Action, MatomoCallKind.Unary, urlPath: null)!;
+
+        Assert.That(scope.Call.IsSkipped, Is.True);
+        Assert.That(scope.Complete(), Is.False);
+        Assert.That(harness.Queue.Waiting, Is.Zero);
+    }
+
+    [Test]
+    public void StartCall_EqualActionsInDifferentStrings_SameRulesForEach()
+    {
+        using var harness = new TrackerHarness(o =>
+        {
+            o.ActionDetails["greet.Greeter/SayHello"] = new Dictionary<string, string> { ["action_name"] = "Hello" };
+            o.ExcludedActions.Add("greet.Greeter/Secret");
+        });
+
+        // gRPC's method is a new string per request; SignalR and HTTP keep theirs: both find the same rules.
+        foreach (var action in new[] { Action, new string(Action.AsSpan()), new string(Action.AsSpan()), Action })
+        {
+            var hit = harness.Hit(action);
+            Assert.That((hit.Action, hit.ActionName), Is.EqualTo((Action, "Hello")));
+        }
+
+        const string Secret = "greet.Greeter/Secret";
+        foreach (var action in new[] { Secret, new string(Secret.AsSpan()), "/" + Secret, Secret })
+        {
+            Assert.That(harness.Tracker.StartCall(action, MatomoCallKind.Unary), Is.Null, action);
+        }
+    }
+
+    [Test]
+    public void StartCall_ManyActionsSharingCacheSlots_EachGetsItsOwnRules()
+    {
+        // More actions than the tracker's by-reference slots: several share one, and none may answer for another.
+        var actions = Enumerable.Range(0, 200).Select(i => $"svc.S/M{i}").ToArray();
+        using var harness = new TrackerHarness(o =>
+        {
+            foreach (var action in actions)
+            {
+                o.ActionDetails[action] = new Dictionary<string, string> { ["action_name"] = "name of " + action };
+            }
+        });
+
+        for (var round = 0; round < 3; round++)
+        {
+            foreach (var action in actions)
+            {
+                var hit = harness.Hit(action);
+                Assert.That((hit.Action, hit.ActionName), Is.EqualTo((action, "name of " + action)));
+            }
+        }
+    }
 }

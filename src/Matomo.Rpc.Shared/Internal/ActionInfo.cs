@@ -17,6 +17,9 @@ internal sealed class ActionInfo
 
     public string Action { get; }
 
+    /// <summary>The string the tracker was asked about when it made this (the action as the adapter passed it).</summary>
+    public string Key { get; init; } = string.Empty;
+
     public bool Excluded { get; }
 
     public string ActionName { get; }
