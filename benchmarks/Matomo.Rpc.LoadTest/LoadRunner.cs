@@ -18,7 +18,8 @@ internal static class LoadRunner
     {
         Console.WriteLine($"Matomo.Rpc load test: {settings.Callers} concurrent unary callers over {settings.Channels} channel(s), "
             + $"{settings.Rounds} round(s) of {settings.WarmupSeconds:0.#} s warm-up + {settings.Seconds:0.#} s measured per mode, "
-            + $"{Environment.ProcessorCount} cores, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC");
+            + $"{Environment.ProcessorCount} cores, {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC"
+            + (settings.Rate is { } rate ? $", {rate:0} calls/s offered (paced)" : ", callers as fast as they go"));
         var loadBefore = Report.LoadAverage();
         Console.WriteLine($"load average {loadBefore}");
         await using var standIn = await StandInClient.StartAsync();
@@ -107,7 +108,7 @@ internal static class LoadRunner
         })).ToArray();
         var clients = channels.Select(c => new Greeter.GreeterClient(c)).ToArray();
 
-        var run = new SlotRun(settings.Callers);
+        var run = new SlotRun(settings.Callers, settings.Rate);
         var workers = Enumerable.Range(0, settings.Callers).Select(i => Task.Run(() => run.CallerAsync(i, clients[i % clients.Length]))).ToArray();
         await Task.Delay(TimeSpan.FromSeconds(settings.WarmupSeconds));
 
@@ -192,9 +193,13 @@ internal static class LoadRunner
         private long _failed;
         private volatile int _phase;
 
-        public SlotRun(int callers)
+        // Stopwatch ticks between two calls of one caller when the rate is fixed; 0: no pacing.
+        private readonly long _periodTicks;
+
+        public SlotRun(int callers, double? rate)
         {
             _histograms = [.. Enumerable.Range(0, callers).Select(_ => new LatencyHistogram())];
+            _periodTicks = rate is { } r ? (long)(Stopwatch.Frequency * callers / r) : 0;
         }
 
         public int Phase
@@ -226,8 +231,26 @@ internal static class LoadRunner
             var histogram = _histograms[index];
             long completed = 0;
             long failed = 0;
+            // Paced: the callers' start times are spread over one period, each then calls once per period; a caller that
+            // fell behind by more than a second (a stall of the shared machine) goes on from now instead of bursting.
+            var due = Stopwatch.GetTimestamp() + (_periodTicks * index / _histograms.Length);
             while (_phase != Stopping)
             {
+                if (_periodTicks > 0)
+                {
+                    var wait = due - Stopwatch.GetTimestamp();
+                    if (wait > Stopwatch.Frequency / 1000)
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency));
+                    }
+
+                    due += _periodTicks;
+                    if (Stopwatch.GetTimestamp() - due > Stopwatch.Frequency)
+                    {
+                        due = Stopwatch.GetTimestamp();
+                    }
+                }
+
                 var measuring = _phase == Measuring;
                 var started = Stopwatch.GetTimestamp();
                 try

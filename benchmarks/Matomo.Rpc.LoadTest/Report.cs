@@ -25,7 +25,7 @@ internal static class Report
         var vsPeer = Overheads.Against(rows, results);
 
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"{Machine()}; {settings.Callers} callers, {settings.Channels} channel(s), {settings.Rounds} round(s) x {settings.Seconds:0.#} s per mode; load average {loadBefore} -> {loadAfter}");
+        md.AppendLine(CultureInfo.InvariantCulture, $"{Machine()}; {settings.Callers} callers, {settings.Channels} channel(s), {(settings.Rate is { } rate ? $"{rate:0} calls/s offered (paced)" : "callers as fast as they go")}, {settings.Rounds} round(s) x {settings.Seconds:0.#} s per mode; load average {loadBefore} -> {loadAfter}");
         md.AppendLine();
         md.AppendLine("| mode | calls/s | x baseline | median of rounds | p50 ms | p99 ms | p99 x baseline | alloc B/call | +B/call | CPU µs/call | +CPU µs/call | stand-in CPU µs/call | GC pause ms/s | per-round x baseline |");
         md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -84,7 +84,7 @@ internal static class Report
             serverGc = System.Runtime.GCSettings.IsServerGC,
             loadAverageBefore = loadBefore,
             loadAverageAfter = loadAfter,
-            settings = new { settings.Seconds, settings.WarmupSeconds, settings.Rounds, settings.Callers, settings.Channels },
+            settings = new { settings.Seconds, settings.WarmupSeconds, settings.Rounds, settings.Callers, settings.Channels, settings.Rate },
             modes = rows.Select(m => new
             {
                 mode = (int)m.Mode,
