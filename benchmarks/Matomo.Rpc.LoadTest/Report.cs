@@ -54,7 +54,7 @@ internal static class Report
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"| {o.Mode.Describe()} | {o.CpuOverheadMicros:0.0} | {o.PeerCpuOverheadMicros:0.0} | **{Ratio(o.CpuRatio)}** | {Ratio(o.MedianRoundCpuRatio)} | {Range(o.CpuRatioInterval, "0.00")} | {Overhead.AtMost(o.CpuRatioInterval, 0.5)} "
                     + $"| {o.BytesOverhead:0} | {o.PeerBytesOverhead:0} | **{Ratio(o.BytesRatio)}** | {Ratio(o.MedianRoundBytesRatio)} | {Range(o.BytesRatioInterval, "0.00")} | {Overhead.AtMost(o.BytesRatioInterval, 0.5)} "
-                    + $"| {o.ThroughputRatio:0.000} | {Range(o.ThroughputInterval, "0.000")} | {Overhead.AtLeast(o.ThroughputInterval, 0.95)} | {o.PeerThroughputRatio:0.000} | {Range(o.PeerThroughputInterval, "0.000")} |");
+                    + $"| {o.ThroughputRatio:0.000} | {Range(o.ThroughputInterval, "0.000")} | {(settings.Rate is null ? Overhead.AtLeast(o.ThroughputInterval, 0.95) : "n/a (paced)")} | {o.PeerThroughputRatio:0.000} | {Range(o.PeerThroughputInterval, "0.000")} |");
             }
 
             if (vsPeer.Any(o => double.IsNaN(o.CpuRatio) || double.IsNaN(o.BytesRatio)))
@@ -140,7 +140,8 @@ internal static class Report
                 {
                     cpuAtMostHalfOfOpenTelemetry = Overhead.AtMost(o.CpuRatioInterval, 0.5),
                     bytesAtMostHalfOfOpenTelemetry = Overhead.AtMost(o.BytesRatioInterval, 0.5),
-                    throughputAtLeast095 = Overhead.AtLeast(o.ThroughputInterval, 0.95),
+                    // Paced callers offer the same rate in every mode: the throughput ratio is 1 by construction and says nothing.
+                    throughputAtLeast095 = settings.Rate is null ? Overhead.AtLeast(o.ThroughputInterval, 0.95) : "n/a (paced)",
                 },
             }),
         }, Json);
