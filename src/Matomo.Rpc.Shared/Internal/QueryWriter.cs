@@ -58,23 +58,13 @@ internal readonly struct QueryWriter
     }
 
     /// <summary>
-    /// <see cref="AddEncoded(string, ReadOnlySpan{byte})"/> with a name given as its percent-encoded bytes: the
-    /// separator, the name, '=' and the value in one copy.
+    /// <see cref="AddEncoded(string, ReadOnlySpan{byte})"/> with a name given as its percent-encoded bytes.
     /// </summary>
     public void AddEncoded(ReadOnlySpan<byte> encodedName, ReadOnlySpan<byte> escaped)
     {
-        var span = _buffer.GetSpan(encodedName.Length + escaped.Length + 2);
-        var at = 0;
-        if (_buffer.Written - _start > 1)
-        {
-            span[at++] = (byte)'&';
-        }
-
-        encodedName.CopyTo(span[at..]);
-        at += encodedName.Length;
-        span[at++] = (byte)'=';
-        escaped.CopyTo(span[at..]);
-        _buffer.Advance(at + escaped.Length);
+        StartParameter(encodedName);
+        escaped.CopyTo(_buffer.GetSpan(escaped.Length));
+        _buffer.Advance(escaped.Length);
     }
 
     /// <summary><see cref="AddUtf8(string, ReadOnlySpan{byte})"/> with a name given as its percent-encoded bytes.</summary>
