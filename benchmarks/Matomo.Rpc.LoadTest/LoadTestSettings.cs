@@ -8,7 +8,8 @@ internal sealed record LoadTestSettings
         "options: --seconds N (measured seconds per mode and round, default 4) --warmup N (default 1) --rounds N (default 6) "
         + "--callers N (default 64) --channels N (default 1) --modes 1,2,... (default 1-8; 9-11 decompose mode 7, 12 mode 9) --output PATH (default artifacts/loadtest.json) "
         + "--rate N (calls/s offered in total, paced per caller; default: as fast as the callers go) "
-        + "--quick (1 round of 2 s, 1 s warm-up: a smoke run)";
+        + "--quick (1 round of 2 s, 1 s warm-up: a smoke run) "
+        + "--alternate (each mode's host in its own process, all callers switched from mode to mode every 0.5 s; --seconds is then the whole measured time, --rounds and --warmup unused)";
 
     public double Seconds { get; init; } = 4;
 
@@ -34,6 +35,9 @@ internal sealed record LoadTestSettings
 
     public bool Quick { get; init; }
 
+    /// <summary>--alternate: the modes alternate every half second, each in its own Greeter process (AlternatingRunner).</summary>
+    public bool Alternate { get; init; }
+
     public static LoadTestSettings Parse(string[] args)
     {
         var settings = new LoadTestSettings();
@@ -48,6 +52,7 @@ internal sealed record LoadTestSettings
             settings = args[i] switch
             {
                 "--quick" => settings,
+                "--alternate" => settings with { Alternate = true },
                 "--seconds" => settings with { Seconds = Positive(Next(), "--seconds") },
                 "--warmup" => settings with { WarmupSeconds = double.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--rounds" => settings with { Rounds = (int)Positive(Next(), "--rounds") },

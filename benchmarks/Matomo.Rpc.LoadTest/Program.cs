@@ -8,6 +8,13 @@ if (args.Contains("--standin"))
     return 0;
 }
 
+if (args.Contains("--greeter"))
+{
+    // --alternate: one mode's Greeter host in a child process of its own (see GreeterProcess).
+    await GreeterProcess.RunChildAsync(args);
+    return 0;
+}
+
 LoadTestSettings settings;
 try
 {
@@ -20,4 +27,4 @@ catch (ArgumentException ex)
     return 2;
 }
 
-return await LoadRunner.RunAsync(settings);
+return settings.Alternate ? await AlternatingRunner.RunAsync(settings) : await LoadRunner.RunAsync(settings);

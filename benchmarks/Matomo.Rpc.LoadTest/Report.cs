@@ -225,7 +225,7 @@ internal static class Report
         };
     }
 
-    private static string Machine()
+    internal static string Machine()
     {
         var cpu = "unknown CPU";
         try
