@@ -29,7 +29,9 @@ internal static class AlternatingRunner
 
     public static async Task<int> RunAsync(LoadTestSettings settings)
     {
-        var modes = settings.Modes.Distinct().ToArray();
+        // A mode may be given twice (--modes 1,6,7,1): its second copy runs in a process of its own, an A/A check of the
+        // rig (its overhead over the first copy should come out near zero, whatever its place in the order).
+        var modes = settings.Modes.ToArray();
         if (modes.FirstOrDefault(m => m is Mode.MatomoSlow or Mode.MatomoDown or Mode.NaivePerCallPost or Mode.MatomoDownSpool) is var unsupported
             && unsupported != default)
         {
@@ -301,14 +303,14 @@ internal static class AlternatingRunner
                 var histogram = run.Histogram(i);
                 var cpuOver = totals.CpuPerCall(i) - totals.CpuPerCall(baseline);
                 var bytesOver = totals.BytesPerCall(i) - totals.BytesPerCall(baseline);
-                var tracked = modes[i] != Mode.Baseline && modes[i] != Mode.OpenTelemetry && otel >= 0 && baseline >= 0;
+                var tracked = i != baseline && i != otel && otel >= 0 && baseline >= 0;
                 var cpuRatio = tracked ? totals.CpuRatio(i, baseline, otel) : double.NaN;
                 var bytesRatio = tracked ? totals.BytesRatio(i, baseline, otel) : double.NaN;
                 var cpuInterval = tracked ? Percentiles(samples.Select(s => s.CpuRatio(i, baseline, otel))) : Interval.None;
                 var bytesInterval = tracked ? Percentiles(samples.Select(s => s.BytesRatio(i, baseline, otel))) : Interval.None;
                 var throughput = Percentiles(samples.Select(s => s.CallsPerSecond(i) / s.CallsPerSecond(baseline)));
                 md.Append(CultureInfo.InvariantCulture,
-                    $"| {modes[i].Describe()} | {totals.CallsPerSecond(i):0} | {totals.CallsPerSecond(i) / totals.CallsPerSecond(baseline):0.000} ({F(throughput, "0.000")}) | {histogram.Percentile(0.5):0.00} | {histogram.Percentile(0.99):0.00} ");
+                    $"| {Name(i)} | {totals.CallsPerSecond(i):0} | {totals.CallsPerSecond(i) / totals.CallsPerSecond(baseline):0.000} ({F(throughput, "0.000")}) | {histogram.Percentile(0.5):0.00} | {histogram.Percentile(0.99):0.00} ");
                 md.Append(CultureInfo.InvariantCulture,
                     $"| {totals.CpuPerCall(i) * 1e6:0.00} | {cpuOver * 1e6:+0.00;-0.00;0.00} | {totals.BytesPerCall(i):0} | {bytesOver:+0;-0;0} ");
                 md.AppendLine(tracked
@@ -318,7 +320,7 @@ internal static class AlternatingRunner
                 {
                     mode = (int)modes[i],
                     name = modes[i].ToString(),
-                    description = modes[i].Describe(),
+                    description = Name(i),
                     calls = totals.Calls[i],
                     drivenSeconds = Math.Round(totals.Seconds[i], 2),
                     callsPerSecond = Math.Round(totals.CallsPerSecond(i), 1),
@@ -359,11 +361,11 @@ internal static class AlternatingRunner
             {
                 if (finished[i].Tracking is { } t)
                 {
-                    md.AppendLine(CultureInfo.InvariantCulture, $"- {modes[i].Describe()}: queued {t.Queued}, sent {t.Sent}, rejected {t.Rejected}, dropped {t.Dropped}, retried {t.Retried}");
+                    md.AppendLine(CultureInfo.InvariantCulture, $"- {Name(i)}: queued {t.Queued}, sent {t.Sent}, rejected {t.Rejected}, dropped {t.Dropped}, retried {t.Retried}");
                 }
                 else if (modes[i] == Mode.OpenTelemetry)
                 {
-                    md.AppendLine(CultureInfo.InvariantCulture, $"- {modes[i].Describe()}: {finished[i].Activities} activities exported");
+                    md.AppendLine(CultureInfo.InvariantCulture, $"- {Name(i)}: {finished[i].Activities} activities exported");
                 }
             }
 
@@ -384,6 +386,8 @@ internal static class AlternatingRunner
             }, Json);
             return (md.ToString(), json);
         }
+
+        private string Name(int i) => modes[i].Describe() + (Array.IndexOf(modes, modes[i]) < i ? " (second process)" : string.Empty);
 
         private static string R(double value) => double.IsNaN(value) ? "n/a" : double.IsPositiveInfinity(value) ? "∞" : value.ToString("0.00", CultureInfo.InvariantCulture);
 
