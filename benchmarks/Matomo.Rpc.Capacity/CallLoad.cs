@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using Greet;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Matomo.Rpc.LoadTest;
 
 namespace Matomo.Rpc.Capacity;
 
@@ -26,8 +26,8 @@ internal sealed class CallLoad
             HttpHandler = RpcRun.BoundHandler(RpcRun.VisitorAddress(v)),
         }))];
         var clients = _channels.Select(c => new Greeter.GreeterClient(c)).ToArray();
-        var periodTicks = (long)(Stopwatch.Frequency * settings.Callers / rate);
-        _callers = [.. Enumerable.Range(0, settings.Callers).Select(i => Task.Run(() => CallerAsync(clients[i % clients.Length], i * periodTicks / settings.Callers, periodTicks)))];
+        var periodTicks = CallPacer.PeriodFor(rate, settings.Callers);
+        _callers = [.. Enumerable.Range(0, settings.Callers).Select(i => Task.Run(() => CallerAsync(clients[i % clients.Length], new CallPacer(periodTicks, i, settings.Callers))))];
     }
 
     public long Completed => Interlocked.Read(ref _completed);
@@ -46,16 +46,11 @@ internal sealed class CallLoad
         }
     }
 
-    private async Task CallerAsync(Greeter.GreeterClient client, long offset, long periodTicks)
+    private async Task CallerAsync(Greeter.GreeterClient client, CallPacer pacer)
     {
-        var due = Stopwatch.GetTimestamp() + offset;
         while (!_stop)
         {
-            var wait = due - Stopwatch.GetTimestamp();
-            if (wait > Stopwatch.Frequency / 1000)
-            {
-                await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency));
-            }
+            await pacer.WaitTurnAsync();
 
             try
             {
@@ -65,14 +60,6 @@ internal sealed class CallLoad
             catch (RpcException)
             {
                 Interlocked.Increment(ref _failed);
-            }
-
-            due += periodTicks;
-            var now = Stopwatch.GetTimestamp();
-            if (now - due > Stopwatch.Frequency)
-            {
-                // After a stall (the machine is shared), go on at the offered rate instead of bursting to catch up.
-                due = now;
             }
         }
     }

@@ -183,7 +183,7 @@ internal static class AlternatingRunner
             _clients = clients;
             _histograms = [.. Enumerable.Range(0, modeCount).Select(_ => Enumerable.Range(0, callers).Select(_ => new LatencyHistogram()).ToArray())];
             _windowCalls = [.. Enumerable.Range(0, callers).Select(_ => new long[windowCount])];
-            _periodTicks = rate is { } r ? (long)(Stopwatch.Frequency * callers / r) : 0;
+            _periodTicks = CallPacer.PeriodFor(rate, callers);
         }
 
         public long Failed => Interlocked.Read(ref _failed);
@@ -212,23 +212,10 @@ internal static class AlternatingRunner
         {
             var calls = _windowCalls[index];
             long failed = 0;
-            var due = Stopwatch.GetTimestamp() + (_periodTicks * index / _windowCalls.Length);
+            var pacer = new CallPacer(_periodTicks, index, _windowCalls.Length);
             while (!_stopping)
             {
-                if (_periodTicks > 0)
-                {
-                    var wait = due - Stopwatch.GetTimestamp();
-                    if (wait > Stopwatch.Frequency / 1000)
-                    {
-                        await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency));
-                    }
-
-                    due += _periodTicks;
-                    if (Stopwatch.GetTimestamp() - due > Stopwatch.Frequency)
-                    {
-                        due = Stopwatch.GetTimestamp();
-                    }
-                }
+                await pacer.WaitTurnAsync();
 
                 var state = _state;
                 var modeIndex = state & 0xFF;

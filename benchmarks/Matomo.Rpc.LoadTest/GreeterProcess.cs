@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace Matomo.Rpc.LoadTest;
@@ -12,16 +11,16 @@ namespace Matomo.Rpc.LoadTest;
 /// </summary>
 internal sealed class GreeterProcess : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly ChildProcess _child;
     private readonly string _statPath;
     private readonly double _ticksPerSecond;
 
-    private GreeterProcess(Mode mode, Process process, string address)
+    private GreeterProcess(Mode mode, ChildProcess child)
     {
         Mode = mode;
-        _process = process;
-        Address = address;
-        _statPath = $"/proc/{process.Id}/stat";
+        _child = child;
+        Address = child.Ready;
+        _statPath = $"/proc/{child.Id}/stat";
         _ticksPerSecond = 100; // USER_HZ: 100 on Linux (x86-64 and arm64).
     }
 
@@ -44,47 +43,27 @@ internal sealed class GreeterProcess : IAsyncDisposable
             return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / _ticksPerSecond;
         }
 
-        _process.Refresh();
-        return _process.TotalProcessorTime.TotalSeconds;
+        return _child.CpuTime.TotalSeconds;
     }
 
     public static async Task<GreeterProcess> StartAsync(Mode mode, string trackerUrl)
     {
-        var self = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
-        var start = new ProcessStartInfo(self)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-
         // The child runs as an app runs: the load test's own runtime settings (server GC, concurrent GC), nothing else.
-        if (Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            start.ArgumentList.Add(typeof(GreeterProcess).Assembly.Location);
-        }
-
-        start.ArgumentList.Add("--greeter");
-        start.ArgumentList.Add(((int)mode).ToString(CultureInfo.InvariantCulture));
-        start.ArgumentList.Add(trackerUrl);
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"the Greeter process of mode {(int)mode} did not start");
-        var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        if (line is null || !line.StartsWith("ready ", StringComparison.Ordinal))
-        {
-            process.Kill();
-            throw new InvalidOperationException($"the Greeter process of mode {(int)mode} did not start: {line}");
-        }
-
-        return new GreeterProcess(mode, process, line["ready ".Length..]);
+        var child = await ChildProcess.StartAsync(
+            $"the Greeter process of mode {(int)mode}",
+            ["--greeter", ((int)mode).ToString(CultureInfo.InvariantCulture), trackerUrl],
+            new Dictionary<string, string>(),
+            TimeSpan.FromSeconds(15));
+        return new GreeterProcess(mode, child);
     }
 
     /// <summary>Bytes the child allocated so far (all its threads).</summary>
-    public async Task<long> AllocatedBytesAsync() => long.Parse(await SendAsync("alloc"), CultureInfo.InvariantCulture);
+    public async Task<long> AllocatedBytesAsync() => long.Parse(await _child.SendAsync("alloc"), CultureInfo.InvariantCulture);
 
     /// <summary>Waits for the child's sender to finish, stops its host, and returns its tracker's statistics (null without one) and the activities exported.</summary>
     public async Task<(MatomoStatistics? Tracking, long Activities)> FinishAsync()
     {
-        var parts = (await SendAsync("finish")).Split(' ');
+        var parts = (await _child.SendAsync("finish")).Split(' ');
         var activities = long.Parse(parts[0], CultureInfo.InvariantCulture);
         if (parts.Length == 1)
         {
@@ -95,20 +74,7 @@ internal sealed class GreeterProcess : IAsyncDisposable
         return (new MatomoStatistics(n[0], n[1], n[2], n[3], n[4], (int)n[5]), activities);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            _process.StandardInput.Close();
-            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
-        }
-        catch (TimeoutException)
-        {
-            _process.Kill();
-        }
-
-        _process.Dispose();
-    }
+    public ValueTask DisposeAsync() => _child.DisposeAsync();
 
     /// <summary>The child process side.</summary>
     public static async Task RunChildAsync(string[] args)
@@ -147,14 +113,5 @@ internal sealed class GreeterProcess : IAsyncDisposable
         }
 
         await host.DisposeAsync();
-    }
-
-    private async Task<string> SendAsync(string command)
-    {
-        await _process.StandardInput.WriteLineAsync(command);
-        await _process.StandardInput.FlushAsync();
-        var answer = await _process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60))
-            ?? throw new InvalidOperationException($"the Greeter process of mode {(int)Mode} ended");
-        return answer.StartsWith("error", StringComparison.Ordinal) ? throw new InvalidOperationException(answer) : answer;
     }
 }

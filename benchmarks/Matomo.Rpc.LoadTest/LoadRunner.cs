@@ -199,7 +199,7 @@ internal static class LoadRunner
         public SlotRun(int callers, double? rate)
         {
             _histograms = [.. Enumerable.Range(0, callers).Select(_ => new LatencyHistogram())];
-            _periodTicks = rate is { } r ? (long)(Stopwatch.Frequency * callers / r) : 0;
+            _periodTicks = CallPacer.PeriodFor(rate, callers);
         }
 
         public int Phase
@@ -231,25 +231,10 @@ internal static class LoadRunner
             var histogram = _histograms[index];
             long completed = 0;
             long failed = 0;
-            // Paced: the callers' start times are spread over one period, each then calls once per period; a caller that
-            // fell behind by more than a second (a stall of the shared machine) goes on from now instead of bursting.
-            var due = Stopwatch.GetTimestamp() + (_periodTicks * index / _histograms.Length);
+            var pacer = new CallPacer(_periodTicks, index, _histograms.Length);
             while (_phase != Stopping)
             {
-                if (_periodTicks > 0)
-                {
-                    var wait = due - Stopwatch.GetTimestamp();
-                    if (wait > Stopwatch.Frequency / 1000)
-                    {
-                        await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency));
-                    }
-
-                    due += _periodTicks;
-                    if (Stopwatch.GetTimestamp() - due > Stopwatch.Frequency)
-                    {
-                        due = Stopwatch.GetTimestamp();
-                    }
-                }
+                await pacer.WaitTurnAsync();
 
                 var measuring = _phase == Measuring;
                 var started = Stopwatch.GetTimestamp();

@@ -234,8 +234,8 @@ internal sealed class HitEncoder
     /// <summary>A referrer without its query string and fragment, which often carry personal data.</summary>
     internal static string WithoutQuery(string url)
     {
-        var end = url.AsSpan().IndexOfAny('?', '#');
-        return end < 0 ? url : url[..end];
+        var kept = WithoutQuery(url.AsSpan());
+        return kept.Length == url.Length ? url : kept.ToString();
     }
 
     private static ReadOnlySpan<char> WithoutQuery(ReadOnlySpan<char> url)

@@ -39,14 +39,6 @@ internal readonly struct QueryWriter
         Escape(_buffer, value);
     }
 
-    /// <summary>Writes a value that is already percent-encoded (a cached one, written by <see cref="Escape"/>).</summary>
-    public void AddEncoded(string name, ReadOnlySpan<byte> escaped)
-    {
-        StartParameter(name);
-        escaped.CopyTo(_buffer.GetSpan(escaped.Length));
-        _buffer.Advance(escaped.Length);
-    }
-
     // The built-in parameters' names are given pre-encoded (a u8 literal of unreserved characters, e.g. "cid"u8): they
     // are copied, not escaped, for every hit.
 
@@ -57,17 +49,14 @@ internal readonly struct QueryWriter
         Escape(_buffer, value);
     }
 
-    /// <summary>
-    /// <see cref="AddEncoded(string, ReadOnlySpan{byte})"/> with a name given as its percent-encoded bytes.
-    /// </summary>
+    /// <summary>Writes a value that is already percent-encoded (a cached one, written by <see cref="Escape"/>).</summary>
     public void AddEncoded(ReadOnlySpan<byte> encodedName, ReadOnlySpan<byte> escaped)
     {
         StartParameter(encodedName);
-        escaped.CopyTo(_buffer.GetSpan(escaped.Length));
-        _buffer.Advance(escaped.Length);
+        AddRaw(escaped);
     }
 
-    /// <summary><see cref="AddUtf8(string, ReadOnlySpan{byte})"/> with a name given as its percent-encoded bytes.</summary>
+    /// <summary>Writes a value given as valid UTF-8 (what Utf8JsonWriter writes), percent-encoding its bytes.</summary>
     public void AddUtf8(ReadOnlySpan<byte> encodedName, ReadOnlySpan<byte> utf8)
     {
         StartParameter(encodedName);
@@ -79,13 +68,6 @@ internal readonly struct QueryWriter
     {
         encoded.CopyTo(_buffer.GetSpan(encoded.Length));
         _buffer.Advance(encoded.Length);
-    }
-
-    /// <summary>Writes a value given as valid UTF-8 (what Utf8JsonWriter writes), percent-encoding its bytes.</summary>
-    public void AddUtf8(string name, ReadOnlySpan<byte> utf8)
-    {
-        StartParameter(name);
-        EscapeUtf8(_buffer, utf8);
     }
 
     /// <summary>
