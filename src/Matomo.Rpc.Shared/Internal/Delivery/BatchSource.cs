@@ -26,7 +26,7 @@ internal sealed class BatchSource : IDisposable
     private readonly Lock _encoding;
     private readonly Func<bool> _stopping;
     private readonly VisitorLanes _lanes;
-    private readonly int _backlogPerHit;
+    private readonly int _maxBacklog;
     private readonly System.Collections.Concurrent.ConcurrentQueue<Batch> _freed = new();
     private ITimer? _flushTimer;
     private long? _readySince;
@@ -45,9 +45,8 @@ internal sealed class BatchSource : IDisposable
         _lanes = new VisitorLanes(_sending.BatchSize, delivery.Prepare);
 
         // Enough hits taken ahead that a batch can come from a few busy visitors' lanes rather than a little from every
-        // lane (which would hold every lane, and leave the next batch nothing to take).
-        // They stay counted in the queue. Scaled with the batch size in use (grown batches need more ahead).
-        _backlogPerHit = 4 * (_sending.MaxConcurrentRequests + 1);
+        // lane (which would hold every lane, and leave the next batch nothing to take). They stay counted in the queue.
+        _maxBacklog = 4 * _sending.BatchSize * (_sending.MaxConcurrentRequests + 1);
         _size = _sending.BatchSize;
     }
 
@@ -65,7 +64,8 @@ internal sealed class BatchSource : IDisposable
     /// </remarks>
     private int Backlog => Failing ? _sending.BatchSize : _spiller is null || !Spooling ? MaxBacklog : Math.Min(MaxBacklog, _spiller.FailingHighWater);
 
-    private int MaxBacklog => _backlogPerHit * _size;
+    // A grown batch needs its hits ahead too; no more, so that most of the queue still waits in it (DropOldest).
+    private int MaxBacklog => Math.Max(_maxBacklog, 4 * _size);
 
     /// <summary>The next batch if one is due now, else null (then <see cref="WaitAsync"/>, unless <see cref="Drained"/>).</summary>
     public Batch? Take(CancellationToken abort)
