@@ -99,6 +99,21 @@ public class BatchSizerTests
     }
 
     [Test]
+    public void Unfilled_BatchesNoLongerFill_HalvesDownToBatchSize()
+    {
+        var sizer = GrownTo(400);
+        var sizes = new List<int>();
+
+        for (var i = 0; i < 3; i++)
+        {
+            sizer.Unfilled();
+            sizes.Add(sizer.Size);
+        }
+
+        Assert.That(sizes, Is.EqualTo(new[] { 200, 100, 100 }));
+    }
+
+    [Test]
     public void Answered_FastAnswerToARequestSentBeforeAFailure_DoesNotGrow()
     {
         var sizer = GrownTo(400);

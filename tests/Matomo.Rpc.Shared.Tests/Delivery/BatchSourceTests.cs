@@ -108,6 +108,36 @@ public class BatchSourceTests : SenderPartsFixture
 
         Assert.That(batch?.Size, Is.EqualTo(6));
         Assert.That(batch?.FullAt, Is.EqualTo(6), "taken full: its answer may grow the batches or the requests in flight");
+        Assert.That(batch?.Backlogged, Is.True, "2 more hits waited");
+    }
+
+    [Test]
+    public void Take_ExactlyABatchReady_IsFullButNotBacklogged()
+    {
+        Arrange();
+        Parts.Enqueue(3, visitors: true);
+
+        using var batch = Take();
+
+        Assert.That(batch?.FullAt, Is.EqualTo(3));
+        Assert.That(batch?.Backlogged, Is.False, "no hit waited beyond the batch: growing it would only make the next hits wait");
+    }
+
+    [Test]
+    public async Task Take_AGrownBatchNotFilledWithinTheFlushInterval_HalvesTheSize()
+    {
+        Arrange();
+        Grow(Parts.Delivery.Sizer, 12);
+        Parts.Enqueue(5, visitors: true);
+        Assert.That(Take(), Is.Null);
+        var wait = Source.WaitAsync(CancellationToken.None);
+        Parts.Harness.Time.Advance(TimeSpan.FromSeconds(1));
+        await wait.WaitAsync(SenderParts.Timeout);
+
+        using var batch = Take();
+
+        Assert.That(batch?.Size, Is.EqualTo(5));
+        Assert.That(Parts.Delivery.Sizer.Size, Is.EqualTo(6), "hits come slower than batches of 12 need: the next hits should not wait as long");
     }
 
     [Test]

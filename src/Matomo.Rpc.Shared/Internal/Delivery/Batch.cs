@@ -53,6 +53,12 @@ internal sealed class Batch : IDisposable
     /// </summary>
     public int? FullAt { get; init; }
 
+    /// <summary>
+    /// More hits were waiting than the batch took (in the queue or the lanes): hits come faster than batches of its size
+    /// carry them, so its fast answer may grow the next batches (see <see cref="BatchSizer"/>).
+    /// </summary>
+    public bool Backlogged { get; init; }
+
     /// <summary>The visitor lanes the batch holds while it is in flight (see <see cref="VisitorLanes"/>).</summary>
     public int[] Lanes { get; init; } = [];
 

@@ -3,9 +3,10 @@ namespace Matomo.Rpc.Internal;
 /// <summary>
 /// How many hits the next live batch may take: <see cref="MatomoSendingOptions.BatchSize"/>, grown toward
 /// <see cref="MatomoSendingOptions.MaxBatchSize"/> while hits come faster than batches of the current size carry them
-/// (a batch was full when taken) and Matomo answers such a batch so fast that one twice as large would still be answered
-/// within <see cref="FastAnswer"/>; halved back (never below <c>BatchSize</c>) on an answer slower than
-/// <see cref="SlowAnswer"/> and on any failure (429, 503, a timeout, no connection, a rollback, a refusal).
+/// (a batch was full when taken and more hits were waiting) and Matomo answers such a batch so fast that one twice as
+/// large would still be answered within <see cref="FastAnswer"/>; halved back (never below <c>BatchSize</c>) on an
+/// answer slower than <see cref="SlowAnswer"/>, on any failure (429, 503, a timeout, no connection, a rollback, a
+/// refusal), and when a batch did not fill within the flush interval (the load is gone: hits should not wait longer).
 /// </summary>
 /// <remarks>
 /// Each bulk request costs the service about the same CPU whatever its size (~80 µs measured), so under load larger
@@ -57,7 +58,7 @@ internal sealed class BatchSizer
     /// <summary>
     /// Matomo answered a request of <paramref name="hits"/> hits sent at <paramref name="sentAt"/> (a
     /// <see cref="TimeProvider.GetTimestamp"/>) after <paramref name="latency"/>; <paramref name="full"/> when its batch
-    /// was taken full (more hits were ready than it could take).
+    /// was taken full while more hits waited (see <see cref="Batch.Backlogged"/>).
     /// </summary>
     public void Answered(long sentAt, TimeSpan latency, int hits, bool full)
     {
@@ -85,6 +86,9 @@ internal sealed class BatchSizer
 
     /// <summary>A request sent at <paramref name="sentAt"/> failed (overloaded, unreachable, rolled back or refused): halve.</summary>
     public void Failed(long sentAt) => Decrease(sentAt);
+
+    /// <summary>A batch did not fill within the flush interval: halve (hits come slower than this size needs).</summary>
+    public void Unfilled() => Decrease(_time.GetTimestamp());
 
     private void Decrease(long sentAt)
     {

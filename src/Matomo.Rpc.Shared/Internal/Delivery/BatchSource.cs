@@ -127,6 +127,8 @@ internal sealed class BatchSource : IDisposable
             _readySince ??= _time.GetTimestamp();
             if (_time.GetElapsedTime(_readySince.Value) >= _sending.FlushInterval)
             {
+                // A batch did not fill within the flush interval: hits come slower than batches of this size carry them.
+                _delivery.Sizer.Unfilled();
                 return TakeLive(full: false);
             }
         }
@@ -221,7 +223,7 @@ internal sealed class BatchSource : IDisposable
         _replayTurn = true;
         lock (_encoding)
         {
-            return Taken(_lanes.Take(_size, full)!);
+            return Taken(_lanes.Take(_size, full, _queue.Waiting)!);
         }
     }
 

@@ -179,7 +179,8 @@ internal sealed class HitDelivery
             SendResult result;
             try
             {
-                result = await WriteAsync(segment, segment.Count >= FullAt(batch), abort).ConfigureAwait(false);
+                var full = segment.Count >= FullAt(batch);
+                result = await WriteAsync(segment, full, full && batch.Backlogged, abort).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (abort.IsCancellationRequested)
             {
@@ -363,8 +364,8 @@ internal sealed class HitDelivery
     // A request of this many of the batch's hits is full: all a batch taken full took; for a spooled file's, BatchSize.
     private int FullAt(Batch batch) => batch.FullAt ?? _options.Sending.BatchSize;
 
-    // full: the request carries a full batch, the queue held more (see Batch.FullAt).
-    private async Task<SendResult> WriteAsync(List<PendingHit> segment, bool full, CancellationToken abort)
+    // full: the request carries a full batch (see Batch.FullAt); backlogged: more hits waited (see Batch.Backlogged).
+    private async Task<SendResult> WriteAsync(List<PendingHit> segment, bool full, bool backlogged, CancellationToken abort)
     {
         var started = _time.GetTimestamp();
         SendResult? result = null;
@@ -390,19 +391,19 @@ internal sealed class HitDelivery
             Metrics.Request(segment.Count, elapsed);
             if (result is { } answered)
             {
-                Inform(answered, started, elapsed, segment.Count, full);
+                Inform(answered, started, elapsed, segment.Count, full, backlogged);
             }
         }
     }
 
     /// <summary>Tells the limiter and the batch sizer what the answer says about Matomo's capacity.</summary>
-    private void Inform(SendResult result, long started, TimeSpan elapsed, int count, bool full)
+    private void Inform(SendResult result, long started, TimeSpan elapsed, int count, bool full, bool backlogged)
     {
         switch (result.Status)
         {
             case SendStatus.Answered:
                 Limiter.Answered(started, elapsed, count, full);
-                Sizer.Answered(started, elapsed, count, full);
+                Sizer.Answered(started, elapsed, count, backlogged);
                 break;
             case SendStatus.Queued:
                 // QueuedTracking: batches keep BatchSize (see BatchSize), so its fast answers do not grow them.

@@ -80,9 +80,10 @@ internal sealed class VisitorLanes
     /// Takes up to <paramref name="size"/> hits from free lanes, fullest first (beyond the constructor's batch size, only
     /// until their encoded bytes reach its limit), and marks those lanes busy until <see cref="Free"/>. A lane is never
     /// split across two batches in flight. <paramref name="full"/>: more hits were ready than the batch may take (see
-    /// <see cref="Batch.FullAt"/>). Returns null when no free lane has a hit.
+    /// <see cref="Batch.FullAt"/>); <paramref name="waiting"/>: hits still in the queue (see <see cref="Batch.Backlogged"/>).
+    /// Returns null when no free lane has a hit.
     /// </summary>
-    public Batch? Take(int size, bool full)
+    public Batch? Take(int size, bool full, int waiting = 0)
     {
         if (Ready == 0)
         {
@@ -126,7 +127,12 @@ internal sealed class VisitorLanes
         }
 
         AnyBusy = true;
-        return new Batch(hits, crashes, buffer: buffer) { Lanes = [.. taken], FullAt = full ? hits.Count : int.MaxValue };
+        return new Batch(hits, crashes, buffer: buffer)
+        {
+            Lanes = [.. taken],
+            FullAt = full ? hits.Count : int.MaxValue,
+            Backlogged = full && (Count > 0 || waiting > 0),
+        };
     }
 
     // A batch beyond BatchSize stops at the byte limit (its hits vary in size: web servers refuse large bodies).
