@@ -11,11 +11,11 @@ public class MatomoSendingOptions
 
     /// <summary>
     /// Most hits one bulk request may grow to under load. Default 1000. While hits come faster than batches of
-    /// <see cref="BatchSize"/> carry them and Matomo answers a batch so fast that one twice as large would still be
-    /// answered within 0.1 s, batches double, up to this size (and about 512 KB of hits): each request costs the service
-    /// about the same CPU whatever its size, so fewer, larger requests make each hit cheaper. An answer slower than
-    /// 0.25 s, or a failure (429, 503, a timeout, no connection, an HTTP 500), halves them back toward
-    /// <see cref="BatchSize"/>. A real Matomo that stores hits as it answers (a few hundred a second per server) answers
+    /// <see cref="BatchSize"/> carry them (a batch filled, and more hits were waiting) and Matomo answers a batch so
+    /// fast that one twice as large would still be answered within 0.1 s, batches double, up to this size (and about
+    /// 512 KB of hits): each request costs the service about the same CPU whatever its size, so fewer, larger requests
+    /// make each hit cheaper. An answer slower than 0.25 s, a failure (429, 503, a timeout, no connection, an HTTP 500),
+    /// or a batch that does not fill within <see cref="FlushInterval"/> halves them back toward <see cref="BatchSize"/>. A real Matomo that stores hits as it answers (a few hundred a second per server) answers
     /// 100 hits more slowly than that, so its batches stay at <see cref="BatchSize"/>. Batches do not grow while Matomo
     /// queues hits (QueuedTracking: a bad hit there drops the rest of its request), and spooled hits are replayed in
     /// batches of <see cref="BatchSize"/>. Set it to <see cref="BatchSize"/> to keep every batch at that size.
