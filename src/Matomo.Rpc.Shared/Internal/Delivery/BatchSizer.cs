@@ -12,8 +12,8 @@ namespace Matomo.Rpc.Internal;
 /// Each bulk request costs the service about the same CPU whatever its size (~80 µs measured), so under load larger
 /// batches make a hit cheaper; but a request's answer time grows with its size, and a request that times out may have
 /// been stored and is then sent twice. A real Matomo stores a few hundred hits a second, so it answers a batch of 100 in
-/// more than 0.1 s and batches stay at <c>BatchSize</c>; a Matomo that answers within milliseconds (QueuedTracking's
-/// tracker, a fast database) lets them grow. Under QueuedTracking the sender keeps <c>BatchSize</c> (see
+/// more than 0.1 s and batches stay at <c>BatchSize</c>; an endpoint that answers within milliseconds (a very fast
+/// tracker, one that only takes the hits) lets them grow. Under QueuedTracking the sender keeps <c>BatchSize</c> (see
 /// <see cref="HitDelivery.BatchSize"/>): there a bad hit drops the rest of its request. Only the live batches grow;
 /// spooled hits are replayed in requests of <c>BatchSize</c>. Thread-safe.
 /// </remarks>
