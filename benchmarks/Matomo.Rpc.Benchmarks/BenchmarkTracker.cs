@@ -50,7 +50,7 @@ internal sealed class BenchmarkTracker : IDisposable
     public int Drain()
     {
         var count = 0;
-        while (Queue.Reader.TryRead(out _))
+        while (Queue.TryRead(out _))
         {
             count++;
         }

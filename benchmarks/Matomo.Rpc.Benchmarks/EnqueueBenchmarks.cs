@@ -44,7 +44,7 @@ public class EnqueueBenchmarks
         var scope = _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!;
         scope.SetCaller(_caller);
         var queued = scope.Complete(Ok);
-        _tracker.Queue.Reader.TryRead(out _);
+        _tracker.Queue.TryRead(out _);
         return queued;
     }
 
@@ -61,7 +61,7 @@ public class EnqueueBenchmarks
         }
 
         var queued = scope.Complete(Ok);
-        _tracker.Queue.Reader.TryRead(out _);
+        _tracker.Queue.TryRead(out _);
         return queued;
     }
 }
