@@ -73,5 +73,8 @@ internal sealed class BenchmarkTracker : IDisposable
         return true;
     }
 
+    /// <summary>Takes the oldest hit out without freeing its place (the caller releases places a batch at a time).</summary>
+    public bool TryTake() => Queue.TryRead(out _);
+
     public void Dispose() => _services.Dispose();
 }
