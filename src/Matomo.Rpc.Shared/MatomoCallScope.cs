@@ -239,7 +239,7 @@ public sealed class MatomoCallScope : IDisposable
 
             var hit = new MatomoHit(this, outcome, timestamp, duration, Volatile.Read(ref _received), Volatile.Read(ref _sent), errorType, errorMessage);
 
-            _services.Queue.Metrics.Offered();
+            // Offered and queued are counted by the queue (one atomic for both, see HitQueue).
             return _services.Queue.TryWrite(hit);
         }
 #pragma warning disable CA1031 // tracking never throws into the call
