@@ -16,7 +16,7 @@ using Microsoft.Extensions.Logging;
 namespace Matomo.Rpc.Benchmarks;
 
 /// <summary>
-/// The sender's HTTP path for one batch of 100 encoded hits (about 400 bytes each, as the encoder writes them): the bulk
+/// The sender's HTTP path for one batch of 100 or 1,000 encoded hits (about 400 bytes each, as the encoder writes them): the bulk
 /// body written from the batch's buffer, the POST through the library's named HttpClient (as registered by
 /// <c>AddMatomoTracking</c>: no logging handlers, the timeout applied by the writer), and Matomo's answer read and
 /// parsed, against a loopback Kestrel endpoint that counts the requests and answers Matomo's bulk JSON. The figures
@@ -26,7 +26,9 @@ namespace Matomo.Rpc.Benchmarks;
 [MemoryDiagnoser]
 public class HttpBulkWriterBenchmarks
 {
-    private const int Hits = 100;
+    /// <summary>Hits per batch: <c>BatchSize</c>'s default, and <c>MaxBatchSize</c>'s (what batches grow to against a fast Matomo).</summary>
+    [Params(100, 1000)]
+    public int Hits { get; set; }
 
     private WebApplication _endpoint = null!;
     private ServiceProvider _services = null!;
@@ -85,7 +87,7 @@ public class HttpBulkWriterBenchmarks
         _endpoint.DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 
-    [Benchmark(Description = "POST a batch of 100 hits to a loopback counting endpoint")]
+    [Benchmark(Description = "POST a batch of hits to a loopback counting endpoint")]
     public async Task<int> Post() => (await Send()).Tracked;
 
     private Task<SendResult> Send() => _writer.WriteAsync(_batch, CancellationToken.None);

@@ -10,6 +10,20 @@ public class MatomoSendingOptions
     public int BatchSize { get; set; } = 100;
 
     /// <summary>
+    /// Most hits one bulk request may grow to under load. Default 1000. While hits come faster than batches of
+    /// <see cref="BatchSize"/> carry them (a batch filled, and more hits were waiting) and Matomo answers a batch so
+    /// fast that one twice as large would still be answered within 0.1 s, batches double, up to this size (and about
+    /// 512 KB of hits): each request costs the service about the same CPU whatever its size, so fewer, larger requests
+    /// make each hit cheaper. An answer slower than 0.25 s, a failure (429, 503, a timeout, no connection, an HTTP 500),
+    /// or a batch that does not fill within <see cref="FlushInterval"/> halves them back toward <see cref="BatchSize"/>. A real Matomo that stores hits as it answers (a few hundred a second per server) answers
+    /// 100 hits more slowly than that, so its batches stay at <see cref="BatchSize"/>. Batches do not grow while Matomo
+    /// queues hits (QueuedTracking: a bad hit there drops the rest of its request), and spooled hits are replayed in
+    /// batches of <see cref="BatchSize"/>. Set it to <see cref="BatchSize"/> to keep every batch at that size.
+    /// </summary>
+    [MatomoRange(1, 1000, ErrorMessage = "Matomo:Sending:MaxBatchSize must be between 1 and 1000, and not below Matomo:Sending:BatchSize (set it to BatchSize to keep batches at that size).")]
+    public int MaxBatchSize { get; set; } = 1000;
+
+    /// <summary>
     /// Most bulk requests in flight at once: a ceiling. Default 4. The sender starts with one and adapts to what Matomo
     /// sustains: it sends more at once while that brings more hits per second and answers stay fast, and fewer when
     /// answers slow down, fail, or say Matomo is busy (429, 503). One visitor's hits still reach Matomo in order: a

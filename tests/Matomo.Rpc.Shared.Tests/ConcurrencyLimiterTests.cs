@@ -6,6 +6,7 @@ namespace Matomo.Rpc.Shared.Tests;
 /// <summary>The limiter of requests in flight, driven by scripted answer times on a fake clock.</summary>
 public class ConcurrencyLimiterTests
 {
+    private const int Hits = 100;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan SlowAnswer = TimeSpan.FromSeconds(2.5);
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero));
@@ -65,6 +66,20 @@ public class ConcurrencyLimiterTests
     }
 
     [Test]
+    public void Answered_BatchesGrowAndTheirAnswersLengthenInProportion_JudgesPerHitAndHolds()
+    {
+        var limiter = GrownTo(4);
+
+        // Batches of 400 instead of 100 (see BatchSizer): four times the answer time, the same time per hit.
+        for (var round = 0; round < 10; round++)
+        {
+            Round(limiter, _ => TimeSpan.FromMilliseconds(800), hits: 4 * Hits);
+        }
+
+        Assert.That(limiter.Limit, Is.EqualTo(4), "Matomo is no busier: it works on more hits per request");
+    }
+
+    [Test]
     public void Answered_PartialBatches_DoesNotGrow()
     {
         var limiter = new ConcurrencyLimiter(4, SlowAnswer, _time);
@@ -83,7 +98,7 @@ public class ConcurrencyLimiterTests
         var limiter = GrownTo(8);
         var sent = _time.GetTimestamp();
 
-        limiter.Answered(sent, SlowAnswer + TimeSpan.FromMilliseconds(1), full: true);
+        limiter.Answered(sent, SlowAnswer + TimeSpan.FromMilliseconds(1), Hits, full: true);
 
         Assert.That(limiter.Limit, Is.EqualTo(4));
     }
@@ -141,7 +156,7 @@ public class ConcurrencyLimiterTests
         var second = limiter.WaitAsync(CancellationToken.None);
 
         _time.Advance(TimeSpan.FromMilliseconds(200));
-        limiter.Answered(sent, TimeSpan.FromMilliseconds(200), full: true);
+        limiter.Answered(sent, TimeSpan.FromMilliseconds(200), Hits, full: true);
         await second.WaitAsync(Timeout);
 
         Assert.That(limiter.InFlight, Is.EqualTo(2), "the answer made room for a second request before the first slot was released");
@@ -173,7 +188,7 @@ public class ConcurrencyLimiterTests
         limiter.Release();
         var sent = _time.GetTimestamp();
         _time.Advance(SlowAnswer * 2);
-        limiter.Answered(sent, SlowAnswer * 2, full: true);
+        limiter.Answered(sent, SlowAnswer * 2, Hits, full: true);
         limiter.Overloaded(sent);
         for (var round = 0; round < 5; round++)
         {
@@ -211,7 +226,7 @@ public class ConcurrencyLimiterTests
         return limits;
     }
 
-    private void Round(ConcurrencyLimiter limiter, Func<int, TimeSpan> latency, bool full = true)
+    private void Round(ConcurrencyLimiter limiter, Func<int, TimeSpan> latency, bool full = true, int hits = Hits)
     {
         var inFlight = limiter.Limit;
         var sent = _time.GetTimestamp();
@@ -224,7 +239,7 @@ public class ConcurrencyLimiterTests
         _time.Advance(answerTime);
         for (var i = 0; i < inFlight; i++)
         {
-            limiter.Answered(sent, answerTime, full);
+            limiter.Answered(sent, answerTime, hits, full);
             limiter.Release();
         }
     }

@@ -47,6 +47,35 @@ public class HitDeliveryTests
         delivery.DeliverAsync(batch, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
 
     [Test]
+    public async Task DeliverAsync_413ForABatchGrownBeyondBatchSize_SplitsItAndSendsEveryHit()
+    {
+        Arrange(o => o.Sending.BatchSize = 3);
+        _writer.Answer = (_, hits) => hits.Count > 3
+            ? new SendResult(SendStatus.Refused, StatusCode: 413, Reason: "HTTP 413")
+            : SendResult.Ok(hits.Count);
+
+        var result = await DeliverAsync(_delivery, Take(8));
+
+        Assert.That(result.Done, Is.True);
+        Assert.That(_writer.Calls.Select(c => c.Actions.Length), Is.EqualTo(new[] { 8, 4, 2, 2, 4, 2, 2 }));
+        Assert.That((Stats.Sent, Stats.Rejected, Stats.Dropped), Is.EqualTo((8L, 0L, 0L)), "too large for the web server: halved, never rejected");
+        Assert.That(_writer.Calls.Where(c => c.Actions.Length <= 3).SelectMany(c => c.Actions), Is.EqualTo(Enumerable.Range(0, 8).Select(i => "a/" + i)));
+    }
+
+    [Test]
+    public async Task DeliverAsync_413AtBatchSize_RejectsAsBefore()
+    {
+        Arrange(o => o.Sending.BatchSize = 3);
+        _writer.Answer = (_, _) => new SendResult(SendStatus.Refused, StatusCode: 413, Reason: "HTTP 413");
+
+        await DeliverAsync(_delivery, Take(3));
+
+        Assert.That(_writer.Calls, Has.Count.EqualTo(1));
+        Assert.That((Stats.Sent, Stats.Rejected), Is.EqualTo((0L, 3L)));
+        Assert.That(_logger.Entries.Single(e => e.EventName == "RequestRefused").Text, Does.Contain("MaxBatchSize"));
+    }
+
+    [Test]
     public async Task DeliverAsync_QueuedTrackingAnswer_SentAndAcceptedWithoutCountLoggedOnce()
     {
         Arrange();

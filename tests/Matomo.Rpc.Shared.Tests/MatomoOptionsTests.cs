@@ -296,6 +296,9 @@ public class MatomoOptionsTests
     [TestCase("IpMaskBytes", -1, "Matomo:IpMaskBytes")]
     [TestCase("BatchSize", 0, "Matomo:Sending:BatchSize")]
     [TestCase("BatchSize", 1001, "Matomo:Sending:BatchSize")]
+    [TestCase("MaxBatchSize", 0, "Matomo:Sending:MaxBatchSize")]
+    [TestCase("MaxBatchSize", 1001, "Matomo:Sending:MaxBatchSize")]
+    [TestCase("MaxBatchSize", 50, "Matomo:Sending:MaxBatchSize (50) is below Matomo:Sending:BatchSize (100)")]
     [TestCase("QueueCapacity", 0, "Matomo:Sending:QueueCapacity")]
     public async Task Start_OutOfRange_NamesKey(string key, int value, string expected)
     {
@@ -307,6 +310,7 @@ public class MatomoOptionsTests
                 case "CustomVariableSlots": o.CustomVariableSlots = value; break;
                 case "IpMaskBytes": o.IpMaskBytes = value; break;
                 case "BatchSize": o.Sending.BatchSize = value; break;
+                case "MaxBatchSize": o.Sending.MaxBatchSize = value; break;
                 case "QueueCapacity": o.Sending.QueueCapacity = value; break;
             }
         });
@@ -336,7 +340,7 @@ public class MatomoOptionsTests
     [Test]
     public async Task Start_FromConfiguration_BindsAndStarts()
     {
-        var configuration = Configuration(("TrackerUrl", "https://matomo.example.org/"), ("SiteId", "3"), ("Sending:BatchSize", "50"),
+        var configuration = Configuration(("TrackerUrl", "https://matomo.example.org/"), ("SiteId", "3"), ("Sending:BatchSize", "50"), ("Sending:MaxBatchSize", "200"),
             ("Sending:FlushInterval", "00:00:02"), ("ExcludedActions:0", "a/b"), ("Dimensions:Outcome", "1"), ("Recording", "Both"),
             ("ActionDetails:a/c:action_name", "C"));
         MatomoOptions? bound = null;
@@ -350,6 +354,7 @@ public class MatomoOptionsTests
         Assert.That(ex, Is.Null);
         Assert.That(bound!.SiteId, Is.EqualTo(3));
         Assert.That(bound.Sending.BatchSize, Is.EqualTo(50));
+        Assert.That(bound.Sending.MaxBatchSize, Is.EqualTo(200));
         Assert.That(bound.Sending.FlushInterval, Is.EqualTo(TimeSpan.FromSeconds(2)));
         Assert.That(bound.ExcludedActions, Is.EqualTo(new[] { "a/b" }));
         Assert.That(bound.Recording, Is.EqualTo(MatomoRecording.Both));
@@ -436,7 +441,7 @@ public class MatomoOptionsTests
         var failures = await ConfigurationFailuresAsync(("Sending:Colour", "blue"));
 
         Assert.That(failures, Has.Count.EqualTo(1));
-        Assert.That(failures[0], Does.StartWith("Matomo:Sending:Colour is not a setting; remove it. The settings of Matomo:Sending are BatchSize, MaxConcurrentRequests, FlushInterval, "));
+        Assert.That(failures[0], Does.StartWith("Matomo:Sending:Colour is not a setting; remove it. The settings of Matomo:Sending are BatchSize, MaxBatchSize, MaxConcurrentRequests, FlushInterval, "));
         Assert.That(failures[0], Does.Contain("ShutdownTimeout").And.Not.Contain("TrackerUrl"));
     }
 

@@ -16,6 +16,7 @@ public class MatomoSenderConcurrencyTests
         using var harness = new TrackerHarness(o =>
         {
             o.Sending.BatchSize = 10;
+            o.Sending.MaxBatchSize = 10; // batches of 10 only (this Matomo answers in no time: they would grow)
             o.Sending.MaxConcurrentRequests = maxConcurrent;
         });
         var writer = new GatedWriter();
@@ -57,6 +58,7 @@ public class MatomoSenderConcurrencyTests
         using var harness = new TrackerHarness(o =>
         {
             o.Sending.BatchSize = 10;
+            o.Sending.MaxBatchSize = 10;
             o.Sending.MaxConcurrentRequests = 4;
         });
         var writer = new GatedWriter();

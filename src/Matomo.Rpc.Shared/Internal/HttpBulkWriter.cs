@@ -123,24 +123,68 @@ internal sealed class HttpBulkWriter : IHitWriter
 
     private static bool IsGif(ReadOnlySpan<byte> answer) => answer.StartsWith("GIF8"u8);
 
-    private static SendResult ParseAnswer(ReadOnlyMemory<byte> utf8, int count, int status)
+    private static SendResult ParseAnswer(ReadOnlyMemory<byte> utf8, int count, int status) =>
+        TryReadBulkAnswer(utf8.Span, out var tracked, out var invalid)
+            ? new SendResult(SendStatus.Answered, tracked, invalid, status)
+            : ParseText(System.Text.Encoding.UTF8.GetString(utf8.Span), status);
+
+    /// <summary>
+    /// Reads Matomo's bulk answer, <c>{"status":"success","tracked":N,"invalid":M,...}</c>, from its bytes with a reader
+    /// (no document, nothing allocated): true when the bytes are one JSON object whose <c>tracked</c> is a whole number
+    /// (<paramref name="invalid"/>: its <c>invalid</c>, 0 when absent or not a whole number). As
+    /// <see cref="JsonDocument"/> reads it: the whole answer must be valid JSON, and of a member given twice the last counts.
+    /// </summary>
+    internal static bool TryReadBulkAnswer(ReadOnlySpan<byte> utf8, out int tracked, out int invalid)
     {
+        (tracked, invalid) = (0, 0);
+        bool? trackedRead = null;
         try
         {
-            using var json = JsonDocument.Parse(utf8);
-            var root = json.RootElement;
-            if (root.ValueKind == JsonValueKind.Object
-                && root.TryGetProperty("tracked"u8, out var trackedElement) && trackedElement.TryGetInt32(out var tracked))
+            var reader = new Utf8JsonReader(utf8, isFinalBlock: true, state: default);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                var invalid = root.TryGetProperty("invalid"u8, out var invalidElement) && invalidElement.TryGetInt32(out var i) ? i : 0;
-                return new SendResult(SendStatus.Answered, tracked, invalid, status);
+                // Not an object: still the whole answer must be JSON for it to be "not a bulk answer" rather than text.
+                while (reader.Read())
+                {
+                }
+
+                return false;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isTracked = reader.ValueTextEquals("tracked"u8);
+                var isInvalid = !isTracked && reader.ValueTextEquals("invalid"u8);
+                reader.Read();
+                if (isTracked)
+                {
+                    trackedRead = reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out tracked);
+                }
+                else if (isInvalid)
+                {
+                    invalid = reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var i) ? i : 0;
+                }
+
+                reader.Skip();
+            }
+
+            // Trailing content after the object is not JSON (JsonDocument refuses it): the reader throws on it.
+            while (reader.Read())
+            {
             }
         }
         catch (JsonException)
         {
+            trackedRead = false;
         }
 
-        return ParseText(System.Text.Encoding.UTF8.GetString(utf8.Span), status);
+        if (trackedRead != true)
+        {
+            (tracked, invalid) = (0, 0);
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -154,9 +198,9 @@ internal sealed class HttpBulkWriter : IHitWriter
             using var json = JsonDocument.Parse(answer);
             var root = json.RootElement;
             if (root.ValueKind == JsonValueKind.Object
-                && root.TryGetProperty("tracked", out var trackedElement) && trackedElement.TryGetInt32(out var tracked))
+                && root.TryGetProperty("tracked", out var trackedElement) && trackedElement.ValueKind == JsonValueKind.Number && trackedElement.TryGetInt32(out var tracked))
             {
-                var invalid = root.TryGetProperty("invalid", out var invalidElement) && invalidElement.TryGetInt32(out var i) ? i : 0;
+                var invalid = root.TryGetProperty("invalid", out var invalidElement) && invalidElement.ValueKind == JsonValueKind.Number && invalidElement.TryGetInt32(out var i) ? i : 0;
                 return new SendResult(SendStatus.Answered, tracked, invalid, status);
             }
         }

@@ -106,6 +106,11 @@ internal sealed class MatomoOptionsValidator : IValidateOptions<MatomoOptions>
         }
 
         var sending = options.Sending;
+        if (sending.MaxBatchSize < sending.BatchSize && sending.MaxBatchSize >= 1 && sending.BatchSize <= 1000)
+        {
+            errors.Add($"Matomo:Sending:MaxBatchSize ({sending.MaxBatchSize}) is below Matomo:Sending:BatchSize ({sending.BatchSize}); set it to at least BatchSize (equal keeps every batch at BatchSize), or leave it at its default 1000.");
+        }
+
         CheckPositive(sending.FlushInterval, "Matomo:Sending:FlushInterval", "00:00:01", errors);
         CheckPositive(sending.HttpTimeout, "Matomo:Sending:HttpTimeout", "00:00:05", errors);
         CheckPositive(sending.RetryBaseDelay, "Matomo:Sending:RetryBaseDelay", "00:00:01", errors);

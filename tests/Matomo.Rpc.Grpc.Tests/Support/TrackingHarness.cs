@@ -47,8 +47,9 @@ public sealed class TrackingHarness : IAsyncDisposable
         collection.AddMatomoTracking(o =>
         {
             o.SiteId = 1;
-            // One hit per batch: the sender sends at once, without waiting for the flush interval on the fake clock.
-            o.Sending.BatchSize = 1;
+            // One hit per batch: the sender sends at once, without waiting for the flush interval on the fake clock
+            // (batches that grew would wait for it).
+            o.Sending.BatchSize = o.Sending.MaxBatchSize = 1;
             configure?.Invoke(o);
         }).UseInMemorySink();
 

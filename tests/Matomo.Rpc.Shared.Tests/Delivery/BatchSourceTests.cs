@@ -98,6 +98,93 @@ public class BatchSourceTests : SenderPartsFixture
     }
 
     [Test]
+    public void Take_SizerGrown_TakesTheGrownSizeAsAFullBatch()
+    {
+        Arrange();
+        Grow(Parts.Delivery.Sizer, 6);
+        Parts.Enqueue(8, visitors: true);
+
+        using var batch = Take();
+
+        Assert.That(batch?.Size, Is.EqualTo(6));
+        Assert.That(batch?.FullAt, Is.EqualTo(6), "taken full: its answer may grow the batches or the requests in flight");
+        Assert.That(batch?.Backlogged, Is.True, "2 more hits waited");
+    }
+
+    [Test]
+    public void Take_ExactlyABatchReady_IsFullButNotBacklogged()
+    {
+        Arrange();
+        Parts.Enqueue(3, visitors: true);
+
+        using var batch = Take();
+
+        Assert.That(batch?.FullAt, Is.EqualTo(3));
+        Assert.That(batch?.Backlogged, Is.False, "no hit waited beyond the batch: growing it would only make the next hits wait");
+    }
+
+    [Test]
+    public async Task Take_AGrownBatchNotFilledWithinTheFlushInterval_HalvesTheSize()
+    {
+        Arrange();
+        Grow(Parts.Delivery.Sizer, 12);
+        Parts.Enqueue(5, visitors: true);
+        Assert.That(Take(), Is.Null);
+        var wait = Source.WaitAsync(CancellationToken.None);
+        Parts.Harness.Time.Advance(TimeSpan.FromSeconds(1));
+        await wait.WaitAsync(SenderParts.Timeout);
+
+        using var batch = Take();
+
+        Assert.That(batch?.Size, Is.EqualTo(5));
+        Assert.That(Parts.Delivery.Sizer.Size, Is.EqualTo(6), "hits come slower than batches of 12 need: the next hits should not wait as long");
+    }
+
+    [Test]
+    public async Task Take_PartialBatchAtTheFlushInterval_IsNotFull()
+    {
+        var wait = WaitWithTwoReadyAsync();
+        Parts.Harness.Time.Advance(TimeSpan.FromSeconds(1));
+        await wait.WaitAsync(SenderParts.Timeout);
+
+        using var batch = Take();
+
+        Assert.That(batch?.Size, Is.EqualTo(2));
+        Assert.That(batch?.FullAt, Is.EqualTo(int.MaxValue), "hits came slower than batches carry them");
+    }
+
+    [Test]
+    public void Take_MatomoQueuesHits_KeepsBatchSizeWhateverTheSizer()
+    {
+        Arrange();
+        Grow(Parts.Delivery.Sizer, 12);
+        Parts.Harness.CheckState.SetMatomoQueues();
+        Parts.Enqueue(8, visitors: true);
+
+        using var batch = Take();
+
+        Assert.That(batch?.Size, Is.EqualTo(3), "under QueuedTracking a refused hit drops the rest of its request: BatchSize is the documented bound");
+    }
+
+    [Test]
+    public void Take_GrownBeyondBatchSize_StopsAtTheByteLimitButNeverBelowBatchSize()
+    {
+        Arrange();
+        Parts.Enqueue(8);
+        var lanes = new VisitorLanes(3, Parts.Delivery.Prepare, maxGrownBytes: 1);
+        for (var i = 0; i < 8; i++)
+        {
+            lanes.Add(0, Parts.Harness.TakeHit());
+        }
+
+        using var batch = lanes.Take(size: 6, full: true);
+
+        Assert.That(batch?.Size, Is.EqualTo(3), "BatchSize hits always; no more once their bytes reach the limit");
+        Assert.That(batch?.FullAt, Is.EqualTo(3), "full at what it took");
+        Assert.That(lanes.Count, Is.EqualTo(5));
+    }
+
+    [Test]
     public void Take_AbortRequested_Throws()
     {
         Arrange();
@@ -235,5 +322,16 @@ public class BatchSourceTests : SenderPartsFixture
         Assert.That(Parts.Spool!.Waiting, Is.EqualTo(5));
         Assert.That(Parts.EventCount("SpoolKeptAtStop"), Is.EqualTo(1));
         Assert.That(Parts.EventCount("ShutdownDropped"), Is.Zero);
+    }
+
+    /// <summary>Grows the sizer (from BatchSize 3) to <paramref name="size"/> with fast answers to full batches.</summary>
+    private void Grow(BatchSizer sizer, int size)
+    {
+        while (sizer.Size < size)
+        {
+            sizer.Answered(Parts.Harness.Time.GetTimestamp(), TimeSpan.FromMilliseconds(1), sizer.Size, full: true);
+        }
+
+        Assume.That(sizer.Size, Is.EqualTo(size));
     }
 }

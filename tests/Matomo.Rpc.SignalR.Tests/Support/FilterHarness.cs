@@ -38,7 +38,7 @@ public sealed class FilterHarness : IAsyncDisposable
         builder.Services.AddMatomoTracking(o =>
         {
             o.SiteId = 1;
-            o.Sending.BatchSize = 1;
+            o.Sending.BatchSize = o.Sending.MaxBatchSize = 1; // sent at once, never waiting for the flush interval on the fake clock
             configure?.Invoke(o);
         }).UseInMemorySink();
         var host = builder.Build();

@@ -46,6 +46,19 @@ internal sealed class Batch : IDisposable
         Size = hits.Count + crashes.Count;
     }
 
+    /// <summary>
+    /// How many of its hits make a request full (the queue held more than the batch took: Matomo's answer then says what
+    /// more hits per request or more requests would bring): all it took when it was taken full, <see cref="int.MaxValue"/>
+    /// when it was taken at the flush interval or drain; null for hits read back from the spool (<c>BatchSize</c>).
+    /// </summary>
+    public int? FullAt { get; init; }
+
+    /// <summary>
+    /// More hits were waiting than the batch took (in the queue or the lanes): hits come faster than batches of its size
+    /// carry them, so its fast answer may grow the next batches (see <see cref="BatchSizer"/>).
+    /// </summary>
+    public bool Backlogged { get; init; }
+
     /// <summary>The visitor lanes the batch holds while it is in flight (see <see cref="VisitorLanes"/>).</summary>
     public int[] Lanes { get; init; } = [];
 

@@ -8,7 +8,9 @@ namespace Matomo.Rpc.Internal;
 /// Matomo is not failing, else live hits from <see cref="VisitorLanes"/> no batch in flight holds, as soon as a batch is
 /// full, else once the flush interval has passed since hits were ready (at once when stopping). Replayed files and live
 /// batches take turns so that fresh calls are not starved. A replayed file holds no lane (its visitors' order was given
-/// up when it was spooled). Used by the sender's loop only (not thread-safe), except <see cref="Free"/>.
+/// up when it was spooled). A live batch takes up to <see cref="HitDelivery.BatchSize"/> hits: <c>BatchSize</c>, grown
+/// under load while Matomo answers fast (see <see cref="BatchSizer"/>). Used by the sender's loop only (not thread-safe),
+/// except <see cref="Free"/>.
 /// </summary>
 internal sealed class BatchSource : IDisposable
 {
@@ -32,6 +34,7 @@ internal sealed class BatchSource : IDisposable
     private bool _replayTurn = true;
     private bool _replaying;
     private int _abandoned;
+    private int _size;
 
     // encoding: held while hits are read from the queue and encoded (shared with the spiller); stopping: the sender stops.
     public BatchSource(HitQueue queue, HitDelivery delivery, MatomoOptions options, TimeProvider time, ILogger logger,
@@ -44,6 +47,7 @@ internal sealed class BatchSource : IDisposable
         // Enough hits taken ahead that a batch can come from a few busy visitors' lanes rather than a little from every
         // lane (which would hold every lane, and leave the next batch nothing to take). They stay counted in the queue.
         _maxBacklog = 4 * _sending.BatchSize * (_sending.MaxConcurrentRequests + 1);
+        _size = _sending.BatchSize;
     }
 
     /// <summary>Stopping, every hit taken and no batch in flight: the loop ends.</summary>
@@ -58,7 +62,10 @@ internal sealed class BatchSource : IDisposable
     /// While Matomo fails, one batch at most, spool or not: hits read ahead can no longer give their place under
     /// DropOldest, so reading on would keep arbitrary hits and drop older ones around them.
     /// </remarks>
-    private int Backlog => Failing ? _sending.BatchSize : _spiller is null || !Spooling ? _maxBacklog : Math.Min(_maxBacklog, _spiller.FailingHighWater);
+    private int Backlog => Failing ? _sending.BatchSize : _spiller is null || !Spooling ? MaxBacklog : Math.Min(MaxBacklog, _spiller.FailingHighWater);
+
+    // A grown batch needs its hits ahead too; no more, so that most of the queue still waits in it (DropOldest).
+    private int MaxBacklog => Math.Max(_maxBacklog, 4 * _size);
 
     /// <summary>The next batch if one is due now, else null (then <see cref="WaitAsync"/>, unless <see cref="Drained"/>).</summary>
     public Batch? Take(CancellationToken abort)
@@ -69,6 +76,7 @@ internal sealed class BatchSource : IDisposable
             _lanes.Free(freed);
         }
 
+        _size = _delivery.BatchSize;
         var backlog = Backlog;
         lock (_encoding)
         {
@@ -104,9 +112,14 @@ internal sealed class BatchSource : IDisposable
         }
 
         var drained = _queue.IsDrained;
-        if (_lanes.Ready >= _sending.BatchSize || (_lanes.Ready > 0 && drained))
+        if (_lanes.Ready >= _size)
         {
-            return TakeLive();
+            return TakeLive(full: true); // filled before the flush interval: hits come as fast as batches carry them
+        }
+
+        if (_lanes.Ready > 0 && drained)
+        {
+            return TakeLive(full: false);
         }
 
         if (_lanes.Ready > 0)
@@ -114,7 +127,9 @@ internal sealed class BatchSource : IDisposable
             _readySince ??= _time.GetTimestamp();
             if (_time.GetElapsedTime(_readySince.Value) >= _sending.FlushInterval)
             {
-                return TakeLive();
+                // A batch did not fill within the flush interval: hits come slower than batches of this size carry them.
+                _delivery.Sizer.Unfilled();
+                return TakeLive(full: false);
             }
         }
 
@@ -132,7 +147,7 @@ internal sealed class BatchSource : IDisposable
     {
         var wait = _noReading
             ? _queue.WaitForWakeAsync()
-            : _queue.WaitForHitsAsync(_lanes.Ready == 0 ? 1 : _sending.BatchSize - _lanes.Ready);
+            : _queue.WaitForHitsAsync(_lanes.Ready == 0 ? 1 : _size - _lanes.Ready);
         if (!_freed.IsEmpty || abort.IsCancellationRequested)
         {
             _queue.WakeSender(); // a batch done (or the deadline) before the signal was armed
@@ -203,12 +218,12 @@ internal sealed class BatchSource : IDisposable
         }
     }
 
-    private Batch TakeLive()
+    private Batch TakeLive(bool full)
     {
         _replayTurn = true;
         lock (_encoding)
         {
-            return Taken(_lanes.Take()!);
+            return Taken(_lanes.Take(_size, full, _queue.Waiting)!);
         }
     }
 

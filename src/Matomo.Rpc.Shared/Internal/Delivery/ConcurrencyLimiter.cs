@@ -10,8 +10,8 @@ namespace Matomo.Rpc.Internal;
 /// (close to a timeout, and a request that times out may still be stored and then be sent twice).
 /// </summary>
 /// <remarks>
-/// The latency signal is Vegas's: with <c>base</c> the lowest smoothed answer time of full batches in the last two
-/// windows and <c>latency</c> the smoothed one now, <c>limit * (1 - base / latency)</c> estimates how many requests wait
+/// The latency signal is Vegas's: with <c>base</c> the lowest smoothed answer time per hit of full batches in the last
+/// two windows and <c>latency</c> the smoothed one now, <c>limit * (1 - base / latency)</c> estimates how many requests wait
 /// inside Matomo instead of being worked on. Fewer than <see cref="GrowBelow"/>: grow; more than
 /// <see cref="ShrinkAbove"/>: shrink. The band is narrow (half a request to one) because a request waiting inside
 /// Matomo holds one of its PHP workers and adds nothing: against the kit's Matomo on 2 cores, 4 requests in flight stored
@@ -124,10 +124,13 @@ internal sealed class ConcurrencyLimiter
     }
 
     /// <summary>
-    /// Matomo answered a request sent at <paramref name="sentAt"/> (a <see cref="TimeProvider.GetTimestamp"/>) after
-    /// <paramref name="latency"/>; <paramref name="full"/> when the request carried a full batch.
+    /// Matomo answered a request of <paramref name="hits"/> hits sent at <paramref name="sentAt"/> (a
+    /// <see cref="TimeProvider.GetTimestamp"/>) after <paramref name="latency"/>; <paramref name="full"/> when the
+    /// request carried a full batch. The time it took is judged per hit (batches may grow, see <see cref="BatchSizer"/>:
+    /// twice the hits take about twice as long without Matomo being any busier), but an answer slower than the slow
+    /// answer halves the limit whatever its size.
     /// </summary>
-    public void Answered(long sentAt, TimeSpan latency, bool full)
+    public void Answered(long sentAt, TimeSpan latency, int hits, bool full)
     {
         lock (_gate)
         {
@@ -147,7 +150,7 @@ internal sealed class ConcurrencyLimiter
                 return;
             }
 
-            var seconds = Math.Max(latency.TotalSeconds, 1e-6);
+            var seconds = Math.Max(latency.TotalSeconds / Math.Max(hits, 1), 1e-9);
             _smoothed = _smoothed == 0 ? seconds : _smoothed + (Smoothing * (seconds - _smoothed));
             var now = _time.GetTimestamp();
             if (_time.GetElapsedTime(_windowStarted, now) >= BaselineWindow)

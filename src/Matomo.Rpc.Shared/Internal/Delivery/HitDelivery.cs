@@ -44,11 +44,21 @@ internal sealed class HitDelivery
         _logger = logger;
         _withToken = !string.IsNullOrEmpty(options.TokenAuth);
         Limiter = new ConcurrencyLimiter(options.Sending.MaxConcurrentRequests, options.Sending.HttpTimeout / 2, time);
+        Sizer = new BatchSizer(options.Sending.BatchSize, options.Sending.MaxBatchSize, options.Sending.HttpTimeout, time);
         queue.Metrics.Observe(Limiter);
     }
 
     /// <summary>How many requests may be in flight; fed with every answer (see <see cref="ConcurrencyLimiter"/>).</summary>
     public ConcurrencyLimiter Limiter { get; }
+
+    /// <summary>How many hits a live batch may take; fed with every answer (see <see cref="BatchSizer"/>).</summary>
+    public BatchSizer Sizer { get; }
+
+    /// <summary>
+    /// Most hits the next live batch may take: the <see cref="Sizer"/>'s size, but <c>BatchSize</c> once Matomo was seen
+    /// to queue hits (QueuedTracking), where a hit its workers refuse drops the rest of its request.
+    /// </summary>
+    public int BatchSize => _checkState.MatomoQueues ? _options.Sending.BatchSize : Sizer.Size;
 
     /// <summary>Where hits go, for the start-up log line; never contains the token.</summary>
     public string Describe => _writer.Describe;
@@ -169,7 +179,8 @@ internal sealed class HitDelivery
             SendResult result;
             try
             {
-                result = await WriteAsync(segment, abort).ConfigureAwait(false);
+                var full = segment.Count >= FullAt(batch);
+                result = await WriteAsync(segment, full, full && batch.Backlogged, abort).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (abort.IsCancellationRequested)
             {
@@ -191,6 +202,11 @@ internal sealed class HitDelivery
                     batch.AnyAnswered = true;
                     batch.FailedAttempts = 0;
                     AccountQueued(batch, segment);
+                    break;
+
+                case SendStatus.Refused when result.StatusCode == 413 && segment.Count > _options.Sending.BatchSize:
+                    // Too large for the web server in front of Matomo, grown beyond BatchSize: in halves (the sizer shrank).
+                    batch.Split(segment);
                     break;
 
                 case SendStatus.Refused:
@@ -345,7 +361,11 @@ internal sealed class HitDelivery
         return new Batch(hits, crashes, buffer: records.TakeBuffer());
     }
 
-    private async Task<SendResult> WriteAsync(List<PendingHit> segment, CancellationToken abort)
+    // A request of this many of the batch's hits is full: all a batch taken full took; for a spooled file's, BatchSize.
+    private int FullAt(Batch batch) => batch.FullAt ?? _options.Sending.BatchSize;
+
+    // full: the request carries a full batch (see Batch.FullAt); backlogged: more hits waited (see Batch.Backlogged).
+    private async Task<SendResult> WriteAsync(List<PendingHit> segment, bool full, bool backlogged, CancellationToken abort)
     {
         var started = _time.GetTimestamp();
         SendResult? result = null;
@@ -371,25 +391,36 @@ internal sealed class HitDelivery
             Metrics.Request(segment.Count, elapsed);
             if (result is { } answered)
             {
-                Inform(answered, started, elapsed, segment.Count);
+                Inform(answered, started, elapsed, segment.Count, full, backlogged);
             }
         }
     }
 
-    /// <summary>Tells the limiter what the answer says about Matomo's capacity.</summary>
-    private void Inform(SendResult result, long started, TimeSpan elapsed, int count)
+    /// <summary>Tells the limiter and the batch sizer what the answer says about Matomo's capacity.</summary>
+    private void Inform(SendResult result, long started, TimeSpan elapsed, int count, bool full, bool backlogged)
     {
         switch (result.Status)
         {
-            case SendStatus.Answered or SendStatus.Queued:
-                Limiter.Answered(started, elapsed, full: count >= _options.Sending.BatchSize);
+            case SendStatus.Answered:
+                Limiter.Answered(started, elapsed, count, full);
+                Sizer.Answered(started, elapsed, count, backlogged);
+                break;
+            case SendStatus.Queued:
+                // QueuedTracking: batches keep BatchSize (see BatchSize), so its fast answers do not grow them.
+                Limiter.Answered(started, elapsed, count, full);
                 break;
             case SendStatus.Transient:
                 // No answer, a timeout, Matomo (or its proxy, or its queue) saying it cannot take more now, or failing.
                 Limiter.Overloaded(started);
+                Sizer.Failed(started);
                 break;
             case SendStatus.Refused when elapsed > _options.Sending.HttpTimeout / 2:
-                Limiter.Answered(started, elapsed, full: false);
+                Limiter.Answered(started, elapsed, count, full: false);
+                Sizer.Failed(started);
+                break;
+            case SendStatus.Refused or SendStatus.RolledBack:
+                // A rollback splits the batch, a refusal (413: too large for the web server) may be its size: smaller.
+                Sizer.Failed(started);
                 break;
         }
     }
@@ -510,7 +541,7 @@ internal sealed class HitDelivery
         400 => "Matomo did not take the body as a bulk request (a bad hit inside one would be answered 200 and counted as invalid): check that Matomo:TrackerUrl is Matomo's matomo.php and that no proxy or firewall in front of Matomo blocks or rewrites JSON POST bodies.",
         401 or 403 => "Check Matomo:TokenAuth: the token must belong to a user with write access to Matomo:SiteId.",
         404 => "Check Matomo:TrackerUrl: it must point at Matomo's matomo.php.",
-        413 => "Lower Matomo:Sending:BatchSize or raise the web server's request size limit.",
+        413 => "Lower Matomo:Sending:BatchSize (and MaxBatchSize) or raise the web server's request size limit.",
         _ => "Check Matomo:TrackerUrl and the web server in front of Matomo.",
     };
 }

@@ -19,16 +19,18 @@ internal sealed class VisitorLanes
     private readonly Queue<MatomoHit>[] _lanes = new Queue<MatomoHit>[LaneCount];
     private readonly bool[] _busy = new bool[LaneCount];
     private readonly int _batchSize;
+    private readonly int _maxGrownBytes;
     private readonly List<int> _order = new(LaneCount);
     private readonly Action<MatomoHit, HitBuffer, List<PendingHit>, List<PendingHit>> _prepare;
     private readonly string?[] _agents = new string?[AgentSlots];
     private readonly int[] _agentHashes = new int[AgentSlots];
 
-    /// <param name="batchSize">Most hits per batch.</param>
+    /// <param name="batchSize">Hits a batch always may take (<c>BatchSize</c>); beyond them, at most <paramref name="maxGrownBytes"/> of encoded hits.</param>
     /// <param name="prepare">Encodes a hit (and its crash hit) into a batch's buffer (<see cref="HitDelivery.Prepare"/>).</param>
-    public VisitorLanes(int batchSize, Action<MatomoHit, HitBuffer, List<PendingHit>, List<PendingHit>> prepare)
+    /// <param name="maxGrownBytes">Encoded bytes after which a batch grown beyond <paramref name="batchSize"/> takes no more hits.</param>
+    public VisitorLanes(int batchSize, Action<MatomoHit, HitBuffer, List<PendingHit>, List<PendingHit>> prepare, int maxGrownBytes = BatchSizer.MaxGrownBytes)
     {
-        (_batchSize, _prepare) = (batchSize, prepare);
+        (_batchSize, _prepare, _maxGrownBytes) = (batchSize, prepare, maxGrownBytes);
         for (var i = 0; i < LaneCount; i++)
         {
             _lanes[i] = new Queue<MatomoHit>();
@@ -106,10 +108,13 @@ internal sealed class VisitorLanes
     }
 
     /// <summary>
-    /// Takes up to a batch of hits from free lanes, fullest first, and marks those lanes busy until <see cref="Free"/>.
-    /// A lane is never split across two batches in flight. Returns null when no free lane has a hit.
+    /// Takes up to <paramref name="size"/> hits from free lanes, fullest first (beyond the constructor's batch size, only
+    /// until their encoded bytes reach its limit), and marks those lanes busy until <see cref="Free"/>. A lane is never
+    /// split across two batches in flight. <paramref name="full"/>: more hits were ready than the batch may take (see
+    /// <see cref="Batch.FullAt"/>); <paramref name="waiting"/>: hits still in the queue (see <see cref="Batch.Backlogged"/>).
+    /// Returns null when no free lane has a hit.
     /// </summary>
-    public Batch? Take()
+    public Batch? Take(int size, bool full, int waiting = 0)
     {
         if (Ready == 0)
         {
@@ -126,14 +131,14 @@ internal sealed class VisitorLanes
         }
 
         _order.Sort((a, b) => _lanes[b].Count.CompareTo(_lanes[a].Count));
-        List<PendingHit> hits = new(Math.Min(_batchSize, Ready));
+        List<PendingHit> hits = new(Math.Min(size, Ready));
         List<PendingHit> crashes = [];
         List<int> taken = [];
         var buffer = new HitBuffer();
         var count = 0;
         foreach (var lane in _order)
         {
-            if (count >= _batchSize)
+            if (count >= size || Capped(count, buffer))
             {
                 break;
             }
@@ -142,8 +147,9 @@ internal sealed class VisitorLanes
             taken.Add(lane);
             _busy[lane] = true;
             Ready -= queue.Count;
+
             // A call's crash hit is encoded with its hit: it goes with it.
-            while (count < _batchSize && queue.TryDequeue(out var next))
+            while (count < size && !Capped(count, buffer) && queue.TryDequeue(out var next))
             {
                 Count--;
                 count++;
@@ -152,8 +158,16 @@ internal sealed class VisitorLanes
         }
 
         AnyBusy = true;
-        return new Batch(hits, crashes, buffer: buffer) { Lanes = [.. taken] };
+        return new Batch(hits, crashes, buffer: buffer)
+        {
+            Lanes = [.. taken],
+            FullAt = full ? hits.Count : int.MaxValue,
+            Backlogged = full && (Count > 0 || waiting > 0),
+        };
     }
+
+    // A batch beyond BatchSize stops at the byte limit (its hits vary in size: web servers refuse large bodies).
+    private bool Capped(int count, HitBuffer buffer) => count >= _batchSize && buffer.Written >= _maxGrownBytes;
 
     /// <summary>The lanes of a batch that is done (or given up) are free for the next batch.</summary>
     public void Free(Batch batch)
