@@ -124,6 +124,45 @@ public class MatomoSenderTests
     }
 
     [Test]
+    public async Task StopAsync_StartTokenAlreadyCanceled_HitsQueuedBeforeAreStillSent()
+    {
+        // .NET 10's BackgroundService would never run its loop here (Task.Run with the cancelled token): no drain, no count.
+        Arrange();
+        Enqueue(5);
+        using var aborted = new CancellationTokenSource();
+        await aborted.CancelAsync();
+
+        await _sender!.StartAsync(aborted.Token).WaitAsync(RealTimeout);
+        var stop = _sender.StopAsync(CancellationToken.None);
+        await AdvanceUntilAsync(() => stop.IsCompleted, TimeSpan.FromMilliseconds(100));
+        await stop.WaitAsync(RealTimeout);
+
+        Assert.That(Stats.Sent, Is.EqualTo(5), Stats.ToString());
+        Assert.That(_writer.Calls.SelectMany(c => c.Actions), Is.EqualTo(Actions(0, 5)));
+    }
+
+    [Test]
+    public async Task StopAsync_RightAfterStart_EveryQueuedHitIsSentBeforeTheStopEnds()
+    {
+        // A stop that may come before the thread pool has run the loop at all, many times over.
+        for (var round = 0; round < 25; round++)
+        {
+            Arrange();
+            Enqueue(3);
+
+            await StartAsync();
+            var stop = _sender!.StopAsync(CancellationToken.None);
+            await AdvanceUntilAsync(() => stop.IsCompleted, TimeSpan.FromMilliseconds(100));
+            await stop.WaitAsync(RealTimeout);
+
+            Assert.That(Stats.Sent, Is.EqualTo(3), $"round {round}: {Stats}");
+            _sender.Dispose();
+            _sender = null;
+            _harness.Dispose();
+        }
+    }
+
+    [Test]
     public async Task Send_FewerHitsThanBatchSize_SentWhenFlushIntervalPasses()
     {
         Arrange();

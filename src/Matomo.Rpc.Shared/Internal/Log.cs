@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Error, "The Matomo sender failed unexpectedly; it goes on.", EventName = "SenderFailed")]
     public static partial void SenderFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(18, LogLevel.Error, "The Matomo sender's loop failed unexpectedly and stopped: no more hits are sent, and once the queue is full every hit is dropped (counted). Please report this with the exception.", EventName = "SenderLoopFailed")]
+    public static partial void SenderLoopFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(11, LogLevel.Error, "Completing a Matomo call failed; the hit is lost but the call is not affected.", EventName = "CompleteFailed")]
     public static partial void CompleteFailed(ILogger logger, Exception exception);
 

@@ -14,8 +14,14 @@ namespace Matomo.Rpc.Internal;
 /// at stop; the <see cref="SpoolSpiller"/> moves hits to disk when they would otherwise be lost, and the batch source
 /// replays the spool, oldest file first, taking turns with live batches.
 /// </para>
+/// <para>
+/// Not a <see cref="BackgroundService"/>: since .NET 10 its start queues <c>ExecuteAsync</c> to the thread pool with
+/// the stopping token, so a stop that comes before the thread pool runs it (an app that stops at once, a host whose
+/// next service fails to start) would skip the loop, and with it the drain and the counting of every queued hit. The
+/// loop here is started without a token and always runs; only the stop (completing the queue) and its deadline end it.
+/// </para>
 /// </summary>
-internal sealed class MatomoSender : BackgroundService
+internal sealed class MatomoSender : IHostedService, IDisposable
 {
     private readonly HitQueue _queue;
     private readonly HitDelivery _delivery;
@@ -31,6 +37,7 @@ internal sealed class MatomoSender : BackgroundService
     private readonly BatchRunner _runner;
     private readonly List<Task> _notKeptRuns = []; // hits the spool turned unusable for on the way, delivered beside the loop
     private ITimer? _deadline;
+    private Task? _loop;
     private int _stopping;
 
     public MatomoSender(HitQueue queue, HitDelivery delivery, MatomoOptions options, TimeProvider time, ILogger logger, HitSpool? spool = null, SendHealth? health = null)
@@ -49,16 +56,19 @@ internal sealed class MatomoSender : BackgroundService
 
     private bool Stopping => Volatile.Read(ref _stopping) != 0;
 
-    public override Task StartAsync(CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
         Log.Started(_logger, _delivery.Describe, _siteId, _withToken ? " with a token" : string.Empty);
 
         // A lock conflict (another process on the directory) throws here and fails the start, naming the setting.
         _spool?.Open();
-        return base.StartAsync(cancellationToken);
+
+        // No token: a start that is cancelled (or a stop right after it) must still find the loop running, to drain.
+        _loop ??= Task.Run(RunAsync, CancellationToken.None);
+        return Task.CompletedTask;
     }
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _stopping, 1) == 0)
         {
@@ -67,26 +77,41 @@ internal sealed class MatomoSender : BackgroundService
         }
 
         _queue.WakeSender();
-        using (cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _abort))
+        if (_loop is { } loop)
         {
-            await base.StopAsync(cancellationToken).ConfigureAwait(false);
+            // The host's token ending the stop early aborts the loop (what is still held is settled as at the deadline).
+            using (cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _abort))
+            {
+                await loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
         }
 
         _spool?.Dispose();
     }
 
-    public override void Dispose()
+    public void Dispose()
     {
         _deadline?.Dispose();
         _source.Dispose();
         _abort.Dispose();
         _spool?.Dispose();
-        base.Dispose();
     }
 
-    // The stopping token is not used: stopping completes the queue, which ends the loop once drained, and the abort
-    // token enforces the shutdown deadline.
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    private async Task RunAsync()
+    {
+        try
+        {
+            await ExecuteAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // The parts log and go on; this is what they did not catch. Never surfaces to the host or the calls.
+            Log.SenderLoopFailed(_logger, ex);
+        }
+    }
+
+    // Stopping completes the queue, which ends the loop once drained, and the abort token enforces the shutdown deadline.
+    private async Task ExecuteAsync()
     {
         var abort = _abort.Token;
         using var onAbort = abort.UnsafeRegister(static s => ((HitQueue)s!).WakeSender(), _queue);
