@@ -119,12 +119,12 @@ public sealed class MatomoTracker
 
         if (_sampling.Keep(info.SampleRate))
         {
-            return new MatomoCallScope(_scopes, info, kind, urlPath);
+            return new MatomoCallScope(info, kind, urlPath);
         }
 
         if (_sampling.KeepErrors)
         {
-            return new MatomoCallScope(_scopes, info, kind, urlPath, errorsOnly: true);
+            return new MatomoCallScope(info, kind, urlPath, errorsOnly: true);
         }
 
         _queue.Metrics.SampledOut();
@@ -281,6 +281,7 @@ public sealed class MatomoTracker
             _sampling.KeepErrors)
         {
             Key = rawAction,
+            Services = _scopes,
         };
     }
 
