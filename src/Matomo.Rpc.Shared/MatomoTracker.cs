@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using System.Security.Claims;
 using System.Text.RegularExpressions;
 using Matomo.Rpc.Internal;
@@ -287,12 +286,15 @@ public sealed class MatomoTracker
 
     private ActionInfo GetActionInfo(string action)
     {
-        // Adapters that keep their action strings (SignalR's per-method entries, the HTTP adapter's endpoints) pass the same
-        // string every time: found by reference, without hashing it. gRPC's method is a new string per request: the
-        // dictionary finds it (and the slot then remembers the newest string, which costs nothing).
-        ref var slot = ref _recentActions[RuntimeHelpers.GetHashCode(action) & (RecentActionSlots - 1)];
+        // The recent actions' slots are chosen by the string's length and two of its characters, not by its identity:
+        // adapters that keep their action strings (SignalR's per-method entries, the HTTP adapter's endpoints) pass the
+        // same string every time, found by reference; grpc-dotnet's method is a new string per request, found by comparing
+        // its characters with the slot's (a vectorised compare, cheaper than hashing it for the dictionary). The first action
+        // cached keeps its slot (another one in the same slot is found in the dictionary), so two actions never take turns
+        // writing one slot from several threads.
+        ref var slot = ref _recentActions[RecentSlot(action)];
         var recent = Volatile.Read(ref slot);
-        if (recent is not null && ReferenceEquals(recent.Key, action))
+        if (recent is not null && (ReferenceEquals(recent.Key, action) || string.Equals(recent.Key, action, StringComparison.Ordinal)))
         {
             return recent;
         }
@@ -310,12 +312,18 @@ public sealed class MatomoTracker
             }
         }
 
-        if (ReferenceEquals(info.Key, action))
+        if (recent is null)
         {
             Volatile.Write(ref slot, info);
         }
 
         return info;
+    }
+
+    private static int RecentSlot(string action)
+    {
+        var length = action.Length;
+        return length == 0 ? 0 : ((length * 7) + action[length - 1] + (action[length >> 1] * 3)) & (RecentActionSlots - 1);
     }
 
     /// <summary>Counts a call whose caller opted out, unless the call would not have been tracked anyway.</summary>
