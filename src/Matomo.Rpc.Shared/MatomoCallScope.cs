@@ -287,6 +287,12 @@ public sealed class MatomoCallScope : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sets the transport of a scope nobody else has seen yet, as <see cref="Transport"/> does but without the lock, so
+    /// that completing the call needs none either.
+    /// </summary>
+    internal void InitTransport(string? transport) => _transport = transport;
+
     internal void Skip() => Interlocked.CompareExchange(ref _state, StateSkipped, StateActive);
 
     internal void SetParameter(string name, string? value) => Upsert(CallList.Parameters, name, value, Limits.ParametersPerCall, isCustomVariable: false);

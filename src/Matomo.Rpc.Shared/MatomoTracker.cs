@@ -140,7 +140,21 @@ public sealed class MatomoTracker
     /// <param name="action">The action name; a leading '/' is removed.</param>
     /// <param name="kind">The kind of call.</param>
     /// <param name="urlPath">The path of this call's tracked URL; null: '/' followed by the action.</param>
-    public MatomoCallScope? StartCall(in MatomoCallerInfo caller, string action, MatomoCallKind kind, string? urlPath)
+    public MatomoCallScope? StartCall(in MatomoCallerInfo caller, string action, MatomoCallKind kind, string? urlPath) =>
+        StartCall(caller, action, kind, urlPath, transport: null);
+
+    /// <summary>
+    /// Starts tracking a call of a known caller over a known transport (e.g. SignalR's <c>WebSockets</c>), as
+    /// <see cref="StartCall(in MatomoCallerInfo, string, MatomoCallKind, string?)"/> followed by setting
+    /// <see cref="MatomoCallScope.Transport"/>, but cheaper: the scope is not shared yet, so neither is set under its lock,
+    /// and completing a call nothing else changed takes no lock either.
+    /// </summary>
+    /// <param name="caller">Who calls, kept per connection by long-lived transports.</param>
+    /// <param name="action">The action name; a leading '/' is removed.</param>
+    /// <param name="kind">The kind of call.</param>
+    /// <param name="urlPath">The path of this call's tracked URL; null: '/' followed by the action.</param>
+    /// <param name="transport">The transport name recorded as the <c>transport</c> field; null: none.</param>
+    public MatomoCallScope? StartCall(in MatomoCallerInfo caller, string action, MatomoCallKind kind, string? urlPath, string? transport)
     {
         if (caller.OptedOut)
         {
@@ -148,9 +162,14 @@ public sealed class MatomoTracker
             return null;
         }
 
-        // The scope is not shared yet: its caller is set as is, without a lock.
+        // The scope is not shared yet: its caller and transport are set as they are, without a lock.
         var scope = StartCall(action, kind, urlPath);
-        scope?.InitCaller(caller);
+        if (scope is not null)
+        {
+            scope.InitTransport(transport);
+            scope.InitCaller(caller);
+        }
+
         return scope;
     }
 
