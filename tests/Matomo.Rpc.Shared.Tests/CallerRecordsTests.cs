@@ -85,6 +85,20 @@ public class CallerRecordsTests
     }
 
     [Test]
+    public void Get_CallerWithAHugeUserAgent_NotKeptEachCallItsOwnRecordWithTheCaller()
+    {
+        var records = new CallerRecords();
+        var huge = Full with { UserAgent = new string('a', 5000) };
+
+        var first = records.Get(huge);
+        var second = records.Get(huge);
+
+        Assert.That(second, Is.Not.SameAs(first), "not kept in a slot");
+        Assert.That(second.Info, Is.EqualTo(huge));
+        Assert.That(records.Get(Full), Is.SameAs(records.Get(Full)), "an ordinary caller is kept");
+    }
+
+    [Test]
     public void Get_ManyCallersInterleaved_EveryRecordIsItsCaller()
     {
         // More callers than slots, so slots are shared and replaced: each answer must be the caller asked for (the oracle

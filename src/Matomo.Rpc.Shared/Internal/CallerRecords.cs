@@ -17,6 +17,9 @@ internal sealed class CallerRecords
     // A power of two; a backend's distinct callers at one time are usually far fewer.
     private const int SlotCount = 256;
 
+    // The most characters of text a kept record may hold (all its strings together): 256 slots keep at most ~1 MB alive.
+    private const int MaxKeptText = 2048;
+
     private readonly CallerRecord?[] _slots = new CallerRecord?[SlotCount];
 
     /// <summary>The shared record of <paramref name="caller"/>: the slot's when it holds an equal caller, else a new one (then in the slot).</summary>
@@ -30,9 +33,21 @@ internal sealed class CallerRecords
         }
 
         record = new CallerRecord(caller);
-        Volatile.Write(ref slot, record);
+        if (Keeps(caller))
+        {
+            Volatile.Write(ref slot, record);
+        }
+
         return record;
     }
+
+    /// <summary>
+    /// Whether a caller's record may stay in a slot: not when its text is long (a huge user agent or referrer), so that
+    /// what the slots keep alive stays small whatever callers send; such a caller gets a record per call, as before.
+    /// </summary>
+    internal static bool Keeps(in MatomoCallerInfo caller) =>
+        (caller.UserAgent?.Length ?? 0) + (caller.Language?.Length ?? 0) + (caller.Referrer?.Length ?? 0) + (caller.Host?.Length ?? 0)
+            + (caller.UserId?.Length ?? 0) + (caller.VisitorKey?.Length ?? 0) <= MaxKeptText;
 
     /// <summary>
     /// Chooses the slot from what is cheap to read and differs between callers: the lengths and last characters of the
