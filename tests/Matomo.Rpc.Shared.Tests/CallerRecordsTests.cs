@@ -164,9 +164,10 @@ public class CallerRecordsTests
 
         Assert.That(second.CallerIdentity, Is.SameAs(first.CallerIdentity));
         Assert.That(other.CallerIdentity, Is.Not.SameAs(first.CallerIdentity));
-        Assert.That(harness.TakeHit().Caller, Is.EqualTo(Full));
-        Assert.That(harness.TakeHit().Caller, Is.EqualTo(copy));
-        Assert.That(harness.TakeHit().Caller, Is.EqualTo(Full with { Language = "de" }));
+        var hits = new[] { harness.TakeHit(), harness.TakeHit(), harness.TakeHit() };
+        Assert.That(hits.Select(h => h.Caller), Is.EqualTo(new[] { Full, copy, Full with { Language = "de" } }));
+        Assert.That(hits[1].CallerIdentity, Is.SameAs(hits[0].CallerIdentity));
+        Assert.That(hits[2].CallerIdentity, Is.Not.SameAs(hits[0].CallerIdentity));
     }
 
     [Test]
