@@ -46,17 +46,35 @@ internal sealed class BenchmarkTracker : IDisposable
 
     public HitQueue Queue { get; }
 
-    /// <summary>Empties the queue as the sender would (without encoding or sending).</summary>
+    /// <summary>Empties the queue as the sender would (without encoding or sending), freeing the hits' places.</summary>
     public int Drain()
     {
         var count = 0;
-        while (Queue.Reader.TryRead(out _))
+        while (TakeOne())
         {
             count++;
         }
 
         return count;
     }
+
+    /// <summary>
+    /// Takes the oldest hit out and frees its place, as the sender does once the hit is sent. A benchmark that only took
+    /// hits out would fill the queue's bound (hits taken are held until released) and measure the full queue's drops.
+    /// </summary>
+    public bool TakeOne()
+    {
+        if (!Queue.TryRead(out _))
+        {
+            return false;
+        }
+
+        Queue.Release(1);
+        return true;
+    }
+
+    /// <summary>Takes the oldest hit out without freeing its place (the caller releases places a batch at a time).</summary>
+    public bool TryTake() => Queue.TryRead(out _);
 
     public void Dispose() => _services.Dispose();
 }

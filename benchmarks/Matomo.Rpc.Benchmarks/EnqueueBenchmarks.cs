@@ -5,7 +5,7 @@ namespace Matomo.Rpc.Benchmarks;
 
 /// <summary>
 /// The core's share of a tracked call: StartCall, SetCaller, Complete (which builds the immutable hit and TryWrites it
-/// into the bounded channel). The channel is drained after every call, as the sender keeps it in practice.
+/// into the bounded queue). The hit is taken out and its place freed after every call, as the sender does in practice.
 /// </summary>
 [MemoryDiagnoser]
 public class EnqueueBenchmarks
@@ -44,7 +44,7 @@ public class EnqueueBenchmarks
         var scope = _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!;
         scope.SetCaller(_caller);
         var queued = scope.Complete(Ok);
-        _tracker.Queue.Reader.TryRead(out _);
+        _tracker.TakeOne();
         return queued;
     }
 
@@ -61,7 +61,7 @@ public class EnqueueBenchmarks
         }
 
         var queued = scope.Complete(Ok);
-        _tracker.Queue.Reader.TryRead(out _);
+        _tracker.TakeOne();
         return queued;
     }
 }

@@ -96,5 +96,5 @@ public class HitEncoderBenchmarks
     }
 
     private static MatomoHit Take(BenchmarkTracker tracker) =>
-        tracker.Queue.Reader.TryRead(out var hit) ? hit : throw new InvalidOperationException("the hit was not queued");
+        tracker.Queue.TryRead(out var hit) ? hit : throw new InvalidOperationException("the hit was not queued");
 }

@@ -105,7 +105,7 @@ public class HubFilterBenchmarks
     public object? Tracked()
     {
         var result = _filter.InvokeMethodAsync(_tracked, Next).GetAwaiter().GetResult();
-        _tracker.Queue.Reader.TryRead(out _);
+        _tracker.TakeOne();
         return result;
     }
 

@@ -112,7 +112,7 @@ public class InterceptorBenchmarks
     {
         _tracked.Reset();
         var reply = _interceptor.UnaryServerHandler(Request, _tracked, Sync).GetAwaiter().GetResult();
-        _tracker.Queue.Reader.TryRead(out _);
+        _tracker.TakeOne();
         return reply;
     }
 
@@ -135,7 +135,7 @@ public class InterceptorBenchmarks
     {
         ResetFeatures(_grpcTracked);
         var reply = _interceptor.UnaryServerHandler(Request, _grpcTracked, Sync).GetAwaiter().GetResult();
-        _tracker.Queue.Reader.TryRead(out _);
+        _tracker.TakeOne();
         return reply;
     }
 
@@ -151,7 +151,7 @@ public class InterceptorBenchmarks
     {
         _tracked.Reset();
         var reply = await _interceptor.UnaryServerHandler(Request, _tracked, Async);
-        _tracker.Queue.Reader.TryRead(out _);
+        _tracker.TakeOne();
         return reply;
     }
 

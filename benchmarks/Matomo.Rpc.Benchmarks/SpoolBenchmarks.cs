@@ -187,7 +187,7 @@ public class SpoolBenchmarks
             call.Call.SetVar("pf_srv", random.Next(1, 500).ToString(CultureInfo.InvariantCulture));
             var outcome = outcomes[random.Next(outcomes.Length)];
             call.Complete(new MatomoOutcome(outcome, outcome == "OK" ? 0 : 5, IsError: outcome == "Unavailable"));
-            hits[i] = tracker.Queue.Reader.TryRead(out var h) ? h : throw new InvalidOperationException("the hit was not queued");
+            hits[i] = tracker.Queue.TryRead(out var h) ? h : throw new InvalidOperationException("the hit was not queued");
         }
 
         return (tracker, encoder, hits);

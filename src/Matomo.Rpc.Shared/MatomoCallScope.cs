@@ -247,7 +247,7 @@ public sealed class MatomoCallScope : IDisposable
 
             var hit = new MatomoHit(this, outcome, timestamp, duration, Volatile.Read(ref _received), Volatile.Read(ref _sent), errorType, errorMessage);
 
-            Services.Queue.Metrics.Offered();
+            // Offered and queued are counted by the queue (one atomic for both, see HitQueue).
             return Services.Queue.TryWrite(hit);
         }
 #pragma warning disable CA1031 // tracking never throws into the call

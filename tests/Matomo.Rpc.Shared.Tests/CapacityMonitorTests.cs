@@ -17,10 +17,16 @@ public class CapacityMonitorTests
     private TrackingState _state = null!;
     private CapturingLogger _logger = null!;
     private CapacityMonitor _monitor = null!;
+    private MatomoHit _hit = null!;
 
     [SetUp]
     public async Task SetUp()
     {
+        using (var unsampled = new TrackerHarness())
+        {
+            _hit = unsampled.Hit();
+        }
+
         _harness = new TrackerHarness(o => o.Sampling.Rate = 0.5);
         _state = new TrackingState();
         _logger = new CapturingLogger();
@@ -47,7 +53,10 @@ public class CapacityMonitorTests
         {
             for (var i = 0; i < offeredPerSecond * Tick.TotalSeconds; i++)
             {
-                Metrics.Offered();
+                // A call offers its hit to the queue, which counts it; the sender takes it at once.
+                _harness.Queue.TryWrite(_hit);
+                _harness.Queue.TryRead(out _);
+                _harness.Queue.Release(1);
             }
 
             Metrics.Sent((int)(takenPerSecond * Tick.TotalSeconds * 0.9));

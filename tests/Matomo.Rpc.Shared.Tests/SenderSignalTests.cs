@@ -6,28 +6,40 @@ namespace Matomo.Rpc.Shared.Tests;
 public class SenderSignalTests
 {
     [Test]
-    public void WaitAsync_FewerWritesThanWanted_StillWaiting()
+    public void WaitAsync_WritesBeforeTheMark_StillWaiting()
     {
         var signal = new SenderSignal();
 
         var wait = signal.WaitAsync(3);
-        signal.OnWritten();
-        signal.OnWritten();
+        signal.OnWritten(1);
+        signal.OnWritten(2);
 
         Assert.That(wait.IsCompleted, Is.False);
     }
 
     [Test]
-    public void WaitAsync_TheWantedWrite_CompletesOnce()
+    public void WaitAsync_TheWriteAtTheMark_CompletesOnce()
     {
         var signal = new SenderSignal();
 
         var wait = signal.WaitAsync(3);
-        signal.OnWritten();
-        signal.OnWritten();
-        signal.OnWritten();
-        signal.OnWritten();
+        signal.OnWritten(1);
+        signal.OnWritten(2);
+        signal.OnWritten(3);
+        signal.OnWritten(4);
         signal.Wake();
+
+        Assert.That(wait.IsCompletedSuccessfully, Is.True);
+    }
+
+    [Test]
+    public void OnWritten_WritesOutOfOrderPastTheMark_Completes()
+    {
+        var signal = new SenderSignal();
+
+        // Producers accept in one order and finish writing in another: a later position may report first.
+        var wait = signal.WaitAsync(3);
+        signal.OnWritten(4);
 
         Assert.That(wait.IsCompletedSuccessfully, Is.True);
     }
@@ -37,9 +49,9 @@ public class SenderSignalTests
     {
         var signal = new SenderSignal();
         signal.Wake();
-        signal.OnWritten();
+        signal.OnWritten(1);
 
-        var wait = signal.WaitAsync(1);
+        var wait = signal.WaitAsync(2);
 
         Assert.That(wait.IsCompleted, Is.False);
         signal.Wake();
@@ -47,11 +59,40 @@ public class SenderSignalTests
     }
 
     [Test]
+    public void OnWritten_PastAMarkAlreadyWoken_LeavesTheNextWaitArmed()
+    {
+        var signal = new SenderSignal();
+        _ = signal.WaitAsync(2);
+        signal.Wake();
+        signal.OnWritten(2);
+        signal.OnWritten(3);
+
+        var wait = signal.WaitAsync(10);
+        signal.OnWritten(4);
+
+        Assert.That(wait.IsCompleted, Is.False, "a write past the old mark does not end the new wait");
+        signal.OnWritten(10);
+        Assert.That(wait.IsCompletedSuccessfully, Is.True);
+    }
+
+    [Test]
+    public void IsDue_AtAndPastTheMark_True()
+    {
+        var signal = new SenderSignal();
+
+        _ = signal.WaitAsync(5);
+
+        Assert.That(signal.IsDue(4), Is.False);
+        Assert.That(signal.IsDue(5), Is.True);
+        Assert.That(signal.IsDue(6), Is.True);
+    }
+
+    [Test]
     public async Task WaitAsync_WokenFromAnotherThread_ContinuesOffTheWakersThread()
     {
         var signal = new SenderSignal();
         var wait = signal.WaitAsync(1);
-        var waker = Task.Run(signal.OnWritten);
+        var waker = Task.Run(() => signal.OnWritten(1));
 
         await wait.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
 
@@ -63,22 +104,23 @@ public class SenderSignalTests
     public void WaitAsync_ManyWaits_NoAllocation()
     {
         var signal = new SenderSignal();
-        Cycle(signal);
+        var position = 0L;
+        Cycle(signal, ref position);
 
         var before = GC.GetAllocatedBytesForCurrentThread();
         for (var i = 0; i < 1_000; i++)
         {
-            Cycle(signal);
+            Cycle(signal, ref position);
         }
 
         Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
     }
 
-    private static void Cycle(SenderSignal signal)
+    private static void Cycle(SenderSignal signal, ref long position)
     {
-        var wait = signal.WaitAsync(2);
-        signal.OnWritten();
-        signal.OnWritten();
+        var wait = signal.WaitAsync(position + 2);
+        signal.OnWritten(++position);
+        signal.OnWritten(++position);
         wait.GetAwaiter().GetResult();
     }
 

@@ -38,7 +38,7 @@ public class SystemClockTests
         Assert.That(scope.Complete(), Is.True);
         var after = DateTimeOffset.UtcNow;
 
-        Assert.That(_queue.Reader.TryRead(out var hit), Is.True);
+        Assert.That(_queue.TryRead(out var hit), Is.True);
         Assert.That(hit!.Timestamp, Is.InRange(before - Tolerance, after + Tolerance));
         Assert.That(hit.Timestamp.Offset, Is.EqualTo(TimeSpan.Zero));
         Assert.That(hit.Duration, Is.GreaterThanOrEqualTo(TimeSpan.Zero).And.LessThan(after - before + Tolerance));

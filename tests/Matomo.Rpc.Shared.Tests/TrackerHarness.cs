@@ -80,7 +80,7 @@ internal sealed class TrackerHarness : IDisposable
         return TakeHit();
     }
 
-    public MatomoHit TakeHit() => Queue.Reader.TryRead(out var hit) ? hit : throw new InvalidOperationException("no hit queued");
+    public MatomoHit TakeHit() => Queue.TryRead(out var hit) ? hit : throw new InvalidOperationException("no hit queued");
 
     public string Encode(Action<MatomoCall>? during = null, string action = "greet.Greeter/SayHello", MatomoCallKind kind = MatomoCallKind.Unary,
         TimeSpan? duration = null, MatomoCallerInfo? caller = null, Action<MatomoCallScope>? adapter = null, MatomoOutcome? outcome = null,

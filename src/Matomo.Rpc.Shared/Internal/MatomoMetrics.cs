@@ -17,6 +17,7 @@ internal sealed class MatomoMetrics
     private readonly Histogram<double> _sendDuration;
     private readonly TimeProvider _time;
     private readonly Meter _meter;
+    private readonly HitQueue _queue;
     private long _queuedTotal;
     private long _sentTotal;
     private long _rejectedTotal;
@@ -24,13 +25,16 @@ internal sealed class MatomoMetrics
     private long _retriedTotal;
     private long _acceptedWithoutCountTotal;
     private long _sampledOutTotal;
-    private long _offeredTotal;
     private long _optedOutTotal;
     private long _lastDropTicks = long.MinValue;
 
-    public MatomoMetrics(IMeterFactory meterFactory, Func<int> queueLength, TimeProvider time)
+    /// <param name="meterFactory">Where the meter comes from.</param>
+    /// <param name="queue">The queue, whose own counts are the calls' queued and offered hits (no counter per hit here).</param>
+    /// <param name="time">The clock of the last drop.</param>
+    public MatomoMetrics(IMeterFactory meterFactory, HitQueue queue, TimeProvider time)
     {
         _time = time;
+        _queue = queue;
         var meter = _meter = meterFactory.Create(MatomoTracker.MeterName);
         _queued = meter.CreateCounter<long>("matomo.rpc.hits.queued", "{hit}", "Hits put in the send queue.");
         _sent = meter.CreateCounter<long>("matomo.rpc.hits.sent", "{hit}", "Hits Matomo counted as tracked.");
@@ -42,7 +46,7 @@ internal sealed class MatomoMetrics
         _optedOut = meter.CreateCounter<long>("matomo.rpc.hits.opted_out", "{call}", "Calls not tracked because the caller opted out (Sec-GPC, DNT, or the app).");
         _batchSize = meter.CreateHistogram<int>("matomo.rpc.batch.size", "{hit}", "Hits per bulk request.");
         _sendDuration = meter.CreateHistogram<double>("matomo.rpc.send.duration", "s", "Duration of one request to Matomo.");
-        meter.CreateObservableGauge("matomo.rpc.queue.length", queueLength, "{hit}", "Hits held: waiting to be sent or being sent (at most Matomo:Sending:QueueCapacity).");
+        meter.CreateObservableGauge("matomo.rpc.queue.length", () => queue.Count, "{hit}", "Hits held: waiting to be sent or being sent (at most Matomo:Sending:QueueCapacity).");
     }
 
     /// <summary>Publishes how many requests the sender may have in flight, and has.</summary>
@@ -64,7 +68,7 @@ internal sealed class MatomoMetrics
     public long SampledOutTotal => Interlocked.Read(ref _sampledOutTotal);
 
     /// <summary>Hits calls handed to the queue since start, taken or not (the queue may have refused or displaced them).</summary>
-    public long OfferedTotal => Interlocked.Read(ref _offeredTotal);
+    public long OfferedTotal => _queue.Accepted + _queue.Refused;
 
     /// <summary>Hits Matomo answered for since start: sent or rejected.</summary>
     public long TakenTotal => Interlocked.Read(ref _sentTotal) + Interlocked.Read(ref _rejectedTotal);
@@ -75,8 +79,10 @@ internal sealed class MatomoMetrics
         _sampledOut.Add(1);
     }
 
-    public void Offered() => Interlocked.Increment(ref _offeredTotal);
+    /// <summary>A call's hit went into the queue: counted by the queue itself (<see cref="HitQueue.Accepted"/>); the instrument only.</summary>
+    public void QueuedByCall() => _queued.Add(1);
 
+    /// <summary>A hit of the sender's own making (a call's crash hit) is queued too.</summary>
     public void Queued()
     {
         Interlocked.Increment(ref _queuedTotal);
@@ -142,7 +148,7 @@ internal sealed class MatomoMetrics
     public MatomoStatistics Snapshot(int queueLength)
     {
         var statistics = new MatomoStatistics(
-            Interlocked.Read(ref _queuedTotal),
+            Interlocked.Read(ref _queuedTotal) + _queue.Accepted,
             Interlocked.Read(ref _sentTotal),
             Interlocked.Read(ref _rejectedTotal),
             Interlocked.Read(ref _droppedTotal),

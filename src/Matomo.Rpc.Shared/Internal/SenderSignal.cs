@@ -4,42 +4,44 @@ namespace Matomo.Rpc.Internal;
 
 /// <summary>
 /// How the sender, filling a batch, waits for the hits it still needs without a wake-up per hit and without an
-/// allocation per wait: one reusable awaitable, armed with the number of hits wanted. Producers count down while it is
-/// armed (one volatile read when it is not) and the write that reaches zero wakes the sender; so do the flush timer,
-/// the queue's completion and the stop deadline. A wake may come early (from a timer armed for an earlier wait): the
-/// sender looks at the queue and the clock again and waits again if it must. One waiter at a time (the sender's loop).
+/// allocation per wait: one reusable awaitable, armed with the position (in the queue's count of hits accepted since
+/// start) of the hit that completes what it wants. A producer compares the position its hit was accepted at with that
+/// mark (one read, no atomic: the mark is long.MaxValue while nobody waits) and the hit that reaches it wakes the sender;
+/// so do the flush timer, the queue's completion and the stop deadline. A wake may come early (from a timer armed for an
+/// earlier wait): the sender looks at the queue and the clock again and waits again if it must. One waiter at a time
+/// (the sender's loop).
 /// </summary>
 internal sealed class SenderSignal : IValueTaskSource
 {
     private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
-    private int _countdown;
+    private long _wakeAt = long.MaxValue;
     private int _armed;
 
-    /// <summary>Arms the signal: the returned task completes after <paramref name="hits"/> more writes, or a <see cref="Wake"/>.</summary>
-    public ValueTask WaitAsync(int hits)
+    /// <summary>
+    /// Arms the signal: the returned task completes once a hit at <paramref name="wakeAt"/> or later is written
+    /// (<see cref="OnWritten"/>), or on a <see cref="Wake"/>. The caller then looks whether that position was already
+    /// reached (<see cref="IsDue"/>): arming is a full fence, so a write it does not see sees the mark.
+    /// </summary>
+    public ValueTask WaitAsync(long wakeAt)
     {
         _core.Reset();
         Volatile.Write(ref _armed, 1);
-        Volatile.Write(ref _countdown, Math.Max(1, hits));
+        Interlocked.Exchange(ref _wakeAt, wakeAt);
         return new ValueTask(this, _core.Version);
     }
 
-    /// <summary>A hit was written (a producer's path: no lock, no allocation).</summary>
-    public void OnWritten()
-    {
-        if (Volatile.Read(ref _countdown) > 0 && Interlocked.Decrement(ref _countdown) == 0)
-        {
-            Wake();
-        }
-    }
+    /// <summary>True when a hit at <paramref name="position"/> ends the wait armed now.</summary>
+    public bool IsDue(long position) => position >= Volatile.Read(ref _wakeAt);
 
     /// <summary>
-    /// Counts hits that were already written when the wait was armed (they never call <see cref="OnWritten"/> for it).
-    /// A hit written just after arming may be counted twice: the wait then ends early, which the sender allows.
+    /// The hit accepted at <paramref name="position"/> (1 for the first) is in the queue: a producer's path, one read
+    /// and no atomic unless it is the hit the sender waits for. The producer's accepting the hit was a full fence.
     /// </summary>
-    public void Consume(int hits)
+    public void OnWritten(long position)
     {
-        if (hits > 0 && Volatile.Read(ref _armed) == 1 && Interlocked.Add(ref _countdown, -hits) <= 0)
+        // The mark may be a stale one for a moment after a wake from elsewhere (a timer): the armed flag keeps those
+        // writes to one read more.
+        if (position >= Volatile.Read(ref _wakeAt) && Volatile.Read(ref _armed) == 1)
         {
             Wake();
         }
@@ -49,7 +51,7 @@ internal sealed class SenderSignal : IValueTaskSource
     {
         if (Interlocked.Exchange(ref _armed, 0) == 1)
         {
-            Volatile.Write(ref _countdown, 0);
+            Volatile.Write(ref _wakeAt, long.MaxValue);
             _core.SetResult(true);
         }
     }

@@ -61,7 +61,7 @@ public class SpoolSpillerTests : SenderPartsFixture
 
         Assert.That(spilled, Is.True);
         Assert.That(Queue.Count, Is.EqualTo(50));
-        Assert.That(Queue.Reader.TryRead(out var next) ? next.Action : null, Is.EqualTo("a/47"), "the oldest went to disk");
+        Assert.That(Queue.TryRead(out var next) ? next.Action : null, Is.EqualTo("a/47"), "the oldest went to disk");
         using var replay = Parts.Spool!.TakeOldest()!;
         Assert.That(SenderParts.Actions(replay), Is.EqualTo(Enumerable.Range(0, 47).Select(i => "a/" + i)));
     }

@@ -72,9 +72,9 @@ internal sealed class BatchSource : IDisposable
         var backlog = Backlog;
         lock (_encoding)
         {
-            while (_lanes.Count < backlog && _queue.Reader.TryRead(out var hit))
+            while (_lanes.Count < backlog && _queue.TryRead(out var hit))
             {
-                _lanes.Add(VisitorLanes.LaneOf(hit, _visitorIdentity), hit);
+                _lanes.Add(_lanes.LaneOfCached(hit, _visitorIdentity), hit);
             }
         }
 
@@ -103,7 +103,7 @@ internal sealed class BatchSource : IDisposable
             Log.SpoolReplayed(_logger, _spool.Statistics.HitsReplayed);
         }
 
-        var drained = _queue.Reader.Completion.IsCompleted;
+        var drained = _queue.IsDrained;
         if (_lanes.Ready >= _sending.BatchSize || (_lanes.Ready > 0 && drained))
         {
             return TakeLive();

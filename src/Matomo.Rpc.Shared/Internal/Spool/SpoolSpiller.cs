@@ -124,7 +124,7 @@ internal sealed class SpoolSpiller
             {
                 for (var end = Math.Min(count, taken + _sending.BatchSize); taken < end; taken++)
                 {
-                    if (!_queue.Reader.TryRead(out var hit))
+                    if (!_queue.TryRead(out var hit))
                     {
                         more = false;
                         break;
