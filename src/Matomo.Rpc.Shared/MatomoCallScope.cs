@@ -45,28 +45,30 @@ public sealed class MatomoCallScope : IDisposable
     // data, and the hit is built without taking the lock; otherwise completion takes the lock once, as it always did.
     private const int ChangedFlag = 1 << 29;
 
-    private readonly ScopeServices _services;
+    // The tracker's services are reached through the action (one reference less in every tracked call's scope).
     private readonly ActionInfo _info;
     private readonly string _urlPath;
     private readonly long _startTimestamp;
     private int _kindAndFlags;
     private MatomoCall? _call;
-    private MatomoCallerInfo _caller;
+
+    // Shared by the calls of the same caller (CallerRecords): one reference here instead of the caller's nine fields.
+    private CallerRecord? _caller;
     private string? _transport;
-    private List<KeyValuePair<string, string>>? _parameters;
-    private List<KeyValuePair<string, string>>? _customVariables;
-    private List<KeyValuePair<string, string>>? _fields;
+
+    // What service code and the adapter's fields add, in one object made on first use: most calls add nothing, and each
+    // reference here would cost every tracked call 8 bytes.
+    private CallData? _data;
     private int _state;
     private int _received;
     private int _sent;
 
-    internal MatomoCallScope(ScopeServices services, ActionInfo info, MatomoCallKind kind, string? urlPath, bool errorsOnly = false)
+    internal MatomoCallScope(ActionInfo info, MatomoCallKind kind, string? urlPath, bool errorsOnly = false)
     {
-        _services = services;
         _info = info;
         _urlPath = urlPath ?? info.UrlPath;
         _kindAndFlags = (int)kind | (errorsOnly ? ErrorsOnlyFlag : 0);
-        _startTimestamp = services.Time.GetTimestamp();
+        _startTimestamp = info.Services.Time.GetTimestamp();
     }
 
     /// <summary>What service code may do with this call: hand it out through the adapter's per-call API.</summary>
@@ -113,7 +115,9 @@ public sealed class MatomoCallScope : IDisposable
 
     internal bool IsSkipped => Volatile.Read(ref _state) == StateSkipped;
 
-    internal TimeProvider Time => _services.Time;
+    internal TimeProvider Time => Services.Time;
+
+    private ScopeServices Services => _info.Services;
 
     // What the completed call's hit reads (see MatomoHit): none of it changes once the call is finished, so the hit holds
     // only what completion adds, and a call's data is not copied.
@@ -121,13 +125,16 @@ public sealed class MatomoCallScope : IDisposable
 
     internal string UrlPath => _urlPath;
 
-    internal MatomoCallerInfo Caller => _caller;
+    internal MatomoCallerInfo Caller => _caller?.Info ?? default;
 
-    internal IReadOnlyList<KeyValuePair<string, string>> Parameters => (IReadOnlyList<KeyValuePair<string, string>>?)_parameters ?? [];
+    /// <summary>The caller's shared record (null: none set): the same object for every call of an equal caller.</summary>
+    internal object? CallerIdentity => _caller;
 
-    internal IReadOnlyList<KeyValuePair<string, string>> CustomVariables => (IReadOnlyList<KeyValuePair<string, string>>?)_customVariables ?? [];
+    internal IReadOnlyList<KeyValuePair<string, string>> Parameters => (IReadOnlyList<KeyValuePair<string, string>>?)_data?.Parameters ?? [];
 
-    internal IReadOnlyList<KeyValuePair<string, string>> Fields => (IReadOnlyList<KeyValuePair<string, string>>?)_fields ?? [];
+    internal IReadOnlyList<KeyValuePair<string, string>> CustomVariables => (IReadOnlyList<KeyValuePair<string, string>>?)_data?.CustomVariables ?? [];
+
+    internal IReadOnlyList<KeyValuePair<string, string>> Fields => (IReadOnlyList<KeyValuePair<string, string>>?)_data?.Fields ?? [];
 
     /// <summary>
     /// Sets who made the call. Applies the ignored user agent patterns (a match skips the call) and the caller's opt-out
@@ -141,6 +148,7 @@ public sealed class MatomoCallScope : IDisposable
             return;
         }
 
+        var record = Services.Callers.Get(caller);
         lock (this)
         {
             Interlocked.Or(ref _kindAndFlags, ChangedFlag);
@@ -149,10 +157,10 @@ public sealed class MatomoCallScope : IDisposable
                 return;
             }
 
-            _caller = caller;
+            _caller = record;
         }
 
-        if (caller.UserAgent is { Length: > 0 } userAgent && _services.IsIgnoredUserAgent(userAgent))
+        if (caller.UserAgent is { Length: > 0 } userAgent && Services.IsIgnoredUserAgent(userAgent))
         {
             Skip();
         }
@@ -169,7 +177,7 @@ public sealed class MatomoCallScope : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         Upsert(
-            ref _fields,
+            CallList.Fields,
             TextSanitizer.Clip(name, Limits.CustomVariable),
             value is null ? null : TextSanitizer.Clip(value, Limits.CustomVariable),
             Limits.FieldsPerCall,
@@ -206,22 +214,22 @@ public sealed class MatomoCallScope : IDisposable
 
         if ((Volatile.Read(ref _kindAndFlags) & ErrorsOnlyFlag) != 0 && !outcome.IsError)
         {
-            _services.Queue.Metrics.SampledOut();
+            Services.Queue.Metrics.SampledOut();
             return false;
         }
 
         try
         {
             // One clock read: the duration and the time of day both come from it (see ScopeServices.UtcAt).
-            var end = _services.Time.GetTimestamp();
-            var duration = _services.Time.GetElapsedTime(_startTimestamp, end);
-            var timestamp = _services.UtcAt(end);
+            var end = Services.Time.GetTimestamp();
+            var duration = Services.Time.GetElapsedTime(_startTimestamp, end);
+            var timestamp = Services.UtcAt(end);
             string? errorType = null;
             string? errorMessage = null;
             if (exception is not null)
             {
                 errorType = exception.GetType().Name;
-                if (_services.KeepErrorMessages)
+                if (Services.KeepErrorMessages)
                 {
                     errorMessage = TextSanitizer.Clip(exception.Message, Limits.ParameterValue);
                 }
@@ -240,13 +248,13 @@ public sealed class MatomoCallScope : IDisposable
             var hit = new MatomoHit(this, outcome, timestamp, duration, Volatile.Read(ref _received), Volatile.Read(ref _sent), errorType, errorMessage);
 
             // Offered and queued are counted by the queue (one atomic for both, see HitQueue).
-            return _services.Queue.TryWrite(hit);
+            return Services.Queue.TryWrite(hit);
         }
 #pragma warning disable CA1031 // tracking never throws into the call
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            _services.OnCompleteFailed(ex);
+            Services.OnCompleteFailed(ex);
             return false;
         }
     }
@@ -262,7 +270,7 @@ public sealed class MatomoCallScope : IDisposable
     {
         if (Interlocked.CompareExchange(ref _state, StateSkipped, StateActive) == StateActive)
         {
-            _services.Queue.Metrics.OptedOut();
+            Services.Queue.Metrics.OptedOut();
         }
     }
 
@@ -272,30 +280,48 @@ public sealed class MatomoCallScope : IDisposable
     /// </summary>
     internal void InitCaller(in MatomoCallerInfo caller)
     {
-        _caller = caller;
-        if (caller.UserAgent is { Length: > 0 } userAgent && _services.IsIgnoredUserAgent(userAgent))
+        _caller = Services.Callers.Get(caller);
+        if (caller.UserAgent is { Length: > 0 } userAgent && Services.IsIgnoredUserAgent(userAgent))
         {
             Skip();
         }
     }
 
+    /// <summary>
+    /// Sets the transport of a scope nobody else has seen yet, as <see cref="Transport"/> does but without the lock, so
+    /// that completing the call needs none either.
+    /// </summary>
+    internal void InitTransport(string? transport) => _transport = transport;
+
     internal void Skip() => Interlocked.CompareExchange(ref _state, StateSkipped, StateActive);
 
-    internal void SetParameter(string name, string? value) => Upsert(ref _parameters, name, value, Limits.ParametersPerCall, isCustomVariable: false);
+    internal void SetParameter(string name, string? value) => Upsert(CallList.Parameters, name, value, Limits.ParametersPerCall, isCustomVariable: false);
 
     internal void SetPerf(string name, TimeSpan elapsed) =>
         SetParameter(name, ParameterRules.ToPerfMilliseconds(elapsed).ToString(CultureInfo.InvariantCulture));
 
-    internal void AddCustomVariable(string name, string value) => Upsert(ref _customVariables, name, value, Limits.CustomVariablesPerCall, isCustomVariable: true);
+    internal void AddCustomVariable(string name, string value) => Upsert(CallList.CustomVariables, name, value, Limits.CustomVariablesPerCall, isCustomVariable: true);
 
     // An adapter's fields are few (the HTTP adapter sets one, the method, on every request): their list starts with room
     // for one, 48 bytes less per call than room for four; service code's parameters and variables start with four.
-    private void Upsert(ref List<KeyValuePair<string, string>>? list, string name, string? value, int limit, bool isCustomVariable, int initialCapacity = 4)
+    private void Upsert(CallList which, string name, string? value, int limit, bool isCustomVariable, int initialCapacity = 4)
     {
         lock (this)
         {
             Interlocked.Or(ref _kindAndFlags, ChangedFlag);
             if (_state != StateActive)
+            {
+                return;
+            }
+
+            if (value is null && _data is null)
+            {
+                return;
+            }
+
+            var data = _data ??= new CallData();
+            ref var list = ref data.Of(which);
+            if (value is null && list is null)
             {
                 return;
             }
@@ -325,11 +351,39 @@ public sealed class MatomoCallScope : IDisposable
 
             if (list.Count >= limit)
             {
-                _services.OnPerCallLimitReached(isCustomVariable, limit);
+                Services.OnPerCallLimitReached(isCustomVariable, limit);
                 return;
             }
 
             list.Add(new(name, value));
+        }
+    }
+
+    private enum CallList
+    {
+        Parameters,
+        CustomVariables,
+        Fields,
+    }
+
+    /// <summary>The lists service code and the adapter fill, made on first use (guarded by the scope's lock).</summary>
+    private sealed class CallData
+    {
+        public List<KeyValuePair<string, string>>? Parameters;
+        public List<KeyValuePair<string, string>>? CustomVariables;
+        public List<KeyValuePair<string, string>>? Fields;
+
+        public ref List<KeyValuePair<string, string>>? Of(CallList which)
+        {
+            switch (which)
+            {
+                case CallList.Parameters:
+                    return ref Parameters;
+                case CallList.CustomVariables:
+                    return ref CustomVariables;
+                default:
+                    return ref Fields;
+            }
         }
     }
 }

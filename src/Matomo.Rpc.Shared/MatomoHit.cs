@@ -56,6 +56,13 @@ public sealed class MatomoHit
     /// <summary>Who made the call.</summary>
     public MatomoCallerInfo Caller => _scope.Caller;
 
+    /// <summary>
+    /// The caller's shared record: the same object for the hits of an equal caller (see <c>CallerRecords</c>), so what is
+    /// derived from the caller alone (its encoded fragments, its lane) can be cached by reference; null when none was set.
+    /// Different objects may still be equal callers (a record replaced in its slot).
+    /// </summary>
+    internal object? CallerIdentity => _scope.CallerIdentity;
+
     /// <summary>How the call ended.</summary>
     public MatomoOutcome Outcome => new(_outcomeName, (_outcomeBits & HasCodeBit) != 0 ? (int)_outcomeBits : null, (_outcomeBits & IsErrorBit) != 0);
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using System.Security.Claims;
 using System.Text.RegularExpressions;
 using Matomo.Rpc.Internal;
@@ -119,12 +118,12 @@ public sealed class MatomoTracker
 
         if (_sampling.Keep(info.SampleRate))
         {
-            return new MatomoCallScope(_scopes, info, kind, urlPath);
+            return new MatomoCallScope(info, kind, urlPath);
         }
 
         if (_sampling.KeepErrors)
         {
-            return new MatomoCallScope(_scopes, info, kind, urlPath, errorsOnly: true);
+            return new MatomoCallScope(info, kind, urlPath, errorsOnly: true);
         }
 
         _queue.Metrics.SampledOut();
@@ -141,7 +140,21 @@ public sealed class MatomoTracker
     /// <param name="action">The action name; a leading '/' is removed.</param>
     /// <param name="kind">The kind of call.</param>
     /// <param name="urlPath">The path of this call's tracked URL; null: '/' followed by the action.</param>
-    public MatomoCallScope? StartCall(in MatomoCallerInfo caller, string action, MatomoCallKind kind, string? urlPath)
+    public MatomoCallScope? StartCall(in MatomoCallerInfo caller, string action, MatomoCallKind kind, string? urlPath) =>
+        StartCall(caller, action, kind, urlPath, transport: null);
+
+    /// <summary>
+    /// Starts tracking a call of a known caller over a known transport (e.g. SignalR's <c>WebSockets</c>), as
+    /// <see cref="StartCall(in MatomoCallerInfo, string, MatomoCallKind, string?)"/> followed by setting
+    /// <see cref="MatomoCallScope.Transport"/>, but cheaper: the scope is not shared yet, so neither is set under its lock,
+    /// and completing a call nothing else changed takes no lock either.
+    /// </summary>
+    /// <param name="caller">Who calls, kept per connection by long-lived transports.</param>
+    /// <param name="action">The action name; a leading '/' is removed.</param>
+    /// <param name="kind">The kind of call.</param>
+    /// <param name="urlPath">The path of this call's tracked URL; null: '/' followed by the action.</param>
+    /// <param name="transport">The transport name recorded as the <c>transport</c> field; null: none.</param>
+    public MatomoCallScope? StartCall(in MatomoCallerInfo caller, string action, MatomoCallKind kind, string? urlPath, string? transport)
     {
         if (caller.OptedOut)
         {
@@ -149,9 +162,14 @@ public sealed class MatomoTracker
             return null;
         }
 
-        // The scope is not shared yet: its caller is set as is, without a lock.
+        // The scope is not shared yet: its caller and transport are set as they are, without a lock.
         var scope = StartCall(action, kind, urlPath);
-        scope?.InitCaller(caller);
+        if (scope is not null)
+        {
+            scope.InitTransport(transport);
+            scope.InitCaller(caller);
+        }
+
         return scope;
     }
 
@@ -281,17 +299,21 @@ public sealed class MatomoTracker
             _sampling.KeepErrors)
         {
             Key = rawAction,
+            Services = _scopes,
         };
     }
 
     private ActionInfo GetActionInfo(string action)
     {
-        // Adapters that keep their action strings (SignalR's per-method entries, the HTTP adapter's endpoints) pass the same
-        // string every time: found by reference, without hashing it. gRPC's method is a new string per request: the
-        // dictionary finds it (and the slot then remembers the newest string, which costs nothing).
-        ref var slot = ref _recentActions[RuntimeHelpers.GetHashCode(action) & (RecentActionSlots - 1)];
+        // The recent actions' slots are chosen by the string's length and two of its characters, not by its identity:
+        // adapters that keep their action strings (SignalR's per-method entries, the HTTP adapter's endpoints) pass the
+        // same string every time, found by reference; grpc-dotnet's method is a new string per request, found by comparing
+        // its characters with the slot's (a vectorised compare, cheaper than hashing it for the dictionary). The first action
+        // cached keeps its slot (another one in the same slot is found in the dictionary), so two actions never take turns
+        // writing one slot from several threads.
+        ref var slot = ref _recentActions[RecentSlot(action)];
         var recent = Volatile.Read(ref slot);
-        if (recent is not null && ReferenceEquals(recent.Key, action))
+        if (recent is not null && (ReferenceEquals(recent.Key, action) || string.Equals(recent.Key, action, StringComparison.Ordinal)))
         {
             return recent;
         }
@@ -309,12 +331,18 @@ public sealed class MatomoTracker
             }
         }
 
-        if (ReferenceEquals(info.Key, action))
+        if (recent is null)
         {
             Volatile.Write(ref slot, info);
         }
 
         return info;
+    }
+
+    private static int RecentSlot(string action)
+    {
+        var length = action.Length;
+        return length == 0 ? 0 : ((length * 7) + action[length - 1] + (action[length >> 1] * 3)) & (RecentActionSlots - 1);
     }
 
     /// <summary>Counts a call whose caller opted out, unless the call would not have been tracked anyway.</summary>

@@ -64,17 +64,14 @@ public sealed class MatomoHubFilter : IHubFilter
                 entry = InvocationEntry.For(invocationContext.Hub.GetType(), invocationContext.HubMethod, hubPath);
 
                 // The connection's caller, opt-out included, was read once at connect: an opted-out call allocates nothing.
+                // Caller and transport are set as the scope starts, without its lock (and so its completion takes none).
                 scope = state is null
                     ? _tracker.StartCall(entry.Action, entry.Kind, entry.UrlPath)
-                    : _tracker.StartCall(state.Caller, entry.Action, entry.Kind, entry.UrlPath);
-                if (scope is not null)
+                    : _tracker.StartCall(state.Caller, entry.Action, entry.Kind, entry.UrlPath, state.Transport);
+                if (scope is not null && state is null)
                 {
-                    if (state is null)
-                    {
-                        state = ConnectionState.Create(_tracker, context);
-                        scope.SetCaller(state.Caller);
-                    }
-
+                    state = ConnectionState.Create(_tracker, context);
+                    scope.SetCaller(state.Caller);
                     scope.Transport = state.Transport;
                 }
             }
@@ -219,13 +216,12 @@ public sealed class MatomoHubFilter : IHubFilter
             }
 
             var hub = HubNames.Get(context.Hub.GetType());
-            var scope = _tracker.StartCall(state.Caller, connect ? hub.ConnectAction : hub.DisconnectAction, kind, state.HubPath.Length == 0 ? "/" : state.HubPath);
+            var scope = _tracker.StartCall(state.Caller, connect ? hub.ConnectAction : hub.DisconnectAction, kind, state.HubPath.Length == 0 ? "/" : state.HubPath, state.Transport);
             if (scope is null)
             {
                 return null;
             }
 
-            scope.Transport = state.Transport;
             var call = scope.Call;
             call.SetVar("e_c", hub.Name);
             call.SetVar("e_a", connect ? ConnectEvent : DisconnectEvent);

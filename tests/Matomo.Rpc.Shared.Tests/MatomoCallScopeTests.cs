@@ -332,6 +332,49 @@ public class MatomoCallScopeTests
     }
 
     [Test]
+    public void StartCall_WithTransport_SameHitAsSettingCallerAndTransportAfterStart()
+    {
+        // The fast path (caller and transport set as the scope is made, no lock) against the simple one (the setters).
+        var caller = new MatomoCallerInfo { UserAgent = "ua", Language = "de", RemoteAddress = IPAddress.Parse("192.0.2.7"), VisitorKey = "connection-1" };
+        var fast = _harness.Tracker.StartCall(caller, "ChatHub/Send", MatomoCallKind.HubInvocation, "/hubs/chat/Send", "WebSockets")!;
+        var simple = _harness.Tracker.StartCall("ChatHub/Send", MatomoCallKind.HubInvocation, "/hubs/chat/Send")!;
+        simple.SetCaller(caller);
+        simple.Transport = "WebSockets";
+
+        Assert.That(ChangedFlagSet(fast), Is.False, "nothing was set under the lock: completion takes none");
+        Assert.That(ChangedFlagSet(simple), Is.True);
+        fast.Complete();
+        simple.Complete();
+        var fastHit = _harness.TakeHit();
+        var simpleHit = _harness.TakeHit();
+
+        Assert.That(
+            (fastHit.Caller, fastHit.Transport, fastHit.Action, fastHit.UrlPath, fastHit.Kind, fastHit.Outcome),
+            Is.EqualTo((simpleHit.Caller, simpleHit.Transport, simpleHit.Action, simpleHit.UrlPath, simpleHit.Kind, simpleHit.Outcome)));
+        Assert.That(fastHit.Transport, Is.EqualTo("WebSockets"));
+    }
+
+    [Test]
+    public void StartCall_WithTransportThenSetter_TheLaterTransportWins()
+    {
+        var scope = _harness.Tracker.StartCall(default, Action, MatomoCallKind.HubInvocation, urlPath: null, transport: "LongPolling")!;
+
+        scope.Transport = "WebSockets";
+        scope.Complete();
+
+        Assert.That(_harness.TakeHit().Transport, Is.EqualTo("WebSockets"));
+    }
+
+    [Test]
+    public void StartCall_WithTransportCallerOptedOut_NoScopeCountedAsOptedOut()
+    {
+        var scope = _harness.Tracker.StartCall(new MatomoCallerInfo { OptedOut = true }, Action, MatomoCallKind.HubInvocation, urlPath: null, transport: "WebSockets");
+
+        Assert.That(scope, Is.Null);
+        Assert.That(_harness.Tracker.Statistics.OptedOut, Is.EqualTo(1));
+    }
+
+    [Test]
     public void StartCall_WithIgnoredUserAgent_SkippedAsWithSetCaller()
     {
         using var harness = new TrackerHarness(o => o.IgnoredUserAgentPatterns.Add("^kube-probe/"));
@@ -386,5 +429,12 @@ public class MatomoCallScopeTests
                 Assert.That((hit.Action, hit.ActionName), Is.EqualTo((action, "name of " + action)));
             }
         }
+    }
+
+    private static bool ChangedFlagSet(MatomoCallScope scope)
+    {
+        var field = typeof(MatomoCallScope).GetField("_kindAndFlags", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)
+            ?? throw new InvalidOperationException("the scope's flags field was renamed");
+        return ((int)field.GetValue(scope)! & (1 << 29)) != 0;
     }
 }

@@ -163,4 +163,58 @@ public class MatomoTrackerTests
         Assert.That(harness.Tracker.ReadCaller(context).VisitorKey, Is.EqualTo("client-7"));
         Assert.That(harness.Tracker.ReadCaller(new DefaultHttpContext()).VisitorKey, Is.Null);
     }
+
+    [Test]
+    public void StartCall_ManyActionsEachCallANewString_EachScopeHasItsOwnAction()
+    {
+        // More actions than the recent actions' slots, every call with a new string object (as grpc-dotnet passes its
+        // method): each call must get its own action's details, whether found in a slot by value, by reference or in the
+        // dictionary (the oracle: the action asked for, renamed or excluded as configured).
+        var actions = Enumerable.Range(0, 300).Select(i => $"/svc.S{i % 17}/M{i}").ToArray();
+        using var harness = new TrackerHarness(o =>
+        {
+            o.ActionDetails["svc.S3/M3"] = new() { ["action_name"] = "Renamed" };
+            o.ExcludedActions.Add("svc.S5/M5");
+        });
+        var wrong = new List<string>();
+
+        for (var round = 0; round < 3; round++)
+        {
+            foreach (var action in actions)
+            {
+                var scope = harness.Tracker.StartCall(new string(action.AsSpan()), MatomoCallKind.Unary);
+                if (action == "/svc.S5/M5")
+                {
+                    if (scope is not null)
+                    {
+                        wrong.Add(action + " not excluded");
+                    }
+
+                    continue;
+                }
+
+                scope!.Complete();
+                var hit = harness.TakeHit();
+                var expectedName = action == "/svc.S3/M3" ? "Renamed" : action[1..];
+                if (scope.Action != action[1..] || hit.ActionName != expectedName || hit.UrlPath != action)
+                {
+                    wrong.Add($"{action}: {scope.Action}, {hit.ActionName}, {hit.UrlPath}");
+                }
+            }
+        }
+
+        Assert.That(wrong, Is.Empty);
+    }
+
+    [Test]
+    public void StartCall_SameActionWithAndWithoutSlash_BothNormalisedAlike()
+    {
+        using var harness = new TrackerHarness();
+
+        var withSlash = harness.Tracker.StartCall("/greet.Greeter/SayHello", MatomoCallKind.Unary)!;
+        var without = harness.Tracker.StartCall("greet.Greeter/SayHello", MatomoCallKind.Unary)!;
+        var again = harness.Tracker.StartCall(new string("/greet.Greeter/SayHello".AsSpan()), MatomoCallKind.Unary)!;
+
+        Assert.That(new[] { withSlash.Action, without.Action, again.Action }, Is.All.EqualTo("greet.Greeter/SayHello"));
+    }
 }

@@ -20,6 +20,9 @@ internal sealed class ActionInfo
     /// <summary>The string the tracker was asked about when it made this (the action as the adapter passed it).</summary>
     public string Key { get; init; } = string.Empty;
 
+    /// <summary>The tracker's services, which the scopes of this action's calls use.</summary>
+    public required ScopeServices Services { get; init; }
+
     public bool Excluded { get; }
 
     public string ActionName { get; }

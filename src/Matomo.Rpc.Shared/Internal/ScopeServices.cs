@@ -43,6 +43,9 @@ internal sealed class ScopeServices
     /// <summary>Crash tracking is on: a failed call keeps its exception's message.</summary>
     public bool KeepErrorMessages { get; }
 
+    /// <summary>The callers seen recently, each one record shared by its calls' scopes.</summary>
+    public CallerRecords Callers { get; } = new();
+
     /// <summary>
     /// The time of day (UTC) at <paramref name="timestamp"/>, a reading of <see cref="Time"/>'s timestamp taken just now.
     /// On the system clock, computed from a pairing of the two clocks made at most a second ago (a clock read saved per
