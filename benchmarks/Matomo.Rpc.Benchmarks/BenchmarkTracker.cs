@@ -14,6 +14,18 @@ internal sealed class BenchmarkTracker : IDisposable
     public const string TrackedAction = "greet.Greeter/SayHello";
     public const string ExcludedAction = "greet.Greeter/SayHelloExcluded";
 
+    /// <summary>The user agent grpc-dotnet's client sends, as the benchmarks' callers do.</summary>
+    public const string GrpcUserAgent = "grpc-dotnet/2.80.0 (.NET 10.0.0; CLR 10.0.0; net10.0; linux; x64)";
+
+    /// <summary>A grpc-dotnet client on loopback over plain HTTP/2: the caller of the call-path benchmarks.</summary>
+    public static MatomoCallerInfo LoopbackCaller() => new()
+    {
+        RemoteAddress = System.Net.IPAddress.Loopback,
+        UserAgent = GrpcUserAgent,
+        Host = "localhost:5001",
+        Scheme = "http",
+    };
+
     /// <summary>Sampled at rate 0: every call is left out by sampling (errors kept only with KeepErrors on).</summary>
     public const string UnsampledAction = "greet.Greeter/SayHelloUnsampled";
 

@@ -19,13 +19,7 @@ public class EnqueueBenchmarks
     public void Setup()
     {
         _tracker = new BenchmarkTracker();
-        _caller = new MatomoCallerInfo
-        {
-            RemoteAddress = IPAddress.Loopback,
-            UserAgent = "grpc-dotnet/2.80.0 (.NET 10.0.0; CLR 10.0.0; net10.0; linux; x64)",
-            Host = "localhost:5001",
-            Scheme = "http",
-        };
+        _caller = BenchmarkTracker.LoopbackCaller();
 
         // Warm the per-action cache, as the first call of a method does.
         _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!.Complete();

@@ -42,7 +42,7 @@ public class HitEncoderBenchmarks
         var caller = new MatomoCallerInfo
         {
             RemoteAddress = IPAddress.Parse("203.0.113.42"),
-            UserAgent = "grpc-dotnet/2.80.0 (.NET 10.0.0; CLR 10.0.0; net10.0; linux; x64)",
+            UserAgent = BenchmarkTracker.GrpcUserAgent,
             Language = "en-US,en;q=0.9",
             Host = "api.example.org",
             Scheme = "https",

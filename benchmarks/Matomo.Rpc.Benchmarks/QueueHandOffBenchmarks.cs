@@ -26,13 +26,7 @@ public class QueueHandOffBenchmarks
     public void Setup()
     {
         _tracker = new BenchmarkTracker(o => o.Sending.QueueCapacity = 1_000_000);
-        _caller = new MatomoCallerInfo
-        {
-            RemoteAddress = IPAddress.Loopback,
-            UserAgent = "grpc-dotnet/2.80.0 (.NET 10.0.0; CLR 10.0.0; net10.0; linux; x64)",
-            Host = "localhost:5001",
-            Scheme = "http",
-        };
+        _caller = BenchmarkTracker.LoopbackCaller();
         _tracker.Tracker.StartCall(BenchmarkTracker.TrackedAction, MatomoCallKind.Unary)!.Complete();
         _tracker.Drain();
     }
