@@ -80,9 +80,11 @@ internal sealed class MatomoSender : IHostedService, IDisposable
         if (_loop is { } loop)
         {
             // The host's token ending the stop early aborts the loop (what is still held is settled as at the deadline).
+            // The stop still waits for that settling, which the abort makes prompt (no request or wait is left): else
+            // the stop would return with hits uncounted, and the spool be disposed while the settling spills into it.
             using (cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _abort))
             {
-                await loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
 

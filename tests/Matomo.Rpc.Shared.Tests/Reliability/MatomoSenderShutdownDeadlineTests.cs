@@ -137,6 +137,43 @@ public sealed class MatomoSenderShutdownDeadlineTests
         Assert.That(stats.Dropped, Is.EqualTo(4), "the batch's two hits and the two crash hits never sent: " + stats);
     }
 
+    [Test]
+    public async Task StopAsync_HostTokenAlreadyCanceledWhileABatchIsSent_ReturnsOnlyOnceEveryHitIsCounted()
+    {
+        // The host gives up on the stop at once: the loop is aborted and settles what it holds as at the deadline. The
+        // stop must not return (and the host then dispose the sender and its spool) while that settling still runs.
+        for (var round = 0; round < 10; round++)
+        {
+            using var harness = new TrackerHarness(o =>
+            {
+                o.Recording = MatomoRecording.None;
+                o.Sending.FlushInterval = TimeSpan.FromSeconds(1);
+                o.Sending.ShutdownTimeout = TimeSpan.FromSeconds(5);
+            });
+            var writer = new FakeHitWriter(harness.Time) { Manual = true };
+            using var sender = harness.Sender(writer, harness.Time);
+            await sender.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
+            Complete(harness, 3);
+            while (writer.Calls.Count == 0)
+            {
+                harness.Time.Advance(TimeSpan.FromMilliseconds(100));
+                await Task.Yield();
+            }
+
+            // Matomo never answers the batch; two more hits wait in the queue.
+            _ = await writer.NextAsync();
+            Complete(harness, 2);
+            using var hostGaveUp = new CancellationTokenSource();
+            await hostGaveUp.CancelAsync();
+
+            await sender.StopAsync(hostGaveUp.Token).WaitAsync(RealTimeout);
+
+            var stats = harness.Tracker.Statistics;
+            Assert.That(stats.Dropped, Is.EqualTo(5), $"round {round}: every hit counted when the stop returns: {stats}");
+            Assert.That(stats.QueueLength, Is.Zero, $"round {round}: {stats}");
+        }
+    }
+
     private static void Complete(TrackerHarness harness, int count)
     {
         for (var i = 0; i < count; i++)
