@@ -41,6 +41,9 @@ internal static partial class Log
     [LoggerMessage(18, LogLevel.Error, "The Matomo sender's loop failed unexpectedly and stopped: no more hits are sent, and once the queue is full every hit is dropped (counted). Please report this with the exception.", EventName = "SenderLoopFailed")]
     public static partial void SenderLoopFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(19, LogLevel.Warning, "The host's shutdown was cut short and the Matomo sender had not settled the hits it held {Grace} later (a stalled spool disk?); the host stops without waiting further, and those hits are neither counted nor kept.", EventName = "StopUnsettled")]
+    public static partial void StopUnsettled(ILogger logger, TimeSpan grace);
+
     [LoggerMessage(11, LogLevel.Error, "Completing a Matomo call failed; the hit is lost but the call is not affected.", EventName = "CompleteFailed")]
     public static partial void CompleteFailed(ILogger logger, Exception exception);
 

@@ -36,6 +36,9 @@ internal sealed class MatomoSender : IHostedService, IDisposable
     private readonly BatchSource _source;
     private readonly BatchRunner _runner;
     private readonly List<Task> _notKeptRuns = []; // hits the spool turned unusable for on the way, delivered beside the loop
+    /// <summary>How long a stop whose host token was cancelled still waits for the loop to settle what it holds.</summary>
+    internal static readonly TimeSpan SettleGrace = TimeSpan.FromSeconds(5);
+
     private ITimer? _deadline;
     private Task? _loop;
     private int _stopping;
@@ -82,9 +85,19 @@ internal sealed class MatomoSender : IHostedService, IDisposable
             // The host's token ending the stop early aborts the loop (what is still held is settled as at the deadline).
             // The stop still waits for that settling, which the abort makes prompt (no request or wait is left): else
             // the stop would return with hits uncounted, and the spool be disposed while the settling spills into it.
+            // Bounded all the same: a stalled disk under the spool must not hold the host's shutdown for good.
             using (cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _abort))
             {
-                await loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (!loop.IsCompleted)
+                {
+                    await loop.WaitAsync(SettleGrace, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+            }
+
+            if (!loop.IsCompleted)
+            {
+                Log.StopUnsettled(_logger, SettleGrace);
             }
         }
 

@@ -174,6 +174,54 @@ public sealed class MatomoSenderShutdownDeadlineTests
         }
     }
 
+    [Test]
+    public async Task StopAsync_HostTokenCanceledAndAWriteIgnoresIt_ReturnsAfterTheGraceAndSaysSo()
+    {
+        // What a stalled disk under the spool would do: the settling never ends. The host's shutdown must still end.
+        using var harness = new TrackerHarness(o =>
+        {
+            o.Recording = MatomoRecording.None;
+            o.Sending.FlushInterval = TimeSpan.FromSeconds(1);
+        });
+        var writer = new StalledHitWriter();
+        var logger = new CapturingLogger();
+        var sender = harness.Sender(writer, harness.Time, logger);
+        await sender.StartAsync(CancellationToken.None).WaitAsync(RealTimeout);
+        Complete(harness, 1);
+        while (!writer.Called.Task.IsCompleted)
+        {
+            harness.Time.Advance(TimeSpan.FromMilliseconds(100));
+            await Task.Yield();
+        }
+
+        using var hostGaveUp = new CancellationTokenSource();
+        await hostGaveUp.CancelAsync();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        await sender.StopAsync(hostGaveUp.Token).WaitAsync(RealTimeout);
+
+        Assert.That(watch.Elapsed, Is.GreaterThanOrEqualTo(MatomoSender.SettleGrace - TimeSpan.FromMilliseconds(50)), "it waited for the settling first");
+        Assert.That(logger.EventNames, Does.Contain("StopUnsettled"));
+        writer.Release.SetResult(); // let the stalled write end, so nothing outlives the test
+    }
+
+    /// <summary>A write that ignores its cancellation until the test releases it.</summary>
+    private sealed class StalledHitWriter : IHitWriter
+    {
+        public TaskCompletionSource Called { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public string Describe => "stalled";
+
+        public async Task<SendResult> WriteAsync(IReadOnlyList<PendingHit> hits, CancellationToken cancellationToken)
+        {
+            Called.TrySetResult();
+            await Release.Task;
+            throw new IOException("released");
+        }
+    }
+
     private static void Complete(TrackerHarness harness, int count)
     {
         for (var i = 0; i < count; i++)
