@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using Matomo.Rpc.Internal;
+using Matomo.Rpc.TestSupport.Reliability;
 
 namespace Matomo.Rpc.Shared.Tests;
 
@@ -88,7 +88,7 @@ public class MatomoSenderBatchSizeTests
         await sender.StartAsync(CancellationToken.None).WaitAsync(Timeout);
         // The retries' backoff and the last partial batch's flush interval pass on the fake clock, moved only while the
         // sender waits for them (after a 503, and once 20 hits are left), so that no answer seems slower than it was.
-        await WaitUntilAsync(() => harness.Tracker.Statistics.Sent == Hits || Advance(harness, writer));
+        await Eventually.TrueAsync(() => harness.Tracker.Statistics.Sent == Hits || Advance(harness, writer), Timeout, () => harness.Tracker.Statistics.ToString());
         await sender.StopAsync(CancellationToken.None).WaitAsync(Timeout);
 
         // 10, 20, 40 answered; 40 refused twice with 503 (40 -> 20 -> 10) and then taken as it was; the next batch then
@@ -156,21 +156,7 @@ public class MatomoSenderBatchSizeTests
     {
         using var sender = harness.Sender(writer, harness.Time);
         await sender.StartAsync(CancellationToken.None).WaitAsync(Timeout);
-        await WaitUntilAsync(() => harness.Tracker.Statistics.Sent == Hits);
+        await Eventually.TrueAsync(() => harness.Tracker.Statistics.Sent == Hits, Timeout, () => harness.Tracker.Statistics.ToString());
         await sender.StopAsync(CancellationToken.None).WaitAsync(Timeout);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (watch.Elapsed > Timeout)
-            {
-                Assert.Fail("condition not reached");
-            }
-
-            await Task.Delay(5);
-        }
     }
 }
