@@ -24,7 +24,10 @@ public sealed class MatomoRecordedHit
     /// <summary>A decoded parameter, or null when the hit does not have it.</summary>
     public string? this[string name] => Parameters.TryGetValue(name, out var value) ? value : null;
 
-    /// <summary>Parses a Matomo query string (with or without the leading '?') into decoded parameters.</summary>
+    /// <summary>
+    /// Parses a Matomo query string (with or without the leading '?') into decoded parameters, as PHP does: '+' is a
+    /// space, %XX a byte.
+    /// </summary>
     internal static IReadOnlyDictionary<string, string> Parse(string query)
     {
         ArgumentNullException.ThrowIfNull(query);
@@ -32,8 +35,8 @@ public sealed class MatomoRecordedHit
         foreach (var pair in query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
             var eq = pair.IndexOf('=', StringComparison.Ordinal);
-            var name = Uri.UnescapeDataString(eq < 0 ? pair : pair[..eq]);
-            result[name] = eq < 0 ? string.Empty : Uri.UnescapeDataString(pair[(eq + 1)..]);
+            var name = Uri.UnescapeDataString((eq < 0 ? pair : pair[..eq]).Replace('+', ' '));
+            result[name] = eq < 0 ? string.Empty : Uri.UnescapeDataString(pair[(eq + 1)..].Replace('+', ' '));
         }
 
         return new ReadOnlyDictionary<string, string>(result);

@@ -6,11 +6,14 @@ namespace Matomo.Rpc.Shared.Tests;
 [TestFixture]
 public class HitEncoderTests
 {
-    private const string Head = "?idsite=1&rec=1&apiv=1&rand=1234abcd&url=https%3A%2F%2Fapi.example.org%2Fgreet.Greeter%2FSayHello&action_name=greet.Greeter%2FSayHello";
-    private const string Cdt = "&cdt=2026-01-02%2003%3A04%3A05";
+    // Only what Matomo's bulk parsing needs is percent-encoded: ':' and '/' go as they are.
+    private const string Head = "?idsite=1&rec=1&url=https://api.example.org/greet.Greeter/SayHello&action_name=greet.Greeter/SayHello";
 
-    // {"1":["status","ok"],"2":["kind","unary"]}
-    private const string CvarOkUnary = "cvar=%7B%221%22%3A%5B%22status%22%2C%22ok%22%5D%2C%222%22%3A%5B%22kind%22%2C%22unary%22%5D%7D";
+    // 2026-01-02 03:04:05 UTC in unix seconds.
+    private const string Cdt = "&cdt=1767323045";
+
+    // {"1":["status","ok"],"2":["kind","unary"]}: only the quotes are encoded.
+    private const string CvarOkUnary = "cvar={%221%22:[%22status%22,%22ok%22],%222%22:[%22kind%22,%22unary%22]}";
 
     [Test]
     public void Encode_UnaryOk_WritesMatomoQueryInOrder()
@@ -23,8 +26,8 @@ public class HitEncoderTests
     }
 
     // {"1":["status","NotFound (5)"],"2":["kind","unary"],"3":["error","RpcLikeException"]}
-    [TestCase("NotFound", 5, "%7B%221%22%3A%5B%22status%22%2C%22NotFound%20%285%29%22%5D%2C%222%22%3A%5B%22kind%22%2C%22unary%22%5D%7D")]
-    [TestCase("error", null, "%7B%221%22%3A%5B%22status%22%2C%22error%22%5D%2C%222%22%3A%5B%22kind%22%2C%22unary%22%5D%7D")]
+    [TestCase("NotFound", 5, "{%221%22:[%22status%22,%22NotFound+(5)%22],%222%22:[%22kind%22,%22unary%22]}")]
+    [TestCase("error", null, "{%221%22:[%22status%22,%22error%22],%222%22:[%22kind%22,%22unary%22]}")]
     public void Encode_Outcome_CvarInMatomoShapeWithOutcomeThenKind(string name, int? code, string expectedCvar)
     {
         using var harness = new TrackerHarness();
@@ -97,7 +100,7 @@ public class HitEncoderTests
 
         var query = harness.Encode(outcome: new MatomoOutcome("NotFound", 5, true));
 
-        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&dimension4=NotFound%20%285%29&dimension7=unary"));
+        Assert.That(query, Is.EqualTo(Head + Cdt + "&pf_srv=12&bots=1&dimension4=NotFound+(5)&dimension7=unary"));
     }
 
     [Test]
@@ -204,10 +207,12 @@ public class HitEncoderTests
 
     [TestCase("é", "%C3%A9")]
     [TestCase("a&b=c+d#e%f", "a%26b%3Dc%2Bd%23e%25f")]
-    [TestCase("l1\nl2\t\u0001\u007f", "l1%0Al2%09%01%7F")]
-    [TestCase("a b/c?d", "a%20b%2Fc%3Fd")]
+    [TestCase("l1\nl2\t\u0001\u007f\r", "l1%0Al2%09%01%7F%0D")]
+    [TestCase("q\"b\\s", "q%22b%5Cs")]
+    [TestCase("a b/c?d", "a+b/c?d")]
     [TestCase("-_.~", "-_.~")]
-    public void Encode_Value_PercentEncodedAsUtf8(string value, string expected)
+    [TestCase("!$'()*,:;<>@[]^`{|}", "!$'()*,:;<>@[]^`{|}")]
+    public void Encode_Value_PercentEncodedWhereMatomosParsingNeedsIt(string value, string expected)
     {
         using var harness = new TrackerHarness(o => o.Recording = MatomoRecording.None);
 
@@ -302,7 +307,7 @@ public class HitEncoderTests
         harness.Time.Advance(TimeSpan.FromHours(1));
         var query = harness.Encoder().Encode(hit);
 
-        Assert.That(QueryText.Parse(query)["cdt"], Is.EqualTo("2026-01-02 03:04:08"));
+        Assert.That(QueryText.Parse(query)["cdt"], Is.EqualTo("1767323048"), "2026-01-02 03:04:08 UTC in unix seconds");
     }
 
     [TestCase("203.0.113.77", 0, "203.0.113.77")]
@@ -362,7 +367,7 @@ public class HitEncoderTests
 
         var query = harness.Encode(caller: TrackerHarness.DefaultCaller with { UserAgent = "grpc-dotnet/2.80", Language = "de-CH,de;q=0.9", Referrer = "https://ref/x" });
 
-        Assert.That(query, Is.EqualTo(Head + "&ua=grpc-dotnet%2F2.80&lang=de-CH%2Cde%3Bq%3D0.9&urlref=https%3A%2F%2Fref%2Fx" + Cdt + "&pf_srv=12&bots=1"));
+        Assert.That(query, Is.EqualTo(Head + "&ua=grpc-dotnet/2.80&lang=de-CH,de;q%3D0.9&urlref=https://ref/x" + Cdt + "&pf_srv=12&bots=1"));
     }
 
     [Test]
@@ -448,7 +453,7 @@ public class HitEncoderTests
         }, caller: TrackerHarness.DefaultCaller with { Language = "en" });
 
         Assert.That(query, Is.EqualTo(
-            "?idsite=1&rec=1&apiv=1&rand=1234abcd&url=https%3A%2F%2Fother%2Fx&action_name=Greeting&lang=de" + Cdt
+            "?idsite=1&rec=1&url=https://other/x&action_name=Greeting&lang=de" + Cdt
             + "&pf_srv=12&bots=1&e_n=details&dimension2=d&new_visit=1"));
     }
 
@@ -510,8 +515,8 @@ public class HitEncoderTests
         var query = harness.Encoder().EncodeCrash(hit);
 
         Assert.That(query, Is.EqualTo(
-            "?idsite=1&rec=1&apiv=1&rand=1234abcd&url=https%3A%2F%2Fapi.example.org%2Fgreet.Greeter%2FSayHello&ca=1&cra=bad%20%26%20worse"
-            + "&cra_tp=InvalidOperationException&cra_ru=https%3A%2F%2Fapi.example.org%2Fgreet.Greeter%2FSayHello" + Cdt + "&bots=1"));
+            "?idsite=1&rec=1&url=https://api.example.org/greet.Greeter/SayHello&ca=1&cra=bad+%26+worse"
+            + "&cra_tp=InvalidOperationException&cra_ru=https://api.example.org/greet.Greeter/SayHello" + Cdt + "&bots=1"));
     }
 
     [TestCase("uid", "alice")]
@@ -562,14 +567,14 @@ public class HitEncoderTests
     }
 
     [Test]
-    public void Encode_Rand_FromTheGivenSource()
+    public void Encode_AnyHit_NoApivAndNoRandWhichNothingInMatomoReads()
     {
         using var harness = new TrackerHarness();
-        var hit = harness.Hit();
 
-        var query = harness.Encoder(rand: 0xff).Encode(hit);
+        var query = harness.Encode();
 
-        Assert.That(query, Does.StartWith("?idsite=1&rec=1&apiv=1&rand=000000ff&"));
+        Assert.That(query, Does.StartWith("?idsite=1&rec=1&url="));
+        Assert.That(QueryText.Names(query), Does.Not.Contain("apiv").And.Not.Contain("rand"));
     }
 
     [Test]
@@ -590,6 +595,6 @@ public class HitEncoderTests
         var query = harness.Encode(caller: TrackerHarness.DefaultCaller with { UserAgent = "ua", Referrer = "r" });
 
         Assert.That(query, Does.StartWith("?"));
-        Assert.That(Regex.IsMatch(query, "=b%27"), Is.False);
+        Assert.That(Regex.IsMatch(query, "=b('|%27)"), Is.False);
     }
 }

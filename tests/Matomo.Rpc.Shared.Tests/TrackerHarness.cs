@@ -39,7 +39,7 @@ internal sealed class TrackerHarness : IDisposable
 
     public static MatomoCallerInfo DefaultCaller => new() { Host = "api.example.org", Scheme = "http" };
 
-    public HitEncoder Encoder(uint rand = 0x1234abcd) => new(Options, new VisitorIdGenerator(Options.VisitorIdSalt), CheckState, NullLogger.Instance, () => rand);
+    public HitEncoder Encoder() => new(Options, new VisitorIdGenerator(Options.VisitorIdSalt), CheckState, NullLogger.Instance);
 
     /// <summary>Delivery to <paramref name="writer"/> on <paramref name="clock"/> (the fake clock by default), logging to <paramref name="logger"/>.</summary>
     public HitDelivery Delivery(IHitWriter writer, TimeProvider? clock = null, ILogger? logger = null, HitSpool? spool = null)

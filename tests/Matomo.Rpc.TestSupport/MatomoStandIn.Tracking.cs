@@ -102,9 +102,13 @@ public sealed partial class MatomoStandIn
             {
             }
 
-            foreach (var item in items.Where(i => i.StartsWith('?')))
+            foreach (var item in items)
             {
-                var parameters = ParseQuery(item);
+                if (ParseBulkRequest(item) is not { } parameters)
+                {
+                    continue;
+                }
+
                 yield return (parameters, item, parameters.GetValueOrDefault("token_auth") ?? token);
             }
 
@@ -205,13 +209,12 @@ public sealed partial class MatomoStandIn
         var index = 0;
         foreach (var item in requests)
         {
-            if (item is null || !item.StartsWith('?'))
+            if (item is null || ParseBulkRequest(item) is not { } parameters)
             {
                 // No query part: dropped without a word, and the indices shift.
                 continue;
             }
 
-            var parameters = ParseQuery(item);
             var hitToken = parameters.GetValueOrDefault("token_auth") ?? token;
             switch (Process(parameters, item, hitToken, userAgent, receivedAt, bulk: true, out var hit))
             {

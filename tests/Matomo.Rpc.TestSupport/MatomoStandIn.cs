@@ -387,6 +387,44 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A bulk request's string as Matomo's BulkTracking reads it: PHP's <c>parse_url</c> (the query ends at the first '#';
+    /// control characters become '_'), then <c>parse_str</c> (<see cref="ParseQuery"/>). Null when there is no query
+    /// (Matomo drops such a string).
+    /// </summary>
+    internal static Dictionary<string, string>? ParseBulkRequest(string request)
+    {
+        if (!request.StartsWith('?'))
+        {
+            return null;
+        }
+
+        var query = request[1..];
+        var fragment = query.IndexOf('#', StringComparison.Ordinal);
+        if (fragment >= 0)
+        {
+            query = query[..fragment];
+        }
+
+        if (query.Length == 0)
+        {
+            return null;
+        }
+
+        if (query.AsSpan().IndexOfAnyInRange('\0', '\u001f') >= 0 || query.Contains('\u007f', StringComparison.Ordinal))
+        {
+            query = string.Create(query.Length, query, static (span, q) =>
+            {
+                for (var i = 0; i < q.Length; i++)
+                {
+                    span[i] = q[i] < ' ' || q[i] == '\u007f' ? '_' : q[i];
+                }
+            });
+        }
+
+        return ParseQuery(query);
+    }
+
     /// <summary>PHP-like parsing: '+' is a space, the last of duplicate names wins, names are case-sensitive.</summary>
     internal static Dictionary<string, string> ParseQuery(string text)
     {

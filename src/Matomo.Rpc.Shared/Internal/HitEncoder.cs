@@ -20,14 +20,12 @@ internal sealed class HitEncoder
     /// <summary>The parameters that name the visitor; a crash hit keeps them so it lands on its call's visitor.</summary>
     private static readonly string[] VisitorParameters = ["uid", "cid", "_id"];
 
-    private static ReadOnlySpan<byte> HexLower => "0123456789abcdef"u8;
-
     // Outcome texts: few in practice, bounded anyway.
     private const int OutcomeCacheSize = 1024;
 
     private readonly MatomoOptions _options;
     private readonly VisitorIdGenerator _visitorIds;
-    private readonly Func<uint> _rand;
+    private readonly Action? _encoding;
     private readonly string? _baseUrl;
     private readonly bool _withToken;
     private readonly TrackingState _state;
@@ -37,7 +35,8 @@ internal sealed class HitEncoder
     private readonly Dictionary<MatomoOutcome, string> _outcomes = [];
     private readonly Dictionary<int, string> _dimensionNames = [];
 
-    // "idsite=N&rec=1&apiv=1&rand=": what starts every query, encoded once.
+    // "idsite=N&rec=1": what starts every query, encoded once. No apiv and no rand: nothing in Matomo reads apiv, and
+    // rand only defeats caches of GET requests, while a bulk request is a POST (nothing in Matomo reads it either).
     private readonly byte[] _transport;
     private HitBuffer? _scratch;
     private readonly List<KeyValuePair<string, string>> _extras = new(8);
@@ -47,14 +46,15 @@ internal sealed class HitEncoder
     private long _cdtSecond = long.MinValue;
     private byte[] _cdt = [];
 
-    public HitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, TrackingState state, ILogger logger, Func<uint>? rand = null)
+    // encoding: called as each hit's encoding starts (tests use it to act at that moment).
+    public HitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, TrackingState state, ILogger logger, Action? encoding = null)
     {
         _state = state;
         _options = options;
         _visitorIds = visitorIds;
         _cvars = new CustomVariablesWriter(options.CustomVariableSlots, logger);
-        _rand = rand ?? (() => (uint)Random.Shared.Next());
-        _transport = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"idsite={options.SiteId}&rec=1&apiv=1&rand="));
+        _encoding = encoding;
+        _transport = Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"idsite={options.SiteId}&rec=1"));
         _callers = new CallerFragments(visitorIds, options.IpMaskBytes);
         _baseUrl = string.IsNullOrEmpty(options.BaseUrl) ? null : options.BaseUrl.TrimEnd('/');
         _withToken = !string.IsNullOrEmpty(options.TokenAuth);
@@ -198,18 +198,8 @@ internal sealed class HitEncoder
 
     private void AddTransport(QueryWriter query)
     {
+        _encoding?.Invoke();
         query.AddRaw(_transport);
-
-        // rand: 8 lower-case hex digits.
-        Span<byte> rand = stackalloc byte[8];
-        var value = _rand();
-        for (var i = rand.Length - 1; i >= 0; i--)
-        {
-            rand[i] = HexLower[(int)(value & 0xF)];
-            value >>= 4;
-        }
-
-        query.AddRaw(rand);
     }
 
     private void AddCaller(QueryWriter query, in MatomoCallerInfo caller, CallerFragments.Slot slot)
@@ -301,13 +291,12 @@ internal sealed class HitEncoder
 
     private void AddTime(QueryWriter query, MatomoHit hit)
     {
-        var utc = hit.Timestamp.UtcDateTime;
-        var second = utc.Ticks / TimeSpan.TicksPerSecond;
+        // Unix seconds (Matomo takes a numeric cdt as the timestamp itself; a date text goes through strtotime): the same
+        // second stored, in 10 bytes instead of the 25 of "2026-01-02%2003%3A04%3A05".
+        var second = hit.Timestamp.ToUnixTimeSeconds();
         if (second != _cdtSecond)
         {
-            Span<char> cdt = stackalloc char[32];
-            utc.TryFormat(cdt, out var written, "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
-            _cdt = QueryWriter.EscapeToArray(cdt[..written]);
+            _cdt = Encoding.ASCII.GetBytes(second.ToString(CultureInfo.InvariantCulture));
             _cdtSecond = second;
         }
 

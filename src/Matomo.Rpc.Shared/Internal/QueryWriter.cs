@@ -5,19 +5,25 @@ using System.Text;
 namespace Matomo.Rpc.Internal;
 
 /// <summary>
-/// Writes a Matomo query string as UTF-8 bytes straight into a <see cref="HitBuffer"/>: every name and value is
-/// percent-encoded as UTF-8 (lone surrogates become U+FFFD), with no string built on the way. The bytes are printable
-/// ASCII other than '"' and '\', so they go into the bulk body's JSON as they are.
+/// Writes a Matomo query string as UTF-8 bytes straight into a <see cref="HitBuffer"/>, with no string built on the way.
+/// Names and values are encoded as UTF-8 (lone surrogates become U+FFFD) and percent-encoded only where Matomo's bulk
+/// parsing needs it: each request string goes through PHP's <c>parse_url</c> (the first '#' ends the query; control
+/// characters become '_') and <c>parse_str</c> ('&amp;' splits, '=' splits a name from its value, '+' and %XX decode).
+/// So '#', '%', '&amp;', '+', '=', control characters, DEL and every non-ASCII byte are %XX, a space is '+', and the
+/// JSON body's '"' and '\' are %XX too; every other printable ASCII character (':', '/', ',', '{', '[', …) is written as
+/// it is (verified against PHP 8.2 and a real Matomo 5: see MatomoWireRealMatomoTests). The bytes are printable ASCII
+/// other than '"' and '\', so they go into the bulk body's JSON as they are.
 /// </summary>
 internal readonly struct QueryWriter
 {
     private const int ChunkChars = 256;
 
-    private static readonly SearchValues<char> Unreserved =
-        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~");
+    // Printable ASCII but '"', '#', '%', '&', '+', '=', '\' and the space (written as '+').
+    private const string VerbatimAscii = "!$'()*,-./0123456789:;<>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~";
 
-    private static readonly SearchValues<byte> UnreservedBytes =
-        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"u8);
+    private static readonly SearchValues<char> Verbatim = SearchValues.Create(VerbatimAscii);
+
+    private static readonly SearchValues<byte> VerbatimBytes = SearchValues.Create(Encoding.ASCII.GetBytes(VerbatimAscii));
 
     private readonly HitBuffer _buffer;
     private readonly int _start;
@@ -71,14 +77,15 @@ internal readonly struct QueryWriter
     }
 
     /// <summary>
-    /// Percent-encodes <paramref name="value"/> as UTF-8: the unreserved characters as they are, every other byte as
-    /// %XX (upper-case hex). Invalid UTF-16 (a lone surrogate) is encoded as U+FFFD, as <see cref="Encoding.UTF8"/> does.
+    /// Percent-encodes <paramref name="value"/> as UTF-8: the verbatim characters as they are, a space as '+', every
+    /// other byte as %XX (upper-case hex). Invalid UTF-16 (a lone surrogate) is encoded as U+FFFD, as
+    /// <see cref="Encoding.UTF8"/> does.
     /// </summary>
     public static void Escape(IBufferWriter<byte> writer, ReadOnlySpan<char> value)
     {
         while (!value.IsEmpty)
         {
-            var plain = value.IndexOfAnyExcept(Unreserved);
+            var plain = value.IndexOfAnyExcept(Verbatim);
             var ascii = plain < 0 ? value : value[..plain];
             if (!ascii.IsEmpty)
             {
@@ -94,8 +101,8 @@ internal readonly struct QueryWriter
 
             value = value[plain..];
 
-            // Encode the run of characters that need escaping, up to the next unreserved one.
-            var run = value.IndexOfAny(Unreserved);
+            // Encode the run of characters that need escaping, up to the next verbatim one.
+            var run = value.IndexOfAny(Verbatim);
             EscapeRun(writer, run < 0 ? value : value[..run]);
             value = run < 0 ? [] : value[run..];
         }
@@ -136,7 +143,7 @@ internal readonly struct QueryWriter
     {
         while (!utf8.IsEmpty)
         {
-            var plain = utf8.IndexOfAnyExcept(UnreservedBytes);
+            var plain = utf8.IndexOfAnyExcept(VerbatimBytes);
             var ascii = plain < 0 ? utf8 : utf8[..plain];
             if (!ascii.IsEmpty)
             {
@@ -150,7 +157,7 @@ internal readonly struct QueryWriter
             }
 
             utf8 = utf8[plain..];
-            var run = utf8.IndexOfAny(UnreservedBytes);
+            var run = utf8.IndexOfAny(VerbatimBytes);
             var escape = run < 0 ? utf8 : utf8[..run];
             utf8 = run < 0 ? [] : utf8[run..];
             WriteHex(writer, escape);
@@ -163,6 +170,13 @@ internal readonly struct QueryWriter
         var i = 0;
         foreach (var b in bytes)
         {
+            // A space (only a space: no byte of a multi-byte character is 0x20) is '+', one byte instead of three.
+            if (b == (byte)' ')
+            {
+                span[i++] = (byte)'+';
+                continue;
+            }
+
             span[i] = (byte)'%';
             span[i + 1] = HexUpper[b >> 4];
             span[i + 2] = HexUpper[b & 0xF];

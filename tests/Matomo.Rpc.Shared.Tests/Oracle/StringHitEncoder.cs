@@ -11,8 +11,10 @@ using Matomo.Rpc.Internal;
 namespace Matomo.Rpc.Shared.Tests.Oracle;
 
 /// <summary>
-/// The string-building encoder as it was before the UTF-8 send path (issue 13), kept unchanged as the oracle of the
-/// differential tests: the bytes the sender sends must equal this encoder's query, byte for byte.
+/// The string-building encoder as it was before the UTF-8 send path (issue 13), kept as the oracle of the differential
+/// tests: the bytes the sender sends must equal this encoder's query, byte for byte. Changed since only where the wire
+/// format changed on purpose (issue 13 item 4): no apiv and rand, cdt in unix seconds, percent-encoding only what
+/// Matomo's bulk parsing needs (<see cref="StringQueryWriter"/>).
 /// </summary>
 internal sealed class StringHitEncoder
 {
@@ -22,7 +24,6 @@ internal sealed class StringHitEncoder
     private readonly MatomoOptions _options;
     private readonly VisitorIdGenerator _visitorIds;
     private readonly ILogger _logger;
-    private readonly Func<uint> _rand;
     private readonly string _siteId;
     private readonly string? _baseUrl;
     private readonly bool _withToken;
@@ -33,13 +34,12 @@ internal sealed class StringHitEncoder
     private readonly List<KeyValuePair<string, string>> _cvars = new(8);
     private bool _slotsExceededLogged;
 
-    public StringHitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, TrackingState state, ILogger logger, Func<uint>? rand = null)
+    public StringHitEncoder(MatomoOptions options, VisitorIdGenerator visitorIds, TrackingState state, ILogger logger)
     {
         _state = state;
         _options = options;
         _visitorIds = visitorIds;
         _logger = logger;
-        _rand = rand ?? (() => (uint)Random.Shared.Next());
         _siteId = options.SiteId.ToString(CultureInfo.InvariantCulture);
         _baseUrl = string.IsNullOrEmpty(options.BaseUrl) ? null : options.BaseUrl.TrimEnd('/');
         _withToken = !string.IsNullOrEmpty(options.TokenAuth);
@@ -138,8 +138,6 @@ internal sealed class StringHitEncoder
     {
         query.Add("idsite", _siteId);
         query.Add("rec", "1");
-        query.Add("apiv", "1");
-        query.Add("rand", _rand().ToString("x8", CultureInfo.InvariantCulture));
     }
 
     private void AddCaller(StringQueryWriter query, MatomoHit hit)
@@ -218,7 +216,7 @@ internal sealed class StringHitEncoder
     }
 
     private static void AddTime(StringQueryWriter query, MatomoHit hit) =>
-        query.Add("cdt", hit.Timestamp.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
+        query.Add("cdt", hit.Timestamp.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture));
 
     private void AddCustomVariables(StringQueryWriter query, MatomoHit hit)
     {

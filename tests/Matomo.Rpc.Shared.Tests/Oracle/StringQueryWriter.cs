@@ -1,13 +1,15 @@
-using System.Buffers;
 using System.Text;
 
 namespace Matomo.Rpc.Shared.Tests.Oracle;
 
-/// <summary>Builds a Matomo query string; every name and value is percent-encoded as UTF-8 (lone surrogates become U+FFFD).</summary>
+/// <summary>
+/// Builds a Matomo query string; every name and value is UTF-8 (lone surrogates become U+FFFD), percent-encoded where
+/// PHP's parse_url and parse_str (or the JSON body) would change it: '#', '%', '&amp;', '+', '=', '"', '\', control
+/// characters, DEL and non-ASCII as %XX, a space as '+'. Written character by character, unlike the encoder.
+/// </summary>
 internal struct StringQueryWriter
 {
-    private static readonly SearchValues<char> Unreserved =
-        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~");
+    private const string Escaped = "\"#%&+=\\";
 
     private readonly StringBuilder _builder;
 
@@ -31,40 +33,22 @@ internal struct StringQueryWriter
 
     public override readonly string ToString() => _builder.ToString();
 
-    public static void AppendEscaped(StringBuilder builder, ReadOnlySpan<char> value)
+    public static void AppendEscaped(StringBuilder builder, string value)
     {
-        Span<byte> bytes = stackalloc byte[256 * 3];
-        while (!value.IsEmpty)
+        var bytes = Encoding.UTF8.GetBytes(value);
+        foreach (var b in bytes)
         {
-            var plain = value.IndexOfAnyExcept(Unreserved);
-            if (plain < 0)
+            if (b == ' ')
             {
-                builder.Append(value);
-                return;
+                builder.Append('+');
             }
-
-            builder.Append(value[..plain]);
-            value = value[plain..];
-
-            // Encode the run of characters that need escaping, up to the next unreserved one.
-            var run = value.IndexOfAny(Unreserved);
-            var chunk = run < 0 ? value : value[..run];
-            value = run < 0 ? [] : value[run..];
-            while (!chunk.IsEmpty)
+            else if (b > ' ' && b < 0x7F && !Escaped.Contains((char)b, StringComparison.Ordinal))
             {
-                var take = Math.Min(chunk.Length, 256);
-                if (take < chunk.Length && char.IsHighSurrogate(chunk[take - 1]))
-                {
-                    take--;
-                }
-
-                var count = Encoding.UTF8.GetBytes(chunk[..take], bytes);
-                foreach (var b in bytes[..count])
-                {
-                    builder.Append('%').Append(HexUpper[b >> 4]).Append(HexUpper[b & 0xF]);
-                }
-
-                chunk = chunk[take..];
+                builder.Append((char)b);
+            }
+            else
+            {
+                builder.Append('%').Append(HexUpper[b >> 4]).Append(HexUpper[b & 0xF]);
             }
         }
     }

@@ -70,8 +70,6 @@ public sealed class MatomoSenderShutdownDeadlineTests
                 harness.Time.Advance(harness.Options.Sending.ShutdownTimeout);
                 fired = true;
             }
-
-            return 0;
         });
         var delivery = new HitDelivery(writer, encoder, harness.Queue, harness.Options, harness.CheckState,
             new SendHealth(harness.Queue, harness.Time, NullLogger.Instance), harness.Time, NullLogger.Instance);
