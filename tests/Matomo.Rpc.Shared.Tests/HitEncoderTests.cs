@@ -222,6 +222,22 @@ public class HitEncoderTests
     }
 
     [Test]
+    public void Encode_EveryAsciiCharacterAndNonAscii_PrintableJsonSafeAsciiThatDecodesBackAsPhpDecodes()
+    {
+        using var harness = new TrackerHarness(o => o.Recording = MatomoRecording.None);
+        var value = new string([.. Enumerable.Range(0, 128).Select(i => (char)i)]) + "é中\U0001F600";
+
+        var query = harness.Encode(call => call.SetVar("e_n", value));
+
+        // What parse_url would change (controls, '#') or the JSON body would need escaped ('"', '\\') is never raw, nor a space.
+        Assert.That(query.All(c => c > ' ' && c < '\u007f' && c is not ('"' or '\\' or '#')), Is.True, query);
+        Assert.That(QueryText.Parse(query)["e_n"], Is.EqualTo(value));
+        Assert.That(query, Does.Contain("&e_n=%00%01%02%03%04%05%06%07%08%09%0A%0B%0C%0D%0E%0F%10%11%12%13%14%15%16%17%18%19%1A%1B%1C%1D%1E%1F"
+            + "+!%22%23$%25%26'()*%2B,-./0123456789:;<%3D>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[%5C]^_`abcdefghijklmnopqrstuvwxyz{|}~%7F"
+            + "%C3%A9%E4%B8%AD%F0%9F%98%80"));
+    }
+
+    [Test]
     public void Encode_LongRunOfEscapedCharacters_EncodedCompletely()
     {
         using var harness = new TrackerHarness(o => o.Recording = MatomoRecording.None);

@@ -384,6 +384,29 @@ public class MatomoStandInTests
     }
 
     [Test]
+    public async Task Bulk_Strings_ParsedAsParseUrlThenParseStr()
+    {
+        var (status, answer) = await PostBulkAsync(new
+        {
+            requests = new[]
+            {
+                // parse_url: the query ends at the first '#', and control characters become '_'; parse_str: '+' is a space.
+                "?idsite=1&rec=1&action_name=a+b:c/d?e,{f}[g]@h#i&action_name=cut",
+                "?idsite=1&rec=1&action_name=x\ty\nz",
+                // The same text, encoded as the tracker used to (every byte but the unreserved ones) and as it does now.
+                "?idsite=1&rec=1&action_name=p%20q%3Ar%2Fs%2B%26%23",
+                "?idsite=1&rec=1&action_name=p+q:r/s%2B%26%23",
+                // No query once the fragment is cut: dropped, as a string without '?' is.
+                "?#idsite=1&rec=1&action_name=dropped",
+            },
+        });
+
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(answer.GetProperty("tracked").GetInt32(), Is.EqualTo(4));
+        Assert.That(_matomo.Hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "a b:c/d?e,{f}[g]@h", "x_y_z", "p q:r/s+&#", "p q:r/s+&#" }));
+    }
+
+    [Test]
     public async Task Bulk_StringWithoutQuestionMark_SilentlyDroppedAndShiftsIndices()
     {
         var (status, answer) = await PostBulkAsync(new
