@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
@@ -33,7 +34,9 @@ internal sealed class CustomVariablesWriter
     {
         _slots = slots;
         _logger = logger;
-        _jsonWriter = new Utf8JsonWriter(_json);
+        // The relaxed encoder: the JSON goes into a query, never into an HTML page, so '&', '+', '<', '>', '\'' and '`'
+        // need no \uXXXX (8 bytes once percent-encoded, against 3 or 1). json_decode reads both the same.
+        _jsonWriter = new Utf8JsonWriter(_json, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         _slotNames = new string[Math.Max(0, slots)];
         for (var i = 0; i < _slotNames.Length; i++)
         {

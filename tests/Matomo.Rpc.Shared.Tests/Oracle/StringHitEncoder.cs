@@ -14,7 +14,7 @@ namespace Matomo.Rpc.Shared.Tests.Oracle;
 /// The string-building encoder as it was before the UTF-8 send path (issue 13), kept as the oracle of the differential
 /// tests: the bytes the sender sends must equal this encoder's query, byte for byte. Changed since only where the wire
 /// format changed on purpose (issue 13 item 4): no apiv and rand, cdt in unix seconds, percent-encoding only what
-/// Matomo's bulk parsing needs (<see cref="StringQueryWriter"/>).
+/// Matomo's bulk parsing needs (<see cref="StringQueryWriter"/>), cvar's JSON with the relaxed encoder.
 /// </summary>
 internal sealed class StringHitEncoder
 {
@@ -264,7 +264,7 @@ internal sealed class StringHitEncoder
         }
 
         _json.ResetWrittenCount();
-        using (var writer = new Utf8JsonWriter(_json))
+        using (var writer = new Utf8JsonWriter(_json, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             writer.WriteStartObject();
             for (var i = 0; i < _cvars.Count && i < slots; i++)
