@@ -55,7 +55,7 @@ public class MatomoInterceptorTests
         var hit = await _harness.SingleHitAsync();
         Assert.That(hit["pf_srv"], Is.EqualTo("250"));
         Assert.That(hit.Hit.Duration, Is.EqualTo(TimeSpan.FromMilliseconds(250)));
-        Assert.That(hit["cdt"], Is.EqualTo("2026-11-25 12:00:00"));
+        Assert.That(hit["cdt"], Is.EqualTo("1795608000"), "2026-11-25 12:00:00 UTC in unix seconds");
     }
 
     [Test]

@@ -112,7 +112,10 @@ public static class MatomoHitChecks
         }
     }
 
-    /// <summary>Each name and value percent-decodes to well-formed UTF-8, and no parameter is given twice.</summary>
+    /// <summary>
+    /// Each name and value decodes (as PHP's parse_str does) to well-formed UTF-8, with nothing raw that Matomo's bulk
+    /// parsing would cut or change, and no parameter is given twice.
+    /// </summary>
     public static void CheckQuery(string query, List<string> problems)
     {
         ArgumentNullException.ThrowIfNull(query);
@@ -153,9 +156,15 @@ public static class MatomoHitChecks
                 bytes.Add(b);
                 i += 2;
             }
-            else if (c > 0x7F || c == '+' || c == ' ' || char.IsControl(c))
+            else if (c == '+')
             {
-                // An encoder that escapes every value leaves only unreserved ASCII unescaped.
+                // parse_str decodes '+' as a space.
+                bytes.Add((byte)' ');
+            }
+            else if (c > 0x7E || c <= ' ' || c is '#' or '"' or '\\')
+            {
+                // What parse_url would cut ('#') or change (controls become '_'), what the JSON body would need escaped,
+                // a raw space and non-ASCII: the encoder writes them as %XX (a space as '+'), never raw.
                 return false;
             }
             else
