@@ -11,7 +11,7 @@ namespace Matomo.Rpc.Internal;
 /// characters become '_') and <c>parse_str</c> ('&amp;' splits, '=' splits a name from its value, '+' and %XX decode).
 /// So '#', '%', '&amp;', '+', '=', control characters, DEL and every non-ASCII byte are %XX, a space is '+', and the
 /// JSON body's '"' and '\' are %XX too; every other printable ASCII character (':', '/', ',', '{', '[', …) is written as
-/// it is (verified against PHP 8.2 and a real Matomo 5: see MatomoWireRealMatomoTests). The bytes are printable ASCII
+/// it is (verified against PHP 8.2 and a real Matomo 5: see WireRealMatomoTests). The bytes are printable ASCII
 /// other than '"' and '\', so they go into the bulk body's JSON as they are.
 /// </summary>
 internal readonly struct QueryWriter
