@@ -4,9 +4,12 @@
 // Each scenario prints one JSON line {"scenario":..., "status":<gRPC code>, ...}; the process exits 0 when every
 // scenario ended as expected, 1 otherwise. One process is one client (one channel, one user agent).
 // Options (environment): INTEROP_USER_AGENT: a primary user agent put before grpc-js's own ("grpc.primary_user_agent").
+// "duplex-cancel" prints "WAITING duplex-cancel" once it sent the request the service waits in, and cancels the call
+// when the test (which saw the service waiting) answers "go" on stdin: a cancel that reaches a service mid-call.
 'use strict';
 
 const path = require('path');
+const readline = require('readline');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
@@ -23,6 +26,16 @@ if (process.env.INTEROP_USER_AGENT) {
   options['grpc.primary_user_agent'] = process.env.INTEROP_USER_AGENT;
 }
 const client = new greet.Greeter(address, grpc.credentials.createInsecure(), options);
+
+let stdinLines;
+async function waitForGo(name) {
+  stdinLines = stdinLines || readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  console.log('WAITING ' + name);
+  const line = await stdinLines.next();
+  if (line.done || line.value.trim() !== 'go') {
+    throw new Error('expected "go" on stdin, got ' + JSON.stringify(line.value));
+  }
+}
 
 function metadata(pairs) {
   const md = new grpc.Metadata();
@@ -67,30 +80,41 @@ function clientStream(names) {
   });
 }
 
-// Duplex: one request, one reply, in turn; cancels after `cancelAfter` replies when given.
-function duplex(names, cancelAfter) {
+// Duplex: one request, one reply, in turn. With `cancelAt`, the request at that index is one the service waits in: the
+// call is cancelled once the test says the service waits.
+function duplex(names, cancelAt) {
   return new Promise((resolve) => {
     const call = client.Chat();
     const replies = [];
     let next = 0;
     const writeNext = () => {
-      if (next < names.length) {
+      if (next === cancelAt) {
         call.write({ name: names[next++] });
-      } else if (cancelAfter === undefined) {
+        waitForGo('duplex-cancel').then(() => call.cancel(), (err) => resolve({ status: -1, error: String(err) }));
+      } else if (next < names.length) {
+        call.write({ name: names[next++] });
+      } else {
         call.end();
       }
     };
     call.on('data', (reply) => {
       replies.push(reply.message);
-      if (cancelAfter !== undefined && replies.length === cancelAfter) {
-        call.cancel();
-      } else {
-        writeNext();
-      }
+      writeNext();
     });
     call.on('error', (err) => resolve({ status: err.code, replies: replies.length }));
     call.on('end', () => resolve({ status: grpc.status.OK, replies: replies.length }));
     writeNext();
+  });
+}
+
+// Duplex: one request, and a cancel as soon as its reply comes, while the service reads the request stream.
+function duplexCancelWhileReading() {
+  return new Promise((resolve) => {
+    const call = client.Chat();
+    call.on('data', () => call.cancel());
+    call.on('error', (err) => resolve({ status: err.code }));
+    call.on('end', () => resolve({ status: grpc.status.OK }));
+    call.write({ name: 'p' });
   });
 }
 
@@ -113,7 +137,8 @@ const run = {
   'server-stream-cancel': () => serverStream('wait', 2, 2),
   'client-stream': () => clientStream(['x', 'y', 'z']),
   duplex: () => duplex(['p', 'q']),
-  'duplex-cancel': () => duplex(['p', 'q', 'r'], 1),
+  'duplex-cancel': () => duplex(['p', 'wait'], 1),
+  'duplex-cancel-reading': () => duplexCancelWhileReading(),
   metadata: () => unary('ok', { pairs: [['x-interop', 'custom value'], ['x-trace-bin', Buffer.from([0, 1, 2, 0xff, 0xfe])], ['referer', 'https://client.example/page?secret=1']] }),
   'opt-out-gpc': () => unary('ok', { pairs: [['sec-gpc', '1']] }),
   'opt-out-dnt': () => unary('ok', { pairs: [['dnt', '1']] }),
@@ -129,6 +154,7 @@ expected['server-stream-cancel'] = grpc.status.CANCELLED;
 expected['client-stream'] = grpc.status.OK;
 expected.duplex = grpc.status.OK;
 expected['duplex-cancel'] = grpc.status.CANCELLED;
+expected['duplex-cancel-reading'] = grpc.status.CANCELLED;
 expected.metadata = grpc.status.OK;
 expected['opt-out-gpc'] = grpc.status.OK;
 expected['opt-out-dnt'] = grpc.status.OK;

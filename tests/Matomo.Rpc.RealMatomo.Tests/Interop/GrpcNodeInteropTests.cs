@@ -15,19 +15,27 @@ public class GrpcNodeInteropTests : RealMatomoFixture
     private const string SayHelloToMany = "greet.Greeter/SayHelloToMany";
     private const string Chat = "greet.Greeter/Chat";
 
+    /// <summary>
+    /// A duplex call cancelled while the service reads its request stream: Kestrel fails the read (IOException) before it
+    /// cancels the call's token, which is Cancelled; about one time in eight here the read ends as if the client had
+    /// closed its side, and the service returns normally: then OK is what the server saw (README, "Built-in fields").
+    /// </summary>
+    private const string ReadingCancelled = "Cancelled (1)|OK (0)";
+
     /// <summary>Scenario of grpc-client.js, then the hit Matomo must hold for it (null: none).</summary>
     private static readonly (string Scenario, Expected? Hit)[] Scenarios =
     [
         ("ok", new(SayHello, "OK (0)", "unary", null, null)),
         ("notfound", new(SayHello, "NotFound (5)", "unary", null, "RpcException")),
         ("crash", new(SayHello, "Unknown (2)", "unary", null, "InvalidOperationException")),
+        ("duplex-cancel", new(Chat, "Cancelled (1)", "duplex_streaming", "in=2 out=1", "*")),
         ("deadline", new(SayHello, "DeadlineExceeded (4)", "unary", null, "*")),
         ("server-stream", new(SayHelloStream, "OK (0)", "server_streaming", "in=1 out=3", null)),
         ("server-stream-cancel", new(SayHelloStream, "Cancelled (1)", "server_streaming", "in=1 out=2", "*")),
         ("client-stream", new(SayHelloToMany, "OK (0)", "client_streaming", "in=3 out=1", null)),
         ("duplex", new(Chat, "OK (0)", "duplex_streaming", "in=2 out=2", null)),
-        ("duplex-cancel", new(Chat, "Cancelled (1)", "duplex_streaming", "in=1 out=1", "*")),
         ("metadata", new(SayHello, "OK (0)", "unary", null, null)),
+        ("duplex-cancel-reading", new(Chat, ReadingCancelled, "duplex_streaming", "in=1 out=1", "IOException")),
         ("opt-out-gpc", null),
         ("opt-out-dnt", null),
         ("unimplemented-method", null),
@@ -44,8 +52,13 @@ public class GrpcNodeInteropTests : RealMatomoFixture
         await using var host = await StartGrpcAsync(site, TrackingToken);
         var expected = Scenarios.Where(s => s.Hit is not null).Select(s => s.Hit!).ToList();
 
+        host.Probe.Reset();
         using (var client = NodeClients.Start("grpc-client.js", [host.Authority, .. Scenarios.Select(s => s.Scenario)]))
         {
+            // The duplex call is cancelled while the service waits in it (the first "wait" of the run).
+            await client.WaitForLineAsync("WAITING duplex-cancel");
+            await host.Probe.Waiting.WaitAsync(TestTimeouts.Default);
+            await client.WriteLineAsync("go");
             await client.SucceedsAsync();
         }
 
@@ -58,12 +71,13 @@ public class GrpcNodeInteropTests : RealMatomoFixture
         Assert.That(stats.Sent + stats.Rejected + stats.Dropped, Is.EqualTo(stats.Queued), stats.ToString());
         Assert.That(stats.OptedOut, Is.EqualTo(2), "sec-gpc: 1 and dnt: 1 are opt-outs, counted and not sent: " + stats);
         Assert.That(actions, Has.Count.EqualTo(expected.Count), "one row per tracked call, none for the opt-outs or the unimplemented methods");
-        Assert.That(actions.Select(a => (a.Title, a.CustomVariables["status"], a.CustomVariables["kind"], a.CustomVariables.GetValueOrDefault("messages"))),
+        Assert.That(actions.Select(a => (a.Title, Status(a, expected), a.CustomVariables["kind"], a.CustomVariables.GetValueOrDefault("messages"))),
             Is.EquivalentTo(expected.Select(e => ((string?)e.Action, e.Status, e.Kind, e.Messages))));
         foreach (var action in actions)
         {
-            var hit = expected.First(e => e.Action == action.Title && e.Status == action.CustomVariables["status"]);
-            Assert.That(action.CustomVariables.GetValueOrDefault("error"), hit.Error == "*" ? Is.Not.Null : Is.EqualTo(hit.Error), action.ToString());
+            var hit = expected.First(e => e.Action == action.Title && e.Status == Status(action, expected) && e.Messages == action.CustomVariables.GetValueOrDefault("messages"));
+            var error = hit.Status == ReadingCancelled && action.CustomVariables["status"] == "OK (0)" ? null : hit.Error;
+            Assert.That(action.CustomVariables.GetValueOrDefault("error"), error == "*" ? Is.Not.Null : Is.EqualTo(error), action.ToString());
         }
 
         Assert.That(actions.Select(a => a.Url), Has.All.StartWith("http://" + host.Authority + "/greet.Greeter/"));
@@ -112,6 +126,14 @@ public class GrpcNodeInteropTests : RealMatomoFixture
         var oddVisit = visits.Single(v => v.Actions.Count == 2).Json;
         Assert.That(Field(oddVisit, "browserName"), Is.EqualTo("Odd Browser"));
         Assert.That(Field(oddVisit, "referrerUrl"), Is.EqualTo("https://client.example/page"));
+    }
+
+    /// <summary>The action's status, or the alternatives of the expected hit it is one of (never "Unknown (2)").</summary>
+    private static string Status(MatomoAction action, IEnumerable<Expected> expected)
+    {
+        var status = action.CustomVariables["status"];
+        var messages = action.CustomVariables.GetValueOrDefault("messages");
+        return expected.FirstOrDefault(e => e.Action == action.Title && e.Messages == messages && e.Status.Contains('|', StringComparison.Ordinal) && e.Status.Split('|').Contains(status))?.Status ?? status;
     }
 
     private static string? Field(JsonElement json, string name) =>

@@ -216,6 +216,13 @@ public sealed class NodeProcess : IDisposable
         return string.Empty;
     }
 
+    /// <summary>Writes one line to the script's stdin.</summary>
+    public async Task WriteLineAsync(string line)
+    {
+        await _process.StandardInput.WriteLineAsync(line);
+        await _process.StandardInput.FlushAsync();
+    }
+
     /// <summary>Waits for the script to end and fails, with its output, unless it exits with 0.</summary>
     public async Task SucceedsAsync()
     {
