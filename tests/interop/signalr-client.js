@@ -5,6 +5,8 @@
 //   session: one connection that invokes, fails twice, streams both ways, cancels a stream, then stops; prints one
 //            JSON line per step and exits 0 when every step ended as expected.
 //   hold:    connects, invokes Echo once, prints "READY <connection id>" and waits to be killed (an abrupt client end).
+// Options (environment): INTEROP_HEADERS: a JSON object of headers the client sends on every request (Node.js only;
+// browsers forbid scripts to set Sec-* headers), e.g. {"Sec-GPC":"1"}.
 'use strict';
 
 const signalR = require('@microsoft/signalr');
@@ -18,7 +20,7 @@ if (!url || transport === undefined || !['json', 'messagepack'].includes(protoco
 }
 
 let builder = new signalR.HubConnectionBuilder()
-  .withUrl(url, { transport, skipNegotiation: false })
+  .withUrl(url, { transport, headers: JSON.parse(process.env.INTEROP_HEADERS || '{}') })
   .configureLogging(signalR.LogLevel.Warning);
 if (protocolName === 'messagepack') {
   builder = builder.withHubProtocol(new MessagePackHubProtocol());

@@ -104,6 +104,38 @@ public class SignalRNodeInteropTests : RealMatomoFixture
         Assert.That(disconnect.CustomVariables.GetValueOrDefault("error"), Is.Null, disconnect.ToString());
     }
 
+    [TestCase("WebSockets", "Sec-GPC")]
+    [TestCase("LongPolling", "DNT")]
+    public async Task NodeSignalRClient_OptOutHeader_NothingStoredAndEveryHitCounted(string transport, string header)
+    {
+        var site = await NewSiteAsync();
+        await using var host = await StartHostAsync(site);
+        var url = new Uri(host.BaseUri, SignalRTestHost.ChatPath).ToString();
+
+        using (var optedOut = NodeClients.Start("signalr-client.js", [url, transport, "json", "session"], new Dictionary<string, string> { ["INTEROP_HEADERS"] = $"{{\"{header}\":\"1\"}}" }))
+        {
+            await optedOut.SucceedsAsync();
+        }
+
+        // Then a client without the header on the same site: once its hits are in Matomo, the opted-out ones would be too.
+        var hits = SessionCalls.Length + 2;
+        string connectionId;
+        using (var client = NodeClients.Start("signalr-client.js", [url, transport, "json", "session"]))
+        {
+            await client.SucceedsAsync();
+            connectionId = JsonDocument.Parse(client.Lines.First(l => l.Contains("\"start\"", StringComparison.Ordinal))).RootElement.GetProperty("connectionId").GetString()!;
+        }
+
+        await host.Connections.WaitForDisconnectAsync(connectionId).WaitAsync(RealMatomo.Patience);
+        var stats = await WaitUntilAccountedAsync(host.Services, hits);
+        var visits = await Matomo.WaitForActionsAsync(site, hits);
+
+        Assert.That(stats.Sent, Is.EqualTo(hits), stats.ToString());
+        Assert.That(stats.OptedOut, Is.EqualTo(hits), "the opted-out connection's connect, calls and disconnect are counted: " + stats);
+        Assert.That(visits.SelectMany(v => v.Actions).ToList(), Has.Count.EqualTo(hits), "nothing of the opted-out session is stored");
+        Assert.That(visits, Has.Count.EqualTo(1));
+    }
+
     private Task<SignalRTestHost> StartHostAsync(int site) =>
         SignalRTestHost.StartAsync(Matomo.TrackerUrl, site, FilterRegistration.PerHub, o => Track(o, site, TrackingToken), configureSignalR: s => s.AddMessagePackProtocol());
 
