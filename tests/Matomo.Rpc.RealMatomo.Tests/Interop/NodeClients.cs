@@ -15,7 +15,7 @@ public static class NodeClients
     private static string? _installed;
 
     /// <summary>tests/interop of the repository (found above the test assembly).</summary>
-    public static string Directory { get; } = FindDirectory();
+    public static string Folder { get; } = FindDirectory();
 
     /// <summary>
     /// Makes sure node and npm are there and the packages installed; fails (never skips) with what to do when they are
@@ -33,17 +33,17 @@ public static class NodeClients
 
             var node = await VersionAsync("node");
             var npm = await VersionAsync("npm");
-            var lockHash = Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(Directory, "package-lock.json"))));
-            var stamp = Path.Combine(Directory, "node_modules", StampFile);
+            var lockHash = Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(Folder, "package-lock.json"))));
+            var stamp = Path.Combine(Folder, "node_modules", StampFile);
             if (!File.Exists(stamp) || (await File.ReadAllTextAsync(stamp)).Trim() != lockHash)
             {
-                var (exitCode, output) = await RealMatomo.RunAsync(Which("npm")!, ["ci", "--prefix", Directory, "--prefer-offline", "--no-audit", "--no-fund"], TimeSpan.FromMinutes(3), NpmEnvironment(Directory));
-                Assert.That(exitCode, Is.EqualTo(0), $"npm ci in {Directory} failed:{Environment.NewLine}{output}");
+                var (exitCode, output) = await RealMatomo.RunAsync(Which("npm")!, ["ci", "--prefix", Folder, "--prefer-offline", "--no-audit", "--no-fund"], TimeSpan.FromMinutes(3), NpmEnvironment(Folder));
+                Assert.That(exitCode, Is.EqualTo(0), $"npm ci in {Folder} failed:{Environment.NewLine}{output}");
                 await File.WriteAllTextAsync(stamp, lockHash);
             }
 
             _installed = $"node {node}, npm {npm}";
-            TestContext.Progress.WriteLine($"interop clients: {_installed} in {Directory}");
+            TestContext.Progress.WriteLine($"interop clients: {_installed} in {Folder}");
         }
         finally
         {
@@ -53,7 +53,7 @@ public static class NodeClients
 
     /// <summary>Starts <paramref name="script"/> (in tests/interop) with node.</summary>
     public static NodeProcess Start(string script, IEnumerable<string> arguments, IDictionary<string, string>? environment = null) =>
-        NodeProcess.Start(Which("node")!, Path.Combine(Directory, script), arguments, environment);
+        NodeProcess.Start(Which("node")!, Path.Combine(Folder, script), arguments, environment);
 
     private static async Task<string> VersionAsync(string program)
     {
@@ -161,37 +161,37 @@ public sealed class NodeProcess : IDisposable
         }
 
         var process = new Process { StartInfo = info };
-        var node_ = new NodeProcess(process);
+        var started = new NodeProcess(process);
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)
             {
-                node_._stdout.Writer.TryComplete();
+                started._stdout.Writer.TryComplete();
                 return;
             }
 
-            lock (node_._lines)
+            lock (started._lines)
             {
-                node_._lines.Add(e.Data);
+                started._lines.Add(e.Data);
             }
 
             TestContext.Progress.WriteLine("node> " + e.Data);
-            node_._stdout.Writer.TryWrite(e.Data);
+            started._stdout.Writer.TryWrite(e.Data);
         };
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not null)
             {
-                lock (node_._stderr)
+                lock (started._stderr)
                 {
-                    node_._stderr.AppendLine(e.Data);
+                    started._stderr.AppendLine(e.Data);
                 }
             }
         };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return node_;
+        return started;
     }
 
     /// <summary>Waits for the first stdout line starting with <paramref name="prefix"/>; fails when the script ends first.</summary>
