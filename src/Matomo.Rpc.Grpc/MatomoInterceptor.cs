@@ -20,7 +20,8 @@ namespace Matomo.Rpc.Grpc;
 /// ended, however it ended (the client gave up then), or was less than 250 ms away when the client reset the call
 /// (the client gives up at its own, slightly earlier, copy of the deadline); the status of an
 /// <see cref="RpcException"/> the handler threw; the <see cref="ServerCallContext.Status"/> service code set, when the
-/// handler returned; <c>Cancelled</c> for a call the client cancelled; <c>Unknown</c> for any other exception;
+/// handler returned; <c>Cancelled</c> for a call the client cancelled (also when reading its request stream failed
+/// because the client reset it, before the call's token was cancelled); <c>Unknown</c> for any other exception;
 /// otherwise <c>OK</c>. The exception's type is recorded as the <c>error</c> field.
 /// </para>
 /// <para>
@@ -75,7 +76,7 @@ public sealed class MatomoInterceptor : Interceptor
         }
 
         scope.CountReceived();
-        return Track(scope, context, (Continuation: continuation, Request: request, Context: context), static s => s.Continuation(s.Request, s.Context), countResponse: true);
+        return Track(scope, context, (Continuation: continuation, Request: request, Context: context), static s => s.Continuation(s.Request, s.Context), countResponse: true, requests: null);
     }
 
     /// <inheritdoc />
@@ -91,7 +92,7 @@ public sealed class MatomoInterceptor : Interceptor
         }
 
         var requests = new CountingStreamReader<TRequest>(requestStream, scope);
-        return Track(scope, context, (Continuation: continuation, Requests: requests, Context: context), static s => s.Continuation(s.Requests, s.Context), countResponse: true);
+        return Track(scope, context, (Continuation: continuation, Requests: requests, Context: context), static s => s.Continuation(s.Requests, s.Context), countResponse: true, requests);
     }
 
     /// <inheritdoc />
@@ -109,7 +110,7 @@ public sealed class MatomoInterceptor : Interceptor
 
         scope.CountReceived();
         var responses = new CountingServerStreamWriter<TResponse>(responseStream, scope);
-        return Track(scope, context, (Continuation: continuation, Request: request, Responses: responses, Context: context), static s => s.Continuation(s.Request, s.Responses, s.Context));
+        return Track(scope, context, (Continuation: continuation, Request: request, Responses: responses, Context: context), static s => s.Continuation(s.Request, s.Responses, s.Context), requests: null);
     }
 
     /// <inheritdoc />
@@ -127,14 +128,14 @@ public sealed class MatomoInterceptor : Interceptor
 
         var requests = new CountingStreamReader<TRequest>(requestStream, scope);
         var responses = new CountingServerStreamWriter<TResponse>(responseStream, scope);
-        return Track(scope, context, (Continuation: continuation, Requests: requests, Responses: responses, Context: context), static s => s.Continuation(s.Requests, s.Responses, s.Context));
+        return Track(scope, context, (Continuation: continuation, Requests: requests, Responses: responses, Context: context), static s => s.Continuation(s.Requests, s.Responses, s.Context), requests);
     }
 
     /// <summary>
     /// Runs a handler that returns a response and completes the scope when it ends. A handler that completed
     /// synchronously costs no extra task; a synchronous throw is handled as a faulted task.
     /// </summary>
-    private Task<TResponse> Track<TState, TResponse>(MatomoCallScope scope, ServerCallContext context, TState state, Func<TState, Task<TResponse>> handler, bool countResponse)
+    private Task<TResponse> Track<TState, TResponse>(MatomoCallScope scope, ServerCallContext context, TState state, Func<TState, Task<TResponse>> handler, bool countResponse, RequestStream? requests)
     {
         Task<TResponse> task;
         try
@@ -148,14 +149,14 @@ public sealed class MatomoInterceptor : Interceptor
 
         if (task.IsCompletedSuccessfully)
         {
-            Succeeded(scope, context, countResponse);
+            Succeeded(scope, context, countResponse, requests);
             return task;
         }
 
-        return TrackAsync(scope, context, task, countResponse);
+        return TrackAsync(scope, context, task, countResponse, requests);
     }
 
-    private async Task<TResponse> TrackAsync<TResponse>(MatomoCallScope scope, ServerCallContext context, Task<TResponse> task, bool countResponse)
+    private async Task<TResponse> TrackAsync<TResponse>(MatomoCallScope scope, ServerCallContext context, Task<TResponse> task, bool countResponse, RequestStream? requests)
     {
         TResponse response;
         try
@@ -164,16 +165,16 @@ public sealed class MatomoInterceptor : Interceptor
         }
         catch (Exception ex)
         {
-            Finish(scope, context, ex);
+            Finish(scope, context, ex, requests);
             throw;
         }
 
-        Succeeded(scope, context, countResponse);
+        Succeeded(scope, context, countResponse, requests);
         return response;
     }
 
     /// <summary>Runs a streaming handler (no single response) and completes the scope when it ends.</summary>
-    private Task Track<TState>(MatomoCallScope scope, ServerCallContext context, TState state, Func<TState, Task> handler)
+    private Task Track<TState>(MatomoCallScope scope, ServerCallContext context, TState state, Func<TState, Task> handler, RequestStream? requests)
     {
         Task task;
         try
@@ -187,14 +188,14 @@ public sealed class MatomoInterceptor : Interceptor
 
         if (task.IsCompletedSuccessfully)
         {
-            Succeeded(scope, context, countResponse: false);
+            Succeeded(scope, context, countResponse: false, requests);
             return task;
         }
 
-        return TrackAsync(scope, context, task);
+        return TrackAsync(scope, context, task, requests);
     }
 
-    private async Task TrackAsync(MatomoCallScope scope, ServerCallContext context, Task task)
+    private async Task TrackAsync(MatomoCallScope scope, ServerCallContext context, Task task, RequestStream? requests)
     {
         try
         {
@@ -202,21 +203,21 @@ public sealed class MatomoInterceptor : Interceptor
         }
         catch (Exception ex)
         {
-            Finish(scope, context, ex);
+            Finish(scope, context, ex, requests);
             throw;
         }
 
-        Succeeded(scope, context, countResponse: false);
+        Succeeded(scope, context, countResponse: false, requests);
     }
 
-    private void Succeeded(MatomoCallScope scope, ServerCallContext context, bool countResponse)
+    private void Succeeded(MatomoCallScope scope, ServerCallContext context, bool countResponse, RequestStream? requests)
     {
         if (countResponse)
         {
             scope.CountSent();
         }
 
-        Finish(scope, context, null);
+        Finish(scope, context, null, requests);
     }
 
     /// <summary>Starts tracking the call, or returns null when it is not tracked (or tracking it failed).</summary>
@@ -267,11 +268,11 @@ public sealed class MatomoInterceptor : Interceptor
         }
     }
 
-    private void Finish(MatomoCallScope scope, ServerCallContext context, Exception? exception)
+    private void Finish(MatomoCallScope scope, ServerCallContext context, Exception? exception, RequestStream? requests)
     {
         try
         {
-            scope.Complete(GrpcOutcomes.For(StatusOf(exception, context)), exception);
+            scope.Complete(GrpcOutcomes.For(StatusOf(exception, context, requests is { Broken: true })), exception);
         }
 #pragma warning disable CA1031 // tracking never throws into the call
         catch (Exception ex)
@@ -288,11 +289,14 @@ public sealed class MatomoInterceptor : Interceptor
     /// and grpc-dotnet answers so once its own passed), or was less than <see cref="DeadlineTolerance"/> away when the
     /// call was cancelled, or when the host set that status and cancelled the call; the status of an
     /// <see cref="RpcException"/>; the status service code set, when the handler returned; <c>Cancelled</c> when the
-    /// call was cancelled; <c>Unknown</c> for any other exception; <c>OK</c>.
+    /// call was cancelled (its token, or its request stream broken by the client's reset before the token says so);
+    /// <c>Unknown</c> for any other exception; <c>OK</c>.
     /// </summary>
-    private StatusCode StatusOf(Exception? exception, ServerCallContext context)
+    private StatusCode StatusOf(Exception? exception, ServerCallContext context, bool requestStreamBroken)
     {
-        var cancelled = context.CancellationToken.IsCancellationRequested;
+        // A client's reset fails the request stream at once and cancels the token only later (Kestrel queues that to the
+        // thread pool): a handler that ended on the broken stream was cancelled all the same.
+        var cancelled = context.CancellationToken.IsCancellationRequested || requestStreamBroken;
 
         // A client gives up at its own deadline and resets the stream; the server's copy of the deadline is later by the
         // time the request took to arrive, so the reset can come just before the server's deadline.

@@ -474,6 +474,70 @@ public class MatomoInterceptorTests
         Assert.That(hit.CustomVariables(), Is.EqualTo(new[] { "status=ResourceExhausted (8)", "kind=duplex_streaming", "messages=in=1 out=1", "error=RpcException" }));
     }
 
+    // Seen with @grpc/grpc-js against Kestrel (tests/Matomo.Rpc.RealMatomo.Tests/Interop): a client's cancel resets the
+    // stream; Kestrel fails the request body with an IOException at once and cancels the call's token later, on the
+    // thread pool, so the handler can end before the token says "cancelled". The client saw Cancelled, not Unknown.
+    [Test]
+    public async Task DuplexStreamingServerHandler_RequestStreamResetBeforeTokenCancelled_RecordsCancelled()
+    {
+        var context = CallContexts.Create(CallContexts.Chat);
+        var requests = new ResetStreamReader<HelloRequest>(new HelloRequest { Name = "p" });
+        var writer = new ListStreamWriter<HelloReply>();
+
+        Assert.ThrowsAsync<IOException>(() => _harness.Interceptor.DuplexStreamingServerHandler(requests, writer, context, async (input, output, c) =>
+        {
+            while (await input.MoveNext(c.CancellationToken))
+            {
+                await output.WriteAsync(new HelloReply { Message = input.Current.Name }, c.CancellationToken);
+            }
+        }).WaitAsync(TestTimeouts.Default));
+
+        Assert.That(context.CancellationToken.IsCancellationRequested, Is.False);
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables(), Is.EqualTo(new[] { "status=Cancelled (1)", "kind=duplex_streaming", "messages=in=1 out=1", "error=IOException" }));
+    }
+
+    [Test]
+    public async Task ClientStreamingServerHandler_RequestStreamResetThenHandlerThrowsOther_RecordsCancelled()
+    {
+        var context = CallContexts.Create(CallContexts.SayHelloToMany);
+        var requests = new ResetStreamReader<HelloRequest>();
+
+        Assert.ThrowsAsync<InvalidOperationException>(() => _harness.Interceptor.ClientStreamingServerHandler(requests, context, async (input, c) =>
+        {
+            try
+            {
+                await input.MoveNext(c.CancellationToken);
+            }
+            catch (IOException ex)
+            {
+                throw new InvalidOperationException("wrapped", ex);
+            }
+
+            return new HelloReply();
+        }).WaitAsync(TestTimeouts.Default));
+
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables()[0], Is.EqualTo("status=Cancelled (1)"), "the client was gone, whatever the handler did next");
+    }
+
+    [Test]
+    public async Task DuplexStreamingServerHandler_ServiceCodesOwnIOException_RecordsUnknown()
+    {
+        var context = CallContexts.Create(CallContexts.Chat);
+        var requests = new ListStreamReader<HelloRequest>(new HelloRequest { Name = "a" });
+        var writer = new ListStreamWriter<HelloReply>();
+
+        Assert.ThrowsAsync<IOException>(() => _harness.Interceptor.DuplexStreamingServerHandler(requests, writer, context, async (input, output, c) =>
+        {
+            await input.MoveNext(c.CancellationToken);
+            throw new IOException("the service's disk");
+        }).WaitAsync(TestTimeouts.Default));
+
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables(), Is.EqualTo(new[] { "status=Unknown (2)", "kind=duplex_streaming", "messages=in=1 out=0", "error=IOException" }));
+    }
+
     [Test]
     public async Task UnaryServerHandler_ContinuationThrowsSynchronously_StillRecordedAndRethrown()
     {
@@ -791,5 +855,24 @@ public class MatomoInterceptorTests
         Assert.That(constructors, Has.Length.EqualTo(1));
         Assert.That(constructors[0].GetParameters().Select(p => p.ParameterType), Is.EqualTo(new[] { typeof(MatomoTracker), typeof(ILogger<MatomoInterceptor>) }));
         Assert.That(constructors[0].GetParameters().Select(p => p.HasDefaultValue), Has.All.True, "DI can create it without AddMatomoTracking");
+    }
+
+    /// <summary>A request stream that yields its messages, then fails as Kestrel fails it when the client resets the stream.</summary>
+    private sealed class ResetStreamReader<T>(params T[] messages) : IAsyncStreamReader<T>
+    {
+        private int _index = -1;
+
+        public T Current => messages[_index];
+
+        public async Task<bool> MoveNext(CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            if (++_index < messages.Length)
+            {
+                return true;
+            }
+
+            throw new IOException("The client reset the request stream.");
+        }
     }
 }

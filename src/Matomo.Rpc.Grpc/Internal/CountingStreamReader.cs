@@ -2,14 +2,24 @@ using Grpc.Core;
 
 namespace Matomo.Rpc.Grpc.Internal;
 
-/// <summary>Counts the messages a streaming call receives.</summary>
-internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, MatomoCallScope scope) : IAsyncStreamReader<T>
+/// <summary>Counts the messages a streaming call receives, and notes when the request stream broke.</summary>
+internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, MatomoCallScope scope) : RequestStream, IAsyncStreamReader<T>
 {
     public T Current => inner.Current;
 
     public Task<bool> MoveNext(CancellationToken cancellationToken)
     {
-        var next = inner.MoveNext(cancellationToken);
+        Task<bool> next;
+        try
+        {
+            next = inner.MoveNext(cancellationToken);
+        }
+        catch (IOException)
+        {
+            MarkBroken();
+            throw;
+        }
+
         if (next.IsCompletedSuccessfully)
         {
             if (next.Result)
@@ -25,7 +35,17 @@ internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, Matom
 
     private async Task<bool> Counted(Task<bool> next)
     {
-        var moved = await next.ConfigureAwait(false);
+        bool moved;
+        try
+        {
+            moved = await next.ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            MarkBroken();
+            throw;
+        }
+
         if (moved)
         {
             scope.CountReceived();

@@ -65,7 +65,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
         return StartAsync(matomo.TrackerUrl, matomo.SiteId, registration, configure, registerTracking, capture, captureLevel, configureApp);
     }
 
-    /// <summary>The same host sending to any Matomo, e.g. a real one (tests/Matomo.Rpc.RealMatomo.Tests).</summary>
+    /// <summary>The same host sending to any Matomo, e.g. a real one (tests/Matomo.Rpc.RealMatomo.Tests); <c>configureSignalR</c> adds to SignalR, e.g. the MessagePack protocol.</summary>
     public static async Task<SignalRTestHost> StartAsync(
         string trackerUrl,
         int siteId,
@@ -74,7 +74,8 @@ public sealed class SignalRTestHost : IAsyncDisposable
         bool registerTracking = true,
         ILoggerProvider? capture = null,
         LogLevel captureLevel = LogLevel.Information,
-        Action<WebApplication>? configureApp = null)
+        Action<WebApplication>? configureApp = null,
+        Action<ISignalRServerBuilder>? configureSignalR = null)
     {
         var logs = new CollectingLoggerProvider();
         var builder = WebApplication.CreateSlimBuilder();
@@ -112,6 +113,7 @@ public sealed class SignalRTestHost : IAsyncDisposable
                 o.MaximumParallelInvocationsPerClient = 2;
                 o.AddFilter<MatomoHubFilter>();
             });
+        configureSignalR?.Invoke(signalR);
         if (registration == FilterRegistration.GlobalSingleton)
         {
             builder.Services.AddSingleton<MatomoHubFilter>();
