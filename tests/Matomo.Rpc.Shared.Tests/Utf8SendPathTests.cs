@@ -12,8 +12,8 @@ namespace Matomo.Rpc.Shared.Tests;
 
 /// <summary>
 /// The UTF-8 send path (HitEncoder into a HitBuffer, BulkBodyWriter) against the string encoder it replaced
-/// (<see cref="StringHitEncoder"/>, kept unchanged as the oracle): the bytes sent must be the oracle's query, byte for
-/// byte, for any input, hostile input included.
+/// (<see cref="StringHitEncoder"/>, kept as the oracle, changed only with the wire format): the bytes sent must be the
+/// oracle's query, byte for byte, for any input, hostile input included.
 /// </summary>
 [TestFixture]
 public class Utf8SendPathTests
