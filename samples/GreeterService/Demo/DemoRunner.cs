@@ -370,11 +370,14 @@ internal static class DemoRunner
             foreach (var pair in query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
             {
                 var eq = pair.IndexOf('=');
-                result[Uri.UnescapeDataString(eq < 0 ? pair : pair[..eq])] = eq < 0 ? string.Empty : Uri.UnescapeDataString(pair[(eq + 1)..]);
+                // As PHP decodes it: '+' is a space.
+                result[Decode(eq < 0 ? pair : pair[..eq])] = eq < 0 ? string.Empty : Decode(pair[(eq + 1)..]);
             }
 
             return result;
         }
+
+        private static string Decode(string text) => Uri.UnescapeDataString(text.Replace('+', ' '));
 
         private void PrintHit(string query)
         {
