@@ -207,6 +207,25 @@ public class GrpcEndToEndTests
         Assert.That(hit.CustomVariables(), Is.EqualTo(new[] { "status=Cancelled (1)", "kind=server_streaming", "messages=in=1 out=2", "error=TaskCanceledException" }));
     }
 
+    // A request message that does not parse: protobuf's deserializer throws InvalidProtocolBufferException, which is an
+    // IOException, from the request stream's MoveNext while the client is still there; grpc-dotnet answers Unknown.
+    [Test]
+    public async Task SayHelloToMany_RequestMessageDoesNotParse_StoresUnknownAsTheClientSeesIt()
+    {
+        var raw = Marshallers.Create<byte[]>(static b => b, static b => b);
+        var method = new Method<byte[], byte[]>(MethodType.ClientStreaming, "greet.Greeter", "SayHelloToMany", raw, raw);
+        using var call = _host.Channel.CreateCallInvoker().AsyncClientStreamingCall(method, null, new CallOptions());
+
+        // Field 1 (name), length-delimited, 5 bytes long, but only 1 byte follows: a truncated message.
+        await call.RequestStream.WriteAsync([0x0A, 0x05, 0x41]).WaitAsync(TestTimeouts.Default);
+        await call.RequestStream.CompleteAsync().WaitAsync(TestTimeouts.Default);
+
+        var thrown = Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(TestTimeouts.Default));
+        Assert.That(thrown!.StatusCode, Is.EqualTo(StatusCode.Unknown));
+        var hit = await SingleHitAsync();
+        Assert.That(hit.CustomVariables(), Is.EqualTo(new[] { "status=Unknown (2)", "kind=client_streaming", "messages=in=0 out=0", "error=InvalidProtocolBufferException" }));
+    }
+
     [Test]
     public async Task HealthCheck_CheckCall_StoresNoHit()
     {
