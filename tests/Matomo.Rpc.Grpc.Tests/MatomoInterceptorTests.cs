@@ -2,6 +2,7 @@ using System.Net;
 using Greet;
 using Grpc.Core;
 using Matomo.Rpc.Grpc.Tests.Support;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -521,6 +522,51 @@ public class MatomoInterceptorTests
         Assert.That(hit.CustomVariables()[0], Is.EqualTo("status=Cancelled (1)"), "the client was gone, whatever the handler did next");
     }
 
+    // How a read of the request stream can fail with an IOException: the transport's (the client is gone, whatever the
+    // token says yet) or a deserializer's (the message did not parse; the client is there and gets Unknown).
+    private static IEnumerable<TestCaseData> ReadFailures()
+    {
+        yield return new TestCaseData(new ConnectionResetException("The client closed the connection."), "status=Cancelled (1)")
+            .SetName("ClientStreamingServerHandler_ReadFailsWithConnectionReset_RecordsCancelled");
+        yield return new TestCaseData(new BadHttpRequestException("Unexpected end of request content."), "status=Cancelled (1)")
+            .SetName("ClientStreamingServerHandler_ReadFailsWithBodyCutShort_RecordsCancelled");
+        yield return new TestCaseData(CaptureParseFailure(), "status=Unknown (2)")
+            .SetName("ClientStreamingServerHandler_ReadFailsWithInvalidProtocolBuffer_RecordsUnknown");
+        yield return new TestCaseData(new EndOfStreamException("a hand-written deserializer ran out of bytes"), "status=Unknown (2)")
+            .SetName("ClientStreamingServerHandler_ReadFailsWithDeserializersEndOfStream_RecordsUnknown");
+    }
+
+    private static IOException CaptureParseFailure()
+    {
+        try
+        {
+            HelloRequest.Parser.ParseFrom([0x0A, 0x05, 0x41]);
+        }
+        catch (IOException ex)
+        {
+            return ex;
+        }
+
+        throw new InvalidOperationException("a truncated message parsed");
+    }
+
+    [TestCaseSource(nameof(ReadFailures))]
+    public async Task ClientStreamingServerHandler_ReadFails_RecordsWhatTheClientSaw(IOException failure, string expected)
+    {
+        var context = CallContexts.Create(CallContexts.SayHelloToMany);
+        var requests = new ResetStreamReader<HelloRequest>(failure);
+
+        Assert.ThrowsAsync(failure.GetType(), () => _harness.Interceptor.ClientStreamingServerHandler(requests, context, async (input, c) =>
+        {
+            await input.MoveNext(c.CancellationToken);
+            return new HelloReply();
+        }).WaitAsync(TestTimeouts.Default));
+
+        Assert.That(context.CancellationToken.IsCancellationRequested, Is.False);
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables()[0], Is.EqualTo(expected));
+    }
+
     [Test]
     public async Task DuplexStreamingServerHandler_ServiceCodesOwnIOException_RecordsUnknown()
     {
@@ -857,10 +903,15 @@ public class MatomoInterceptorTests
         Assert.That(constructors[0].GetParameters().Select(p => p.HasDefaultValue), Has.All.True, "DI can create it without AddMatomoTracking");
     }
 
-    /// <summary>A request stream that yields its messages, then fails as Kestrel fails it when the client resets the stream.</summary>
-    private sealed class ResetStreamReader<T>(params T[] messages) : IAsyncStreamReader<T>
+    /// <summary>A request stream that yields its messages, then fails as Kestrel fails it when the client resets the stream (or with the failure given).</summary>
+    private sealed class ResetStreamReader<T>(IOException failure, params T[] messages) : IAsyncStreamReader<T>
     {
         private int _index = -1;
+
+        public ResetStreamReader(params T[] messages)
+            : this(new IOException("The client reset the request stream."), messages)
+        {
+        }
 
         public T Current => messages[_index];
 
@@ -872,7 +923,7 @@ public class MatomoInterceptorTests
                 return true;
             }
 
-            throw new IOException("The client reset the request stream.");
+            throw failure;
         }
     }
 }
