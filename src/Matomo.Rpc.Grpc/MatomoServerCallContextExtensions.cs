@@ -42,7 +42,7 @@ public static class MatomoServerCallContextExtensions
     /// <param name="name">The Tracking API parameter name.</param>
     /// <param name="value">The value, or null to remove a value set earlier.</param>
     /// <exception cref="ArgumentException">
-    /// The name is one the tracker owns (<c>idsite</c>, <c>rec</c>, <c>apiv</c>, <c>token_auth</c>, <c>cip</c>,
+    /// The name is not letters, digits, <c>_</c> and <c>-</c> (Matomo would read a '.' or '[' in it as another name), or is one the tracker owns (<c>idsite</c>, <c>rec</c>, <c>apiv</c>, <c>token_auth</c>, <c>cip</c>,
     /// <c>cdt</c>, <c>send_image</c>, <c>rand</c>) or one that would make Matomo drop the hit (<c>cvar</c>, <c>ca</c>),
     /// or the value is one Matomo refuses for that name; thrown on untracked calls too.
     /// </exception>

@@ -39,7 +39,7 @@ public sealed class MatomoCall
     /// a later value for the same name replaces the earlier one. A null value removes it.
     /// </summary>
     /// <exception cref="ArgumentException">
-    /// The name is one the tracker owns (<c>idsite</c>, <c>rec</c>, <c>apiv</c>, <c>token_auth</c>, <c>cip</c>, <c>cdt</c>,
+    /// The name is not letters, digits, <c>_</c> and <c>-</c> (Matomo would read a '.' or '[' in it as another name), or is one the tracker owns (<c>idsite</c>, <c>rec</c>, <c>apiv</c>, <c>token_auth</c>, <c>cip</c>, <c>cdt</c>,
     /// <c>send_image</c>, <c>rand</c>), one that would make Matomo drop the hit (<c>cvar</c>, <c>ca</c>), or the value is
     /// one Matomo refuses for that name (a <c>cid</c> that is not 16 hex characters, a <c>pf_*</c> that is not whole milliseconds).
     /// </exception>

@@ -35,6 +35,14 @@ public class MatomoCallTests
     [TestCase("a b")]
     [TestCase("a&b")]
     [TestCase("a=b")]
+    // PHP's parse_str, which reads every hit Matomo gets, turns '.' (and a lone '[') into '_' and "x[...]" into an array:
+    // Matomo would read a name other than the one set, e.g. "pf.srv" as pf_srv, past the pf_* and reserved-name checks.
+    [TestCase("pf.srv")]
+    [TestCase("token.auth")]
+    [TestCase(".id")]
+    [TestCase("e_c[]")]
+    [TestCase("a[b]")]
+    [TestCase("url[")]
     public void SetVar_NotAParameterName_Throws(string name)
     {
         var scope = Start();

@@ -40,11 +40,13 @@ internal static class ParameterRules
             return "'ca' cannot be set per call: Matomo answers 500 for it unless a plugin handles it, which rolls back every hit of the batch. Use the TrackCrashes option for Crash Analytics.";
         }
 
+        // Matomo reads every hit with PHP's parse_str, which turns '.' and a lone '[' into '_' and "x[...]" into an array:
+        // a name with them would reach Matomo as another one ("pf.srv" as pf_srv, past the checks here).
         foreach (var c in name)
         {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' or '[' or ']'))
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
             {
-                return $"'{name}' is not a Matomo Tracking API parameter name (letters, digits and _ only).";
+                return $"'{name}' is not a Matomo Tracking API parameter name (letters, digits, _ and - only; Matomo would read '.' and '[' as other names).";
             }
         }
 
