@@ -107,7 +107,7 @@ internal sealed class BulkClient : IDisposable
 
     public void Dispose() => _http.Dispose();
 
-    /// <summary>100 hits of one visitor, Matomo.Rpc's query with this site, the time now and a fresh <c>rand</c>.</summary>
+    /// <summary>100 hits of one visitor, Matomo.Rpc's query with this site and the time now (it sends no <c>rand</c>).</summary>
     private string ShapedBody(string query)
     {
         var body = new StringBuilder(BatchSize * (query.Length + 64));
@@ -116,7 +116,7 @@ internal sealed class BulkClient : IDisposable
         for (var i = 0; i < BatchSize; i++)
         {
             body.Append(i == 0 ? "\"" : ",\"")
-                .Append(CultureInfo.InvariantCulture, $"?idsite={_site}&{query}&cdt={now}&rand={Random.Shared.Next()}\"");
+                .Append(CultureInfo.InvariantCulture, $"?idsite={_site}&{query}&cdt={now}\"");
         }
 
         return body.Append("]}").ToString();

@@ -95,7 +95,7 @@ internal static class CapacityRunner
     private static async Task<RpcResult> RunSlotsAsync(Kit kit, CapacitySettings settings, string mode, string tag, BulkLevel best, BulkClient bulk, double rate, List<Slot> slots)
     {
         var shape = await RpcShape.CaptureAsync(settings.Visitors);
-        Console.WriteLine($"  Matomo.Rpc's hit (visitor 1 of {shape.Count}): ?idsite=N&{shape[0]}&cdt=...&rand=...");
+        Console.WriteLine($"  Matomo.Rpc's hit (visitor 1 of {shape.Count}): ?idsite=N&{shape[0]}&cdt=...");
         var shapeSite = await kit.AddSiteAsync($"bulk rpc-shape {mode} {tag}");
         using var shaped = new BulkClient(kit, shapeSite);
         var slotTime = TimeSpan.FromSeconds(settings.SlotSeconds);
