@@ -118,6 +118,19 @@ function duplexCancelWhileReading() {
   });
 }
 
+// A client stream whose second message is not a HelloRequest (a field 31 varint that never ends): the service's read of
+// it fails.
+function undecodable() {
+  return new Promise((resolve) => {
+    const identity = (b) => b;
+    const call = client.makeClientStreamRequest('/greet.Greeter/SayHelloToMany', identity, identity, new grpc.Metadata(), {}, (err) =>
+      resolve(err ? { status: err.code, details: err.details } : { status: grpc.status.OK }));
+    call.write(Buffer.from([0x0a, 0x01, 0x61]));
+    call.write(Buffer.from([0xff, 0xff, 0xff]));
+    call.end();
+  });
+}
+
 // A method the server does not implement, on the Greeter service and on a service it does not have.
 function unimplemented(methodPath) {
   return new Promise((resolve) => {
@@ -139,6 +152,7 @@ const run = {
   duplex: () => duplex(['p', 'q']),
   'duplex-cancel': () => duplex(['p', 'wait'], 1),
   'duplex-cancel-reading': () => duplexCancelWhileReading(),
+  undecodable: () => undecodable(),
   metadata: () => unary('ok', { pairs: [['x-interop', 'custom value'], ['x-trace-bin', Buffer.from([0, 1, 2, 0xff, 0xfe])], ['referer', 'https://client.example/page?secret=1']] }),
   'opt-out-gpc': () => unary('ok', { pairs: [['sec-gpc', '1']] }),
   'opt-out-dnt': () => unary('ok', { pairs: [['dnt', '1']] }),
@@ -155,6 +169,7 @@ expected['client-stream'] = grpc.status.OK;
 expected.duplex = grpc.status.OK;
 expected['duplex-cancel'] = grpc.status.CANCELLED;
 expected['duplex-cancel-reading'] = grpc.status.CANCELLED;
+expected.undecodable = grpc.status.UNKNOWN;
 expected.metadata = grpc.status.OK;
 expected['opt-out-gpc'] = grpc.status.OK;
 expected['opt-out-dnt'] = grpc.status.OK;

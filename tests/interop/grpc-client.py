@@ -54,6 +54,10 @@ def hello_reply(data):
     return data[i:i + length].decode("utf-8")
 
 
+# Not a protobuf message: a field 31 varint whose value never ends.
+UNDECODABLE = b"\xff\xff\xff"
+
+
 def identity(b):
     return b
 
@@ -154,6 +158,12 @@ def main():
             requests.close()
         return {}
 
+    def run_undecodable():
+        # A client stream whose second message is not a HelloRequest: the service's read of it fails.
+        raw = channel.stream_unary("/greet.Greeter/SayHelloToMany", request_serializer=identity, response_deserializer=identity)
+        raw(iter([hello_request("a"), UNDECODABLE]))
+        return {}
+
     def run_unimplemented(path):
         channel.unary_unary(path, request_serializer=identity, response_deserializer=identity)(b"")
         return {}
@@ -170,6 +180,7 @@ def main():
         "duplex": (run_duplex, grpc.StatusCode.OK),
         "duplex-cancel": (run_duplex_cancel, grpc.StatusCode.CANCELLED),
         "duplex-cancel-reading": (run_duplex_cancel_reading, grpc.StatusCode.CANCELLED),
+        "undecodable": (run_undecodable, grpc.StatusCode.UNKNOWN),
         "metadata": (lambda: run_unary("ok", metadata=metadata), grpc.StatusCode.OK),
         "opt-out-gpc": (lambda: run_unary("ok", metadata=[("sec-gpc", "1")]), grpc.StatusCode.OK),
         "opt-out-dnt": (lambda: run_unary("ok", metadata=[("dnt", "1")]), grpc.StatusCode.OK),

@@ -36,6 +36,7 @@ public abstract class GrpcInteropTests : RealMatomoFixture
         ("server-stream-cancel", new(SayHelloStream, "Cancelled (1)", "server_streaming", "in=1 out=2", "*")),
         ("client-stream", new(SayHelloToMany, "OK (0)", "client_streaming", "in=3 out=1", null)),
         ("duplex", new(Chat, "OK (0)", "duplex_streaming", "in=2 out=2", null)),
+        ("undecodable", new(SayHelloToMany, "Unknown (2)", "client_streaming", "in=1 out=0", "InvalidProtocolBufferException")),
         ("metadata", new(SayHello, "OK (0)", "unary", null, null)),
         ("duplex-cancel-reading", new(Chat, ReadingCancelled, "duplex_streaming", "in=1 out=1", "*")),
         ("opt-out-gpc", null),
