@@ -130,28 +130,17 @@ def main():
         replies += len(list(call))
         return {"replies": replies}
 
-    def run_duplex_cancel():
-        # "p" is answered; the service waits in "wait" until the call is cancelled.
+    def run_duplex_cancel(waiting):
+        # "p" is answered; then the call is cancelled while the service waits in "wait" (waiting), or as soon as the
+        # reply comes, while the service reads the request stream.
         requests = Requests()
         call = duplex(iter(requests))
         try:
             requests.send("p")
             next(call)
-            requests.send("wait")
-            wait_for_go("duplex-cancel")
-            call.cancel()
-            list(call)
-        finally:
-            requests.close()
-        return {}
-
-    def run_duplex_cancel_reading():
-        # One request, and a cancel as soon as its reply comes, while the service reads the request stream.
-        requests = Requests()
-        call = duplex(iter(requests))
-        try:
-            requests.send("p")
-            next(call)
+            if waiting:
+                requests.send("wait")
+                wait_for_go("duplex-cancel")
             call.cancel()
             list(call)
         finally:
@@ -178,8 +167,8 @@ def main():
         "server-stream-cancel": (lambda: run_server_stream("wait", 2, cancel_after=2), grpc.StatusCode.CANCELLED),
         "client-stream": (run_client_stream, grpc.StatusCode.OK),
         "duplex": (run_duplex, grpc.StatusCode.OK),
-        "duplex-cancel": (run_duplex_cancel, grpc.StatusCode.CANCELLED),
-        "duplex-cancel-reading": (run_duplex_cancel_reading, grpc.StatusCode.CANCELLED),
+        "duplex-cancel": (lambda: run_duplex_cancel(True), grpc.StatusCode.CANCELLED),
+        "duplex-cancel-reading": (lambda: run_duplex_cancel(False), grpc.StatusCode.CANCELLED),
         "undecodable": (run_undecodable, grpc.StatusCode.UNKNOWN),
         "metadata": (lambda: run_unary("ok", metadata=metadata), grpc.StatusCode.OK),
         "opt-out-gpc": (lambda: run_unary("ok", metadata=[("sec-gpc", "1")]), grpc.StatusCode.OK),
