@@ -8,7 +8,8 @@ is one client (one channel, one user agent). The messages are encoded by hand (H
 HelloReply: 1 = message), so no generated code is needed.
 Options (environment): INTEROP_USER_AGENT: a primary user agent put before grpc-python's own ("grpc.primary_user_agent").
 "duplex-cancel" prints "WAITING duplex-cancel" once it sent the request the service waits in, and cancels the call when
-the test (which saw the service waiting) answers "go" on stdin: a cancel that reaches a service mid-call.
+the test (which saw the service waiting) answers "go" on stdin: a cancel that reaches a service mid-call. "duplex-hold"
+prints "WAITING duplex-hold" once its first request was answered and holds the call open until "go" (or its end).
 Run by tests/Matomo.Rpc.RealMatomo.Tests/Interop/GrpcPythonInteropTests (with /usr/bin/python3, Debian's grpcio).
 """
 import json
@@ -147,6 +148,18 @@ def main():
             requests.close()
         return {}
 
+    def run_duplex_hold():
+        # "p" is answered, then the client waits with its request stream open, the service reading it, until the test
+        # kills the process: a client gone without a cancel (the connection drops).
+        requests = Requests()
+        call = duplex(iter(requests))
+        requests.send("p")
+        next(call)
+        wait_for_go("duplex-hold")
+        requests.close()
+        list(call)
+        return {}
+
     def run_undecodable():
         # A client stream whose second message is not a HelloRequest: the service's read of it fails.
         raw = channel.stream_unary("/greet.Greeter/SayHelloToMany", request_serializer=identity, response_deserializer=identity)
@@ -169,6 +182,7 @@ def main():
         "duplex": (run_duplex, grpc.StatusCode.OK),
         "duplex-cancel": (lambda: run_duplex_cancel(True), grpc.StatusCode.CANCELLED),
         "duplex-cancel-reading": (lambda: run_duplex_cancel(False), grpc.StatusCode.CANCELLED),
+        "duplex-hold": (run_duplex_hold, grpc.StatusCode.OK),
         "undecodable": (run_undecodable, grpc.StatusCode.UNKNOWN),
         "metadata": (lambda: run_unary("ok", metadata=metadata), grpc.StatusCode.OK),
         "opt-out-gpc": (lambda: run_unary("ok", metadata=[("sec-gpc", "1")]), grpc.StatusCode.OK),

@@ -140,6 +140,30 @@ public abstract class GrpcInteropTests : RealMatomoFixture
     /// <summary>Starts the client script: one process is one client (one channel, one user agent).</summary>
     protected abstract ClientProcess StartClient(IEnumerable<string> arguments, IDictionary<string, string>? environment = null);
 
+    [Test]
+    public async Task GrpcClient_KilledWhileTheServiceReads_StoredAsCancelled()
+    {
+        var site = await NewSiteAsync();
+        await using var host = await StartGrpcAsync(site, TrackingToken);
+
+        using (var client = StartClient([host.Authority, "duplex-hold"]))
+        {
+            // Its first request answered, the client holds the call open; SIGKILL: no reset, the connection drops.
+            await client.WaitForLineAsync("WAITING duplex-hold");
+            await client.KillAsync();
+        }
+
+        var stats = await WaitUntilAccountedAsync(host.Services, 1);
+        var visits = await Matomo.WaitForActionsAsync(site, 1);
+        var action = visits.SelectMany(v => v.Actions).Single();
+
+        TestContext.Out.WriteLine(action.Json.ToString());
+        Assert.That(stats.Sent, Is.EqualTo(1), stats.ToString());
+        Assert.That((action.Title, action.CustomVariables["status"], action.CustomVariables["kind"], action.CustomVariables.GetValueOrDefault("messages")),
+            Is.EqualTo(((string?)Chat, "Cancelled (1)", "duplex_streaming", (string?)"in=1 out=1")));
+        Assert.That(action.CustomVariables.GetValueOrDefault("error"), Is.AnyOf("IOException", "OperationCanceledException", "TaskCanceledException"), "the read failed as the connection dropped");
+    }
+
     /// <summary>The action's status, or the alternatives of the expected hit it is one of (never "Unknown (2)").</summary>
     private static string Status(MatomoAction action, IEnumerable<Expected> expected)
     {
