@@ -1,7 +1,9 @@
 using System.Net;
+using Google.Protobuf;
 using Greet;
 using Grpc.Core;
 using Matomo.Rpc.Grpc.Tests.Support;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -521,6 +523,47 @@ public class MatomoInterceptorTests
         Assert.That(hit.CustomVariables()[0], Is.EqualTo("status=Cancelled (1)"), "the client was gone, whatever the handler did next");
     }
 
+    // A message the deserializer rejects fails the read with Google.Protobuf's InvalidProtocolBufferException, an
+    // IOException too: the handler failed, the client gets Unknown; the stream is not broken (found with Python grpcio).
+    [Test]
+    public async Task ClientStreamingServerHandler_RequestMessageUndecodable_RecordsUnknown()
+    {
+        var context = CallContexts.Create(CallContexts.SayHelloToMany);
+        var undecodable = Assert.Throws<InvalidProtocolBufferException>(() => HelloRequest.Parser.ParseFrom([0xFF, 0xFF, 0xFF]))!;
+        var requests = new FailingStreamReader<HelloRequest>(undecodable, new HelloRequest { Name = "a" });
+
+        Assert.ThrowsAsync<InvalidProtocolBufferException>(() => _harness.Interceptor.ClientStreamingServerHandler(requests, context, async (input, c) =>
+        {
+            while (await input.MoveNext(c.CancellationToken))
+            {
+            }
+
+            return new HelloReply();
+        }).WaitAsync(TestTimeouts.Default));
+
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables(), Is.EqualTo(new[] { "status=Unknown (2)", "kind=client_streaming", "messages=in=1 out=0", "error=InvalidProtocolBufferException" }));
+    }
+
+    // A connection lost while the service reads (HTTP/1.1, gRPC-Web) fails the read with one of ASP.NET Core's own
+    // IOExceptions: the client is gone, as with a reset stream.
+    [TestCase(typeof(ConnectionResetException))]
+    [TestCase(typeof(BadHttpRequestException))]
+    public async Task ClientStreamingServerHandler_ConnectionLostWhileReading_RecordsCancelled(Type failure)
+    {
+        var context = CallContexts.Create(CallContexts.SayHelloToMany);
+        var requests = new FailingStreamReader<HelloRequest>((IOException)Activator.CreateInstance(failure, "Unexpected end of request content.")!);
+
+        Assert.ThrowsAsync(failure, () => _harness.Interceptor.ClientStreamingServerHandler(requests, context, async (input, c) =>
+        {
+            await input.MoveNext(c.CancellationToken);
+            return new HelloReply();
+        }).WaitAsync(TestTimeouts.Default));
+
+        var hit = await _harness.SingleHitAsync();
+        Assert.That(hit.CustomVariables(), Is.EqualTo(new[] { "status=Cancelled (1)", "kind=client_streaming", "messages=in=0 out=0", "error=" + failure.Name }));
+    }
+
     [Test]
     public async Task DuplexStreamingServerHandler_ServiceCodesOwnIOException_RecordsUnknown()
     {
@@ -858,7 +901,10 @@ public class MatomoInterceptorTests
     }
 
     /// <summary>A request stream that yields its messages, then fails as Kestrel fails it when the client resets the stream.</summary>
-    private sealed class ResetStreamReader<T>(params T[] messages) : IAsyncStreamReader<T>
+    private sealed class ResetStreamReader<T>(params T[] messages) : FailingStreamReader<T>(new IOException("The client reset the request stream."), messages);
+
+    /// <summary>A request stream that yields its messages, then fails with <paramref name="failure"/>.</summary>
+    private class FailingStreamReader<T>(IOException failure, params T[] messages) : IAsyncStreamReader<T>
     {
         private int _index = -1;
 
@@ -872,7 +918,7 @@ public class MatomoInterceptorTests
                 return true;
             }
 
-            throw new IOException("The client reset the request stream.");
+            throw failure;
         }
     }
 }

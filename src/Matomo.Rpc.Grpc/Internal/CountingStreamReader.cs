@@ -14,9 +14,9 @@ internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, Matom
         {
             next = inner.MoveNext(cancellationToken);
         }
-        catch (IOException)
+        catch (IOException ex)
         {
-            MarkBroken();
+            NoteFailedRead(ex);
             throw;
         }
 
@@ -40,9 +40,9 @@ internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, Matom
         {
             moved = await next.ConfigureAwait(false);
         }
-        catch (IOException)
+        catch (IOException ex)
         {
-            MarkBroken();
+            NoteFailedRead(ex);
             throw;
         }
 
