@@ -21,8 +21,9 @@ namespace Matomo.Rpc.Grpc;
 /// (the client gives up at its own, slightly earlier, copy of the deadline); the status of an
 /// <see cref="RpcException"/> the handler threw; the <see cref="ServerCallContext.Status"/> service code set, when the
 /// handler returned; <c>Cancelled</c> for a call the client cancelled (also when reading its request stream failed
-/// because the client reset it, before the call's token was cancelled); <c>Unknown</c> for any other exception;
-/// otherwise <c>OK</c>. The exception's type is recorded as the <c>error</c> field.
+/// because the client reset it, before the call's token was cancelled; not when the read failed on a message the
+/// deserializer rejected); <c>Unknown</c> for any other exception; otherwise <c>OK</c>. The exception's type is
+/// recorded as the <c>error</c> field.
 /// </para>
 /// <para>
 /// The interceptor holds nothing but the singleton <see cref="MatomoTracker"/>: <c>AddMatomoTracking</c> registers it as a

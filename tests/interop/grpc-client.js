@@ -6,6 +6,7 @@
 // Options (environment): INTEROP_USER_AGENT: a primary user agent put before grpc-js's own ("grpc.primary_user_agent").
 // "duplex-cancel" prints "WAITING duplex-cancel" once it sent the request the service waits in, and cancels the call
 // when the test (which saw the service waiting) answers "go" on stdin: a cancel that reaches a service mid-call.
+// "duplex-hold" prints "WAITING duplex-hold" once its first request was answered and holds the call open until "go".
 'use strict';
 
 const path = require('path');
@@ -118,6 +119,30 @@ function duplexCancelWhileReading() {
   });
 }
 
+// Duplex: one request, its reply, then the call held open (the service reading) until "go" on stdin or the process's end.
+function duplexHold() {
+  return new Promise((resolve) => {
+    const call = client.Chat();
+    call.on('data', () => waitForGo('duplex-hold').then(() => call.end(), (err) => resolve({ status: -1, error: String(err) })));
+    call.on('error', (err) => resolve({ status: err.code }));
+    call.on('end', () => resolve({ status: grpc.status.OK }));
+    call.write({ name: 'p' });
+  });
+}
+
+// A client stream whose second message is not a HelloRequest (a field 31 varint that never ends): the service's read of
+// it fails.
+function undecodable() {
+  return new Promise((resolve) => {
+    const identity = (b) => b;
+    const call = client.makeClientStreamRequest('/greet.Greeter/SayHelloToMany', identity, identity, new grpc.Metadata(), {}, (err) =>
+      resolve(err ? { status: err.code, details: err.details } : { status: grpc.status.OK }));
+    call.write(Buffer.from([0x0a, 0x01, 0x61]));
+    call.write(Buffer.from([0xff, 0xff, 0xff]));
+    call.end();
+  });
+}
+
 // A method the server does not implement, on the Greeter service and on a service it does not have.
 function unimplemented(methodPath) {
   return new Promise((resolve) => {
@@ -139,6 +164,8 @@ const run = {
   duplex: () => duplex(['p', 'q']),
   'duplex-cancel': () => duplex(['p', 'wait'], 1),
   'duplex-cancel-reading': () => duplexCancelWhileReading(),
+  'duplex-hold': () => duplexHold(),
+  undecodable: () => undecodable(),
   metadata: () => unary('ok', { pairs: [['x-interop', 'custom value'], ['x-trace-bin', Buffer.from([0, 1, 2, 0xff, 0xfe])], ['referer', 'https://client.example/page?secret=1']] }),
   'opt-out-gpc': () => unary('ok', { pairs: [['sec-gpc', '1']] }),
   'opt-out-dnt': () => unary('ok', { pairs: [['dnt', '1']] }),
@@ -155,6 +182,8 @@ expected['client-stream'] = grpc.status.OK;
 expected.duplex = grpc.status.OK;
 expected['duplex-cancel'] = grpc.status.CANCELLED;
 expected['duplex-cancel-reading'] = grpc.status.CANCELLED;
+expected['duplex-hold'] = grpc.status.OK;
+expected.undecodable = grpc.status.UNKNOWN;
 expected.metadata = grpc.status.OK;
 expected['opt-out-gpc'] = grpc.status.OK;
 expected['opt-out-dnt'] = grpc.status.OK;

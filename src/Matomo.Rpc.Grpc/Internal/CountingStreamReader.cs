@@ -16,7 +16,7 @@ internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, Matom
         }
         catch (IOException ex)
         {
-            Failed(ex);
+            NoteFailedRead(ex);
             throw;
         }
 
@@ -42,7 +42,7 @@ internal sealed class CountingStreamReader<T>(IAsyncStreamReader<T> inner, Matom
         }
         catch (IOException ex)
         {
-            Failed(ex);
+            NoteFailedRead(ex);
             throw;
         }
 

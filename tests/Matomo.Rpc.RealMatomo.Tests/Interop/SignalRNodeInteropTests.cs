@@ -140,7 +140,7 @@ public class SignalRNodeInteropTests : RealMatomoFixture
     private Task<SignalRTestHost> StartHostAsync(int site) =>
         SignalRTestHost.StartAsync(Matomo.TrackerUrl, site, FilterRegistration.PerHub, o => Track(o, site, TrackingToken), configureSignalR: s => s.AddMessagePackProtocol());
 
-    private static string ConnectionIdOf(NodeProcess client) =>
+    private static string ConnectionIdOf(ClientProcess client) =>
         JsonDocument.Parse(client.Lines.First(l => l.Contains("\"start\"", StringComparison.Ordinal))).RootElement.GetProperty("connectionId").GetString()!;
 
     private static string? Field(JsonElement json, string name) =>
