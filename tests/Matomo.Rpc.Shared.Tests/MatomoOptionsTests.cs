@@ -209,7 +209,7 @@ public class MatomoOptionsTests
     [TestCase("ca", "1")]
     [TestCase("cid", "nothex")]
     [TestCase("pf_srv", "1.5")]
-    [TestCase("pf.srv", "-1")] // PHP's parse_str reads it as pf_srv: a negative pf_srv, refused
+    [TestCase("pf.srv", "-2")] // PHP's parse_str reads it as pf_srv: a negative pf_srv, refused (seen: pf.srv=77 stored as pf_srv)
     [TestCase("token.auth", "x")] // read as token_auth
     public async Task Start_ActionDetailsWithParameterMatomoRefuses_NamesActionAndParameter(string parameter, string value)
     {
