@@ -148,7 +148,7 @@ public class KitRealMatomoTests : RealMatomoFixture
     /// <summary>Stops MariaDB cleanly through the kit's PID and waits until it is gone.</summary>
     private static async Task StopDatabaseAsync()
     {
-        var pid = int.Parse(RealMatomo.Variable("MATOMO_DB_PID")!, CultureInfo.InvariantCulture);
+        var pid = int.Parse(KitVariable("MATOMO_DB_PID")!, CultureInfo.InvariantCulture);
         Assert.That(IsRunning(pid), Is.True, $"MariaDB (MATOMO_DB_PID {pid}) is not running");
         var (exitCode, output) = await RealMatomo.RunAsync("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10));
         Assert.That(exitCode, Is.EqualTo(0), output);
@@ -179,6 +179,27 @@ public class KitRealMatomoTests : RealMatomoFixture
                 Environment.SetEnvironmentVariable(line[..at], line[(at + 1)..]);
             }
         }
+    }
+
+    /// <summary>
+    /// A value of the kit's env file as it is now (up.sh rewrites it when it restarts a server: an earlier test run, in
+    /// another process, may have restarted MariaDB after this process's environment was set), else of the environment.
+    /// </summary>
+    private static string? KitVariable(string name)
+    {
+        if (RealMatomo.Variable("MATOMO_ENV_FILE") is { Length: > 0 } envFile && File.Exists(envFile))
+        {
+            var prefix = name + "=";
+            foreach (var line in File.ReadAllLines(envFile))
+            {
+                if (line.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    return line[prefix.Length..];
+                }
+            }
+        }
+
+        return RealMatomo.Variable(name);
     }
 
     private static bool IsRunning(int pid)
