@@ -38,15 +38,7 @@ public sealed class SpoolKillTests
         }
 
         await matomo.RestartAsync().WaitAsync(Timeout);
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = directory.Root, Args = [] });
-        builder.Logging.ClearProviders();
-        builder.Services.AddMatomoTracking(o =>
-        {
-            o.TrackerUrl = matomo.TrackerUrl;
-            o.SiteId = matomo.SiteId;
-            o.Spool.Directory = directory.Spool;
-        });
-        using var host = builder.Build();
+        using var host = SpoolReplayHost.Build(directory, matomo);
         await host.StartAsync().WaitAsync(Timeout);
         var tracker = host.Services.GetRequiredService<MatomoTracker>();
         await Eventually.TrueAsync(() => tracker.Statistics is var s && s.SpoolWaiting == 0 && s.Replayed == s.SpoolInherited, Timeout, () => tracker.Statistics.ToString());

@@ -35,15 +35,7 @@ public sealed class SpoolOldEncodingTests
         }
 
         await using var matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = directory.Root, Args = [] });
-        builder.Logging.ClearProviders();
-        builder.Services.AddMatomoTracking(o =>
-        {
-            o.TrackerUrl = matomo.TrackerUrl;
-            o.SiteId = matomo.SiteId;
-            o.Spool.Directory = directory.Spool;
-        });
-        using var host = builder.Build();
+        using var host = SpoolReplayHost.Build(directory, matomo);
         await host.StartAsync().WaitAsync(Timeout);
         var stored = await matomo.WaitForHitsAsync(hits.Length, Timeout);
         await host.StopAsync().WaitAsync(Timeout);
