@@ -1,8 +1,11 @@
 using System.Diagnostics;
 using System.Net;
+using Google.Protobuf;
 using Greet;
+using Grpc.Core;
 using Matomo.Rpc.AspNetCore.Tests.Support;
 using Matomo.Rpc.TestSupport;
+using Matomo.Rpc.TestSupport.Reliability;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.SignalR.Client;
@@ -248,6 +251,77 @@ public sealed class MatomoHttpMiddlewareTests
             "TestHub/Echo | hub_invocation",
             "GET /users/{id} | http",
         }));
+    }
+
+    private static readonly Marshaller<HelloRequest> RequestMarshaller = Marshallers.Create(r => r.ToByteArray(), HelloRequest.Parser.ParseFrom);
+    private static readonly Marshaller<HelloReply> ReplyMarshaller = Marshallers.Create(r => r.ToByteArray(), HelloReply.Parser.ParseFrom);
+
+    /// <summary>A unary call to <paramref name="service"/>/<paramref name="method"/>, which the app may not implement; returns the status the client got.</summary>
+    private static async Task<StatusCode> CallAsync(HttpTestHost host, string service, string method)
+    {
+        var call = host.Channel.CreateCallInvoker().AsyncUnaryCall(
+            new Method<HelloRequest, HelloReply>(MethodType.Unary, service, method, RequestMarshaller, ReplyMarshaller),
+            host: null,
+            new CallOptions(),
+            new HelloRequest { Name = "Ada" });
+        try
+        {
+            await call.ResponseAsync.WaitAsync(Timeout);
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    [TestCase("greet.Greeter", "Nope", "greet.Greeter/(unimplemented)")]
+    [TestCase("other.Service", "Nope", "(unimplemented)")]
+    public async Task GrpcCall_UnimplementedMethodOrService_TrackedByTheHttpAdapterWithTheGrpcStatusTheClientGot(string service, string method, string action)
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo);
+
+        var status = await CallAsync(host, service, method);
+        var reply = await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+
+        Assert.That(status, Is.EqualTo(StatusCode.Unimplemented));
+        Assert.That(reply.Message, Is.EqualTo("Hello Ada"));
+        var hits = await HitsAsync(host, 2, "/" + service + "/" + method, "/greet.Greeter/SayHello");
+        var unimplemented = hits.Single(h => h["action_name"] == action);
+        Assert.That(unimplemented["url"], Is.EqualTo("https://" + host.Channel.Target + "/" + service + "/" + method), "the real path, as for (unmatched)");
+        Assert.That(Variables(unimplemented), Is.EqualTo(new[] { "status: Unimplemented (12)", "kind: http" }), "the gRPC status, no method (as gRPC hits)");
+        var grpc = hits.Single(h => h != unimplemented);
+        Assert.That(grpc["action_name"], Is.EqualTo("greet.Greeter/SayHello"), "the implemented method: once, by the interceptor");
+        Assert.That(Variables(grpc), Does.Contain("kind: unary"));
+        await Eventually.TrueAsync(() => host.Tracker.Statistics.Sent == 2, Timeout, () => host.Tracker.Statistics.ToString());
+        var statistics = host.Tracker.Statistics;
+        Assert.That((statistics.Queued, statistics.Sent, statistics.Rejected, statistics.Dropped), Is.EqualTo((2L, 2L, 0L, 0L)), "calls = sent");
+    }
+
+    [Test]
+    public async Task GrpcCall_UnimplementedMethodSampledOut_KeptAsAnError()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["Sampling:Actions:greet.Greeter/(unimplemented)"] = "0");
+
+        var status = await CallAsync(host, "greet.Greeter", "Nope");
+
+        Assert.That(status, Is.EqualTo(StatusCode.Unimplemented));
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/Nope"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("greet.Greeter/(unimplemented)"));
+        Assert.That(hit.CustomVariable("status"), Is.EqualTo("Unimplemented (12)"));
+        Assert.That(host.Tracker.Statistics.SampledOut, Is.Zero, "an error is kept whatever the sampling");
+    }
+
+    [Test]
+    public async Task GrpcCall_HttpMethodsIgnored_UnimplementedStillTrackedWithoutAMethod()
+    {
+        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["Http:IgnoredMethods:0"] = "POST");
+
+        await CallAsync(host, "greet.Greeter", "Nope");
+
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/Nope"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("greet.Greeter/(unimplemented)"));
+        Assert.That(hit.CustomVariable("method"), Is.Null);
     }
 
     [Test]

@@ -10,15 +10,28 @@ namespace Matomo.Rpc.AspNetCore.Internal;
 /// <summary>
 /// Classifies endpoints once and caches the result, keyed by the endpoint (weakly, so endpoints a dynamic data source
 /// drops are collected). Requests for gRPC methods and SignalR hubs are tracked by their own adapters: they are told
-/// apart by the metadata their frameworks put on their endpoints, never by their paths.
+/// apart by the metadata their frameworks put on their endpoints, never by their paths. grpc-dotnet's fallbacks for
+/// unimplemented methods and services are gRPC calls that no interceptor ever sees: they are tracked here, as what the
+/// client saw (see <see cref="GrpcStatusOutcomes"/>), under a bounded action name.
 /// </summary>
 internal sealed class EndpointCatalog
 {
     public const string Unmatched = "(unmatched)";
 
-    // Grpc.AspNetCore.Server puts this on every gRPC endpoint (methods, unimplemented-method fallbacks, JSON
-    // transcoding routes); compared by name so that the adapter does not depend on gRPC.
+    /// <summary>The action of a call to a gRPC service the app does not implement; a known service's unknown method is <c>greet.Greeter/(unimplemented)</c>.</summary>
+    public const string Unimplemented = "(unimplemented)";
+
+    // Grpc.AspNetCore.Server puts this on the endpoints of the methods services implement (JSON transcoding routes
+    // included); compared by name so that the adapter does not depend on gRPC. Not on its fallbacks for unimplemented
+    // methods and services: those carry no metadata at all.
     private const string GrpcMethodMetadata = "Grpc.AspNetCore.Server.GrpcMethodMetadata";
+
+    // The route constraint grpc-dotnet puts on the method parameter of its unimplemented fallbacks, which it maps as
+    // "{service}/{unimplementedMethod:grpcunimplemented}" (one per service) and
+    // "{unimplementedService}/{unimplementedMethod:grpcunimplemented}" (one per app). The constraint matches gRPC
+    // requests only (by their content type); it is the most specific sign of these endpoints, their display names
+    // ("gRPC - Unimplemented method for greet.Greeter") being only text.
+    private const string GrpcUnimplementedConstraint = "grpcunimplemented";
 
     // What MapStaticAssets puts on each file's endpoint.
     private const string StaticAssetDescriptor = "Microsoft.AspNetCore.StaticAssets.StaticAssetDescriptor";
@@ -58,6 +71,11 @@ internal sealed class EndpointCatalog
 
     private EndpointEntry Create(Endpoint endpoint)
     {
+        if (GrpcUnimplementedAction(endpoint) is { } unimplemented)
+        {
+            return EndpointEntry.GrpcUnimplemented(RouteOf(endpoint), unimplemented);
+        }
+
         var skipped = _excludeHealthChecks && string.Equals(endpoint.DisplayName, HealthChecksDisplayName, StringComparison.Ordinal);
         foreach (var item in endpoint.Metadata)
         {
@@ -77,6 +95,47 @@ internal sealed class EndpointCatalog
         }
 
         return new EndpointEntry(RouteOf(endpoint), skipped);
+    }
+
+    /// <summary>
+    /// For grpc-dotnet's fallback of unimplemented methods or services, the action its calls are tracked as: the service
+    /// (the literal segment before the method parameter) followed by <c>/(unimplemented)</c>, or <c>(unimplemented)</c>
+    /// for an unknown service. Bounded by the services the app maps, whatever names the callers send. Null otherwise.
+    /// </summary>
+    internal static string? GrpcUnimplementedAction(Endpoint endpoint)
+    {
+        if (endpoint is not RouteEndpoint { RoutePattern: var pattern })
+        {
+            return null;
+        }
+
+        var segments = pattern.PathSegments;
+        for (var i = 0; i < segments.Count; i++)
+        {
+            if (segments[i].Parts is not [RoutePatternParameterPart parameter] || !HasPolicy(parameter, GrpcUnimplementedConstraint))
+            {
+                continue;
+            }
+
+            return i > 0 && segments[i - 1].Parts is [RoutePatternLiteralPart service]
+                ? service.Content + "/" + Unimplemented
+                : Unimplemented;
+        }
+
+        return null;
+    }
+
+    private static bool HasPolicy(RoutePatternParameterPart parameter, string name)
+    {
+        foreach (var policy in parameter.ParameterPolicies)
+        {
+            if (string.Equals(policy.Content, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The route pattern as written (<c>/users/{id:int}</c>), with a leading '/'; <c>(unmatched)</c> for an endpoint without a route.</summary>

@@ -13,11 +13,26 @@ internal sealed class EndpointEntry
         Skipped = skipped;
     }
 
+    private EndpointEntry(string route, string grpcUnimplementedAction)
+    {
+        Route = route;
+        GrpcUnimplementedAction = grpcUnimplementedAction;
+    }
+
     /// <summary>The route pattern with a leading '/', e.g. <c>/users/{id}</c>, or <c>(unmatched)</c>.</summary>
     public string Route { get; }
 
     /// <summary>True for gRPC methods, SignalR hubs, and excluded health checks and static files.</summary>
     public bool Skipped { get; }
+
+    /// <summary>
+    /// For grpc-dotnet's fallback of unimplemented methods or services, the action its calls are tracked as
+    /// (<c>greet.Greeter/(unimplemented)</c>, <c>(unimplemented)</c>), whatever the request's method; null otherwise.
+    /// </summary>
+    public string? GrpcUnimplementedAction { get; }
+
+    /// <summary>The entry of one of grpc-dotnet's fallbacks for unimplemented methods or services.</summary>
+    public static EndpointEntry GrpcUnimplemented(string route, string action) => new(route, action);
 
     /// <summary>The action name, e.g. <c>GET /users/{id}</c>; <paramref name="method"/> is one of a bounded set (<see cref="HttpMethodNames"/>).</summary>
     public string Action(string method) =>

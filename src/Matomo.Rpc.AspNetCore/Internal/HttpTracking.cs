@@ -53,7 +53,17 @@ internal sealed class HttpTracking
     /// Starts tracking the request as <paramref name="action"/>, or returns null when the core excludes the action or
     /// the kind (which allocates nothing) or starting failed (logged). Never throws.
     /// </summary>
-    public Scope? Start(HttpContext context, string action, string method)
+    public Scope? Start(HttpContext context, string action, string method) => Start(context, action, method, grpc: false);
+
+    /// <summary>
+    /// Starts tracking a gRPC call that grpc-dotnet answers itself (an unimplemented method or service) as
+    /// <paramref name="action"/>: kind <see cref="MatomoCallKind.Http"/> (the call's own kind is unknown: the server
+    /// never learnt it), no method (as gRPC hits), the URL's real path, and the gRPC status the client got
+    /// (<see cref="GrpcStatusOutcomes"/>). Otherwise as <see cref="Start(HttpContext, string, string)"/>.
+    /// </summary>
+    public Scope? StartGrpc(HttpContext context, string action) => Start(context, action, context.Request.Method, grpc: true);
+
+    private Scope? Start(HttpContext context, string action, string method, bool grpc)
     {
         MatomoCallScope? call = null;
         try
@@ -65,13 +75,16 @@ internal sealed class HttpTracking
                 return null;
             }
 
-            call.SetField(MethodField, method);
-            if (_methodDimension is not null)
+            if (!grpc)
             {
-                call.Call.SetVar(_methodDimension, method);
+                call.SetField(MethodField, method);
+                if (_methodDimension is not null)
+                {
+                    call.Call.SetVar(_methodDimension, method);
+                }
             }
 
-            var scope = new Scope(this, context, call);
+            var scope = new Scope(this, context, call, grpc);
             context.Features.Set(scope);
             context.Response.OnCompleted(CompleteCallback, scope);
             return scope;
@@ -117,15 +130,17 @@ internal sealed class HttpTracking
         private readonly HttpTracking _owner;
         private readonly HttpContext _context;
         private readonly MatomoCallScope _scope;
+        private readonly bool _grpc;
         private Exception? _exception;
         private bool _startedWhenThrown;
         private bool _aborted;
 
-        public Scope(HttpTracking owner, HttpContext context, MatomoCallScope scope)
+        public Scope(HttpTracking owner, HttpContext context, MatomoCallScope scope, bool grpc)
         {
             _owner = owner;
             _context = context;
             _scope = scope;
+            _grpc = grpc;
         }
 
         public MatomoCall Call => _scope.Call;
@@ -147,7 +162,8 @@ internal sealed class HttpTracking
         {
             try
             {
-                _scope.Complete(HttpOutcomes.For(Status()), _exception);
+                var outcome = _grpc ? GrpcStatusOutcomes.Of(_context, _aborted, Status()) : HttpOutcomes.For(Status());
+                _scope.Complete(outcome, _exception);
             }
 #pragma warning disable CA1031 // tracking never throws into the server
             catch (Exception ex)

@@ -33,6 +33,12 @@ internal sealed class MatomoHttpMiddleware
     private HttpTracking.Scope? Start(HttpContext context)
     {
         var entry = _endpoints.Get(context.GetEndpoint());
+        if (entry.GrpcUnimplementedAction is { } grpc)
+        {
+            // A gRPC call no interceptor sees: not an HTTP request by method (gRPC calls are all POSTs).
+            return HttpTracking.IsTracked(context) ? null : _tracking.StartGrpc(context, grpc);
+        }
+
         if (entry.Skipped || _methods.Recorded(context.Request.Method) is not { } method || HttpTracking.IsTracked(context))
         {
             return null;
