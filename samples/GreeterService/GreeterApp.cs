@@ -47,6 +47,8 @@ public static class GreeterApp
 
         // After routing (a WebApplication routes first on its own): every HTTP request that is not a gRPC call or a hub
         // request becomes one hit named by its route pattern, e.g. "GET /hello/{name}". /health is left out by default.
+        // A gRPC call to a method or service the app does not implement, which no interceptor sees, is tracked here too,
+        // as "greet.Greeter/(unimplemented)" or "(unimplemented)" with the status the client got, Unimplemented (12).
         app.UseMatomoTracking();
 
         app.MapGrpcService<GreeterRpcService>();

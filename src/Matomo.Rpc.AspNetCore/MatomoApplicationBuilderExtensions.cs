@@ -16,8 +16,10 @@ public static class MatomoApplicationBuilderExtensions
     /// <c>MatomoInterceptor</c> and <c>MatomoHubFilter</c>) as one Matomo hit, sent in the background once the response
     /// has been sent or the request aborted. The action is the method and the route pattern, <c>GET /users/{id}</c>
     /// (<c>GET (unmatched)</c> when no endpoint matched); the URL is the raw path; the status, kind (<c>http</c>) and
-    /// method are recorded like the gRPC status. Place it after routing (a <see cref="WebApplication"/> routes first on
-    /// its own) and before the endpoints; exception handlers placed before it are seen as the client sees them.
+    /// method are recorded like the gRPC status. A gRPC call to a method or service the app does not implement, which
+    /// grpc-dotnet answers before any interceptor, is tracked here as <c>greet.Greeter/(unimplemented)</c> (or
+    /// <c>(unimplemented)</c>) with the gRPC status the client got. Place it after routing (a <see cref="WebApplication"/>
+    /// routes first on its own) and before the endpoints; exception handlers placed before it are seen as the client sees them.
     /// </summary>
     /// <example>
     /// <code>
