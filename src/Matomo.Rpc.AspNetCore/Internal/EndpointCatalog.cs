@@ -12,7 +12,8 @@ namespace Matomo.Rpc.AspNetCore.Internal;
 /// drops are collected). Requests for gRPC methods and SignalR hubs are tracked by their own adapters: they are told
 /// apart by the metadata their frameworks put on their endpoints, never by their paths. grpc-dotnet's fallbacks for
 /// unimplemented methods and services are gRPC calls that no interceptor ever sees: they are tracked here, as what the
-/// client saw (see <see cref="GrpcStatusOutcomes"/>), under a bounded action name.
+/// client saw (see <see cref="GrpcStatusOutcomes"/>), under a bounded action name. So are the calls to gRPC methods
+/// that grpc-dotnet fails before the interceptor runs (see <see cref="EndpointEntry.GrpcMethodAction"/>).
 /// </summary>
 internal sealed class EndpointCatalog
 {
@@ -86,8 +87,13 @@ internal sealed class EndpointCatalog
             }
 
             var type = item.GetType().FullName;
-            if (string.Equals(type, GrpcMethodMetadata, StringComparison.Ordinal)
-                || (_excludeStaticFiles && string.Equals(type, StaticAssetDescriptor, StringComparison.Ordinal)))
+            if (string.Equals(type, GrpcMethodMetadata, StringComparison.Ordinal))
+            {
+                var (action, kind) = GrpcMethodOf(item, endpoint);
+                return EndpointEntry.GrpcMethod(RouteOf(endpoint), action, kind);
+            }
+
+            if (_excludeStaticFiles && string.Equals(type, StaticAssetDescriptor, StringComparison.Ordinal))
             {
                 skipped = true;
                 break;
@@ -123,6 +129,30 @@ internal sealed class EndpointCatalog
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The action and kind the interceptor tracks the calls of a gRPC method's endpoint as, read from its
+    /// <c>GrpcMethodMetadata</c> by name (its <c>Method</c>: an <c>IMethod</c> with <c>FullName</c>, e.g.
+    /// <c>/greet.Greeter/SayHello</c>, and <c>Type</c>, e.g. <c>Unary</c>), once per endpoint. Should a later grpc-dotnet
+    /// rename them: the route without its leading '/' and <see cref="MatomoCallKind.Http"/>.
+    /// </summary>
+    internal static (string Action, MatomoCallKind Kind) GrpcMethodOf(object metadata, Endpoint endpoint)
+    {
+        var method = metadata.GetType().GetProperty("Method")?.GetValue(metadata);
+        var type = method?.GetType();
+        var action = type?.GetProperty("FullName")?.GetValue(method) as string;
+        var methodType = type?.GetProperty("Type")?.GetValue(method)?.ToString();
+        var kind = methodType switch
+        {
+            "Unary" => MatomoCallKind.Unary,
+            "ClientStreaming" => MatomoCallKind.ClientStreaming,
+            "ServerStreaming" => MatomoCallKind.ServerStreaming,
+            "DuplexStreaming" => MatomoCallKind.DuplexStreaming,
+            _ => MatomoCallKind.Http,
+        };
+
+        return (string.IsNullOrEmpty(action) ? RouteOf(endpoint).TrimStart('/') : action, kind);
     }
 
     private static bool HasPolicy(RoutePatternParameterPart parameter, string name)

@@ -99,6 +99,60 @@ internal sealed class HttpTracking
         }
     }
 
+    /// <summary>A timestamp of the tracker's clock, for <see cref="TrackUnseenGrpcCall"/>.</summary>
+    public long Timestamp() => _tracker.TimeProvider.GetTimestamp();
+
+    /// <summary>
+    /// True when a <c>MatomoInterceptor</c> saw the gRPC call of this request: it keeps the call's
+    /// <see cref="MatomoCallScope"/> as the request's feature of that type when it tracks the call, and sets the feature
+    /// of type <see cref="MatomoTracker"/> to the tracker when it decides not to (excluded, opted out, sampled out).
+    /// Both are core types, so the adapters agree on them without knowing each other; neither allocates.
+    /// </summary>
+    public static bool IsSeenByGrpcAdapter(HttpContext context)
+    {
+        var features = context.Features;
+        return features[typeof(MatomoCallScope)] is not null || features[typeof(MatomoTracker)] is not null;
+    }
+
+    /// <summary>
+    /// Once the pipeline has ended, tracks the call to a gRPC method that no <c>MatomoInterceptor</c> saw (grpc-dotnet
+    /// failed it before the interceptor pipeline, or no interceptor runs for the method) as the interceptor would
+    /// have: the method's full name and kind, the gRPC status the client got (<see cref="GrpcStatusOutcomes"/>), the
+    /// exception, and <c>pf_srv</c> from <paramref name="startTimestamp"/>. The core's exclusions, opt-out and
+    /// sampling apply as to any call (with KeepErrors a failed call is kept). Does nothing for a call the interceptor
+    /// saw. Never throws.
+    /// </summary>
+    public void TrackUnseenGrpcCall(HttpContext context, EndpointEntry entry, long startTimestamp, Exception? exception)
+    {
+        if (IsSeenByGrpcAdapter(context) || IsTracked(context))
+        {
+            return;
+        }
+
+        var action = entry.GrpcMethodAction!;
+        MatomoCallScope? call = null;
+        try
+        {
+            call = _tracker.StartCall(context, action, entry.GrpcMethodKind, urlPath: null);
+            if (call is null)
+            {
+                return;
+            }
+
+            call.Call.SetPerf("pf_srv", _tracker.TimeProvider.GetElapsedTime(startTimestamp));
+            var aborted = context.RequestAborted.IsCancellationRequested;
+            var httpStatus = exception is null || context.Response.HasStarted ? context.Response.StatusCode : StatusCodes.Status500InternalServerError;
+            call.Complete(GrpcStatusOutcomes.Of(context, aborted, httpStatus), exception);
+        }
+#pragma warning disable CA1031 // tracking never throws into the request
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            call?.Call.Skip();
+            OnTrackingFailed(context.Request.Method, action, ex);
+        }
+    }
+
     /// <summary>The tracked URL's path: the raw path, escaped, with the query only with Matomo:Http:KeepQuery.</summary>
     private string UrlPath(HttpRequest request)
     {
