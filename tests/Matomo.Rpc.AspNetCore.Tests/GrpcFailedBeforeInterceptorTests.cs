@@ -184,6 +184,33 @@ public sealed class GrpcFailedBeforeInterceptorTests
     }
 
     [Test]
+    public async Task UnaryCall_InterceptorRegisteredForTheServiceOnly_FailureTrackedOnce()
+    {
+        await using var host = await StartAsync(o => o.GrpcInterceptor = "service");
+
+        var status = await CallAsync(host, MethodType.Unary, "SayHello", Oversized());
+
+        Assert.That(status, Is.EqualTo(StatusCode.ResourceExhausted));
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: ResourceExhausted (8)", "kind: unary" }));
+    }
+
+    [Test]
+    public async Task UnaryCall_NoInterceptorForTheService_LeftUntrackedAsTheAppChose()
+    {
+        await using var host = await StartAsync(o => o.GrpcInterceptor = "none");
+
+        var status = await CallAsync(host, MethodType.Unary, "SayHello", Oversized());
+        await host.Completed.WaitForAsync("/greet.Greeter/SayHello", Timeout);
+        var reply = await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+        await Eventually.TrueAsync(() => host.Completed.Paths.Count == 2, Timeout, () => string.Join(", ", host.Completed.Paths));
+
+        Assert.That(status, Is.EqualTo(StatusCode.ResourceExhausted));
+        Assert.That(reply.Message, Is.EqualTo("Hello Ada"));
+        Assert.That(host.Tracker.Statistics.Queued, Is.Zero, "not tracked by the HTTP adapter either");
+    }
+
+    [Test]
     public async Task UnaryCall_Normal_TrackedOnceByTheInterceptorOnly()
     {
         await using var host = await StartAsync();

@@ -44,6 +44,12 @@ public sealed class GrpcUnimplementedEndpointTests
     }
 
     [Test]
+    public void HasMatomoInterceptor_NoServices_Unknown()
+    {
+        Assert.That(EndpointCatalog.HasMatomoInterceptor(null, new object()), Is.Null);
+    }
+
+    [Test]
     public void GrpcMethodOf_MetadataWithoutAMethod_RouteAndHttpKind()
     {
         var endpoint = Endpoint("/v1/greeter/{name}");

@@ -91,6 +91,49 @@ public sealed class MatomoHttpMiddlewareAllocationTests
         Assert.That(statistics.OptedOut, Is.EqualTo(Requests + 10));
     }
 
+    private static RouteEndpoint GrpcMethod() =>
+        Route("greet.Greeter/SayHello", new global::Grpc.AspNetCore.Server.GrpcMethodMetadata(typeof(object), new global::Grpc.Core.Method<string, string>(global::Grpc.Core.MethodType.Unary, "greet.Greeter", "SayHello", global::Grpc.Core.Marshallers.StringMarshaller, global::Grpc.Core.Marshallers.StringMarshaller)));
+
+    [TestCase(true, TestName = "InvokeAsync_GrpcMethodTrackedByTheInterceptor_AllocatesNothing")]
+    [TestCase(false, TestName = "InvokeAsync_GrpcMethodTheInterceptorLeftUntracked_AllocatesNothing")]
+    public void InvokeAsync_GrpcMethodTheInterceptorSaw_AllocatesNothing(bool tracked)
+    {
+        var tracker = _services.GetRequiredService<MatomoTracker>();
+        var context = Request("POST", "/greet.Greeter/SayHello", GrpcMethod());
+        using var scope = tracked ? tracker.StartCall("greet.Greeter/SayHello", MatomoCallKind.Unary) : null;
+        if (tracked)
+        {
+            context.Features[typeof(MatomoCallScope)] = scope;
+        }
+        else
+        {
+            context.Features[typeof(MatomoTracker)] = tracker;
+        }
+
+        var incomplete = Run(context, 10);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        incomplete += Run(context, Requests);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.That(incomplete, Is.Zero, "no async frame for a call that ends synchronously");
+        Assert.That(allocated, Is.Zero);
+        Assert.That(tracker.Statistics.Queued, Is.Zero, "the adapter leaves the call to the interceptor");
+    }
+
+    [Test]
+    public void InvokeAsync_GrpcMethodNoInterceptorSaw_TrackedAsTheMethod()
+    {
+        var tracker = _services.GetRequiredService<MatomoTracker>();
+        var context = Request("POST", "/greet.Greeter/SayHello", GrpcMethod());
+        context.Response.Headers["grpc-status"] = "8";
+
+        var task = _middleware.InvokeAsync(context);
+
+        Assert.That(task.IsCompletedSuccessfully, Is.True);
+        Assert.That(tracker.Statistics.Queued, Is.EqualTo(1));
+    }
+
     [Test]
     public void InvokeAsync_TrackedRoute_StartsItsCallWithoutWaitingForMatomo()
     {

@@ -44,8 +44,17 @@ internal sealed class EndpointCatalog
     private readonly bool _excludeHealthChecks;
     private readonly bool _excludeStaticFiles;
 
-    public EndpointCatalog(MatomoHttpOptions options)
+    // grpc-dotnet's options, global and per service, whose Interceptors say whether MatomoInterceptor runs for a service;
+    // found by name, so that the adapter does not depend on gRPC.
+    private const string MatomoInterceptorType = "Matomo.Rpc.Grpc.MatomoInterceptor";
+    private static readonly Type? GrpcServiceOptions = Type.GetType("Grpc.AspNetCore.Server.GrpcServiceOptions, Grpc.AspNetCore.Server", throwOnError: false);
+    private static readonly Type? GrpcServiceOptionsOfService = Type.GetType("Grpc.AspNetCore.Server.GrpcServiceOptions`1, Grpc.AspNetCore.Server", throwOnError: false);
+
+    private readonly IServiceProvider? _services;
+
+    public EndpointCatalog(MatomoHttpOptions options, IServiceProvider? services = null)
     {
+        _services = services;
         _excludeHealthChecks = options.ExcludeHealthChecks;
         _excludeStaticFiles = options.ExcludeStaticFiles;
         UnmatchedEntry = new EndpointEntry(Unmatched, skipped: false);
@@ -89,6 +98,12 @@ internal sealed class EndpointCatalog
             var type = item.GetType().FullName;
             if (string.Equals(type, GrpcMethodMetadata, StringComparison.Ordinal))
             {
+                // A service the interceptor is not registered for was left untracked by the app: so it stays.
+                if (HasMatomoInterceptor(_services, item) == false)
+                {
+                    return new EndpointEntry(RouteOf(endpoint), skipped: true);
+                }
+
                 var (action, kind) = GrpcMethodOf(item, endpoint);
                 return EndpointEntry.GrpcMethod(RouteOf(endpoint), action, kind);
             }
@@ -153,6 +168,59 @@ internal sealed class EndpointCatalog
         };
 
         return (string.IsNullOrEmpty(action) ? RouteOf(endpoint).TrimStart('/') : action, kind);
+    }
+
+    /// <summary>
+    /// Whether <c>MatomoInterceptor</c> runs for the service of a gRPC method's endpoint: registered in grpc-dotnet's
+    /// global options (<c>AddGrpc(o => o.Interceptors.Add&lt;MatomoInterceptor&gt;())</c>) or the service's own
+    /// (<c>AddServiceOptions&lt;TService&gt;</c>), read by name once per endpoint. Null when that cannot be told (no
+    /// services, or a later grpc-dotnet renamed what is read): the adapter then assumes it does.
+    /// </summary>
+    internal static bool? HasMatomoInterceptor(IServiceProvider? services, object metadata)
+    {
+        try
+        {
+            if (services is null || GrpcServiceOptions is null || GrpcServiceOptionsOfService is null
+                || metadata.GetType().GetProperty("ServiceType")?.GetValue(metadata) is not Type service)
+            {
+                return null;
+            }
+
+            var global = Interceptors(services, GrpcServiceOptions);
+            var own = Interceptors(services, GrpcServiceOptionsOfService.MakeGenericType(service));
+            if (global is null || own is null)
+            {
+                return null;
+            }
+
+            return Contains(global) || Contains(own);
+        }
+#pragma warning disable CA1031 // an unknown answer, not a failure of the request
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return null;
+        }
+
+        static System.Collections.IEnumerable? Interceptors(IServiceProvider services, Type optionsType)
+        {
+            var options = services.GetService(typeof(Microsoft.Extensions.Options.IOptions<>).MakeGenericType(optionsType));
+            var value = options?.GetType().GetProperty("Value")?.GetValue(options);
+            return value?.GetType().GetProperty("Interceptors")?.GetValue(value) as System.Collections.IEnumerable;
+        }
+
+        static bool Contains(System.Collections.IEnumerable registrations)
+        {
+            foreach (var registration in registrations)
+            {
+                if (registration?.GetType().GetProperty("Type")?.GetValue(registration) is Type { FullName: MatomoInterceptorType })
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     private static bool HasPolicy(RoutePatternParameterPart parameter, string name)

@@ -15,12 +15,12 @@ internal sealed class MatomoHttpMiddleware
     private readonly EndpointCatalog _endpoints;
     private readonly HttpMethodNames _methods;
 
-    public MatomoHttpMiddleware(RequestDelegate next, MatomoTracker tracker, IOptions<MatomoHttpOptions> options, ILogger<MatomoHttpMiddleware> logger)
+    public MatomoHttpMiddleware(RequestDelegate next, MatomoTracker tracker, IOptions<MatomoHttpOptions> options, ILogger<MatomoHttpMiddleware> logger, IServiceProvider? services = null)
     {
         _next = next;
         var http = options.Value;
         _tracking = new HttpTracking(tracker, http, logger);
-        _endpoints = new EndpointCatalog(http);
+        _endpoints = new EndpointCatalog(http, services);
         _methods = new HttpMethodNames(http);
     }
 

@@ -38,6 +38,9 @@ public sealed class HttpTestHostOptions
 
     public Action<WebApplication>? Endpoints { get; set; }
 
+    /// <summary>Where MatomoInterceptor is registered: in grpc-dotnet's global options (the default), for TestGreeter only, or nowhere.</summary>
+    public string GrpcInterceptor { get; set; } = "global";
+
     /// <summary>grpc-dotnet's options (the interceptor is already added), e.g. a small MaxReceiveMessageSize.</summary>
     public Action<global::Grpc.AspNetCore.Server.GrpcServiceOptions>? Grpc { get; set; }
 
@@ -127,11 +130,19 @@ public sealed class HttpTestHost : IAsyncDisposable
             tracking.Services.Configure(matomoOptions);
         }
 
-        builder.Services.AddGrpc(o =>
+        var grpc = builder.Services.AddGrpc(o =>
         {
-            o.Interceptors.Add<MatomoInterceptor>();
+            if (options.GrpcInterceptor == "global")
+            {
+                o.Interceptors.Add<MatomoInterceptor>();
+            }
+
             options.Grpc?.Invoke(o);
         });
+        if (options.GrpcInterceptor == "service")
+        {
+            grpc.AddServiceOptions<TestGreeter>(o => o.Interceptors.Add<MatomoInterceptor>());
+        }
         builder.Services.AddSignalR(o => o.AddFilter<MatomoHubFilter>());
 
         var app = builder.Build();
