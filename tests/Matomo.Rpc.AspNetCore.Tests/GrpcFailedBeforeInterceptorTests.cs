@@ -23,9 +23,14 @@ public sealed class GrpcFailedBeforeInterceptorTests
     private static readonly Marshaller<byte[]> Bytes = Marshallers.Create(b => b, b => b);
 
     private MatomoStandIn _matomo = null!;
+    private CapturingLoggerProvider _logs = null!;
 
     [SetUp]
-    public async Task SetUp() => _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
+    public async Task SetUp()
+    {
+        _logs = new CapturingLoggerProvider();
+        _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
+    }
 
     [TearDown]
     public async Task TearDown() => await _matomo.DisposeAsync();
@@ -35,7 +40,9 @@ public sealed class GrpcFailedBeforeInterceptorTests
         {
             o.Grpc = g => g.MaxReceiveMessageSize = MaxReceive;
             configure?.Invoke(o);
-        });
+        }, _logs);
+
+    private bool AdapterTrackedAGrpcCall() => _logs.Entries.Any(e => e.EventId.Name == "GrpcCallNotSeenByInterceptor");
 
     private static string[] Variables(StoredHit hit) => [.. hit.CustomVariables.Select(c => c.Key + ": " + c.Value)];
 
@@ -72,25 +79,46 @@ public sealed class GrpcFailedBeforeInterceptorTests
         }
     }
 
-    /// <summary>A raw POST of one gRPC frame; returns the HTTP status and the grpc-status (headers, else trailers), or null.</summary>
-    private static async Task<(HttpStatusCode Http, string? Grpc)> PostAsync(Uri address, Version version, string contentType, byte[] message, bool compressedFlag, string? encoding)
+    private static byte[] Frame(byte[] message, bool compressedFlag = false, int? length = null)
     {
         var frame = new byte[5 + message.Length];
         frame[0] = compressedFlag ? (byte)1 : (byte)0;
-        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), message.Length);
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), length ?? message.Length);
         message.CopyTo(frame, 5);
+        return frame;
+    }
+
+    /// <summary>The body of a raw request: <c>message</c> (one frame), <c>compressed</c> (the compressed flag on an uncompressed message), <c>empty</c>, <c>two</c> (two messages), <c>cut</c> (a frame that says more than it holds).</summary>
+    private static byte[] Body(string shape)
+    {
+        var message = new HelloRequest { Name = "Ada" }.ToByteArray();
+        return shape switch
+        {
+            "message" => Frame(message),
+            "compressed" => Frame(message, compressedFlag: true),
+            "empty" => [],
+            "two" => [.. Frame(message), .. Frame(message)],
+            "cut" => Frame(message, length: message.Length + 10),
+            _ => throw new ArgumentOutOfRangeException(nameof(shape)),
+        };
+    }
+
+    /// <summary>A raw POST to SayHello; returns the HTTP status and the grpc-status (headers, else trailers), or null.</summary>
+    private static async Task<(HttpStatusCode Http, string? Grpc)> PostAsync(Uri address, Version version, string contentType, byte[] body, params string[] headers)
+    {
         using var client = new HttpClient { Timeout = Timeout };
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(address, "/greet.Greeter/SayHello"))
         {
             Version = version,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ByteArrayContent(frame),
+            Content = new ByteArrayContent(body),
         };
         request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
         request.Headers.TryAddWithoutValidation("TE", "trailers");
-        if (encoding is not null)
+        foreach (var header in headers)
         {
-            request.Headers.TryAddWithoutValidation("grpc-encoding", encoding);
+            var colon = header.IndexOf(':', StringComparison.Ordinal);
+            request.Headers.TryAddWithoutValidation(header[..colon], header[(colon + 1)..]);
         }
 
         using var response = await client.SendAsync(request);
@@ -127,6 +155,7 @@ public sealed class GrpcFailedBeforeInterceptorTests
         Assert.That(hit["url"], Is.EqualTo("https://" + host.Channel.Target + "/greet.Greeter/SayHello"));
         Assert.That(Variables(hit), Is.EqualTo(new[] { "status: ResourceExhausted (8)", "kind: unary" }));
         Assert.That(hit.ServerTimeMs, Is.Not.Null);
+        Assert.That(AdapterTrackedAGrpcCall(), Is.True, "the HTTP adapter's hit");
     }
 
     [Test]
@@ -155,14 +184,17 @@ public sealed class GrpcFailedBeforeInterceptorTests
         Assert.That(Variables(hit), Is.EqualTo(new[] { "status: Unknown (2)", "kind: unary" }));
     }
 
-    [TestCase("application/grpc", true, "snappy", HttpStatusCode.OK, "12", "Unimplemented (12)", TestName = "Post_CompressedWithUnsupportedGrpcEncoding_TrackedOnceWithTheStatusTheClientGot")]
-    [TestCase("application/grpc", true, null, HttpStatusCode.OK, "13", "Internal (13)", TestName = "Post_CompressedWithoutGrpcEncoding_TrackedOnceWithTheStatusTheClientGot")]
-    [TestCase("text/plain", false, null, HttpStatusCode.UnsupportedMediaType, "13", "Internal (13)", TestName = "Post_NotAGrpcContentType_TrackedOnceWithTheStatusTheClientGot")]
-    public async Task Post_MalformedGrpcRequest_TrackedOnceWithTheStatusTheClientGot(string contentType, bool compressed, string? encoding, HttpStatusCode http, string grpc, string outcome)
+    [TestCase("application/grpc", "compressed", "grpc-encoding:snappy", HttpStatusCode.OK, "12", "Unimplemented (12)", TestName = "Post_CompressedWithUnsupportedGrpcEncoding_TrackedOnceWithTheStatusTheClientGot")]
+    [TestCase("application/grpc", "compressed", null, HttpStatusCode.OK, "13", "Internal (13)", TestName = "Post_CompressedWithoutGrpcEncoding_TrackedOnceWithTheStatusTheClientGot")]
+    [TestCase("text/plain", "message", null, HttpStatusCode.UnsupportedMediaType, "13", "Internal (13)", TestName = "Post_NotAGrpcContentType_TrackedOnceWithTheStatusTheClientGot")]
+    [TestCase("application/grpc", "empty", null, HttpStatusCode.OK, "13", "Internal (13)", TestName = "Post_NoRequestMessage_TrackedOnceWithTheStatusTheClientGot")]
+    [TestCase("application/grpc", "two", null, HttpStatusCode.OK, "13", "Internal (13)", TestName = "Post_TwoRequestMessagesToAUnaryMethod_TrackedOnceWithTheStatusTheClientGot")]
+    [TestCase("application/grpc", "cut", null, HttpStatusCode.OK, "13", "Internal (13)", TestName = "Post_FrameLongerThanTheBody_TrackedOnceWithTheStatusTheClientGot")]
+    public async Task Post_MalformedGrpcRequest_TrackedOnceWithTheStatusTheClientGot(string contentType, string body, string? header, HttpStatusCode http, string grpc, string outcome)
     {
         await using var host = await StartAsync();
 
-        var answer = await PostAsync(host.GrpcAddress, HttpVersion.Version20, contentType, new HelloRequest { Name = "Ada" }.ToByteArray(), compressed, encoding);
+        var answer = await PostAsync(host.GrpcAddress, HttpVersion.Version20, contentType, Body(body), header is null ? [] : [header]);
 
         Assert.That(answer, Is.EqualTo((http, (string?)grpc)));
         var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
@@ -170,12 +202,24 @@ public sealed class GrpcFailedBeforeInterceptorTests
         Assert.That(Variables(hit), Is.EqualTo(new[] { "status: " + outcome, "kind: unary" }));
     }
 
+    [TestCase("grpc-timeout:1n", TestName = "Post_DeadlinePassedOnArrival_SeenByTheInterceptor")]
+    [TestCase("grpc-timeout:soon", TestName = "Post_UnreadableGrpcTimeout_SeenByTheInterceptor")]
+    public async Task Post_OddButReadableRequest_SeenByTheInterceptor(string header)
+    {
+        await using var host = await StartAsync();
+
+        await PostAsync(host.GrpcAddress, HttpVersion.Version20, "application/grpc", Body("message"), header);
+
+        await HitsAsync(host, 1, "/greet.Greeter/SayHello");
+        Assert.That(AdapterTrackedAGrpcCall(), Is.False, "the interceptor's hit");
+    }
+
     [Test]
     public async Task Post_Http11WithoutGrpcWeb_TrackedOnceWithTheStatusTheClientGot()
     {
         await using var host = await StartAsync();
 
-        var answer = await PostAsync(host.Web, HttpVersion.Version11, "application/grpc", new HelloRequest { Name = "Ada" }.ToByteArray(), compressedFlag: false, encoding: null);
+        var answer = await PostAsync(host.Web, HttpVersion.Version11, "application/grpc", Body("message"));
 
         Assert.That(answer, Is.EqualTo((HttpStatusCode.UpgradeRequired, (string?)"13")));
         var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
@@ -220,6 +264,7 @@ public sealed class GrpcFailedBeforeInterceptorTests
         Assert.That(reply.Message, Is.EqualTo("Hello Ada"));
         var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
         Assert.That(Variables(hit), Is.EqualTo(new[] { "status: OK (0)", "kind: unary" }));
+        Assert.That(AdapterTrackedAGrpcCall(), Is.False, "the interceptor's hit");
     }
 
     [Test]

@@ -142,7 +142,13 @@ internal sealed class HttpTracking
             call.Call.SetPerf("pf_srv", _tracker.TimeProvider.GetElapsedTime(startTimestamp));
             var aborted = context.RequestAborted.IsCancellationRequested;
             var httpStatus = exception is null || context.Response.HasStarted ? context.Response.StatusCode : StatusCodes.Status500InternalServerError;
-            call.Complete(GrpcStatusOutcomes.Of(context, aborted, httpStatus), exception);
+            var outcome = GrpcStatusOutcomes.Of(context, aborted, httpStatus);
+            if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                Log.GrpcCallNotSeenByInterceptor(_logger, call.Action, outcome.ToString());
+            }
+
+            call.Complete(outcome, exception);
         }
 #pragma warning disable CA1031 // tracking never throws into the request
         catch (Exception ex)
