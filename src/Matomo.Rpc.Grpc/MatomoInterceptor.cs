@@ -31,6 +31,12 @@ namespace Matomo.Rpc.Grpc;
 /// or <see cref="ServerCallContext.WriteOptions"/>, so it also works under gRPC JSON transcoding. When
 /// <c>AddMatomoTracking</c> was not called, calls go through untracked and one error says so.
 /// </para>
+/// <para>
+/// grpc-dotnet reads and decodes a unary or server-streaming call's request before it runs the interceptors: a call it
+/// fails there (request too large, undecodable, bad encoding) never reaches this interceptor. The HTTP adapter
+/// (<c>app.UseMatomoTracking()</c>) tracks those; to keep it from tracking any call seen here, the interceptor leaves
+/// the call's scope, or a mark of its decision not to track it, among the request's features.
+/// </para>
 /// </remarks>
 /// <example>
 /// <code>

@@ -255,6 +255,21 @@ public sealed class GrpcFailedBeforeInterceptorTests
     }
 
     [Test]
+    public async Task UnaryCall_HttpKindIgnored_FailureStillTrackedPlainRequestNot()
+    {
+        await using var host = await StartAsync(o => o.Configuration["IgnoredCallKinds:0"] = "Http");
+
+        var plain = await host.Client.GetAsync(new Uri("/users/1", UriKind.Relative));
+        await host.Completed.WaitForAsync("/users/1", Timeout);
+        var status = await CallAsync(host, MethodType.Unary, "SayHello", Oversized());
+
+        Assert.That(plain.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(status, Is.EqualTo(StatusCode.ResourceExhausted));
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: ResourceExhausted (8)", "kind: unary" }), "only the gRPC call the interceptor missed");
+    }
+
+    [Test]
     public async Task UnaryCall_Normal_TrackedOnceByTheInterceptorOnly()
     {
         await using var host = await StartAsync();
