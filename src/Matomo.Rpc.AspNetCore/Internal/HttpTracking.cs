@@ -115,6 +115,25 @@ internal sealed class HttpTracking
     }
 
     /// <summary>
+    /// <see cref="IsSeenByGrpcAdapter"/> while the call may still run on another thread, which may be adding the
+    /// interceptor's mark at the same moment: feature collections are not thread-safe for that, so a read that fails or
+    /// misses only means "not known yet" (the caller then waits for the end of the call and looks again).
+    /// </summary>
+    public static bool IsSeenByGrpcAdapterWhileRunning(HttpContext context)
+    {
+        try
+        {
+            return IsSeenByGrpcAdapter(context);
+        }
+#pragma warning disable CA1031 // a torn read of a collection being written: look again at the end
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Once the pipeline has ended, tracks the call to a gRPC method that no <c>MatomoInterceptor</c> saw (grpc-dotnet
     /// failed it before the interceptor pipeline, or no interceptor runs for the method) as the interceptor would
     /// have: the method's full name and kind, the gRPC status the client got (<see cref="GrpcStatusOutcomes"/>), the

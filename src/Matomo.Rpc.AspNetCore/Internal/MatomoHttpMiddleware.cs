@@ -56,7 +56,8 @@ internal sealed class MatomoHttpMiddleware
     /// A gRPC method's call, which the interceptor tracks once it runs; grpc-dotnet reads and decodes a unary or
     /// server-streaming call's request before that, and answers a failure there (too large, undecodable, bad encoding or
     /// content type) itself. Once the pipeline has ended, a call the interceptor left no trace on is tracked here. The
-    /// normal path costs a clock read and two feature lookups, and an async frame only when the call ends asynchronously.
+    /// normal path costs a clock read and a feature lookup or two; an async frame only when the interceptor had not
+    /// started by the time the pipeline first yielded (a request body still arriving).
     /// </summary>
     private Task InvokeGrpcMethod(HttpContext context, EndpointEntry entry)
     {
@@ -74,6 +75,13 @@ internal sealed class MatomoHttpMiddleware
         if (task.IsCompletedSuccessfully)
         {
             _tracking.TrackUnseenGrpcCall(context, entry, start, exception: null);
+            return task;
+        }
+
+        // The interceptor starts before the handler's first await: once it has marked the call, there is nothing left
+        // to wait for, and the call costs no async frame here (176 B). Not marked yet: the request is still being read.
+        if (HttpTracking.IsSeenByGrpcAdapterWhileRunning(context))
+        {
             return task;
         }
 
