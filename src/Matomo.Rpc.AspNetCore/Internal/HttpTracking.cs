@@ -135,8 +135,8 @@ internal sealed class HttpTracking
 
     /// <summary>
     /// Once the pipeline has ended, tracks the call to a gRPC method that no <c>MatomoInterceptor</c> saw (grpc-dotnet
-    /// failed it before the interceptor pipeline, or no interceptor runs for the method) as the interceptor would
-    /// have: the method's full name and kind, the gRPC status the client got (<see cref="GrpcStatusOutcomes"/>), the
+    /// failed it before the interceptor pipeline, or the client aborted it while its request was being read) as the
+    /// interceptor would have: the method's full name and kind, the gRPC status the client got (<see cref="GrpcStatusOutcomes"/>), the
     /// exception, and <c>pf_srv</c> from <paramref name="startTimestamp"/>. The core's exclusions, opt-out and
     /// sampling apply as to any call (with KeepErrors a failed call is kept). Does nothing for a call the interceptor
     /// saw. Never throws.
