@@ -215,6 +215,53 @@ public sealed class GrpcFailedBeforeInterceptorTests
     }
 
     [Test]
+    public async Task Post_ClientAbortsWhileItsRequestIsRead_TrackedOnceAsCancelled()
+    {
+        await using var host = await StartAsync();
+        var content = new HalfSentContent(Frame(new byte[40], length: 50)[..20]);
+        using var client = new HttpClient { Timeout = Timeout };
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(host.GrpcAddress, "/greet.Greeter/SayHello"))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = content,
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        using var abort = new CancellationTokenSource();
+
+        var send = client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, abort.Token);
+        await content.Sent.Task.WaitAsync(Timeout);
+        await abort.CancelAsync();
+
+        Assert.That(async () => await send, Throws.InstanceOf<OperationCanceledException>());
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: Cancelled (1)", "kind: unary" }));
+        Assert.That(AdapterTrackedAGrpcCall(), Is.True);
+    }
+
+    /// <summary>A request body that sends its first bytes and then waits until the request is cancelled.</summary>
+    private sealed class HalfSentContent(byte[] first) : HttpContent
+    {
+        public TaskCompletionSource Sent { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            await stream.WriteAsync(first, cancellationToken);
+            await stream.FlushAsync(cancellationToken);
+            Sent.TrySetResult();
+            await Task.Delay(System.Threading.Timeout.Infinite, cancellationToken);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    [Test]
     public async Task Post_Http11WithoutGrpcWeb_TrackedOnceWithTheStatusTheClientGot()
     {
         await using var host = await StartAsync();
