@@ -28,6 +28,7 @@ public class HttpMiddlewareBenchmarks
     private HttpContext _excludedAction = null!;
     private HttpContext _ignoredMethod = null!;
     private HttpContext _hubEndpoint = null!;
+    private HttpContext _grpcMethod = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -42,11 +43,16 @@ public class HttpMiddlewareBenchmarks
         (_excludedAction, _) = Request("GET", "/private", Route("/private"));
         (_ignoredMethod, _) = Request("OPTIONS", "/users/42", users);
         (_hubEndpoint, _) = Request("POST", "/hubs/chat/negotiate", Route("/hubs/chat/negotiate", new HubMetadata(typeof(Hub))));
+        (_grpcMethod, _) = Request("POST", "/greet.Greeter/SayHello", Route("greet.Greeter/SayHello", new global::Grpc.AspNetCore.Server.GrpcMethodMetadata(typeof(object), new global::Grpc.Core.Method<string, string>(global::Grpc.Core.MethodType.Unary, "greet.Greeter", "SayHello", global::Grpc.Core.Marshallers.StringMarshaller, global::Grpc.Core.Marshallers.StringMarshaller))));
+
+        // What the interceptor leaves on a call it tracks (its scope; here one never completed).
+        _grpcMethod.Features[typeof(MatomoCallScope)] = _tracker.Tracker.StartCall("greet.Greeter/SayHello", MatomoCallKind.Unary);
 
         Tracked();
         ExcludedAction();
         IgnoredMethod();
         HubEndpoint();
+        GrpcMethod();
         if (_tracker.Tracker.Statistics.Queued != 1)
         {
             throw new InvalidOperationException("the tracked request was not queued, or an untracked one was");
@@ -67,6 +73,9 @@ public class HttpMiddlewareBenchmarks
 
     [Benchmark(Description = "HTTP request: hub endpoint (other adapter)")]
     public Task HubEndpoint() => _middleware.InvokeAsync(_hubEndpoint);
+
+    [Benchmark(Description = "gRPC call the interceptor tracks")]
+    public Task GrpcMethod() => _middleware.InvokeAsync(_grpcMethod);
 
     [Benchmark(Description = "HTTP request: tracked")]
     public void Tracked()

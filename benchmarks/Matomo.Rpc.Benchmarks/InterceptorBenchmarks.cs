@@ -26,10 +26,6 @@ public class InterceptorBenchmarks
     private static readonly UnaryServerMethod<HelloRequest, HelloReply> Sync = (_, _) => Completed;
     private static readonly UnaryServerMethod<HelloRequest, HelloReply> Async = YieldingHandler;
 
-    // The interceptor's private key of the call's scope among the request's features.
-    private static readonly Type ScopeFeature = typeof(MatomoServerCallContextExtensions).GetNestedType("ScopeFeature", System.Reflection.BindingFlags.NonPublic)
-        ?? throw new InvalidOperationException("the interceptor's feature key was not found");
-
     private BenchmarkTracker _tracker = null!;
     private MatomoInterceptor _interceptor = null!;
     private FakeServerCallContext _tracked = null!;
@@ -169,8 +165,13 @@ public class InterceptorBenchmarks
         return (ServerCallContext)constructor.Invoke([http, options, typeof(HelloRequest), typeof(HelloReply), Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance]);
     }
 
-    /// <summary>A new request on the same connection: the scope the last call left among the features goes, as Kestrel resets them.</summary>
-    private static void ResetFeatures(ServerCallContext context) => context.GetHttpContext().Features[ScopeFeature] = null;
+    /// <summary>A new request on the same connection: the marks the last call left among the features go, as Kestrel resets them.</summary>
+    private static void ResetFeatures(ServerCallContext context)
+    {
+        var features = context.GetHttpContext().Features;
+        features[typeof(MatomoCallScope)] = null;
+        features[typeof(MatomoTracker)] = null;
+    }
 
     private static async Task<HelloReply> YieldingHandler(HelloRequest request, ServerCallContext context)
     {

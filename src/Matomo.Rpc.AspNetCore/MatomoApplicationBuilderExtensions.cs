@@ -18,7 +18,9 @@ public static class MatomoApplicationBuilderExtensions
     /// (<c>GET (unmatched)</c> when no endpoint matched); the URL is the raw path; the status, kind (<c>http</c>) and
     /// method are recorded like the gRPC status. A gRPC call to a method or service the app does not implement, which
     /// grpc-dotnet answers before any interceptor, is tracked here as <c>greet.Greeter/(unimplemented)</c> (or
-    /// <c>(unimplemented)</c>) with the gRPC status the client got. Place it after routing (a <see cref="WebApplication"/>
+    /// <c>(unimplemented)</c>) with the gRPC status the client got; so is a call to a method the interceptor is
+    /// registered for that grpc-dotnet fails before the interceptor runs (its request message too large or undecodable,
+    /// a bad encoding or content type), as the method (<c>greet.Greeter/SayHello</c>). Place it after routing (a <see cref="WebApplication"/>
     /// routes first on its own) and before the endpoints; exception handlers placed before it are seen as the client sees them.
     /// </summary>
     /// <example>

@@ -31,6 +31,12 @@ namespace Matomo.Rpc.Grpc;
 /// or <see cref="ServerCallContext.WriteOptions"/>, so it also works under gRPC JSON transcoding. When
 /// <c>AddMatomoTracking</c> was not called, calls go through untracked and one error says so.
 /// </para>
+/// <para>
+/// grpc-dotnet reads and decodes a unary or server-streaming call's request before it runs the interceptors: a call it
+/// fails there (request too large, undecodable, bad encoding) never reaches this interceptor. The HTTP adapter
+/// (<c>app.UseMatomoTracking()</c>) tracks those; to keep it from tracking any call seen here, the interceptor leaves
+/// the call's scope, or a mark of its decision not to track it, among the request's features.
+/// </para>
 /// </remarks>
 /// <example>
 /// <code>
@@ -236,9 +242,12 @@ public sealed class MatomoInterceptor : Interceptor
             {
                 // The request is at hand without cost: a caller's opt-out (Sec-GPC / DNT metadata) is decided with the
                 // exclusions, before anything is allocated.
-                scope = _tracker.StartCall(context.GetHttpContext(), context.Method, kind, urlPath: null);
+                var request = context.GetHttpContext();
+                scope = _tracker.StartCall(request, context.Method, kind, urlPath: null);
                 if (scope is null)
                 {
+                    // Seen and left untracked on purpose: the HTTP adapter must not track it in the interceptor's stead.
+                    MarkSeen(request);
                     return null;
                 }
             }
@@ -254,6 +263,11 @@ public sealed class MatomoInterceptor : Interceptor
 
                 var httpContext = TryGetHttpContext(context);
                 scope.SetCaller(httpContext is null ? new MatomoCallerInfo { Host = context.Host } : _tracker.ReadCaller(httpContext));
+                if (httpContext is not null)
+                {
+                    // A host with a request whose scope is not kept among its features (JSON transcoding).
+                    MarkSeen(httpContext);
+                }
             }
 
             // A second MatomoInterceptor on the same call (registered globally and per service) leaves it to the first.
@@ -265,9 +279,22 @@ public sealed class MatomoInterceptor : Interceptor
         {
             scope?.Call.Skip();
             OnTrackingFailed(context, ex);
+            if (TryGetHttpContext(context) is { } request)
+            {
+                MarkSeen(request);
+            }
+
             return null;
         }
     }
+
+    /// <summary>
+    /// Tells the HTTP adapter (<c>UseMatomoTracking</c>) that this call was seen, when it is not tracked here: the request's
+    /// feature of type <see cref="MatomoTracker"/> is the tracker (no allocation). A tracked call's mark is its scope, kept
+    /// as the request's feature of type <see cref="MatomoCallScope"/> (see <see cref="MatomoServerCallContextExtensions"/>).
+    /// The adapter tracks a gRPC method's call that has neither: one grpc-dotnet failed before the interceptors ran.
+    /// </summary>
+    private void MarkSeen(HttpContext request) => request.Features[typeof(MatomoTracker)] = _tracker;
 
     private void Finish(MatomoCallScope scope, ServerCallContext context, Exception? exception, RequestStream? requests)
     {

@@ -133,19 +133,21 @@ public static class MatomoServerCallContextExtensions
     /// Stores <paramref name="scope"/> as this call's scope; false when the call already has one. On ASP.NET Core the
     /// scope is a feature of the call's request, whose storage Kestrel reuses from stream to stream: grpc-dotnet creates a
     /// call's <see cref="ServerCallContext.UserState"/> dictionary on first use (about 200 bytes per call), which the
-    /// interceptor leaves alone for service code. Other hosts (unit tests' contexts) keep it in <c>UserState</c>.
+    /// interceptor leaves alone for service code. Its key is the core's <see cref="MatomoCallScope"/> type, so that the HTTP
+    /// adapter (<c>UseMatomoTracking</c>), which knows nothing of gRPC, sees that the interceptor tracks the call.
+    /// Other hosts (unit tests' contexts) keep it in <c>UserState</c>.
     /// </summary>
     internal static bool TryAttach(ServerCallContext context, MatomoCallScope scope)
     {
         if (context.GetType() == MatomoInterceptor.AspNetCoreCallContext)
         {
             var features = context.GetHttpContext().Features;
-            if (features[typeof(ScopeFeature)] is not null)
+            if (features[typeof(MatomoCallScope)] is not null)
             {
                 return false;
             }
 
-            features[typeof(ScopeFeature)] = scope;
+            features[typeof(MatomoCallScope)] = scope;
             return true;
         }
 
@@ -156,12 +158,9 @@ public static class MatomoServerCallContextExtensions
     {
         if (context.GetType() == MatomoInterceptor.AspNetCoreCallContext)
         {
-            return context.GetHttpContext().Features[typeof(ScopeFeature)] as MatomoCallScope;
+            return context.GetHttpContext().Features[typeof(MatomoCallScope)] as MatomoCallScope;
         }
 
         return context.UserState.TryGetValue(ScopeKey, out var value) ? value as MatomoCallScope : null;
     }
-
-    /// <summary>The key of the call's scope among the request's features (a type of the interceptor's own, seen by no one else).</summary>
-    private sealed class ScopeFeature;
 }

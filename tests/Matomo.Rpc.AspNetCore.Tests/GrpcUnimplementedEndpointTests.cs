@@ -29,14 +29,40 @@ public sealed class GrpcUnimplementedEndpointTests
         Assert.That(EndpointCatalog.GrpcUnimplementedAction(Endpoint(pattern)), Is.Null);
     }
 
-    [Test]
-    public void Get_GrpcMethodEndpoint_StillSkipped()
+    [TestCase(MethodType.Unary, MatomoCallKind.Unary)]
+    [TestCase(MethodType.ClientStreaming, MatomoCallKind.ClientStreaming)]
+    [TestCase(MethodType.ServerStreaming, MatomoCallKind.ServerStreaming)]
+    [TestCase(MethodType.DuplexStreaming, MatomoCallKind.DuplexStreaming)]
+    public void Get_GrpcMethodEndpoint_SkippedAsHttpWithTheInterceptorsActionAndTheMethodsKind(MethodType type, MatomoCallKind kind)
     {
         var catalog = new EndpointCatalog(new MatomoHttpOptions());
 
-        var entry = catalog.Get(Endpoint("greet.Greeter/SayHello", new global::Grpc.AspNetCore.Server.GrpcMethodMetadata(typeof(object), new Method<string, string>(MethodType.Unary, "greet.Greeter", "SayHello", Marshallers.StringMarshaller, Marshallers.StringMarshaller))));
+        var entry = catalog.Get(Endpoint("greet.Greeter/SayHello", new global::Grpc.AspNetCore.Server.GrpcMethodMetadata(typeof(object), new Method<string, string>(type, "greet.Greeter", "SayHello", Marshallers.StringMarshaller, Marshallers.StringMarshaller))));
 
         Assert.That((entry.Skipped, entry.GrpcUnimplementedAction), Is.EqualTo((true, (string?)null)));
+        Assert.That((entry.GrpcMethodAction, entry.GrpcMethodKind), Is.EqualTo(("/greet.Greeter/SayHello", kind)));
+    }
+
+    [Test]
+    public void HasMatomoInterceptor_NoServices_Unknown()
+    {
+        Assert.That(EndpointCatalog.HasMatomoInterceptor(null, new object()), Is.Null);
+    }
+
+    [Test]
+    public void GrpcMethodOf_MetadataWithoutAMethod_RouteAndHttpKind()
+    {
+        var endpoint = Endpoint("/v1/greeter/{name}");
+
+        Assert.That(EndpointCatalog.GrpcMethodOf(new object(), endpoint), Is.EqualTo(("v1/greeter/{name}", MatomoCallKind.Http)));
+    }
+
+    [Test]
+    public void Get_PlainEndpoint_NoGrpcMethodAction()
+    {
+        var catalog = new EndpointCatalog(new MatomoHttpOptions());
+
+        Assert.That(catalog.Get(Endpoint("users/{id}")).GrpcMethodAction, Is.Null);
     }
 
     [Test]

@@ -91,6 +91,113 @@ public sealed class MatomoHttpMiddlewareAllocationTests
         Assert.That(statistics.OptedOut, Is.EqualTo(Requests + 10));
     }
 
+    private static RouteEndpoint GrpcMethod() =>
+        Route("greet.Greeter/SayHello", new global::Grpc.AspNetCore.Server.GrpcMethodMetadata(typeof(object), new global::Grpc.Core.Method<string, string>(global::Grpc.Core.MethodType.Unary, "greet.Greeter", "SayHello", global::Grpc.Core.Marshallers.StringMarshaller, global::Grpc.Core.Marshallers.StringMarshaller)));
+
+    [TestCase(true, TestName = "InvokeAsync_GrpcMethodTrackedByTheInterceptor_AllocatesNothing")]
+    [TestCase(false, TestName = "InvokeAsync_GrpcMethodTheInterceptorLeftUntracked_AllocatesNothing")]
+    public void InvokeAsync_GrpcMethodTheInterceptorSaw_AllocatesNothing(bool tracked)
+    {
+        var tracker = _services.GetRequiredService<MatomoTracker>();
+        var context = Request("POST", "/greet.Greeter/SayHello", GrpcMethod());
+        using var scope = tracked ? tracker.StartCall("greet.Greeter/SayHello", MatomoCallKind.Unary) : null;
+        if (tracked)
+        {
+            context.Features[typeof(MatomoCallScope)] = scope;
+        }
+        else
+        {
+            context.Features[typeof(MatomoTracker)] = tracker;
+        }
+
+        var incomplete = Run(context, 10);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        incomplete += Run(context, Requests);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.That(incomplete, Is.Zero, "no async frame for a call that ends synchronously");
+        Assert.That(allocated, Is.Zero);
+        Assert.That(tracker.Statistics.Queued, Is.Zero, "the adapter leaves the call to the interceptor");
+    }
+
+    /// <summary>A middleware whose gRPC endpoint yields until <paramref name="gate"/> is set, after marking the call as the interceptor does when <paramref name="mark"/>.</summary>
+    private MatomoHttpMiddleware YieldingGrpcMiddleware(Func<TaskCompletionSource> gate, bool mark)
+    {
+        var tracker = _services.GetRequiredService<MatomoTracker>();
+        RequestDelegate endpoint = context =>
+        {
+            if (mark)
+            {
+                context.Features[typeof(MatomoTracker)] = tracker;
+            }
+
+            return gate().Task;
+        };
+        return new MatomoHttpMiddleware(endpoint, tracker, Options.Create(new MatomoHttpOptions()), NullLogger<MatomoHttpMiddleware>.Instance);
+    }
+
+    [Test]
+    public async Task InvokeAsync_GrpcMethodMarkedBeforeItYields_NoAsyncFrame()
+    {
+        TaskCompletionSource gate = new();
+        var middleware = YieldingGrpcMiddleware(() => gate, mark: true);
+        var context = Request("POST", "/greet.Greeter/SayHello", GrpcMethod());
+        long allocated = 0;
+
+        for (var i = 0; i < 110; i++)
+        {
+            var next = new TaskCompletionSource();
+            gate = next;
+            context.Features[typeof(MatomoTracker)] = null;
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            var task = middleware.InvokeAsync(context);
+            var after = GC.GetAllocatedBytesForCurrentThread();
+            if (i >= 10)
+            {
+                allocated += after - before;
+            }
+
+            Assert.That(task, Is.SameAs(next.Task), "the endpoint's own task, not a frame of the middleware");
+            next.SetResult();
+            await task;
+        }
+
+        Assert.That(allocated, Is.Zero);
+        Assert.That(_services.GetRequiredService<MatomoTracker>().Statistics.Queued, Is.Zero);
+    }
+
+    [Test]
+    public async Task InvokeAsync_GrpcMethodNotMarkedWhenItYields_TrackedOnceAtTheEnd()
+    {
+        var gate = new TaskCompletionSource();
+        var middleware = YieldingGrpcMiddleware(() => gate, mark: false);
+        var context = Request("POST", "/greet.Greeter/SayHello", GrpcMethod());
+        var tracker = _services.GetRequiredService<MatomoTracker>();
+
+        var task = middleware.InvokeAsync(context);
+        var queuedWhileRunning = tracker.Statistics.Queued;
+        context.Response.Headers["grpc-status"] = "8";
+        gate.SetResult();
+        await task;
+
+        Assert.That(task.IsCompletedSuccessfully, Is.True);
+        Assert.That((queuedWhileRunning, tracker.Statistics.Queued), Is.EqualTo((0L, 1L)));
+    }
+
+    [Test]
+    public void InvokeAsync_GrpcMethodNoInterceptorSaw_TrackedAsTheMethod()
+    {
+        var tracker = _services.GetRequiredService<MatomoTracker>();
+        var context = Request("POST", "/greet.Greeter/SayHello", GrpcMethod());
+        context.Response.Headers["grpc-status"] = "8";
+
+        var task = _middleware.InvokeAsync(context);
+
+        Assert.That(task.IsCompletedSuccessfully, Is.True);
+        Assert.That(tracker.Statistics.Queued, Is.EqualTo(1));
+    }
+
     [Test]
     public void InvokeAsync_TrackedRoute_StartsItsCallWithoutWaitingForMatomo()
     {

@@ -12,7 +12,8 @@ namespace Matomo.Rpc.AspNetCore.Internal;
 /// drops are collected). Requests for gRPC methods and SignalR hubs are tracked by their own adapters: they are told
 /// apart by the metadata their frameworks put on their endpoints, never by their paths. grpc-dotnet's fallbacks for
 /// unimplemented methods and services are gRPC calls that no interceptor ever sees: they are tracked here, as what the
-/// client saw (see <see cref="GrpcStatusOutcomes"/>), under a bounded action name.
+/// client saw (see <see cref="GrpcStatusOutcomes"/>), under a bounded action name. So are the calls to gRPC methods
+/// that grpc-dotnet fails before the interceptor runs (see <see cref="EndpointEntry.GrpcMethodAction"/>).
 /// </summary>
 internal sealed class EndpointCatalog
 {
@@ -43,8 +44,17 @@ internal sealed class EndpointCatalog
     private readonly bool _excludeHealthChecks;
     private readonly bool _excludeStaticFiles;
 
-    public EndpointCatalog(MatomoHttpOptions options)
+    // grpc-dotnet's options, global and per service, whose Interceptors say whether MatomoInterceptor runs for a service;
+    // found by name, so that the adapter does not depend on gRPC.
+    private const string MatomoInterceptorType = "Matomo.Rpc.Grpc.MatomoInterceptor";
+    private static readonly Type? GrpcServiceOptions = Type.GetType("Grpc.AspNetCore.Server.GrpcServiceOptions, Grpc.AspNetCore.Server", throwOnError: false);
+    private static readonly Type? GrpcServiceOptionsOfService = Type.GetType("Grpc.AspNetCore.Server.GrpcServiceOptions`1, Grpc.AspNetCore.Server", throwOnError: false);
+
+    private readonly IServiceProvider? _services;
+
+    public EndpointCatalog(MatomoHttpOptions options, IServiceProvider? services = null)
     {
+        _services = services;
         _excludeHealthChecks = options.ExcludeHealthChecks;
         _excludeStaticFiles = options.ExcludeStaticFiles;
         UnmatchedEntry = new EndpointEntry(Unmatched, skipped: false);
@@ -86,8 +96,19 @@ internal sealed class EndpointCatalog
             }
 
             var type = item.GetType().FullName;
-            if (string.Equals(type, GrpcMethodMetadata, StringComparison.Ordinal)
-                || (_excludeStaticFiles && string.Equals(type, StaticAssetDescriptor, StringComparison.Ordinal)))
+            if (string.Equals(type, GrpcMethodMetadata, StringComparison.Ordinal))
+            {
+                // A service the interceptor is not registered for was left untracked by the app: so it stays.
+                if (HasMatomoInterceptor(_services, item) == false)
+                {
+                    return new EndpointEntry(RouteOf(endpoint), skipped: true);
+                }
+
+                var (action, kind) = GrpcMethodOf(item, endpoint);
+                return EndpointEntry.GrpcMethod(RouteOf(endpoint), action, kind);
+            }
+
+            if (_excludeStaticFiles && string.Equals(type, StaticAssetDescriptor, StringComparison.Ordinal))
             {
                 skipped = true;
                 break;
@@ -123,6 +144,83 @@ internal sealed class EndpointCatalog
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The action and kind the interceptor tracks the calls of a gRPC method's endpoint as, read from its
+    /// <c>GrpcMethodMetadata</c> by name (its <c>Method</c>: an <c>IMethod</c> with <c>FullName</c>, e.g.
+    /// <c>/greet.Greeter/SayHello</c>, and <c>Type</c>, e.g. <c>Unary</c>), once per endpoint. Should a later grpc-dotnet
+    /// rename them: the route without its leading '/' and <see cref="MatomoCallKind.Http"/>.
+    /// </summary>
+    internal static (string Action, MatomoCallKind Kind) GrpcMethodOf(object metadata, Endpoint endpoint)
+    {
+        var method = metadata.GetType().GetProperty("Method")?.GetValue(metadata);
+        var type = method?.GetType();
+        var action = type?.GetProperty("FullName")?.GetValue(method) as string;
+        var methodType = type?.GetProperty("Type")?.GetValue(method)?.ToString();
+        var kind = methodType switch
+        {
+            "Unary" => MatomoCallKind.Unary,
+            "ClientStreaming" => MatomoCallKind.ClientStreaming,
+            "ServerStreaming" => MatomoCallKind.ServerStreaming,
+            "DuplexStreaming" => MatomoCallKind.DuplexStreaming,
+            _ => MatomoCallKind.Http,
+        };
+
+        return (string.IsNullOrEmpty(action) ? RouteOf(endpoint).TrimStart('/') : action, kind);
+    }
+
+    /// <summary>
+    /// Whether <c>MatomoInterceptor</c> runs for the service of a gRPC method's endpoint: registered in grpc-dotnet's
+    /// global options (<c>AddGrpc(o => o.Interceptors.Add&lt;MatomoInterceptor&gt;())</c>) or the service's own
+    /// (<c>AddServiceOptions&lt;TService&gt;</c>), read by name once per endpoint. Null when that cannot be told (no
+    /// services, or a later grpc-dotnet renamed what is read): the adapter then assumes it does.
+    /// </summary>
+    internal static bool? HasMatomoInterceptor(IServiceProvider? services, object metadata)
+    {
+        try
+        {
+            if (services is null || GrpcServiceOptions is null || GrpcServiceOptionsOfService is null
+                || metadata.GetType().GetProperty("ServiceType")?.GetValue(metadata) is not Type service)
+            {
+                return null;
+            }
+
+            var global = Interceptors(services, GrpcServiceOptions);
+            var own = Interceptors(services, GrpcServiceOptionsOfService.MakeGenericType(service));
+            if (global is null || own is null)
+            {
+                return null;
+            }
+
+            return Contains(global) || Contains(own);
+        }
+#pragma warning disable CA1031 // an unknown answer, not a failure of the request
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return null;
+        }
+
+        static System.Collections.IEnumerable? Interceptors(IServiceProvider services, Type optionsType)
+        {
+            var options = services.GetService(typeof(Microsoft.Extensions.Options.IOptions<>).MakeGenericType(optionsType));
+            var value = options?.GetType().GetProperty("Value")?.GetValue(options);
+            return value?.GetType().GetProperty("Interceptors")?.GetValue(value) as System.Collections.IEnumerable;
+        }
+
+        static bool Contains(System.Collections.IEnumerable registrations)
+        {
+            foreach (var registration in registrations)
+            {
+                if (registration?.GetType().GetProperty("Type")?.GetValue(registration) is Type { FullName: MatomoInterceptorType })
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     private static bool HasPolicy(RoutePatternParameterPart parameter, string name)

@@ -19,6 +19,14 @@ internal sealed class EndpointEntry
         GrpcUnimplementedAction = grpcUnimplementedAction;
     }
 
+    private EndpointEntry(string route, string grpcMethodAction, MatomoCallKind grpcMethodKind)
+    {
+        Route = route;
+        Skipped = true;
+        GrpcMethodAction = grpcMethodAction;
+        GrpcMethodKind = grpcMethodKind;
+    }
+
     /// <summary>The route pattern with a leading '/', e.g. <c>/users/{id}</c>, or <c>(unmatched)</c>.</summary>
     public string Route { get; }
 
@@ -30,6 +38,19 @@ internal sealed class EndpointEntry
     /// (<c>greet.Greeter/(unimplemented)</c>, <c>(unimplemented)</c>), whatever the request's method; null otherwise.
     /// </summary>
     public string? GrpcUnimplementedAction { get; }
+
+    /// <summary>
+    /// For a gRPC method's endpoint (which the interceptor tracks), the action the interceptor tracks its calls as, the
+    /// method's full name (<c>/greet.Greeter/SayHello</c>): the adapter tracks under it the calls grpc-dotnet fails before
+    /// the interceptor runs. Null otherwise.
+    /// </summary>
+    public string? GrpcMethodAction { get; }
+
+    /// <summary>The kind of the gRPC method of <see cref="GrpcMethodAction"/>; <see cref="MatomoCallKind.Http"/> when its metadata does not say.</summary>
+    public MatomoCallKind GrpcMethodKind { get; }
+
+    /// <summary>The entry of a gRPC method's endpoint: skipped as a plain HTTP request, tracked when the interceptor never saw the call.</summary>
+    public static EndpointEntry GrpcMethod(string route, string action, MatomoCallKind kind) => new(route, action, kind);
 
     /// <summary>The entry of one of grpc-dotnet's fallbacks for unimplemented methods or services.</summary>
     public static EndpointEntry GrpcUnimplemented(string route, string action) => new(route, action);

@@ -99,6 +99,85 @@ internal sealed class HttpTracking
         }
     }
 
+    /// <summary>A timestamp of the tracker's clock, for <see cref="TrackUnseenGrpcCall"/>.</summary>
+    public long Timestamp() => _tracker.TimeProvider.GetTimestamp();
+
+    /// <summary>
+    /// True when a <c>MatomoInterceptor</c> saw the gRPC call of this request: it keeps the call's
+    /// <see cref="MatomoCallScope"/> as the request's feature of that type when it tracks the call, and sets the feature
+    /// of type <see cref="MatomoTracker"/> to the tracker when it decides not to (excluded, opted out, sampled out).
+    /// Both are core types, so the adapters agree on them without knowing each other; neither allocates.
+    /// </summary>
+    public static bool IsSeenByGrpcAdapter(HttpContext context)
+    {
+        var features = context.Features;
+        return features[typeof(MatomoCallScope)] is not null || features[typeof(MatomoTracker)] is not null;
+    }
+
+    /// <summary>
+    /// <see cref="IsSeenByGrpcAdapter"/> while the call may still run on another thread, which may be adding the
+    /// interceptor's mark at the same moment: feature collections are not thread-safe for that, so a read that fails or
+    /// misses only means "not known yet" (the caller then waits for the end of the call and looks again).
+    /// </summary>
+    public static bool IsSeenByGrpcAdapterWhileRunning(HttpContext context)
+    {
+        try
+        {
+            return IsSeenByGrpcAdapter(context);
+        }
+#pragma warning disable CA1031 // a torn read of a collection being written: look again at the end
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Once the pipeline has ended, tracks the call to a gRPC method that no <c>MatomoInterceptor</c> saw (grpc-dotnet
+    /// failed it before the interceptor pipeline, or the client aborted it while its request was being read) as the
+    /// interceptor would have: the method's full name and kind, the gRPC status the client got (<see cref="GrpcStatusOutcomes"/>), the
+    /// exception, and <c>pf_srv</c> from <paramref name="startTimestamp"/>. The core's exclusions, opt-out and
+    /// sampling apply as to any call (with KeepErrors a failed call is kept). Does nothing for a call the interceptor
+    /// saw. Never throws.
+    /// </summary>
+    public void TrackUnseenGrpcCall(HttpContext context, EndpointEntry entry, long startTimestamp, Exception? exception)
+    {
+        if (IsSeenByGrpcAdapter(context) || IsTracked(context))
+        {
+            return;
+        }
+
+        var action = entry.GrpcMethodAction!;
+        MatomoCallScope? call = null;
+        try
+        {
+            call = _tracker.StartCall(context, action, entry.GrpcMethodKind, urlPath: null);
+            if (call is null)
+            {
+                return;
+            }
+
+            call.Call.SetPerf("pf_srv", _tracker.TimeProvider.GetElapsedTime(startTimestamp));
+            var aborted = context.RequestAborted.IsCancellationRequested;
+            var httpStatus = exception is null || context.Response.HasStarted ? context.Response.StatusCode : StatusCodes.Status500InternalServerError;
+            var outcome = GrpcStatusOutcomes.Of(context, aborted, httpStatus);
+            if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                Log.GrpcCallNotSeenByInterceptor(_logger, call.Action, outcome.ToString());
+            }
+
+            call.Complete(outcome, exception);
+        }
+#pragma warning disable CA1031 // tracking never throws into the request
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            call?.Call.Skip();
+            OnTrackingFailed(context.Request.Method, action, ex);
+        }
+    }
+
     /// <summary>The tracked URL's path: the raw path, escaped, with the query only with Matomo:Http:KeepQuery.</summary>
     private string UrlPath(HttpRequest request)
     {

@@ -7,4 +7,7 @@ internal static partial class Log
 {
     [LoggerMessage(300, LogLevel.Error, "Tracking the HTTP request {Method} {Action} in Matomo failed; the request is not affected.", EventName = "HttpTrackingFailed")]
     public static partial void TrackingFailed(ILogger logger, string method, string action, Exception exception);
+
+    [LoggerMessage(310, LogLevel.Debug, "The gRPC call {Action} ended with status {Status} before MatomoInterceptor saw it (grpc-dotnet answered it itself); the HTTP adapter tracks it.", EventName = "GrpcCallNotSeenByInterceptor")]
+    public static partial void GrpcCallNotSeenByInterceptor(ILogger logger, string action, string status);
 }

@@ -38,6 +38,12 @@ public sealed class HttpTestHostOptions
 
     public Action<WebApplication>? Endpoints { get; set; }
 
+    /// <summary>Where MatomoInterceptor is registered: in grpc-dotnet's global options (the default), for TestGreeter only, or nowhere.</summary>
+    public string GrpcInterceptor { get; set; } = "global";
+
+    /// <summary>grpc-dotnet's options (the interceptor is already added), e.g. a small MaxReceiveMessageSize.</summary>
+    public Action<global::Grpc.AspNetCore.Server.GrpcServiceOptions>? Grpc { get; set; }
+
     public string? WebRoot { get; set; }
 }
 
@@ -53,6 +59,7 @@ public sealed class HttpTestHost : IAsyncDisposable
     {
         App = app;
         Web = web;
+        GrpcAddress = grpc;
         Client = new HttpClient { BaseAddress = web, Timeout = Timeout };
         Channel = GrpcChannel.ForAddress(grpc);
         Greeter = new Greeter.GreeterClient(Channel);
@@ -61,6 +68,9 @@ public sealed class HttpTestHost : IAsyncDisposable
     public WebApplication App { get; }
 
     public Uri Web { get; }
+
+    /// <summary>The HTTP/2 cleartext address the gRPC channel uses.</summary>
+    public Uri GrpcAddress { get; }
 
     public HttpClient Client { get; }
 
@@ -120,7 +130,19 @@ public sealed class HttpTestHost : IAsyncDisposable
             tracking.Services.Configure(matomoOptions);
         }
 
-        builder.Services.AddGrpc(o => o.Interceptors.Add<MatomoInterceptor>());
+        var grpc = builder.Services.AddGrpc(o =>
+        {
+            if (options.GrpcInterceptor == "global")
+            {
+                o.Interceptors.Add<MatomoInterceptor>();
+            }
+
+            options.Grpc?.Invoke(o);
+        });
+        if (options.GrpcInterceptor == "service")
+        {
+            grpc.AddServiceOptions<TestGreeter>(o => o.Interceptors.Add<MatomoInterceptor>());
+        }
         builder.Services.AddSignalR(o => o.AddFilter<MatomoHubFilter>());
 
         var app = builder.Build();
