@@ -111,6 +111,15 @@ public sealed partial class MatomoSiteCheck
         }
 
         var versionAnswer = await api.CallAsync("API.getMatomoVersion", [], cancellationToken).ConfigureAwait(false);
+        if (versionAnswer.Kind == AnswerKind.Unexpected && versionAnswer.Status == 500 && await api.ProbeBlockedAsync(cancellationToken).ConfigureAwait(false))
+        {
+            // Matomo's brute-force detection: its API answers with an error page, its tracker refuses every request with a
+            // token. Nothing can be checked, and nothing is known about the token: cip stays as it is.
+            _state.SetHostBlocked(true);
+            findings.Add(new(MatomoCheckSeverity.DataLoss, "host-blocked", $"Matomo's brute-force detection blocks this host's IP (Matomo: \"{versionAnswer.Message}\"): it refuses every Reporting API call and every tracking request that carries a token (HTTP 500), so nothing else could be checked, and hits are kept and retried until the block is lifted (dropped once the queue is full). A Matomo super user can unblock the IP under Administration > System > General settings > Login (or with the API method Login.unblockBruteForceIPs), or allow-list it there; and fix what causes the failed logins: a wrong Matomo:TokenAuth, here or on another host behind the same IP (Matomo blocks an IP after more than 20 failed logins within an hour)."));
+            return null;
+        }
+
         if (versionAnswer.Kind == AnswerKind.TokenRejected)
         {
             _state.TokenTrusted = false;
@@ -425,12 +434,13 @@ public sealed partial class MatomoSiteCheck
     }
 
     /// <summary>One answer of the Reporting API. <see cref="Message"/> is Matomo's own message, HTML-decoded.</summary>
-    private readonly record struct Answer(AnswerKind Kind, JsonElement Json, string? Message)
+    private readonly record struct Answer(AnswerKind Kind, JsonElement Json, string? Message, int Status = 0)
     {
         public string Describe() => Kind switch
         {
             AnswerKind.Value => "unexpected answer",
             AnswerKind.TokenRejected => "the token is not accepted: " + Message,
+            AnswerKind.Unexpected when Status >= 300 && Message is not null && !Message.StartsWith("HTTP ", StringComparison.Ordinal) => $"HTTP {Status}: {Message}",
             _ => Message ?? "unexpected answer",
         };
     }
@@ -459,6 +469,33 @@ public sealed partial class MatomoSiteCheck
 
         /// <summary>The HTTP status of the last bulk probe.</summary>
         public int LastStatus { get; private set; }
+
+        /// <summary>
+        /// Whether Matomo's brute-force detection blocks this host: an empty bulk request (it stores nothing) with the
+        /// token answers 500, the same without the token 2xx (only requests with a token are checked; neither counts as
+        /// a failed login).
+        /// </summary>
+        public async Task<bool> ProbeBlockedAsync(CancellationToken cancellationToken)
+        {
+            if (string.IsNullOrEmpty(_token))
+            {
+                return false;
+            }
+
+            var withToken = JsonSerializer.Serialize(new Dictionary<string, object> { ["requests"] = Array.Empty<string>(), ["token_auth"] = _token });
+            using (var content = new StringContent(withToken, Encoding.UTF8, "application/json"))
+            using (var response = await _client.PostAsync(_tracker, content, cancellationToken).ConfigureAwait(false))
+            {
+                if ((int)response.StatusCode != 500)
+                {
+                    return false;
+                }
+            }
+
+            using var empty = new StringContent("{\"requests\":[]}", Encoding.UTF8, "application/json");
+            using var withoutToken = await _client.PostAsync(_tracker, empty, cancellationToken).ConfigureAwait(false);
+            return withoutToken.IsSuccessStatusCode;
+        }
 
         /// <summary>
         /// POSTs an empty bulk request to matomo.php: it stores nothing, direct Matomo answers it with its bulk JSON,
@@ -517,8 +554,8 @@ public sealed partial class MatomoSiteCheck
             catch (JsonException)
             {
                 return status is 401 or 403
-                    ? new Answer(AnswerKind.TokenRejected, default, HtmlMessage(body) ?? $"HTTP {status}")
-                    : new Answer(AnswerKind.Unexpected, default, response.IsSuccessStatusCode ? "not a JSON answer" : $"HTTP {status}");
+                    ? new Answer(AnswerKind.TokenRejected, default, HtmlMessage(body) ?? $"HTTP {status}", status)
+                    : new Answer(AnswerKind.Unexpected, default, response.IsSuccessStatusCode ? "not a JSON answer" : HtmlMessage(body) ?? $"HTTP {status}", status);
             }
 
             var isError = Text(Property(root, "result")) == "error";

@@ -14,8 +14,11 @@ internal sealed class HttpBulkWriter : IHitWriter
     private const int MaxAnswerBytes = 64 * 1024;
     private static readonly MediaTypeHeaderValue JsonType = new("application/json") { CharSet = "utf-8" };
 
+    private static readonly byte[] EmptyBulk = "{\"requests\":[]}"u8.ToArray();
+
     private readonly IHttpClientFactory _clients;
     private readonly Uri _endpoint;
+    private readonly bool _withToken;
     private readonly BulkBodyWriter _bodyWriter;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _time;
@@ -27,6 +30,7 @@ internal sealed class HttpBulkWriter : IHitWriter
         _clients = clients;
         _endpoint = endpoint;
         _bodyWriter = new BulkBodyWriter(options.TokenAuth);
+        _withToken = !string.IsNullOrEmpty(options.TokenAuth);
         _timeout = options.Sending.HttpTimeout;
         _time = time;
     }
@@ -45,6 +49,56 @@ internal sealed class HttpBulkWriter : IHitWriter
         finally
         {
             _bodies.Add(body);
+        }
+    }
+
+    /// <summary>
+    /// Asks matomo.php with two bulk requests that hold no hit and store nothing: with the token and without. Matomo's
+    /// brute-force check runs for every bulk request that carries a token (before any hit is read), and a blocked IP
+    /// gets HTTP 500 for it; a request without a token is not checked. So 500 with the token and 2xx without it is the
+    /// block, whatever else may be wrong. Neither request is counted as a failed login (Matomo records none for a bulk
+    /// request's token unless a hit needs it).
+    /// </summary>
+    public async Task<bool> IsHostBlockedAsync(CancellationToken cancellationToken)
+    {
+        if (!_withToken)
+        {
+            return false;
+        }
+
+        var body = new ArrayBufferWriter<byte>(128);
+        _bodyWriter.Write(body, []);
+        var withToken = await ProbeAsync(body.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        if (withToken != 500)
+        {
+            return false;
+        }
+
+        var withoutToken = await ProbeAsync(EmptyBulk, cancellationToken).ConfigureAwait(false);
+        return withoutToken is >= 200 and < 300;
+    }
+
+    private async Task<int> ProbeAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(_timeout, _time);
+        using var callerCancels = cancellationToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), timeout);
+        using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint)
+        {
+            Content = new ReadOnlyMemoryContent(body) { Headers = { ContentType = JsonType } },
+        };
+
+        try
+        {
+            using var response = await _clients.CreateClient(MatomoTracker.HttpClientName).SendAsync(request, timeout.Token).ConfigureAwait(false);
+            return (int)response.StatusCode;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return 0;
+        }
+        catch (HttpRequestException)
+        {
+            return 0;
         }
     }
 
@@ -104,8 +158,10 @@ internal sealed class HttpBulkWriter : IHitWriter
                 // stored and nothing is wrong with the hits. Retry; splitting would only multiply the requests.
                 return new SendResult(SendStatus.Transient, StatusCode: status, Reason: "HTTP 500 from Matomo's queue (QueuedTracking): its backend (Redis or the database) is down");
             case 500:
-                // An exception in Matomo (a hit it cannot process, or its database) rolled the whole batch back.
-                return new SendResult(SendStatus.RolledBack, StatusCode: status, Reason: "HTTP 500");
+                // An exception in Matomo (a hit it cannot process, or its database) rolled the whole batch back; or
+                // Matomo's brute-force detection blocks this host (then the body counts nothing: tracked 0, invalid 0).
+                _ = TryReadBulkAnswer(answer.Span, out var trackedBefore, out var invalidBefore);
+                return new SendResult(SendStatus.RolledBack, trackedBefore, invalidBefore, status, "HTTP 500");
             case 400:
                 // Matomo answers a bad hit inside a bulk request with 200 and counts it as invalid; 400 means the body
                 // was not taken as a bulk request at all (a proxy or firewall, a wrong URL). Splitting cannot help.
