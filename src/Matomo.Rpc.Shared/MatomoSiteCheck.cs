@@ -111,7 +111,7 @@ public sealed partial class MatomoSiteCheck
         }
 
         var versionAnswer = await api.CallAsync("API.getMatomoVersion", [], cancellationToken).ConfigureAwait(false);
-        if (versionAnswer.Kind == AnswerKind.Unexpected && versionAnswer.Status == 500 && await api.ProbeBlockedAsync(cancellationToken).ConfigureAwait(false))
+        if (versionAnswer.Kind == AnswerKind.Unexpected && versionAnswer.Status == 500 && await api.ProbeBlockedAsync(site, cancellationToken).ConfigureAwait(false))
         {
             // Matomo's brute-force detection: its API answers with an error page, its tracker refuses every request with a
             // token. Nothing can be checked, and nothing is known about the token: cip stays as it is.
@@ -471,18 +471,20 @@ public sealed partial class MatomoSiteCheck
         public int LastStatus { get; private set; }
 
         /// <summary>
-        /// Whether Matomo's brute-force detection blocks this host: an empty bulk request (it stores nothing) with the
-        /// token answers 500, the same without the token 2xx (only requests with a token are checked; neither counts as
+        /// Whether Matomo's brute-force detection blocks this host: a bulk request that stores nothing (one hit with
+        /// <c>rec=0</c>) with the token answers 500, the same without the token 2xx (only requests with a token are checked; neither counts as
         /// a failed login).
         /// </summary>
-        public async Task<bool> ProbeBlockedAsync(CancellationToken cancellationToken)
+        public async Task<bool> ProbeBlockedAsync(string site, CancellationToken cancellationToken)
         {
             if (string.IsNullOrEmpty(_token))
             {
                 return false;
             }
 
-            var withToken = JsonSerializer.Serialize(new Dictionary<string, object> { ["requests"] = Array.Empty<string>(), ["token_auth"] = _token });
+            // A hit with rec=0 stores nothing; a request without hits would not reach the check (seen on Matomo 5.0.2).
+            var hits = new[] { "?idsite=" + site + "&rec=0" };
+            var withToken = JsonSerializer.Serialize(new Dictionary<string, object> { ["requests"] = hits, ["token_auth"] = _token });
             using (var content = new StringContent(withToken, Encoding.UTF8, "application/json"))
             using (var response = await _client.PostAsync(_tracker, content, cancellationToken).ConfigureAwait(false))
             {
@@ -492,7 +494,7 @@ public sealed partial class MatomoSiteCheck
                 }
             }
 
-            using var empty = new StringContent("{\"requests\":[]}", Encoding.UTF8, "application/json");
+            using var empty = new StringContent(JsonSerializer.Serialize(new Dictionary<string, object> { ["requests"] = hits }), Encoding.UTF8, "application/json");
             using var withoutToken = await _client.PostAsync(_tracker, empty, cancellationToken).ConfigureAwait(false);
             return withoutToken.IsSuccessStatusCode;
         }

@@ -201,9 +201,10 @@ public sealed partial class MatomoStandIn
             requests.Clear();
         }
 
-        if (!string.IsNullOrEmpty(token) && IpBlocked)
+        if (!string.IsNullOrEmpty(token) && IpBlocked && requests.Count > 0)
         {
-            // Matomo's brute-force check runs for every bulk request with a token, before any hit is read.
+            // Matomo's brute-force check runs for every bulk request with a token and hits (an empty list is answered
+            // before), before any hit is read.
             return new Answer(500, "application/json; charset=utf-8", """{"status":"error","tracked":0,"invalid":0}""");
         }
 

@@ -14,11 +14,11 @@ internal sealed class HttpBulkWriter : IHitWriter
     private const int MaxAnswerBytes = 64 * 1024;
     private static readonly MediaTypeHeaderValue JsonType = new("application/json") { CharSet = "utf-8" };
 
-    private static readonly byte[] EmptyBulk = "{\"requests\":[]}"u8.ToArray();
-
     private readonly IHttpClientFactory _clients;
     private readonly Uri _endpoint;
     private readonly bool _withToken;
+    private readonly byte[] _probe;
+    private readonly byte[] _probeWithToken;
     private readonly BulkBodyWriter _bodyWriter;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _time;
@@ -31,6 +31,10 @@ internal sealed class HttpBulkWriter : IHitWriter
         _endpoint = endpoint;
         _bodyWriter = new BulkBodyWriter(options.TokenAuth);
         _withToken = !string.IsNullOrEmpty(options.TokenAuth);
+
+        // A hit with rec=0 stores nothing (Matomo counts it as tracked); an empty request list would not reach the check.
+        _probeWithToken = ProbeBody(options.SiteId, options.TokenAuth);
+        _probe = ProbeBody(options.SiteId, null);
         _timeout = options.Sending.HttpTimeout;
         _time = time;
     }
@@ -53,9 +57,9 @@ internal sealed class HttpBulkWriter : IHitWriter
     }
 
     /// <summary>
-    /// Asks matomo.php with two bulk requests that hold no hit and store nothing: with the token and without. Matomo's
-    /// brute-force check runs for every bulk request that carries a token (before any hit is read), and a blocked IP
-    /// gets HTTP 500 for it; a request without a token is not checked. So 500 with the token and 2xx without it is the
+    /// Asks matomo.php with two bulk requests that store nothing (one hit with <c>rec=0</c>): with the token and without.
+    /// Matomo's brute-force check runs for every bulk request with hits that carries a token (before any hit is read),
+    /// and a blocked IP gets HTTP 500 for it; a request without a token is not checked (seen on Matomo 5.0.2). So 500 with the token and 2xx without it is the
     /// block, whatever else may be wrong. Neither request is counted as a failed login (Matomo records none for a bulk
     /// request's token unless a hit needs it).
     /// </summary>
@@ -66,16 +70,34 @@ internal sealed class HttpBulkWriter : IHitWriter
             return false;
         }
 
-        var body = new ArrayBufferWriter<byte>(128);
-        _bodyWriter.Write(body, []);
-        var withToken = await ProbeAsync(body.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        var withToken = await ProbeAsync(_probeWithToken, cancellationToken).ConfigureAwait(false);
         if (withToken != 500)
         {
             return false;
         }
 
-        var withoutToken = await ProbeAsync(EmptyBulk, cancellationToken).ConfigureAwait(false);
+        var withoutToken = await ProbeAsync(_probe, cancellationToken).ConfigureAwait(false);
         return withoutToken is >= 200 and < 300;
+    }
+
+    private static byte[] ProbeBody(int site, string? token)
+    {
+        var body = new ArrayBufferWriter<byte>(128);
+        using (var json = new Utf8JsonWriter(body))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("requests");
+            json.WriteStringValue("?idsite=" + site.ToString(System.Globalization.CultureInfo.InvariantCulture) + "&rec=0");
+            json.WriteEndArray();
+            if (!string.IsNullOrEmpty(token))
+            {
+                json.WriteString("token_auth", token);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return body.WrittenSpan.ToArray();
     }
 
     private async Task<int> ProbeAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
