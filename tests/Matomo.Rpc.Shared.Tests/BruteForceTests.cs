@@ -147,14 +147,14 @@ public class BruteForceTests
         var tracker = await StartHostAsync(o => o.TokenAuth = _matomo.Token, health: true);
 
         Track(tracker, 10);
-        await WaitUntilAsync(() => _matomo.Requests.Count(r => r.Body.Contains("?idsite=", StringComparison.Ordinal)) >= 3);
+        await WaitUntilAsync(() => _matomo.Requests.Count(r => r.Body.Contains("&rec=1", StringComparison.Ordinal)) >= 3);
         var whileBlocked = tracker.Statistics;
         var health = await _host!.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
         _matomo.IpBlocklisted = false;
         await WaitUntilAsync(() => tracker.Statistics.Sent == 10);
 
         Assert.That((whileBlocked.Sent, whileBlocked.Rejected, whileBlocked.Dropped), Is.EqualTo((0L, 0L, 0L)), "kept while blocked: " + whileBlocked);
-        Assert.That(_matomo.Requests.Where(r => r.Body.Contains("?idsite=", StringComparison.Ordinal)).Select(r => r.Body.Split("?idsite=").Length - 1), Has.All.EqualTo(10), "the batch, never split");
+        Assert.That(_matomo.Requests.Where(r => r.Body.Contains("&rec=1", StringComparison.Ordinal)).Select(r => r.Body.Split("?idsite=").Length - 1), Has.All.EqualTo(10), "the batch, never split");
         Assert.That(health.Entries["matomo"].Description, Does.Contain("brute-force"));
         Assert.That(_matomo.Hits, Has.Count.EqualTo(10));
         Assert.That(_matomo.Hits.Select(h => h.Parameters.ContainsKey("cip")), Has.All.True, "a block says nothing about the token");
