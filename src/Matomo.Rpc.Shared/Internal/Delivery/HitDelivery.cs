@@ -483,13 +483,15 @@ internal sealed class HitDelivery
     }
 
     /// <summary>
-    /// Whether Matomo's answer refused exactly the hits that need the token: a token is sent and trusted, some hits carry
-    /// <c>cip</c> or a <c>cdt</c> older than 24 hours, as many are invalid, and every other hit was tracked. A hit refused
-    /// for another reason (an unknown site, a bad visitor id) does not fit: then the site would refuse the others too.
+    /// Whether Matomo's answer refused exactly the hits that need the token: a token is sent, some hits carry <c>cip</c>
+    /// or a <c>cdt</c> older than 24 hours, as many are invalid, and every other hit was tracked. A hit refused for
+    /// another reason (an unknown site, a bad visitor id) does not fit: then the site would refuse the others too. Also
+    /// when the token is no longer trusted: a request sent with <c>cip</c> before that was known (several may be in
+    /// flight) is answered the same way, and its hits are sent again too.
     /// </summary>
     private bool RefusedForToken(List<PendingHit> segment, SendResult result)
     {
-        if (!_withToken || !_checkState.TokenTrusted)
+        if (!_withToken)
         {
             return false;
         }
