@@ -104,6 +104,27 @@ public class BruteForceTests
     }
 
     [Test]
+    public async Task Send_QueuedTrackingRefusesTheTokenForCip_SendsThoseHitsAgainWithoutCipAndCausesOneFailedLogin()
+    {
+        _matomo.QueuedTracking = true;
+        var tracker = await StartHostAsync(o => o.TokenAuth = UnknownToken);
+
+        Track(tracker, 10);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 10);
+        Track(tracker, 10);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 20);
+        var stored = _matomo.ProcessQueue();
+
+        var stats = tracker.Statistics;
+        Assert.That((stats.Sent, stats.Rejected, stats.Dropped), Is.EqualTo((20L, 0L, 0L)), "each hit counted once: " + stats);
+        Assert.That(stored, Is.EqualTo(20));
+        Assert.That(_matomo.Hits.Select(h => h.Parameters.ContainsKey("cip")), Has.All.False);
+        Assert.That(_matomo.FailedLogins, Is.EqualTo(1), "QueuedTracking checks cip when it takes a request: the first request only");
+        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "TokenRefused"), Is.EqualTo(1));
+        Assert.That(_logs.Entries.Select(e => e.EventId.Name), Has.None.EqualTo("RequestRefused"));
+    }
+
+    [Test]
     public async Task Send_TokenRefusedBesideHitsWithoutCallerAddress_RejectsTheRefusedAndStopsSendingCip()
     {
         var tracker = await StartHostAsync(o => o.TokenAuth = UnknownToken);

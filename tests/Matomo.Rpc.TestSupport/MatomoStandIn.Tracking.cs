@@ -71,9 +71,31 @@ public sealed partial class MatomoStandIn
             return noImage ? new Answer(204, string.Empty, string.Empty) : new Answer(500, "image/gif", string.Empty) { Gif = true };
         }
 
+        var queued = new QueuedRequest(request.Method, request.ContentType, request.Headers.UserAgent.ToString(), query, queryString, body, receivedAt);
+
+        // The one thing QueuedTracking 5.1.1 checks when it takes a request (seen on Matomo 5.0.2): a hit with cip needs a
+        // token with write access to its site, else the whole request is refused with 400 (the GIF), nothing is queued,
+        // and a token Matomo had to check and could not accept is a failed login of the client's IP.
+        var cipRefused = false;
+        var loginFailed = false;
+        foreach (var (parameters, _, token) in HitsOf(queued))
+        {
+            if (parameters.ContainsKey("cip") && !(IsTrackingToken(token) && parameters.GetValueOrDefault("idsite") == SiteId.ToString(CultureInfo.InvariantCulture)))
+            {
+                cipRefused = true;
+                loginFailed |= FailsLogin(parameters, token);
+            }
+        }
+
+        if (cipRefused)
+        {
+            CountFailedLogin(loginFailed);
+            return new Answer(400, "image/gif", string.Empty) { Gif = true };
+        }
+
         lock (_gate)
         {
-            _queue.Add(new QueuedRequest(request.Method, request.ContentType, request.Headers.UserAgent.ToString(), query, queryString, body, receivedAt));
+            _queue.Add(queued);
         }
 
         return noImage ? new Answer(204, string.Empty, string.Empty) : new Answer(200, "image/gif", string.Empty) { Gif = true };

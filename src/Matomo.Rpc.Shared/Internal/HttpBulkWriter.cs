@@ -184,6 +184,10 @@ internal sealed class HttpBulkWriter : IHitWriter
                 // Matomo's brute-force detection blocks this host (then the body counts nothing: tracked 0, invalid 0).
                 _ = TryReadBulkAnswer(answer.Span, out var trackedBefore, out var invalidBefore);
                 return new SendResult(SendStatus.RolledBack, trackedBefore, invalidBefore, status, "HTTP 500");
+            case 400 when IsGif(answer.Span):
+                // QueuedTracking's answer to a request it refuses when it takes it: a hit with cip whose token Matomo does
+                // not accept for the hit's site (seen with plugin 5.1.1). Nothing was queued.
+                return new SendResult(SendStatus.Refused, StatusCode: status, Reason: "HTTP 400 from Matomo's queue (QueuedTracking): a hit with cip and a token it does not accept", QueueRefused: true);
             case 400:
                 // Matomo answers a bad hit inside a bulk request with 200 and counts it as invalid; 400 means the body
                 // was not taken as a bulk request at all (a proxy or firewall, a wrong URL). Splitting cannot help.

@@ -235,9 +235,17 @@ internal sealed class HitDelivery
                     Log.TokenRefused(_logger, _options.SiteId, 0);
                 }
             }
-            else if (result.Status == SendStatus.Answered && batch.ResentForToken > 0)
+            else if (result.QueueRefused && _withToken && segment.Exists(static h => h.HasCip))
             {
-                if (result.Tracked > 0 && _checkState.SetTokenRefusedBySender())
+                // QueuedTracking checks cip when it takes a request: it refused the whole request for the token (a
+                // failed login of this host) and queued nothing. Sent again at once without cip, as above.
+                _checkState.TokenTrusted = false;
+                batch.ResentForToken = segment.Count;
+                continue;
+            }
+            else if (result.Status is SendStatus.Answered or SendStatus.Queued && batch.ResentForToken > 0)
+            {
+                if ((result.Tracked > 0 || result.Status == SendStatus.Queued) && _checkState.SetTokenRefusedBySender())
                 {
                     Log.TokenRefused(_logger, _options.SiteId, batch.ResentForToken);
                 }
