@@ -111,13 +111,21 @@ public sealed partial class MatomoSiteCheck
         }
 
         var versionAnswer = await api.CallAsync("API.getMatomoVersion", [], cancellationToken).ConfigureAwait(false);
-        if (versionAnswer.Kind == AnswerKind.Unexpected && versionAnswer.Status == 500 && await api.ProbeBlockedAsync(site, cancellationToken).ConfigureAwait(false))
+        if (versionAnswer.Kind == AnswerKind.Unexpected && versionAnswer.Status == 500)
         {
             // Matomo's brute-force detection: its API answers with an error page, its tracker refuses every request with a
-            // token. Nothing can be checked, and nothing is known about the token: cip stays as it is.
-            _state.SetHostBlocked(true);
-            findings.Add(new(MatomoCheckSeverity.DataLoss, "host-blocked", $"Matomo's brute-force detection blocks this host's IP (Matomo: \"{versionAnswer.Message}\"): it refuses every Reporting API call and every tracking request that carries a token (HTTP 500), so nothing else could be checked, and hits are kept and retried until the block is lifted (dropped once the queue is full). A Matomo super user can unblock the IP under Administration > System > General settings > Login (or with the API method Login.unblockBruteForceIPs), or allow-list it there; and fix what causes the failed logins: a wrong Matomo:TokenAuth, here or on another host behind the same IP (Matomo blocks an IP after more than 20 failed logins within an hour)."));
-            return null;
+            // token (except with QueuedTracking's queue on, which takes them all the same: then only Matomo's words tell).
+            // Nothing can be checked, and nothing is known about the token: cip stays as it is.
+            var trackerBlocked = await api.ProbeBlockedAsync(site, cancellationToken).ConfigureAwait(false);
+            if (trackerBlocked || (versionAnswer.Message?.Contains("failed login", StringComparison.OrdinalIgnoreCase) ?? false))
+            {
+                _state.SetHostBlocked(trackerBlocked);
+                var tracking = trackerBlocked
+                    ? "it refuses every Reporting API call and every tracking request that carries a token (HTTP 500), so nothing else could be checked, and hits are kept and retried until the block is lifted (dropped once the queue is full)"
+                    : "it refuses every Reporting API call, so nothing else could be checked (matomo.php still takes hits)";
+                findings.Add(new(MatomoCheckSeverity.DataLoss, "host-blocked", $"Matomo's brute-force detection blocks this host's IP (Matomo: \"{versionAnswer.Message}\"): {tracking}. Nobody can log in to Matomo from this IP either. A Matomo super user can unblock the IP under Administration > System > General settings > Login (or with the API method Login.unblockBruteForceIPs), or allow-list it there; and fix what causes the failed logins: a wrong Matomo:TokenAuth, here or on another host behind the same IP (Matomo blocks an IP after more than 20 failed logins within an hour)."));
+                return null;
+            }
         }
 
         if (versionAnswer.Kind == AnswerKind.TokenRejected)

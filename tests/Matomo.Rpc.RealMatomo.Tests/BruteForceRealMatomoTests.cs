@@ -35,11 +35,19 @@ public class BruteForceRealMatomoTests : RealMatomoFixture
         var site = await NewSiteAsync();
         using var host = await StartAsync(TokenSource, site, "0000000000000000000000000000beef");
         var tracker = host.Services.GetRequiredService<MatomoTracker>();
+        if (Queued)
+        {
+            // QueuedTracking takes a hit with cip and a visitor id (cid) without checking the token, and its workers drop
+            // the request without a failed login (seen with plugin 5.1.1): the sender cannot tell, the check's
+            // token-rejected finding (its API call is the one failed login) is what turns cip off there.
+            await host.Services.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(RealMatomo.Patience);
+        }
 
         TrackCalls(tracker, 5);
         await WaitAsync(() => tracker.Statistics.Sent == 5, tracker);
         TrackCalls(tracker, 5);
         await WaitAsync(() => tracker.Statistics.Sent == 10, tracker);
+        await ProcessQueueIfQueuedAsync();
         var visits = await Matomo.WaitForActionsAsync(site, 10);
         var failedLogins = await FailedLoginsAsync(TokenSource);
 
@@ -47,7 +55,7 @@ public class BruteForceRealMatomoTests : RealMatomoFixture
         Assert.That((stats.Sent, stats.Rejected, stats.Dropped), Is.EqualTo((10L, 0L, 0L)), stats.ToString());
         Assert.That(visits.Sum(v => v.Actions.Count), Is.EqualTo(10), "each hit stored once");
         Assert.That(visits.Select(v => v.VisitIp), Has.All.EqualTo(TokenSource.ToString()), "kept without the callers' IPs: Matomo records the sender's");
-        Assert.That(failedLogins, Is.EqualTo(1), "only the first request, refused for cip; never again");
+        Assert.That(failedLogins, Is.EqualTo(1), "only the first request (or, queued, the check's), refused for cip; never again");
     }
 
     [Test]
@@ -62,17 +70,42 @@ public class BruteForceRealMatomoTests : RealMatomoFixture
         var report = await host.Services.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(RealMatomo.Patience);
         TestContext.Out.WriteLine(report);
         TrackCalls(tracker, 3);
-        await WaitAsync(() => tracker.Statistics.Retried >= 2, tracker);
+        if (!Queued)
+        {
+            await WaitAsync(() => tracker.Statistics.Retried >= 2, tracker);
+        }
+
         var whileBlocked = tracker.Statistics;
         await ForgetFailedLogins();
         await WaitAsync(() => tracker.Statistics.Sent == 3, tracker);
+        await ProcessQueueIfQueuedAsync();
         var visits = await Matomo.WaitForActionsAsync(site, 3);
 
         Assert.That(report.Findings.Where(f => f.Severity == MatomoCheckSeverity.DataLoss).Select(f => f.Code), Is.EqualTo(new[] { "host-blocked" }), report.ToString());
         Assert.That(report.Findings.Single(f => f.Code == "host-blocked").Message, Does.Contain("Too many failed logins"));
-        Assert.That((whileBlocked.Sent, whileBlocked.Rejected, whileBlocked.Dropped), Is.EqualTo((0L, 0L, 0L)), "kept while blocked: " + whileBlocked);
+        if (!Queued)
+        {
+            // QueuedTracking's queue takes hits from a blocked IP all the same (seen with plugin 5.1.1).
+            Assert.That((whileBlocked.Sent, whileBlocked.Rejected, whileBlocked.Dropped), Is.EqualTo((0L, 0L, 0L)), "kept while blocked: " + whileBlocked);
+        }
+
         Assert.That(visits.Sum(v => v.Actions.Count), Is.EqualTo(3));
         Assert.That(visits.Select(v => v.VisitIp), Has.All.StartWith("198.51.100."), "sent with the callers' IPs once unblocked");
+    }
+
+    private static bool Queued => RealMatomo.Variable("MATOMO_QUEUED") == "1";
+
+    private static async Task ProcessQueueIfQueuedAsync()
+    {
+        if (!Queued)
+        {
+            return;
+        }
+
+        var process = RealMatomo.Variable("MATOMO_QUEUE_PROCESS");
+        Assert.That(process, Is.Not.Null, "up.sh with MATOMO_QUEUED=1 writes MATOMO_QUEUE_PROCESS");
+        var (exitCode, output) = await RealMatomo.RunAsync(process!, [], TimeSpan.FromMinutes(2));
+        Assert.That(exitCode, Is.EqualTo(0), output);
     }
 
     private async Task<IHost> StartAsync(IPAddress source, int site, string token)
