@@ -107,7 +107,11 @@ public class BruteForceTests
     public async Task Send_QueuedTrackingRefusesTheTokenForCip_SendsThoseHitsAgainWithoutCipAndCausesOneFailedLogin()
     {
         _matomo.QueuedTracking = true;
-        var tracker = await StartHostAsync(o => o.TokenAuth = UnknownToken);
+        var tracker = await StartHostAsync(o =>
+        {
+            o.TokenAuth = UnknownToken;
+            o.VisitorIdentity = MatomoVisitorIdentity.None; // no cid: the queue checks cip when it takes the request
+        });
 
         Track(tracker, 10);
         await WaitUntilAsync(() => tracker.Statistics.Sent == 10);

@@ -73,14 +73,15 @@ public sealed partial class MatomoStandIn
 
         var queued = new QueuedRequest(request.Method, request.ContentType, request.Headers.UserAgent.ToString(), query, queryString, body, receivedAt);
 
-        // The one thing QueuedTracking 5.1.1 checks when it takes a request (seen on Matomo 5.0.2): a hit with cip needs a
-        // token with write access to its site, else the whole request is refused with 400 (the GIF), nothing is queued,
-        // and a token Matomo had to check and could not accept is a failed login of the client's IP.
+        // The one thing QueuedTracking 5.1.1 checks when it takes a request (seen on Matomo 5.0.2): a hit with cip and no
+        // visitor id (cid, _id: the queue is chosen by the visitor, which then comes from the IP) needs a token with write
+        // access to its site, else the whole request is refused with 400 (the GIF), nothing is queued, and a token Matomo
+        // had to check and could not accept is a failed login of the client's IP. With a visitor id it is not checked.
         var cipRefused = false;
         var loginFailed = false;
         foreach (var (parameters, _, token) in HitsOf(queued))
         {
-            if (parameters.ContainsKey("cip") && !(IsTrackingToken(token) && parameters.GetValueOrDefault("idsite") == SiteId.ToString(CultureInfo.InvariantCulture)))
+            if (parameters.ContainsKey("cip") && !parameters.ContainsKey("cid") && !parameters.ContainsKey("_id") && !(IsTrackingToken(token) && parameters.GetValueOrDefault("idsite") == SiteId.ToString(CultureInfo.InvariantCulture)))
             {
                 cipRefused = true;
                 loginFailed |= FailsLogin(parameters, token);
