@@ -85,7 +85,7 @@ public class BruteForceTests
     public async Task Send_TokenMatomoRefusesForCip_SendsThoseHitsAgainWithoutCipAndCausesOneFailedLogin(string? token, MatomoTokenAccess access)
     {
         _matomo.TokenAccess = access;
-        var tracker = await StartHostAsync(o => o.TokenAuth = token ?? _matomo.Token);
+        var tracker = await StartHostAsync(o => o.TokenAuth = token ?? _matomo.Token, health: true);
 
         Track(tracker, 10);
         await WaitUntilAsync(() => tracker.Statistics.Sent == 10);
@@ -97,6 +97,9 @@ public class BruteForceTests
         Assert.That(_matomo.Hits, Has.Count.EqualTo(30));
         Assert.That(_matomo.Hits.Select(h => h.Parameters.ContainsKey("cip")), Has.All.False, "kept without callers' IPs");
         Assert.That(_matomo.FailedLogins, Is.EqualTo(1), "the first request only; never again");
+        var health = (await _host!.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["matomo"];
+        Assert.That(health.Status, Is.EqualTo(HealthStatus.Degraded));
+        Assert.That(health.Description, Does.Contain("Matomo:TokenAuth"));
         var refused = _logs.Entries.Where(e => e.EventId.Name == "TokenRefused").ToList();
         Assert.That(refused, Has.Count.EqualTo(1));
         Assert.That(refused[0].Level, Is.EqualTo(LogLevel.Error));
@@ -180,7 +183,8 @@ public class BruteForceTests
 
         Assert.That((whileBlocked.Sent, whileBlocked.Rejected, whileBlocked.Dropped), Is.EqualTo((0L, 0L, 0L)), "kept while blocked: " + whileBlocked);
         Assert.That(_matomo.Requests.Where(r => r.Body.Contains("&rec=1", StringComparison.Ordinal)).Select(r => r.Body.Split("?idsite=").Length - 1), Has.All.EqualTo(10), "the batch, never split");
-        Assert.That(health.Entries["matomo"].Description, Does.Contain("brute-force"));
+        Assert.That(health.Entries["matomo"].Status, Is.EqualTo(HealthStatus.Degraded));
+        Assert.That(health.Entries["matomo"].Description, Does.Contain("brute-force").And.Contain("Unblock"));
         Assert.That(_matomo.Hits, Has.Count.EqualTo(10));
         Assert.That(_matomo.Hits.Select(h => h.Parameters.ContainsKey("cip")), Has.All.True, "a block says nothing about the token");
         var names = _logs.Entries.Select(e => e.EventId.Name).ToList();

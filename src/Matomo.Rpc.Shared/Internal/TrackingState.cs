@@ -45,6 +45,9 @@ internal sealed class TrackingState
     /// <summary>Records whether the host is blocked; true when that changed (the caller logs the change once).</summary>
     public bool SetHostBlocked(bool blocked) => Interlocked.Exchange(ref _hostBlocked, blocked ? 1 : 0) != (blocked ? 1 : 0);
 
+    /// <summary>True once the sender saw Matomo refuse the hits that need the token (see <see cref="SetTokenRefusedBySender"/>).</summary>
+    public bool TokenRefusedBySender => Volatile.Read(ref _tokenRefusedBySender) != 0;
+
     /// <summary>Records that the sender saw Matomo refuse the token; true the first time (the caller logs it once).</summary>
     public bool SetTokenRefusedBySender() => Interlocked.Exchange(ref _tokenRefusedBySender, 1) == 0;
 
