@@ -116,7 +116,7 @@ public sealed partial class MatomoSiteCheck
             // Matomo's brute-force detection: its API answers with an error page, its tracker refuses every request with a
             // token (except with QueuedTracking's queue on, which takes them all the same: then only Matomo's words tell).
             // Nothing can be checked, and nothing is known about the token: cip stays as it is.
-            var trackerBlocked = await api.ProbeBlockedAsync(site, cancellationToken).ConfigureAwait(false);
+            var trackerBlocked = await api.ProbeBlockedAsync(_options.SiteId, cancellationToken).ConfigureAwait(false);
             if (trackerBlocked || (versionAnswer.Message?.Contains("failed login", StringComparison.OrdinalIgnoreCase) ?? false))
             {
                 _state.SetHostBlocked(trackerBlocked);
@@ -479,21 +479,18 @@ public sealed partial class MatomoSiteCheck
         public int LastStatus { get; private set; }
 
         /// <summary>
-        /// Whether Matomo's brute-force detection blocks this host: a bulk request that stores nothing (one hit with
-        /// <c>rec=0</c>) with the token answers 500, the same without the token 2xx (only requests with a token are checked; neither counts as
-        /// a failed login).
+        /// Whether Matomo's brute-force detection blocks this host: a bulk request that stores nothing with the token
+        /// answers 500, the same without the token 2xx (only requests with a token are checked; neither counts as a
+        /// failed login). See <see cref="HttpBulkWriter.IsHostBlockedAsync"/>.
         /// </summary>
-        public async Task<bool> ProbeBlockedAsync(string site, CancellationToken cancellationToken)
+        public async Task<bool> ProbeBlockedAsync(int site, CancellationToken cancellationToken)
         {
             if (string.IsNullOrEmpty(_token))
             {
                 return false;
             }
 
-            // A hit with rec=0 stores nothing; a request without hits would not reach the check (seen on Matomo 5.0.2).
-            var hits = new[] { "?idsite=" + site + "&rec=0" };
-            var withToken = JsonSerializer.Serialize(new Dictionary<string, object> { ["requests"] = hits, ["token_auth"] = _token });
-            using (var content = new StringContent(withToken, Encoding.UTF8, "application/json"))
+            using (var content = new ByteArrayContent(HttpBulkWriter.ProbeBody(site, _token)) { Headers = { ContentType = new("application/json") } })
             using (var response = await _client.PostAsync(_tracker, content, cancellationToken).ConfigureAwait(false))
             {
                 if ((int)response.StatusCode != 500)
@@ -502,9 +499,9 @@ public sealed partial class MatomoSiteCheck
                 }
             }
 
-            using var empty = new StringContent(JsonSerializer.Serialize(new Dictionary<string, object> { ["requests"] = hits }), Encoding.UTF8, "application/json");
-            using var withoutToken = await _client.PostAsync(_tracker, empty, cancellationToken).ConfigureAwait(false);
-            return withoutToken.IsSuccessStatusCode;
+            using var withoutToken = new ByteArrayContent(HttpBulkWriter.ProbeBody(site, null)) { Headers = { ContentType = new("application/json") } };
+            using var answer = await _client.PostAsync(_tracker, withoutToken, cancellationToken).ConfigureAwait(false);
+            return answer.IsSuccessStatusCode;
         }
 
         /// <summary>

@@ -32,7 +32,6 @@ internal sealed class HttpBulkWriter : IHitWriter
         _bodyWriter = new BulkBodyWriter(options.TokenAuth);
         _withToken = !string.IsNullOrEmpty(options.TokenAuth);
 
-        // A hit with rec=0 stores nothing (Matomo counts it as tracked); an empty request list would not reach the check.
         _probeWithToken = ProbeBody(options.SiteId, options.TokenAuth);
         _probe = ProbeBody(options.SiteId, null);
         _timeout = options.Sending.HttpTimeout;
@@ -57,11 +56,11 @@ internal sealed class HttpBulkWriter : IHitWriter
     }
 
     /// <summary>
-    /// Asks matomo.php with two bulk requests that store nothing (one hit with <c>rec=0</c>): with the token and without.
+    /// Asks matomo.php with two bulk requests that store nothing (<see cref="ProbeBody"/>): with the token and without.
     /// Matomo's brute-force check runs for every bulk request with hits that carries a token (before any hit is read),
-    /// and a blocked IP gets HTTP 500 for it; a request without a token is not checked (seen on Matomo 5.0.2). So 500 with the token and 2xx without it is the
-    /// block, whatever else may be wrong. Neither request is counted as a failed login (Matomo records none for a bulk
-    /// request's token unless a hit needs it).
+    /// and a blocked IP gets HTTP 500 for it; a request without a token is not checked (seen on Matomo 5.0.2). So 500
+    /// with the token and 2xx without it is the block, whatever else may be wrong. Neither request is counted as a
+    /// failed login (Matomo records none for a bulk request's token unless a hit needs it).
     /// </summary>
     public async Task<bool> IsHostBlockedAsync(CancellationToken cancellationToken)
     {
@@ -80,7 +79,11 @@ internal sealed class HttpBulkWriter : IHitWriter
         return withoutToken is >= 200 and < 300;
     }
 
-    private static byte[] ProbeBody(int site, string? token)
+    /// <summary>
+    /// A bulk request that stores nothing: one hit with <c>rec=0</c> (Matomo counts it as tracked). A request without
+    /// hits would not do: Matomo answers it before its brute-force check (seen on Matomo 5.0.2).
+    /// </summary>
+    internal static byte[] ProbeBody(int site, string? token)
     {
         var body = new ArrayBufferWriter<byte>(128);
         using (var json = new Utf8JsonWriter(body))
