@@ -79,6 +79,22 @@ public class HitDeliveryTokenTests
         Assert.That(_logger.Entries.Select(e => e.EventName), Has.None.EqualTo("TokenRefused").And.Member("HitsRejected"));
     }
 
+    [TestCase("?cip=198.51.100.7&idsite=1&rec=1", "?idsite=1&rec=1")]
+    [TestCase("?idsite=1&rec=1&cip=198.51.100.7", "?idsite=1&rec=1")]
+    [TestCase("?idsite=1&rec=1&cip=2001%3Adb8%3A%3A1&ua=x&cip_note=1", "?idsite=1&rec=1&ua=x&cip_note=1")]
+    [TestCase("?idsite=1&rec=1&ua=x", "?idsite=1&rec=1&ua=x")]
+    public void WithoutCip_HitReadBackFromTheSpool_KeepsEverythingElse(string query, string expected)
+    {
+        var at = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
+        var hit = PendingHit.FromSpooled(new Internal.Spool.SpooledHit(query, at, string.Empty, "greet.Greeter/SayHello", true));
+
+        var stripped = hit.WithoutCip();
+
+        Assert.That((stripped.Query, stripped.HasCip), Is.EqualTo((expected, false)));
+        Assert.That((stripped.Timestamp, stripped.Action, stripped.IsCrash, stripped.Hit), Is.EqualTo((at, "greet.Greeter/SayHello", true, (MatomoHit?)null)));
+        Assert.That(hit.HasCip, Is.EqualTo(query.Contains("cip=", StringComparison.Ordinal)));
+    }
+
     private Batch Take(int count)
     {
         var hits = new List<PendingHit>();
