@@ -188,6 +188,12 @@ public sealed class MatomoCallScope : IDisposable
     /// <summary>Counts one message received by the server.</summary>
     public void CountReceived() => Interlocked.Increment(ref _received);
 
+    /// <summary>
+    /// Counts the single request of a unary or server-streaming call before its handler runs: a plain write, as nothing
+    /// else counts that call's requests (its handler, which may complete it on another thread, starts after this).
+    /// </summary>
+    internal void CountSingleRequest() => _received = 1;
+
     /// <summary>Counts one message sent by the server.</summary>
     public void CountSent() => Interlocked.Increment(ref _sent);
 
@@ -205,7 +211,14 @@ public sealed class MatomoCallScope : IDisposable
     /// <param name="exception">The exception it failed with, if any: its type name is recorded as the <c>error</c> field
     /// (and, with <see cref="MatomoOptions.TrackCrashes"/> on, its message).</param>
     /// <returns>True when this completion won and its hit was queued; false when the call was already finished, was sampled out, or the queue refused the hit.</returns>
-    public bool Complete(MatomoOutcome outcome, Exception? exception = null)
+    public bool Complete(MatomoOutcome outcome, Exception? exception = null) => Complete(outcome, exception, sentBesides: 0);
+
+    /// <summary>
+    /// Completes the call as <see cref="Complete(MatomoOutcome, Exception?)"/> does, with <paramref name="sentBesides"/>
+    /// messages sent on top of those counted: the adapter's count of a single response, which only the hit reads, folded
+    /// into completion instead of an atomic increment of its own.
+    /// </summary>
+    internal bool Complete(MatomoOutcome outcome, Exception? exception, int sentBesides)
     {
         if (Interlocked.CompareExchange(ref _state, StateCompleted, StateActive) != StateActive)
         {
@@ -245,7 +258,7 @@ public sealed class MatomoCallScope : IDisposable
                 }
             }
 
-            var hit = new MatomoHit(this, outcome, timestamp, duration, Volatile.Read(ref _received), Volatile.Read(ref _sent), errorType, errorMessage);
+            var hit = new MatomoHit(this, outcome, timestamp, duration, Volatile.Read(ref _received), Volatile.Read(ref _sent) + sentBesides, errorType, errorMessage);
 
             // Offered and queued are counted by the queue (one atomic for both, see HitQueue).
             return Services.Queue.TryWrite(hit);
