@@ -50,14 +50,14 @@ public sealed class MatomoCallScope : IDisposable
     private readonly string _urlPath;
     private readonly long _startTimestamp;
     private int _kindAndFlags;
-    private MatomoCall? _call;
 
     // Shared by the calls of the same caller (CallerRecords): one reference here instead of the caller's nine fields.
     private CallerRecord? _caller;
     private string? _transport;
 
-    // What service code and the adapter's fields add, in one object made on first use: most calls add nothing, and each
-    // reference here would cost every tracked call 8 bytes.
+    // What service code and the adapter's fields add, and the call handed to service code, in one object made on first
+    // use: most calls add nothing and never hand their call out, and each reference here would cost every tracked call
+    // 8 bytes.
     private CallData? _data;
     private int _state;
     private int _received;
@@ -76,14 +76,19 @@ public sealed class MatomoCallScope : IDisposable
     {
         get
         {
-            var call = Volatile.Read(ref _call);
-            if (call is null)
+            var call = Volatile.Read(ref _data)?.Call;
+            if (call is not null)
             {
-                var created = new MatomoCall(this);
-                call = Interlocked.CompareExchange(ref _call, created, null) ?? created;
+                return call;
             }
 
-            return call;
+            // Made once, under the lock that guards the data: every caller gets the same call. Not a change of the call's
+            // data (the changed flag stays as it is): its lists stay as they were.
+            lock (this)
+            {
+                var data = _data ??= new CallData();
+                return data.Call ??= new MatomoCall(this);
+            }
         }
     }
 
@@ -379,9 +384,10 @@ public sealed class MatomoCallScope : IDisposable
         Fields,
     }
 
-    /// <summary>The lists service code and the adapter fill, made on first use (guarded by the scope's lock).</summary>
+    /// <summary>The lists service code and the adapter fill, and the call handed out, made on first use (guarded by the scope's lock).</summary>
     private sealed class CallData
     {
+        public volatile MatomoCall? Call;
         public List<KeyValuePair<string, string>>? Parameters;
         public List<KeyValuePair<string, string>>? CustomVariables;
         public List<KeyValuePair<string, string>>? Fields;
