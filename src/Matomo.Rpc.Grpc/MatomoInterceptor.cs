@@ -54,6 +54,9 @@ public sealed class MatomoInterceptor : Interceptor
     /// <summary>grpc-dotnet's call context, whose GetHttpContext() is a field read (null if grpc-dotnet renames it: then the slower path).</summary>
     internal static readonly Type? AspNetCoreCallContext = Type.GetType("Grpc.AspNetCore.Server.Internal.HttpContextServerCallContext, Grpc.AspNetCore.Server", throwOnError: false);
 
+    // Where grpc-dotnet's GetHttpContext() finds the request of a call context that is not its own.
+    private const string HttpContextKey = "__HttpContext";
+
     private readonly MatomoTracker? _tracker;
     private readonly ILogger? _logger;
 
@@ -258,6 +261,13 @@ public sealed class MatomoInterceptor : Interceptor
                 scope = _tracker.StartCall(context.Method, kind);
                 if (scope is null)
                 {
+                    // Excluded or sampled out under a context of its own (JSON transcoding's): the HTTP adapter must not
+                    // decide again (a second sampling draw, a second count).
+                    if (PeekHttpContext(context) is { } seen)
+                    {
+                        MarkSeen(seen);
+                    }
+
                     return null;
                 }
 
@@ -369,6 +379,25 @@ public sealed class MatomoInterceptor : Interceptor
 
         var utc = deadline.Kind == DateTimeKind.Local ? deadline.ToUniversalTime() : deadline;
         return utc - tolerance <= _tracker!.TimeProvider.GetUtcNow().UtcDateTime;
+    }
+
+    /// <summary>
+    /// The request of a context that is not grpc-dotnet's own, where its <c>GetHttpContext()</c> looks for it (JSON
+    /// transcoding keeps it there), without the exception <c>GetHttpContext()</c> throws when there is none: for calls
+    /// that are not tracked, which cost no allocation.
+    /// </summary>
+    private static HttpContext? PeekHttpContext(ServerCallContext context)
+    {
+        try
+        {
+            return context.UserState.TryGetValue(HttpContextKey, out var value) ? value as HttpContext : null;
+        }
+#pragma warning disable CA1031 // a host whose UserState fails: no request to mark
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return null;
+        }
     }
 
     private static HttpContext? TryGetHttpContext(ServerCallContext context)

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using Google.Protobuf;
 using Greet;
 using Grpc.Core;
+using Matomo.Rpc.Grpc;
 using Matomo.Rpc.AspNetCore.Tests.Support;
 using Matomo.Rpc.TestSupport;
 using Matomo.Rpc.TestSupport.Reliability;
@@ -359,6 +360,52 @@ public sealed class GrpcFailedBeforeInterceptorTests
         Assert.That(status, Is.EqualTo(StatusCode.ResourceExhausted));
         var statistics = host.Tracker.Statistics;
         Assert.That((statistics.Queued, statistics.SampledOut), Is.EqualTo((0L, 2L)), "each call sampled out once: by the interceptor, by the adapter for the failed one");
+    }
+
+    [Test]
+    public async Task UnaryCall_SampledOutUnderAnotherCallContext_NotTrackedAndCountedOnce()
+    {
+        // JSON transcoding, or an app's interceptor, hands MatomoInterceptor a call context that is not grpc-dotnet's own.
+        await using var host = await StartAsync(o =>
+        {
+            o.Configuration["Sampling:Rate"] = "0";
+            o.Configuration["Sampling:KeepErrors"] = "false";
+            o.GrpcInterceptor = "none";
+            o.Grpc = g =>
+            {
+                g.MaxReceiveMessageSize = MaxReceive;
+                g.Interceptors.Add<OwnCallContextInterceptor>();
+                g.Interceptors.Add<MatomoInterceptor>();
+            };
+        });
+
+        var reply = await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+        await host.Completed.WaitForAsync("/greet.Greeter/SayHello", Timeout);
+
+        Assert.That(reply.Message, Is.EqualTo("Hello Ada"));
+        var statistics = host.Tracker.Statistics;
+        Assert.That((statistics.Queued, statistics.SampledOut), Is.EqualTo((0L, 1L)), "the interceptor's decision, not made again by the HTTP adapter");
+        Assert.That(AdapterTrackedAGrpcCall(), Is.False);
+    }
+
+    [Test]
+    public async Task UnaryCall_TrackedUnderAnotherCallContext_TrackedOnceByTheInterceptor()
+    {
+        await using var host = await StartAsync(o =>
+        {
+            o.GrpcInterceptor = "none";
+            o.Grpc = g =>
+            {
+                g.Interceptors.Add<OwnCallContextInterceptor>();
+                g.Interceptors.Add<MatomoInterceptor>();
+            };
+        });
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: OK (0)", "kind: unary" }));
+        Assert.That(AdapterTrackedAGrpcCall(), Is.False);
     }
 
     [Test]
