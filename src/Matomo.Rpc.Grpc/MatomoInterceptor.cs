@@ -246,6 +246,13 @@ public sealed class MatomoInterceptor : Interceptor
                 // The request is at hand without cost: a caller's opt-out (Sec-GPC / DNT metadata) is decided with the
                 // exclusions, before anything is allocated.
                 var request = context.GetHttpContext();
+                if (IsSeen(request) || request.Features[typeof(MatomoCallScope)] is not null)
+                {
+                    // An outer MatomoInterceptor (registered globally and per service) decided for this call: its
+                    // exclusion, opt-out and sampling are not counted or drawn again.
+                    return null;
+                }
+
                 scope = _tracker.StartCall(request, context.Method, kind, urlPath: null);
                 if (scope is null)
                 {
@@ -258,12 +265,18 @@ public sealed class MatomoInterceptor : Interceptor
             {
                 // Other hosts may not have a request (GetHttpContext throws): look for one only for a tracked call; the
                 // opt-out then ends the scope (SetCaller), still counted.
+                var seen = PeekHttpContext(context);
+                if ((seen is not null && IsSeen(seen)) || MatomoServerCallContextExtensions.Find(context) is not null)
+                {
+                    return null;
+                }
+
                 scope = _tracker.StartCall(context.Method, kind);
                 if (scope is null)
                 {
                     // Excluded or sampled out under a context of its own (JSON transcoding's): the HTTP adapter must not
                     // decide again (a second sampling draw, a second count).
-                    if (PeekHttpContext(context) is { } seen)
+                    if (seen is not null)
                     {
                         MarkSeen(seen);
                     }
@@ -305,6 +318,9 @@ public sealed class MatomoInterceptor : Interceptor
     /// The adapter tracks a gRPC method's call that has neither: one grpc-dotnet failed before the interceptors ran.
     /// </summary>
     private void MarkSeen(HttpContext request) => request.Features[typeof(MatomoTracker)] = _tracker;
+
+    /// <summary>True when a MatomoInterceptor already decided not to track this call (<see cref="MarkSeen"/>).</summary>
+    private static bool IsSeen(HttpContext request) => request.Features[typeof(MatomoTracker)] is not null;
 
     private void Finish(MatomoCallScope scope, ServerCallContext context, Exception? exception, RequestStream? requests)
     {

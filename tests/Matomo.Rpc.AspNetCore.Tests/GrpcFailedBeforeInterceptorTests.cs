@@ -409,6 +409,47 @@ public sealed class GrpcFailedBeforeInterceptorTests
     }
 
     [Test]
+    public async Task UnaryCall_InterceptorRegisteredTwiceSampledOut_CountedOnce()
+    {
+        // Registered globally and again (per service, or twice by mistake): the second leaves the call to the first.
+        await using var host = await StartAsync(o =>
+        {
+            o.Configuration["Sampling:Rate"] = "0";
+            o.Configuration["Sampling:KeepErrors"] = "false";
+            o.Grpc = g => g.Interceptors.Add<MatomoInterceptor>();
+        });
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+        await host.Completed.WaitForAsync("/greet.Greeter/SayHello", Timeout);
+
+        var statistics = host.Tracker.Statistics;
+        Assert.That((statistics.Queued, statistics.SampledOut), Is.EqualTo((0L, 1L)), "one call, one sampling decision");
+    }
+
+    [Test]
+    public async Task UnaryCall_InterceptorRegisteredTwiceOptedOut_CountedOnce()
+    {
+        await using var host = await StartAsync(o => o.Grpc = g => g.Interceptors.Add<MatomoInterceptor>());
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }, new Metadata { { "dnt", "1" } }).ResponseAsync.WaitAsync(Timeout);
+        await host.Completed.WaitForAsync("/greet.Greeter/SayHello", Timeout);
+
+        var statistics = host.Tracker.Statistics;
+        Assert.That((statistics.Queued, statistics.OptedOut), Is.EqualTo((0L, 1L)), "one call, one opt-out");
+    }
+
+    [Test]
+    public async Task UnaryCall_InterceptorRegisteredTwice_TrackedOnce()
+    {
+        await using var host = await StartAsync(o => o.Grpc = g => g.Interceptors.Add<MatomoInterceptor>());
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: OK (0)", "kind: unary" }));
+    }
+
+    [Test]
     public async Task UnaryCall_FailedBeforeInterceptorSampledOutWithKeepErrors_KeptAsAnError()
     {
         await using var host = await StartAsync(o => o.Configuration["Sampling:Rate"] = "0");
