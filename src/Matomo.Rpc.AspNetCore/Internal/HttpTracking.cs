@@ -161,7 +161,7 @@ internal sealed class HttpTracking
             call.Call.SetPerf("pf_srv", _tracker.TimeProvider.GetElapsedTime(startTimestamp));
             var aborted = context.RequestAborted.IsCancellationRequested;
             var httpStatus = exception is null || context.Response.HasStarted ? context.Response.StatusCode : StatusCodes.Status500InternalServerError;
-            var outcome = GrpcStatusOutcomes.Of(context, aborted, httpStatus);
+            var outcome = entry.JsonTranscoded ? GrpcStatusOutcomes.OfJsonTranscoded(context, aborted, httpStatus) : GrpcStatusOutcomes.Of(context, aborted, httpStatus);
             if (_logger.IsEnabled(LogLevel.Debug))
             {
                 Log.GrpcCallNotSeenByInterceptor(_logger, call.Action, outcome.ToString());
