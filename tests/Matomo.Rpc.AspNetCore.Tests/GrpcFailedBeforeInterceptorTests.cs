@@ -450,6 +450,27 @@ public sealed class GrpcFailedBeforeInterceptorTests
     }
 
     [Test]
+    public async Task UnaryCall_FailedByAnAppInterceptorBeforeOurs_TrackedOnceWithItsStatus()
+    {
+        await using var host = await StartAsync(o =>
+        {
+            o.GrpcInterceptor = "none";
+            o.Grpc = g =>
+            {
+                g.Interceptors.Add<DenyingInterceptor>();
+                g.Interceptors.Add<MatomoInterceptor>();
+            };
+        });
+
+        var status = await CallAsync(host, MethodType.Unary, "SayHello", new HelloRequest { Name = "Ada" }.ToByteArray());
+
+        Assert.That(status, Is.EqualTo(StatusCode.PermissionDenied));
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: PermissionDenied (7)", "kind: unary" }));
+        Assert.That(AdapterTrackedAGrpcCall(), Is.True);
+    }
+
+    [Test]
     public async Task UnaryCall_FailedBeforeInterceptorSampledOutWithKeepErrors_KeptAsAnError()
     {
         await using var host = await StartAsync(o => o.Configuration["Sampling:Rate"] = "0");
