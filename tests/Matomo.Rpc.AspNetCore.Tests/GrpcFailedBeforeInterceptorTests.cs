@@ -8,6 +8,9 @@ using Matomo.Rpc.Grpc;
 using Matomo.Rpc.AspNetCore.Tests.Support;
 using Matomo.Rpc.TestSupport;
 using Matomo.Rpc.TestSupport.Reliability;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Matomo.Rpc.AspNetCore.Tests;
 
@@ -468,6 +471,30 @@ public sealed class GrpcFailedBeforeInterceptorTests
         var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
         Assert.That(Variables(hit), Is.EqualTo(new[] { "status: PermissionDenied (7)", "kind: unary" }));
         Assert.That(AdapterTrackedAGrpcCall(), Is.True);
+    }
+
+    [Test]
+    public async Task Post_EndpointNotRecognisedAsGrpcButSeenByTheInterceptor_TrackedOnceAndLoggedOnce()
+    {
+        // What a grpc-dotnet that renamed GrpcMethodMetadata would look like: an endpoint the adapter takes for a plain
+        // HTTP one, on which MatomoInterceptor keeps its tracked call's scope.
+        await using var host = await StartAsync(o => o.Endpoints = app => app.MapPost("/renamed/SayHello", (HttpContext c) =>
+        {
+            var scope = c.RequestServices.GetRequiredService<MatomoTracker>().StartCall(c, "greet.Greeter/SayHello", MatomoCallKind.Unary, urlPath: null)!;
+            c.Features[typeof(MatomoCallScope)] = scope;
+            scope.Complete(new MatomoOutcome("OK", 0, IsError: false), exception: null);
+            return "ok";
+        }));
+
+        using var first = await host.Client.PostAsync(new Uri("/renamed/SayHello", UriKind.Relative), null).WaitAsync(Timeout);
+        await host.Completed.WaitForAsync("/renamed/SayHello", Timeout);
+        using var second = await host.Client.PostAsync(new Uri("/renamed/SayHello", UriKind.Relative), null).WaitAsync(Timeout);
+        await Eventually.TrueAsync(() => host.Completed.Paths.Count(p => p == "/renamed/SayHello") == 2, Timeout, () => string.Join(", ", host.Completed.Paths));
+
+        Assert.That(host.Tracker.Statistics.Queued, Is.EqualTo(2), "the interceptor's hit of each call, and no other");
+        var hits = await _matomo.WaitForHitsAsync(2, Timeout);
+        Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "greet.Greeter/SayHello", "greet.Greeter/SayHello" }));
+        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "GrpcCallOnUnrecognisedEndpoint"), Is.EqualTo(1));
     }
 
     [Test]

@@ -29,6 +29,7 @@ internal sealed class HttpTracking
     private readonly ILogger _logger;
     private readonly bool _keepQuery;
     private readonly string? _methodDimension;
+    private int _unrecognisedGrpcLogged;
 
     public HttpTracking(MatomoTracker tracker, MatomoHttpOptions options, ILogger logger)
     {
@@ -190,6 +191,14 @@ internal sealed class HttpTracking
         return _keepQuery && request.QueryString.HasValue ? path + request.QueryString.ToUriComponent() : path;
     }
 
+    private void OnUnrecognisedGrpcCall(string method, string action)
+    {
+        if (Interlocked.Exchange(ref _unrecognisedGrpcLogged, 1) == 0)
+        {
+            Log.GrpcCallOnUnrecognisedEndpoint(_logger, method, action);
+        }
+    }
+
     private void OnTrackingFailed(string method, string action, Exception exception)
     {
         try
@@ -241,6 +250,15 @@ internal sealed class HttpTracking
         {
             try
             {
+                if (!_grpc && IsSeenByGrpcAdapter(_context))
+                {
+                    // A gRPC call the endpoint catalog did not recognise (grpc-dotnet's metadata renamed): the
+                    // interceptor has its hit; a second one here would count the call twice.
+                    _scope.Call.Skip();
+                    _owner.OnUnrecognisedGrpcCall(_context.Request.Method, _scope.Action);
+                    return;
+                }
+
                 var outcome = _grpc ? GrpcStatusOutcomes.Of(_context, _aborted, Status()) : HttpOutcomes.For(Status());
                 _scope.Complete(outcome, _exception);
             }
