@@ -111,6 +111,23 @@ public sealed partial class MatomoSiteCheck
         }
 
         var versionAnswer = await api.CallAsync("API.getMatomoVersion", [], cancellationToken).ConfigureAwait(false);
+        if (versionAnswer.Kind == AnswerKind.Unexpected && versionAnswer.Status == 500)
+        {
+            // Matomo's brute-force detection: its API answers with an error page, its tracker refuses every request with a
+            // token (except with QueuedTracking's queue on, which takes them all the same: then only Matomo's words tell).
+            // Nothing can be checked, and nothing is known about the token: cip stays as it is.
+            var trackerBlocked = await api.ProbeBlockedAsync(_options.SiteId, cancellationToken).ConfigureAwait(false);
+            if (trackerBlocked || (versionAnswer.Message?.Contains("failed login", StringComparison.OrdinalIgnoreCase) ?? false))
+            {
+                _state.SetHostBlocked(trackerBlocked);
+                var tracking = trackerBlocked
+                    ? "it refuses every Reporting API call and every tracking request that carries a token (HTTP 500), so nothing else could be checked, and hits are kept and retried until the block is lifted (dropped once the queue is full)"
+                    : "it refuses every Reporting API call, so nothing else could be checked (matomo.php still takes hits)";
+                findings.Add(new(MatomoCheckSeverity.DataLoss, "host-blocked", $"Matomo's brute-force detection blocks this host's IP (Matomo: \"{versionAnswer.Message}\"): {tracking}. Nobody can log in to Matomo from this IP either. A Matomo super user can unblock the IP under Administration > System > General settings > Login (or with the API method Login.unblockBruteForceIPs), or allow-list it there; and fix what causes the failed logins: a wrong Matomo:TokenAuth, here or on another host behind the same IP (Matomo blocks an IP after more than 20 failed logins within an hour)."));
+                return null;
+            }
+        }
+
         if (versionAnswer.Kind == AnswerKind.TokenRejected)
         {
             _state.TokenTrusted = false;
@@ -425,12 +442,13 @@ public sealed partial class MatomoSiteCheck
     }
 
     /// <summary>One answer of the Reporting API. <see cref="Message"/> is Matomo's own message, HTML-decoded.</summary>
-    private readonly record struct Answer(AnswerKind Kind, JsonElement Json, string? Message)
+    private readonly record struct Answer(AnswerKind Kind, JsonElement Json, string? Message, int Status = 0)
     {
         public string Describe() => Kind switch
         {
             AnswerKind.Value => "unexpected answer",
             AnswerKind.TokenRejected => "the token is not accepted: " + Message,
+            AnswerKind.Unexpected when Status >= 300 && Message is not null && !Message.StartsWith("HTTP ", StringComparison.Ordinal) => $"HTTP {Status}: {Message}",
             _ => Message ?? "unexpected answer",
         };
     }
@@ -459,6 +477,32 @@ public sealed partial class MatomoSiteCheck
 
         /// <summary>The HTTP status of the last bulk probe.</summary>
         public int LastStatus { get; private set; }
+
+        /// <summary>
+        /// Whether Matomo's brute-force detection blocks this host: a bulk request that stores nothing with the token
+        /// answers 500, the same without the token 2xx (only requests with a token are checked; neither counts as a
+        /// failed login). See <see cref="HttpBulkWriter.IsHostBlockedAsync"/>.
+        /// </summary>
+        public async Task<bool> ProbeBlockedAsync(int site, CancellationToken cancellationToken)
+        {
+            if (string.IsNullOrEmpty(_token))
+            {
+                return false;
+            }
+
+            using (var content = new ByteArrayContent(HttpBulkWriter.ProbeBody(site, _token)) { Headers = { ContentType = new("application/json") } })
+            using (var response = await _client.PostAsync(_tracker, content, cancellationToken).ConfigureAwait(false))
+            {
+                if ((int)response.StatusCode != 500)
+                {
+                    return false;
+                }
+            }
+
+            using var withoutToken = new ByteArrayContent(HttpBulkWriter.ProbeBody(site, null)) { Headers = { ContentType = new("application/json") } };
+            using var answer = await _client.PostAsync(_tracker, withoutToken, cancellationToken).ConfigureAwait(false);
+            return answer.IsSuccessStatusCode;
+        }
 
         /// <summary>
         /// POSTs an empty bulk request to matomo.php: it stores nothing, direct Matomo answers it with its bulk JSON,
@@ -517,8 +561,8 @@ public sealed partial class MatomoSiteCheck
             catch (JsonException)
             {
                 return status is 401 or 403
-                    ? new Answer(AnswerKind.TokenRejected, default, HtmlMessage(body) ?? $"HTTP {status}")
-                    : new Answer(AnswerKind.Unexpected, default, response.IsSuccessStatusCode ? "not a JSON answer" : $"HTTP {status}");
+                    ? new Answer(AnswerKind.TokenRejected, default, HtmlMessage(body) ?? $"HTTP {status}", status)
+                    : new Answer(AnswerKind.Unexpected, default, response.IsSuccessStatusCode ? "not a JSON answer" : HtmlMessage(body) ?? $"HTTP {status}", status);
             }
 
             var isError = Text(Property(root, "result")) == "error";

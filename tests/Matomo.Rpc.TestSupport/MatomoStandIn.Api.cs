@@ -16,6 +16,14 @@ public sealed partial class MatomoStandIn
         + "\t<div class=\"content\"><h2>Unable to authenticate with the provided token. It is either invalid or expired.</h2>"
         + "<p><a href=\"javascript:window.history.back();\">Go Back</a> | <a href=\"index.php\">Go to Matomo</a></p></div>\n</div>\n</body>\n</html>\n";
 
+    // Matomo 5.0.2's answer to any Reporting API call from an IP its brute-force detection blocks (seen: HTTP 500, even
+    // with format=json).
+    private const string BlockedPage =
+        "<!DOCTYPE html>\n<html>\n<head>\n\t<meta charset=\"utf-8\">\n\t<title>Matomo &rsaquo; Error</title>\n</head>\n<body id=\"simple\">\n"
+        + "<div class=\"box\">\n\t<div class=\"header\">\n\t\t<h1>An error occurred</h1>\n\t</div>\n\n"
+        + "\t<div class=\"content\"><h2>Too many failed logins. Please wait and try logging in again later.</h2>"
+        + "<p><a href=\"javascript:window.history.back();\">Go Back</a> | <a href=\"index.php\">Go to Matomo</a></p></div>\n</div>\n</body>\n</html>\n";
+
     private const string NoViewAccessAnywhere = "You can't access this resource as it requires view access for at least one website.";
 
     private Answer Api(HttpRequest request, Dictionary<string, string> query, string body)
@@ -32,8 +40,14 @@ public sealed partial class MatomoStandIn
         }
 
         var token = form.GetValueOrDefault("token_auth");
+        if (IpBlocked)
+        {
+            return new Answer(500, "text/html; charset=utf-8", BlockedPage);
+        }
+
         if (!string.IsNullOrEmpty(token) && token != Token)
         {
+            Interlocked.Increment(ref _failedLogins);
             return new Answer(401, "text/html; charset=utf-8", AuthenticationFailedPage);
         }
 

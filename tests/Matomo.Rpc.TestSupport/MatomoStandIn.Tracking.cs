@@ -71,9 +71,32 @@ public sealed partial class MatomoStandIn
             return noImage ? new Answer(204, string.Empty, string.Empty) : new Answer(500, "image/gif", string.Empty) { Gif = true };
         }
 
+        var queued = new QueuedRequest(request.Method, request.ContentType, request.Headers.UserAgent.ToString(), query, queryString, body, receivedAt);
+
+        // The one thing QueuedTracking 5.1.1 checks when it takes a request (seen on Matomo 5.0.2): a hit with cip and no
+        // visitor id (cid, _id: the queue is chosen by the visitor, which then comes from the IP) needs a token with write
+        // access to its site, else the whole request is refused with 400 (the GIF), nothing is queued, and a token Matomo
+        // had to check and could not accept is a failed login of the client's IP. With a visitor id it is not checked.
+        var cipRefused = false;
+        var loginFailed = false;
+        foreach (var (parameters, _, token) in HitsOf(queued))
+        {
+            if (parameters.ContainsKey("cip") && !parameters.ContainsKey("cid") && !parameters.ContainsKey("_id") && !(IsTrackingToken(token) && parameters.GetValueOrDefault("idsite") == SiteId.ToString(CultureInfo.InvariantCulture)))
+            {
+                cipRefused = true;
+                loginFailed |= FailsLogin(parameters, token);
+            }
+        }
+
+        if (cipRefused)
+        {
+            CountFailedLogin(loginFailed);
+            return new Answer(400, "image/gif", string.Empty) { Gif = true };
+        }
+
         lock (_gate)
         {
-            _queue.Add(new QueuedRequest(request.Method, request.ContentType, request.Headers.UserAgent.ToString(), query, queryString, body, receivedAt));
+            _queue.Add(queued);
         }
 
         return noImage ? new Answer(204, string.Empty, string.Empty) : new Answer(200, "image/gif", string.Empty) { Gif = true };
@@ -160,6 +183,7 @@ public sealed partial class MatomoStandIn
         switch (outcome)
         {
             case HitOutcome.Invalid:
+                CountFailedLogin(FailsLogin(parameters, parameters.GetValueOrDefault("token_auth")));
                 return new Answer(400, "text/html; charset=utf-8", GenericError);
             case HitOutcome.Failed:
                 return new Answer(500, "text/html; charset=utf-8", GenericError);
@@ -200,7 +224,15 @@ public sealed partial class MatomoStandIn
             requests.Clear();
         }
 
+        if (!string.IsNullOrEmpty(token) && IpBlocked && requests.Count > 0)
+        {
+            // Matomo's brute-force check runs for every bulk request with a token and hits (an empty list is answered
+            // before), before any hit is read.
+            return new Answer(500, "application/json; charset=utf-8", """{"status":"error","tracked":0,"invalid":0}""");
+        }
+
         var authenticated = IsTrackingToken(token);
+        var loginFailed = false;
         var userAgent = request.Headers.UserAgent.ToString();
         var tracked = 0;
         var invalid = 0;
@@ -216,7 +248,9 @@ public sealed partial class MatomoStandIn
             }
 
             var hitToken = parameters.GetValueOrDefault("token_auth") ?? token;
-            switch (Process(parameters, item, hitToken, userAgent, receivedAt, bulk: true, out var hit))
+            var outcome = Process(parameters, item, hitToken, userAgent, receivedAt, bulk: true, out var hit);
+            loginFailed |= outcome == HitOutcome.Invalid && FailsLogin(parameters, hitToken);
+            switch (outcome)
             {
                 case HitOutcome.Stored:
                     store.Add(hit!);
@@ -231,6 +265,7 @@ public sealed partial class MatomoStandIn
                     break;
                 case HitOutcome.Failed:
                     // The whole batch is rolled back; Matomo still reports what it had counted before the exception.
+                    CountFailedLogin(loginFailed);
                     return new Answer(500, "application/json; charset=utf-8", string.Create(CultureInfo.InvariantCulture,
                         $$"""{"status":"error","tracked":{{tracked}},"invalid":{{invalid}}}"""));
             }
@@ -238,6 +273,7 @@ public sealed partial class MatomoStandIn
             index++;
         }
 
+        CountFailedLogin(loginFailed);
         var answer = new StringBuilder();
         answer.Append(CultureInfo.InvariantCulture, $$"""{"status":"success","tracked":{{tracked}},"invalid":{{invalid}}""");
         if (authenticated)
@@ -251,6 +287,21 @@ public sealed partial class MatomoStandIn
 
     private static bool IsForm(string? contentType) =>
         contentType?.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase) ?? false;
+
+    // Matomo checks a hit's token only when the hit needs it (cip, or a cdt older than 24 h) and its site exists; a
+    // token it cannot accept then records one failed login of the client's IP per request (an empty token none).
+    private bool FailsLogin(Dictionary<string, string> parameters, string? token) =>
+        !string.IsNullOrEmpty(token) && !IsTrackingToken(token) && parameters.GetValueOrDefault("rec") == "1"
+        && int.TryParse(parameters.GetValueOrDefault("idsite"), NumberStyles.None, CultureInfo.InvariantCulture, out var site) && site == SiteId
+        && (parameters.ContainsKey("cip") || (parameters.TryGetValue("cdt", out var cdt) && ParseCdt(cdt) is { } at && at < Clock.GetUtcNow() - TimeSpan.FromDays(1)));
+
+    private void CountFailedLogin(bool failed)
+    {
+        if (failed)
+        {
+            Interlocked.Increment(ref _failedLogins);
+        }
+    }
 
     private bool IsTrackingToken(string? token) =>
         !string.IsNullOrEmpty(token) && token == Token && TokenAccess is MatomoTokenAccess.Write or MatomoTokenAccess.Admin or MatomoTokenAccess.SuperUser;

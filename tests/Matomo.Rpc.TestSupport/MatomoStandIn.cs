@@ -28,6 +28,7 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
     private WebApplication? _app;
     private long _latencyTicks;
     private int _failWith;
+    private int _failedLogins;
     private Func<IReadOnlyDictionary<string, string>, bool>? _poisonWhen;
     private bool _disposed;
 
@@ -106,6 +107,31 @@ public sealed partial class MatomoStandIn : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Failed logins Matomo's brute-force detection (Login plugin) recorded for the client's IP within the hour: one per
+    /// request whose token Matomo had to check and could not accept (a tracking request with a hit carrying <c>cip</c> or
+    /// an old <c>cdt</c> for the site, or a Reporting API call with an unknown token), as Matomo 5.0.2 does. Settable to
+    /// simulate other hosts' failures behind the same IP.
+    /// </summary>
+    public int FailedLogins
+    {
+        get => Volatile.Read(ref _failedLogins);
+        set => Volatile.Write(ref _failedLogins, value);
+    }
+
+    /// <summary>Matomo's Login setting maxAllowedRetries: more failed logins than this block the IP (20 by default).</summary>
+    public int MaxAllowedRetries { get; set; } = 20;
+
+    /// <summary>The client's IP is on the Login setting blacklistedBruteForceIps: blocked whatever the failed logins.</summary>
+    public bool IpBlocklisted { get; set; }
+
+    /// <summary>
+    /// Whether Matomo blocks the client's IP: then every bulk request carrying a token answers 500
+    /// <c>{"status":"error","tracked":0,"invalid":0}</c> and stores nothing, every Reporting API call answers 500 with the
+    /// "Too many failed logins" page, and requests without a token are tracked as usual (seen on Matomo 5.0.2).
+    /// </summary>
+    public bool IpBlocked => IpBlocklisted || FailedLogins > MaxAllowedRetries;
 
     /// <summary>A hit matching this makes Matomo throw: a single hit answers 500, a bulk request rolls back its whole batch (500).</summary>
     public Func<IReadOnlyDictionary<string, string>, bool>? PoisonWhen

@@ -16,6 +16,9 @@ internal sealed class HttpBulkWriter : IHitWriter
 
     private readonly IHttpClientFactory _clients;
     private readonly Uri _endpoint;
+    private readonly bool _withToken;
+    private readonly byte[] _probe;
+    private readonly byte[] _probeWithToken;
     private readonly BulkBodyWriter _bodyWriter;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _time;
@@ -27,6 +30,10 @@ internal sealed class HttpBulkWriter : IHitWriter
         _clients = clients;
         _endpoint = endpoint;
         _bodyWriter = new BulkBodyWriter(options.TokenAuth);
+        _withToken = !string.IsNullOrEmpty(options.TokenAuth);
+
+        _probeWithToken = ProbeBody(options.SiteId, options.TokenAuth);
+        _probe = ProbeBody(options.SiteId, null);
         _timeout = options.Sending.HttpTimeout;
         _time = time;
     }
@@ -45,6 +52,78 @@ internal sealed class HttpBulkWriter : IHitWriter
         finally
         {
             _bodies.Add(body);
+        }
+    }
+
+    /// <summary>
+    /// Asks matomo.php with two bulk requests that store nothing (<see cref="ProbeBody"/>): with the token and without.
+    /// Matomo's brute-force check runs for every bulk request with hits that carries a token (before any hit is read),
+    /// and a blocked IP gets HTTP 500 for it; a request without a token is not checked (seen on Matomo 5.0.2). So 500
+    /// with the token and 2xx without it is the block, whatever else may be wrong. Neither request is counted as a
+    /// failed login (Matomo records none for a bulk request's token unless a hit needs it).
+    /// </summary>
+    public async Task<bool> IsHostBlockedAsync(CancellationToken cancellationToken)
+    {
+        if (!_withToken)
+        {
+            return false;
+        }
+
+        var withToken = await ProbeAsync(_probeWithToken, cancellationToken).ConfigureAwait(false);
+        if (withToken != 500)
+        {
+            return false;
+        }
+
+        var withoutToken = await ProbeAsync(_probe, cancellationToken).ConfigureAwait(false);
+        return withoutToken is >= 200 and < 300;
+    }
+
+    /// <summary>
+    /// A bulk request that stores nothing: one hit with <c>rec=0</c> (Matomo counts it as tracked). A request without
+    /// hits would not do: Matomo answers it before its brute-force check (seen on Matomo 5.0.2).
+    /// </summary>
+    internal static byte[] ProbeBody(int site, string? token)
+    {
+        var body = new ArrayBufferWriter<byte>(128);
+        using (var json = new Utf8JsonWriter(body))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("requests");
+            json.WriteStringValue("?idsite=" + site.ToString(System.Globalization.CultureInfo.InvariantCulture) + "&rec=0");
+            json.WriteEndArray();
+            if (!string.IsNullOrEmpty(token))
+            {
+                json.WriteString("token_auth", token);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return body.WrittenSpan.ToArray();
+    }
+
+    private async Task<int> ProbeAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(_timeout, _time);
+        using var callerCancels = cancellationToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), timeout);
+        using var request = new HttpRequestMessage(HttpMethod.Post, _endpoint)
+        {
+            Content = new ReadOnlyMemoryContent(body) { Headers = { ContentType = JsonType } },
+        };
+
+        try
+        {
+            using var response = await _clients.CreateClient(MatomoTracker.HttpClientName).SendAsync(request, timeout.Token).ConfigureAwait(false);
+            return (int)response.StatusCode;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return 0;
+        }
+        catch (HttpRequestException)
+        {
+            return 0;
         }
     }
 
@@ -104,8 +183,14 @@ internal sealed class HttpBulkWriter : IHitWriter
                 // stored and nothing is wrong with the hits. Retry; splitting would only multiply the requests.
                 return new SendResult(SendStatus.Transient, StatusCode: status, Reason: "HTTP 500 from Matomo's queue (QueuedTracking): its backend (Redis or the database) is down");
             case 500:
-                // An exception in Matomo (a hit it cannot process, or its database) rolled the whole batch back.
-                return new SendResult(SendStatus.RolledBack, StatusCode: status, Reason: "HTTP 500");
+                // An exception in Matomo (a hit it cannot process, or its database) rolled the whole batch back; or
+                // Matomo's brute-force detection blocks this host (then the body counts nothing: tracked 0, invalid 0).
+                _ = TryReadBulkAnswer(answer.Span, out var trackedBefore, out var invalidBefore);
+                return new SendResult(SendStatus.RolledBack, trackedBefore, invalidBefore, status, "HTTP 500");
+            case 400 when IsGif(answer.Span):
+                // QueuedTracking's answer to a request it refuses when it takes it: a hit with cip whose token Matomo does
+                // not accept for the hit's site (seen with plugin 5.1.1). Nothing was queued.
+                return new SendResult(SendStatus.Refused, StatusCode: status, Reason: "HTTP 400 from Matomo's queue (QueuedTracking): a hit with cip and a token it does not accept", QueueRefused: true);
             case 400:
                 // Matomo answers a bad hit inside a bulk request with 200 and counts it as invalid; 400 means the body
                 // was not taken as a bulk request at all (a proxy or firewall, a wrong URL). Splitting cannot help.

@@ -7,4 +7,11 @@ internal interface IHitWriter
     string Describe { get; }
 
     Task<SendResult> WriteAsync(IReadOnlyList<PendingHit> hits, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Whether Matomo's brute-force detection blocks this host's IP: Matomo then answers every tracking request that
+    /// carries a token with HTTP 500 (as for a hit that rolls its batch back) and stores nothing, while requests without
+    /// a token still go through. Asked only after such a 500; false for writers that do not send to Matomo.
+    /// </summary>
+    Task<bool> IsHostBlockedAsync(CancellationToken cancellationToken) => Task.FromResult(false);
 }

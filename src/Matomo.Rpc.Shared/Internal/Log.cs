@@ -91,4 +91,13 @@ internal static partial class Log
 
     [LoggerMessage(90, LogLevel.Warning, "Matomo:UserId:Mode is Pseudonym but Matomo:VisitorIdSalt is not set: user id pseudonyms come from a random key of this process, so one user gets another uid after a restart and on each replica. Set Matomo:VisitorIdSalt to the same secret on every replica.", EventName = "PseudonymWithoutSalt")]
     public static partial void PseudonymWithoutSalt(ILogger logger);
+
+    [LoggerMessage(25, LogLevel.Error, "Matomo refused the hits carrying a caller's IP (cip), and took them without it: it does not accept Matomo:TokenAuth for site {SiteId}, and it counts each such request as a failed login of this host's IP (after 20 within an hour it blocks the IP: every tracking request with a token, and every Reporting API call and login from that IP, is refused). cip is no longer sent; {Resent} hits refused for it only are sent again without it, so hits are kept without callers' IPs. Fix: set Matomo:TokenAuth to a token of a user with write access to site {SiteId} (Administration > Personal > Security > Auth tokens), or remove it.", EventName = "TokenRefused")]
+    public static partial void TokenRefused(ILogger logger, int siteId, int resent);
+
+    [LoggerMessage(26, LogLevel.Error, "Matomo's brute-force detection blocks this host's IP: it answers every tracking request that carries a token with HTTP 500 and stores nothing. Hits are kept and retried (with backoff, while the queue has room) until the block is lifted. Fix: in Matomo, unblock the IP (Administration > System > General settings > Login, or the API method Login.unblockBruteForceIPs) or add it to the allow-list (Login setting 'whitelisteBruteForceIps'), and fix what causes the failed logins (a wrong Matomo:TokenAuth here or on another host behind the same IP).", EventName = "HostBlocked")]
+    public static partial void HostBlocked(ILogger logger);
+
+    [LoggerMessage(27, LogLevel.Information, "Matomo no longer blocks this host's IP: hits are sent again.", EventName = "HostUnblocked")]
+    public static partial void HostUnblocked(ILogger logger);
 }

@@ -93,6 +93,22 @@ internal sealed class MatomoHealthCheck : IHealthCheck
             }
         }
 
+        // Matomo's brute-force detection: a blocked IP also locks its operators out of Matomo, and a refused token is a
+        // failed login until it is fixed; both need someone now, not after DegradedAfter.
+        if (_checkState.HostBlocked)
+        {
+            data["host_blocked"] = true;
+            return HealthCheckResult.Degraded(
+                $"Matomo's brute-force detection blocks this host's IP: tracking requests with the token are refused and {stats.QueueLength} hits are held and retried. Unblock or allow-list the IP in Matomo (Administration > System > General settings > Login) and fix the failed logins (a wrong Matomo:TokenAuth).", data: data);
+        }
+
+        if (_checkState.TokenRefusedBySender)
+        {
+            data["token_refused"] = true;
+            return HealthCheckResult.Degraded(
+                "Matomo does not accept Matomo:TokenAuth for the site: hits are sent without callers' IPs (cip). Set Matomo:TokenAuth to a token of a user with write access to the site.", data: data);
+        }
+
         if (failure is not null && spool.Files > 0)
         {
             return HealthCheckResult.Degraded(

@@ -81,6 +81,32 @@ internal sealed class PendingHit
     /// </summary>
     public static PendingHit FromSpooled(SpooledHit spooled) => new(new SpoolOrigin(spooled.Timestamp, spooled.Action), spooled.Query, spooled.Isolated);
 
+    /// <summary>Whether the query carries the caller's IP (<c>cip</c>), which Matomo takes only with a token it accepts.</summary>
+    public bool HasCip => TryGetUtf8(out var utf8) ? utf8.IndexOf("&cip="u8) >= 0 || utf8.StartsWith("?cip="u8) : Query.Contains("&cip=", StringComparison.Ordinal) || Query.StartsWith("?cip=", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The same hit without <c>cip</c> (Matomo then records the sender's IP), for a Matomo that does not accept the token:
+    /// with it, Matomo refuses the hit and counts the request as a failed login of this host. A new hit whose query is a
+    /// string; its origin (call, time, action, crash) is kept.
+    /// </summary>
+    public PendingHit WithoutCip()
+    {
+        var query = Query;
+        var builder = new StringBuilder(query.Length);
+        foreach (var range in query.AsSpan(1).Split('&'))
+        {
+            var pair = query.AsSpan(1)[range];
+            if (pair.IsEmpty || pair.StartsWith("cip=") || pair.SequenceEqual("cip"))
+            {
+                continue;
+            }
+
+            builder.Append(builder.Length == 0 ? '?' : '&').Append(pair);
+        }
+
+        return _origin is MatomoHit hit ? new PendingHit(hit, builder.Length == 0 ? "?" : builder.ToString(), IsCrash) : new PendingHit((SpoolOrigin)_origin, builder.Length == 0 ? "?" : builder.ToString(), IsCrash);
+    }
+
     /// <summary>The query's UTF-8 bytes, when they are the encoder's (percent-encoded ASCII, JSON-safe as they are).</summary>
     internal bool TryGetUtf8(out ReadOnlySpan<byte> utf8)
     {

@@ -27,8 +27,12 @@ internal enum SendStatus
     Refused,
 }
 
-/// <summary>What one request did.</summary>
-internal readonly record struct SendResult(SendStatus Status, int Tracked = 0, int Invalid = 0, int StatusCode = 0, string? Reason = null, TimeSpan? RetryAfter = null)
+/// <summary>
+/// What one request did. <c>QueueRefused</c>: QueuedTracking refused the whole request with 400 and its GIF; it checks
+/// <c>cip</c> when it takes a request, and refuses a request with a hit carrying <c>cip</c> when the token is not
+/// accepted for the hit's site (nothing is queued).
+/// </summary>
+internal readonly record struct SendResult(SendStatus Status, int Tracked = 0, int Invalid = 0, int StatusCode = 0, string? Reason = null, TimeSpan? RetryAfter = null, bool QueueRefused = false)
 {
     public static SendResult Ok(int tracked, int invalid = 0) => new(SendStatus.Answered, tracked, invalid);
 }

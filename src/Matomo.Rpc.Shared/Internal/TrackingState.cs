@@ -9,6 +9,8 @@ internal sealed class TrackingState
     private volatile bool _tokenTrusted = true;
     private volatile MatomoCheckReport? _lastReport;
     private int _matomoQueues;
+    private int _hostBlocked;
+    private int _tokenRefusedBySender;
     private volatile CapacityReport? _capacity;
 
     /// <summary>
@@ -30,6 +32,24 @@ internal sealed class TrackingState
 
     /// <summary>Records that Matomo queues hits; true the first time (the caller logs it once).</summary>
     public bool SetMatomoQueues() => Interlocked.Exchange(ref _matomoQueues, 1) == 0;
+
+    /// <summary>
+    /// True while Matomo's brute-force detection blocks this host's IP (seen by the sender or the check): Matomo answers
+    /// every tracking request that carries the token with HTTP 500. Hits are held and retried meanwhile.
+    /// </summary>
+    public bool HostBlocked
+    {
+        get => _hostBlocked != 0;
+    }
+
+    /// <summary>Records whether the host is blocked; true when that changed (the caller logs the change once).</summary>
+    public bool SetHostBlocked(bool blocked) => Interlocked.Exchange(ref _hostBlocked, blocked ? 1 : 0) != (blocked ? 1 : 0);
+
+    /// <summary>True once the sender saw Matomo refuse the hits that need the token (see <see cref="SetTokenRefusedBySender"/>).</summary>
+    public bool TokenRefusedBySender => Volatile.Read(ref _tokenRefusedBySender) != 0;
+
+    /// <summary>Records that the sender saw Matomo refuse the token; true the first time (the caller logs it once).</summary>
+    public bool SetTokenRefusedBySender() => Interlocked.Exchange(ref _tokenRefusedBySender, 1) == 0;
 
     public MatomoCheckReport? LastReport
     {

@@ -91,6 +91,12 @@ internal sealed class Batch : IDisposable
 
     internal bool SplitLogged { get; set; }
 
+    /// <summary>Matomo was asked whether it blocks this host after a rollback of this batch, and it does not.</summary>
+    internal bool NotBlocked { get; set; }
+
+    /// <summary>Hits of the current segment sent again without <c>cip</c> because Matomo refused the token for them.</summary>
+    internal int ResentForToken { get; set; }
+
     internal List<PendingHit>? Next => _segments.TryPeek(out var next) ? next : null;
 
     internal void Pop() => _segments.Pop();

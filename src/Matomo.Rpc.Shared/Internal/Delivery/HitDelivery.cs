@@ -18,6 +18,8 @@ internal sealed class HitDelivery
     private const int OutageRetries = 8;
     private static readonly TimeSpan TokenlessMaxAge = TimeSpan.FromHours(24) - TimeSpan.FromMinutes(1);
 
+    private const string BlockedReason = "Matomo's brute-force detection blocks this host's IP (HTTP 500 to every tracking request with a token)";
+
     private readonly IHitWriter _writer;
     private readonly HitEncoder _encoder;
     private readonly HitQueue _queue;
@@ -165,6 +167,7 @@ internal sealed class HitDelivery
         {
             abort.ThrowIfCancellationRequested();
             DropExpired(batch, segment);
+            StripCip(segment);
             if (_checkState.MatomoQueues)
             {
                 RejectRefusable(batch, segment);
@@ -186,6 +189,68 @@ internal sealed class HitDelivery
             {
                 batch.CutInFlight = segment.Count; // sent, not answered: Matomo may have stored them
                 throw;
+            }
+
+            if (result.Status is SendStatus.Answered or SendStatus.Queued)
+            {
+                Unblocked();
+            }
+
+            if (result.Status == SendStatus.RolledBack && _withToken && result.Tracked == 0 && result.Invalid == 0 && !batch.NotBlocked)
+            {
+                // Matomo's answer to a blocked host looks like a rollback (500, nothing counted); a rollback cannot be
+                // split away when it is the block, and each hit would be dropped as poisoned. Asked once per batch.
+                if (await IsHostBlockedAsync(abort).ConfigureAwait(false))
+                {
+                    if (_checkState.SetHostBlocked(true))
+                    {
+                        Log.HostBlocked(_logger);
+                    }
+
+                    _health.Failed(BlockedReason);
+                    return DeliveryResult.RetryLater(BlockedReason);
+                }
+
+                batch.NotBlocked = true;
+            }
+
+            if (result.Status == SendStatus.Answered && result.Invalid > 0 && RefusedForToken(segment, result))
+            {
+                // Matomo refused exactly the hits that need the token (cip, or a cdt older than 24 h) and took the rest:
+                // it does not accept the token, and each such request is a failed login of this host. Never again.
+                _checkState.TokenTrusted = false;
+                batch.AnyAnswered = true;
+                batch.FailedAttempts = 0;
+                if (result.Tracked == 0)
+                {
+                    // Nothing of it was stored: sent again at once without cip (an old cdt is dropped as expired). Said
+                    // once the hits go through without it: if they do not, the token was not what Matomo refused.
+                    batch.ResentForToken = segment.Count;
+                    continue;
+                }
+
+                // Others were stored beside them, and Matomo does not say which were refused: those are rejected.
+                if (_checkState.SetTokenRefusedBySender())
+                {
+                    Log.TokenRefused(_logger, _options.SiteId, 0);
+                }
+            }
+            else if (result.QueueRefused && _withToken && segment.Exists(static h => h.HasCip))
+            {
+                // QueuedTracking checks cip when it takes a request: it refused the whole request for the token (a
+                // failed login of this host) and queued nothing. Sent again at once without cip, as above.
+                _checkState.TokenTrusted = false;
+                batch.ResentForToken = segment.Count;
+                continue;
+            }
+            else if (result.Status is SendStatus.Answered or SendStatus.Queued && batch.ResentForToken > 0)
+            {
+                if ((result.Tracked > 0 || result.Status == SendStatus.Queued) && _checkState.SetTokenRefusedBySender())
+                {
+                    Log.TokenRefused(_logger, _options.SiteId, batch.ResentForToken);
+                }
+
+                batch.ResentForToken = 0;
             }
 
             switch (result.Status)
@@ -422,6 +487,79 @@ internal sealed class HitDelivery
                 // A rollback splits the batch, a refusal (413: too large for the web server) may be its size: smaller.
                 Sizer.Failed(started);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Whether Matomo's answer refused exactly the hits that need the token: a token is sent, some hits carry <c>cip</c>
+    /// or a <c>cdt</c> older than 24 hours, as many are invalid, and every other hit was tracked. A hit refused for
+    /// another reason (an unknown site, a bad visitor id) does not fit: then the site would refuse the others too. Also
+    /// when the token is no longer trusted: a request sent with <c>cip</c> before that was known (several may be in
+    /// flight) is answered the same way, and its hits are sent again too.
+    /// </summary>
+    private bool RefusedForToken(List<PendingHit> segment, SendResult result)
+    {
+        if (!_withToken)
+        {
+            return false;
+        }
+
+        var cutoff = _time.GetUtcNow() - TokenlessMaxAge;
+        var needing = 0;
+        foreach (var hit in segment)
+        {
+            if (hit.Timestamp < cutoff || hit.HasCip)
+            {
+                needing++;
+            }
+        }
+
+        return needing > 0 && result.Invalid == needing && result.Tracked == segment.Count - needing;
+    }
+
+    /// <summary>
+    /// Without a token Matomo accepts, <c>cip</c> must not be sent: Matomo would refuse the hit and count the request as a
+    /// failed login of this host. Hits encoded before that was known (in flight, or read back from the spool) lose it here.
+    /// </summary>
+    private void StripCip(List<PendingHit> segment)
+    {
+        if (_withToken && _checkState.TokenTrusted)
+        {
+            return;
+        }
+
+        for (var i = 0; i < segment.Count; i++)
+        {
+            if (segment[i].HasCip)
+            {
+                segment[i] = segment[i].WithoutCip();
+            }
+        }
+    }
+
+    private async Task<bool> IsHostBlockedAsync(CancellationToken abort)
+    {
+        try
+        {
+            return await _writer.IsHostBlockedAsync(abort).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        {
+            throw;
+        }
+#pragma warning disable CA1031 // the question is extra: any failure means "not known to be blocked"
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
+
+    private void Unblocked()
+    {
+        if (_checkState.HostBlocked && _checkState.SetHostBlocked(false))
+        {
+            Log.HostUnblocked(_logger);
         }
     }
 
