@@ -279,6 +279,41 @@ public sealed class GrpcFailedBeforeInterceptorTests
     }
 
     [Test]
+    public async Task Post_Http11KeepAliveAfterARequestTheInterceptorMarked_StillTrackedOnce()
+    {
+        // Kestrel reuses a connection's feature collection from request to request: the interceptor's mark on one
+        // request must be gone by the next.
+        var connections = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var host = await StartAsync(o =>
+        {
+            o.BeforeTracking = app => app.Use((context, next) =>
+            {
+                connections.Enqueue(context.Connection.Id);
+                return next(context);
+            });
+            o.Endpoints = app => app.MapPost("/marked", (HttpContext c) =>
+            {
+                c.Features[typeof(MatomoTracker)] = c.RequestServices.GetRequiredService<MatomoTracker>();
+                return "ok";
+            });
+        });
+        using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1 };
+        using var client = new HttpClient(handler) { BaseAddress = host.Web, Timeout = Timeout };
+
+        using var marked = await client.PostAsync(new Uri("/marked", UriKind.Relative), null);
+        await host.Completed.WaitForAsync("/marked", Timeout);
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/greet.Greeter/SayHello", UriKind.Relative)) { Content = new ByteArrayContent(Body("message")) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        using var grpc = await client.SendAsync(request);
+
+        Assert.That(connections.Distinct().Count(), Is.EqualTo(1), "both requests on one keep-alive connection");
+        Assert.That(grpc.StatusCode, Is.EqualTo(HttpStatusCode.UpgradeRequired));
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("greet.Greeter/SayHello"), "the marked request is left to the interceptor; the next one is not");
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: Internal (13)", "kind: unary" }));
+    }
+
+    [Test]
     public async Task UnaryCall_InterceptorRegisteredForTheServiceOnly_FailureTrackedOnce()
     {
         await using var host = await StartAsync(o => o.GrpcInterceptor = "service");
