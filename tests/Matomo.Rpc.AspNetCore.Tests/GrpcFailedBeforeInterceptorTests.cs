@@ -314,6 +314,24 @@ public sealed class GrpcFailedBeforeInterceptorTests
     }
 
     [Test]
+    public async Task Post_NotAGrpcContentTypeWithStatusCodePagesReExecute_TrackedOnceAsTheMethod()
+    {
+        // grpc-dotnet answers 415 without a body: an app's status code pages outside the tracking re-execute the pipeline.
+        await using var host = await StartAsync(o =>
+        {
+            o.BeforeTracking = app => app.UseStatusCodePagesWithReExecute("/status/{0}");
+            o.Endpoints = app => app.MapPost("/status/{code}", (int code) => "status " + code);
+        });
+
+        var answer = await PostAsync(host.GrpcAddress, HttpVersion.Version20, "text/plain", Body("message"));
+
+        Assert.That(answer.Http, Is.EqualTo(HttpStatusCode.UnsupportedMediaType));
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("greet.Greeter/SayHello"));
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: Internal (13)", "kind: unary" }));
+    }
+
+    [Test]
     public async Task UnaryCall_InterceptorRegisteredForTheServiceOnly_FailureTrackedOnce()
     {
         await using var host = await StartAsync(o => o.GrpcInterceptor = "service");

@@ -47,8 +47,11 @@ internal sealed class HttpTracking
     /// <summary>Sends no hit for the request (static files served after the middleware).</summary>
     public static void Skip(HttpContext context) => Current(context)?.Skip();
 
-    /// <summary>True when the request is already tracked (a re-execution by an exception handler or status code pages).</summary>
-    public static bool IsTracked(HttpContext context) => context.Features.Get<Scope>() is not null;
+    /// <summary>
+    /// True when the request is already tracked, here or as a gRPC call (a re-execution by an exception handler or status
+    /// code pages, e.g. of grpc-dotnet's bodiless 415 and 426 answers).
+    /// </summary>
+    public static bool IsTracked(HttpContext context) => context.Features.Get<Scope>() is not null || context.Features[typeof(MatomoTracker)] is not null;
 
     /// <summary>
     /// Starts tracking the request as <paramref name="action"/>, or returns null when the core excludes the action or
@@ -153,6 +156,9 @@ internal sealed class HttpTracking
         MatomoCallScope? call = null;
         try
         {
+            // Decided here, as the interceptor would have: a re-execution of the request (status code pages) is not
+            // tracked again as the error page.
+            context.Features[typeof(MatomoTracker)] = _tracker;
             call = _tracker.StartCall(context, action, entry.GrpcMethodKind, urlPath: null);
             if (call is null)
             {
