@@ -110,7 +110,8 @@ internal sealed class HttpTracking
     /// True when a <c>MatomoInterceptor</c> saw the gRPC call of this request: it keeps the call's
     /// <see cref="MatomoCallScope"/> as the request's feature of that type when it tracks the call, and sets the feature
     /// of type <see cref="MatomoTracker"/> to the tracker when it decides not to (excluded, opted out, sampled out).
-    /// Both are core types, so the adapters agree on them without knowing each other; neither allocates.
+    /// Both are core types, so the adapters agree on them without knowing each other; neither allocates. The latter is
+    /// also set by <see cref="TrackUnseenGrpcCall"/> once it has decided for a call.
     /// </summary>
     public static bool IsSeenByGrpcAdapter(HttpContext context)
     {
