@@ -54,6 +54,9 @@ public sealed class MatomoInterceptor : Interceptor
     /// <summary>grpc-dotnet's call context, whose GetHttpContext() is a field read (null if grpc-dotnet renames it: then the slower path).</summary>
     internal static readonly Type? AspNetCoreCallContext = Type.GetType("Grpc.AspNetCore.Server.Internal.HttpContextServerCallContext, Grpc.AspNetCore.Server", throwOnError: false);
 
+    // Where grpc-dotnet's GetHttpContext() finds the request of a call context that is not its own.
+    private const string HttpContextKey = "__HttpContext";
+
     private readonly MatomoTracker? _tracker;
     private readonly ILogger? _logger;
 
@@ -237,6 +240,13 @@ public sealed class MatomoInterceptor : Interceptor
                 // The request is at hand without cost: a caller's opt-out (Sec-GPC / DNT metadata) is decided with the
                 // exclusions, before anything is allocated.
                 var request = context.GetHttpContext();
+                if (IsSeen(request) || request.Features[typeof(MatomoCallScope)] is not null)
+                {
+                    // An outer MatomoInterceptor (registered globally and per service) decided for this call: its
+                    // exclusion, opt-out and sampling are not counted or drawn again.
+                    return null;
+                }
+
                 scope = _tracker.StartCall(request, context.Method, kind, urlPath: null);
                 if (scope is null)
                 {
@@ -249,9 +259,22 @@ public sealed class MatomoInterceptor : Interceptor
             {
                 // Other hosts may not have a request (GetHttpContext throws): look for one only for a tracked call; the
                 // opt-out then ends the scope (SetCaller), still counted.
+                var seen = PeekHttpContext(context);
+                if ((seen is not null && IsSeen(seen)) || MatomoServerCallContextExtensions.Find(context) is not null)
+                {
+                    return null;
+                }
+
                 scope = _tracker.StartCall(context.Method, kind);
                 if (scope is null)
                 {
+                    // Excluded or sampled out under a context of its own (JSON transcoding's): the HTTP adapter must not
+                    // decide again (a second sampling draw, a second count).
+                    if (seen is not null)
+                    {
+                        MarkSeen(seen);
+                    }
+
                     return null;
                 }
 
@@ -289,6 +312,9 @@ public sealed class MatomoInterceptor : Interceptor
     /// The adapter tracks a gRPC method's call that has neither: one grpc-dotnet failed before the interceptors ran.
     /// </summary>
     private void MarkSeen(HttpContext request) => request.Features[typeof(MatomoTracker)] = _tracker;
+
+    /// <summary>True when a MatomoInterceptor already decided not to track this call (<see cref="MarkSeen"/>).</summary>
+    private static bool IsSeen(HttpContext request) => request.Features[typeof(MatomoTracker)] is not null;
 
     private void Finish(MatomoCallScope scope, ServerCallContext context, Exception? exception, RequestStream? requests, int sentBesides = 0)
     {
@@ -363,6 +389,25 @@ public sealed class MatomoInterceptor : Interceptor
 
         var utc = deadline.Kind == DateTimeKind.Local ? deadline.ToUniversalTime() : deadline;
         return utc - tolerance <= _tracker!.TimeProvider.GetUtcNow().UtcDateTime;
+    }
+
+    /// <summary>
+    /// The request of a context that is not grpc-dotnet's own, where its <c>GetHttpContext()</c> looks for it (JSON
+    /// transcoding keeps it there), without the exception <c>GetHttpContext()</c> throws when there is none: for calls
+    /// that are not tracked, which cost no allocation.
+    /// </summary>
+    private static HttpContext? PeekHttpContext(ServerCallContext context)
+    {
+        try
+        {
+            return context.UserState.TryGetValue(HttpContextKey, out var value) ? value as HttpContext : null;
+        }
+#pragma warning disable CA1031 // a host whose UserState fails: no request to mark
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return null;
+        }
     }
 
     private static HttpContext? TryGetHttpContext(ServerCallContext context)

@@ -154,7 +154,7 @@ public static class MatomoServerCallContextExtensions
         return context.UserState.TryAdd(ScopeKey, scope);
     }
 
-    private static MatomoCallScope? Find(ServerCallContext context)
+    internal static MatomoCallScope? Find(ServerCallContext context)
     {
         if (context.GetType() == MatomoInterceptor.AspNetCoreCallContext)
         {

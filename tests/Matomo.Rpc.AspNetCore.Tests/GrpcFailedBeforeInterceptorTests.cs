@@ -4,9 +4,13 @@ using System.Net.Http.Headers;
 using Google.Protobuf;
 using Greet;
 using Grpc.Core;
+using Matomo.Rpc.Grpc;
 using Matomo.Rpc.AspNetCore.Tests.Support;
 using Matomo.Rpc.TestSupport;
 using Matomo.Rpc.TestSupport.Reliability;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Matomo.Rpc.AspNetCore.Tests;
 
@@ -275,6 +279,59 @@ public sealed class GrpcFailedBeforeInterceptorTests
     }
 
     [Test]
+    public async Task Post_Http11KeepAliveAfterARequestTheInterceptorMarked_StillTrackedOnce()
+    {
+        // Kestrel reuses a connection's feature collection from request to request: the interceptor's mark on one
+        // request must be gone by the next.
+        var connections = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var host = await StartAsync(o =>
+        {
+            o.BeforeTracking = app => app.Use((context, next) =>
+            {
+                connections.Enqueue(context.Connection.Id);
+                return next(context);
+            });
+            o.Endpoints = app => app.MapPost("/marked", (HttpContext c) =>
+            {
+                c.Features[typeof(MatomoTracker)] = c.RequestServices.GetRequiredService<MatomoTracker>();
+                return "ok";
+            });
+        });
+        using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1 };
+        using var client = new HttpClient(handler) { BaseAddress = host.Web, Timeout = Timeout };
+
+        using var marked = await client.PostAsync(new Uri("/marked", UriKind.Relative), null);
+        await host.Completed.WaitForAsync("/marked", Timeout);
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/greet.Greeter/SayHello", UriKind.Relative)) { Content = new ByteArrayContent(Body("message")) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        using var grpc = await client.SendAsync(request);
+
+        Assert.That(connections.Distinct().Count(), Is.EqualTo(1), "both requests on one keep-alive connection");
+        Assert.That(grpc.StatusCode, Is.EqualTo(HttpStatusCode.UpgradeRequired));
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("greet.Greeter/SayHello"), "the marked request is left to the interceptor; the next one is not");
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: Internal (13)", "kind: unary" }));
+    }
+
+    [Test]
+    public async Task Post_NotAGrpcContentTypeWithStatusCodePagesReExecute_TrackedOnceAsTheMethod()
+    {
+        // grpc-dotnet answers 415 without a body: an app's status code pages outside the tracking re-execute the pipeline.
+        await using var host = await StartAsync(o =>
+        {
+            o.BeforeTracking = app => app.UseStatusCodePagesWithReExecute("/status/{0}");
+            o.Endpoints = app => app.MapPost("/status/{code}", (int code) => "status " + code);
+        });
+
+        var answer = await PostAsync(host.GrpcAddress, HttpVersion.Version20, "text/plain", Body("message"));
+
+        Assert.That(answer.Http, Is.EqualTo(HttpStatusCode.UnsupportedMediaType));
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(hit["action_name"], Is.EqualTo("greet.Greeter/SayHello"));
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: Internal (13)", "kind: unary" }));
+    }
+
+    [Test]
     public async Task UnaryCall_InterceptorRegisteredForTheServiceOnly_FailureTrackedOnce()
     {
         await using var host = await StartAsync(o => o.GrpcInterceptor = "service");
@@ -359,6 +416,138 @@ public sealed class GrpcFailedBeforeInterceptorTests
         Assert.That(status, Is.EqualTo(StatusCode.ResourceExhausted));
         var statistics = host.Tracker.Statistics;
         Assert.That((statistics.Queued, statistics.SampledOut), Is.EqualTo((0L, 2L)), "each call sampled out once: by the interceptor, by the adapter for the failed one");
+    }
+
+    [Test]
+    public async Task UnaryCall_SampledOutUnderAnotherCallContext_NotTrackedAndCountedOnce()
+    {
+        // JSON transcoding, or an app's interceptor, hands MatomoInterceptor a call context that is not grpc-dotnet's own.
+        await using var host = await StartAsync(o =>
+        {
+            o.Configuration["Sampling:Rate"] = "0";
+            o.Configuration["Sampling:KeepErrors"] = "false";
+            o.GrpcInterceptor = "none";
+            o.Grpc = g =>
+            {
+                g.MaxReceiveMessageSize = MaxReceive;
+                g.Interceptors.Add<OwnCallContextInterceptor>();
+                g.Interceptors.Add<MatomoInterceptor>();
+            };
+        });
+
+        var reply = await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+        await host.Completed.WaitForAsync("/greet.Greeter/SayHello", Timeout);
+
+        Assert.That(reply.Message, Is.EqualTo("Hello Ada"));
+        var statistics = host.Tracker.Statistics;
+        Assert.That((statistics.Queued, statistics.SampledOut), Is.EqualTo((0L, 1L)), "the interceptor's decision, not made again by the HTTP adapter");
+        Assert.That(AdapterTrackedAGrpcCall(), Is.False);
+    }
+
+    [Test]
+    public async Task UnaryCall_TrackedUnderAnotherCallContext_TrackedOnceByTheInterceptor()
+    {
+        await using var host = await StartAsync(o =>
+        {
+            o.GrpcInterceptor = "none";
+            o.Grpc = g =>
+            {
+                g.Interceptors.Add<OwnCallContextInterceptor>();
+                g.Interceptors.Add<MatomoInterceptor>();
+            };
+        });
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: OK (0)", "kind: unary" }));
+        Assert.That(AdapterTrackedAGrpcCall(), Is.False);
+    }
+
+    [Test]
+    public async Task UnaryCall_InterceptorRegisteredTwiceSampledOut_CountedOnce()
+    {
+        // Registered globally and again (per service, or twice by mistake): the second leaves the call to the first.
+        await using var host = await StartAsync(o =>
+        {
+            o.Configuration["Sampling:Rate"] = "0";
+            o.Configuration["Sampling:KeepErrors"] = "false";
+            o.Grpc = g => g.Interceptors.Add<MatomoInterceptor>();
+        });
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+        await host.Completed.WaitForAsync("/greet.Greeter/SayHello", Timeout);
+
+        var statistics = host.Tracker.Statistics;
+        Assert.That((statistics.Queued, statistics.SampledOut), Is.EqualTo((0L, 1L)), "one call, one sampling decision");
+    }
+
+    [Test]
+    public async Task UnaryCall_InterceptorRegisteredTwiceOptedOut_CountedOnce()
+    {
+        await using var host = await StartAsync(o => o.Grpc = g => g.Interceptors.Add<MatomoInterceptor>());
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }, new Metadata { { "dnt", "1" } }).ResponseAsync.WaitAsync(Timeout);
+        await host.Completed.WaitForAsync("/greet.Greeter/SayHello", Timeout);
+
+        var statistics = host.Tracker.Statistics;
+        Assert.That((statistics.Queued, statistics.OptedOut), Is.EqualTo((0L, 1L)), "one call, one opt-out");
+    }
+
+    [Test]
+    public async Task UnaryCall_InterceptorRegisteredTwice_TrackedOnce()
+    {
+        await using var host = await StartAsync(o => o.Grpc = g => g.Interceptors.Add<MatomoInterceptor>());
+
+        await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
+
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: OK (0)", "kind: unary" }));
+    }
+
+    [Test]
+    public async Task UnaryCall_FailedByAnAppInterceptorBeforeOurs_TrackedOnceWithItsStatus()
+    {
+        await using var host = await StartAsync(o =>
+        {
+            o.GrpcInterceptor = "none";
+            o.Grpc = g =>
+            {
+                g.Interceptors.Add<DenyingInterceptor>();
+                g.Interceptors.Add<MatomoInterceptor>();
+            };
+        });
+
+        var status = await CallAsync(host, MethodType.Unary, "SayHello", new HelloRequest { Name = "Ada" }.ToByteArray());
+
+        Assert.That(status, Is.EqualTo(StatusCode.PermissionDenied));
+        var hit = (await HitsAsync(host, 1, "/greet.Greeter/SayHello"))[0];
+        Assert.That(Variables(hit), Is.EqualTo(new[] { "status: PermissionDenied (7)", "kind: unary" }));
+        Assert.That(AdapterTrackedAGrpcCall(), Is.True);
+    }
+
+    [Test]
+    public async Task Post_EndpointNotRecognisedAsGrpcButSeenByTheInterceptor_TrackedOnceAndLoggedOnce()
+    {
+        // What a grpc-dotnet that renamed GrpcMethodMetadata would look like: an endpoint the adapter takes for a plain
+        // HTTP one, on which MatomoInterceptor keeps its tracked call's scope.
+        await using var host = await StartAsync(o => o.Endpoints = app => app.MapPost("/renamed/SayHello", (HttpContext c) =>
+        {
+            var scope = c.RequestServices.GetRequiredService<MatomoTracker>().StartCall(c, "greet.Greeter/SayHello", MatomoCallKind.Unary, urlPath: null)!;
+            c.Features[typeof(MatomoCallScope)] = scope;
+            scope.Complete(new MatomoOutcome("OK", 0, IsError: false), exception: null);
+            return "ok";
+        }));
+
+        using var first = await host.Client.PostAsync(new Uri("/renamed/SayHello", UriKind.Relative), null).WaitAsync(Timeout);
+        await host.Completed.WaitForAsync("/renamed/SayHello", Timeout);
+        using var second = await host.Client.PostAsync(new Uri("/renamed/SayHello", UriKind.Relative), null).WaitAsync(Timeout);
+        await Eventually.TrueAsync(() => host.Completed.Paths.Count(p => p == "/renamed/SayHello") == 2, Timeout, () => string.Join(", ", host.Completed.Paths));
+
+        Assert.That(host.Tracker.Statistics.Queued, Is.EqualTo(2), "the interceptor's hit of each call, and no other");
+        var hits = await _matomo.WaitForHitsAsync(2, Timeout);
+        Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "greet.Greeter/SayHello", "greet.Greeter/SayHello" }));
+        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "GrpcCallOnUnrecognisedEndpoint"), Is.EqualTo(1));
     }
 
     [Test]

@@ -34,6 +34,9 @@ internal sealed class EndpointCatalog
     // ("gRPC - Unimplemented method for greet.Greeter") being only text.
     private const string GrpcUnimplementedConstraint = "grpcunimplemented";
 
+    // What Microsoft.AspNetCore.Grpc.JsonTranscoding puts (beside GrpcMethodMetadata) on the HTTP routes it maps to a method.
+    private const string GrpcJsonTranscodingMetadata = "Microsoft.AspNetCore.Grpc.JsonTranscoding.GrpcJsonTranscodingMetadata";
+
     // What MapStaticAssets puts on each file's endpoint.
     private const string StaticAssetDescriptor = "Microsoft.AspNetCore.StaticAssets.StaticAssetDescriptor";
 
@@ -105,7 +108,7 @@ internal sealed class EndpointCatalog
                 }
 
                 var (action, kind) = GrpcMethodOf(item, endpoint);
-                return EndpointEntry.GrpcMethod(RouteOf(endpoint), action, kind);
+                return EndpointEntry.GrpcMethod(RouteOf(endpoint), action, kind, HasMetadata(endpoint, GrpcJsonTranscodingMetadata));
             }
 
             if (_excludeStaticFiles && string.Equals(type, StaticAssetDescriptor, StringComparison.Ordinal))
@@ -221,6 +224,19 @@ internal sealed class EndpointCatalog
 
             return false;
         }
+    }
+
+    private static bool HasMetadata(Endpoint endpoint, string typeName)
+    {
+        foreach (var item in endpoint.Metadata)
+        {
+            if (string.Equals(item.GetType().FullName, typeName, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool HasPolicy(RoutePatternParameterPart parameter, string name)

@@ -19,12 +19,13 @@ internal sealed class EndpointEntry
         GrpcUnimplementedAction = grpcUnimplementedAction;
     }
 
-    private EndpointEntry(string route, string grpcMethodAction, MatomoCallKind grpcMethodKind)
+    private EndpointEntry(string route, string grpcMethodAction, MatomoCallKind grpcMethodKind, bool jsonTranscoded)
     {
         Route = route;
         Skipped = true;
         GrpcMethodAction = grpcMethodAction;
         GrpcMethodKind = grpcMethodKind;
+        JsonTranscoded = jsonTranscoded;
     }
 
     /// <summary>The route pattern with a leading '/', e.g. <c>/users/{id}</c>, or <c>(unmatched)</c>.</summary>
@@ -49,8 +50,14 @@ internal sealed class EndpointEntry
     /// <summary>The kind of the gRPC method of <see cref="GrpcMethodAction"/>; <see cref="MatomoCallKind.Http"/> when its metadata does not say.</summary>
     public MatomoCallKind GrpcMethodKind { get; }
 
+    /// <summary>
+    /// True for a gRPC method's JSON transcoding route (Microsoft.AspNetCore.Grpc.JsonTranscoding), whose answers carry the
+    /// status as an HTTP status and a JSON body, never as <c>grpc-status</c> (see <see cref="GrpcStatusOutcomes.OfJsonTranscoded"/>).
+    /// </summary>
+    public bool JsonTranscoded { get; }
+
     /// <summary>The entry of a gRPC method's endpoint: skipped as a plain HTTP request, tracked when the interceptor never saw the call.</summary>
-    public static EndpointEntry GrpcMethod(string route, string action, MatomoCallKind kind) => new(route, action, kind);
+    public static EndpointEntry GrpcMethod(string route, string action, MatomoCallKind kind, bool jsonTranscoded = false) => new(route, action, kind, jsonTranscoded);
 
     /// <summary>The entry of one of grpc-dotnet's fallbacks for unimplemented methods or services.</summary>
     public static EndpointEntry GrpcUnimplemented(string route, string action) => new(route, action);

@@ -66,6 +66,42 @@ internal static class GrpcStatusOutcomes
         });
     }
 
+    /// <summary>
+    /// The status a client of a JSON transcoding route got: <c>Cancelled</c> when it aborted the call before the pipeline
+    /// ended; else the <c>grpc-status</c> the response carries, if any; else the status JSON transcoding answers as
+    /// <paramref name="httpStatus"/> (its JSON body's <c>code</c>): transcoding maps each status to an HTTP status, read
+    /// back here; where several share one, the one a call failed before its handler gets (400 <c>InvalidArgument</c>:
+    /// a body or content type it cannot read; 500 <c>Unknown</c>: any other exception).
+    /// </summary>
+    public static MatomoOutcome OfJsonTranscoded(HttpContext context, bool aborted, int httpStatus)
+    {
+        if (aborted)
+        {
+            return Outcomes[Cancelled];
+        }
+
+        if (Parse(context.Response.Headers[StatusHeader]) is { } sent)
+        {
+            return For(sent);
+        }
+
+        return For(httpStatus switch
+        {
+            StatusCodes.Status200OK => 0,
+            StatusCodes.Status400BadRequest => 3,
+            StatusCodes.Status401Unauthorized => 16,
+            StatusCodes.Status403Forbidden => 7,
+            StatusCodes.Status404NotFound => 5,
+            StatusCodes.Status408RequestTimeout => Cancelled,
+            StatusCodes.Status409Conflict => 10,
+            StatusCodes.Status429TooManyRequests => 8,
+            StatusCodes.Status501NotImplemented => Unimplemented,
+            StatusCodes.Status503ServiceUnavailable => 14,
+            StatusCodes.Status504GatewayTimeout => 4,
+            _ => Unknown,
+        });
+    }
+
     private static int? Parse(StringValues values) =>
         values.Count == 1 && int.TryParse(values[0], NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : null;
 }

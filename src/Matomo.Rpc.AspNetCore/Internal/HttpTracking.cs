@@ -29,6 +29,7 @@ internal sealed class HttpTracking
     private readonly ILogger _logger;
     private readonly bool _keepQuery;
     private readonly string? _methodDimension;
+    private int _unrecognisedGrpcLogged;
 
     public HttpTracking(MatomoTracker tracker, MatomoHttpOptions options, ILogger logger)
     {
@@ -46,8 +47,11 @@ internal sealed class HttpTracking
     /// <summary>Sends no hit for the request (static files served after the middleware).</summary>
     public static void Skip(HttpContext context) => Current(context)?.Skip();
 
-    /// <summary>True when the request is already tracked (a re-execution by an exception handler or status code pages).</summary>
-    public static bool IsTracked(HttpContext context) => context.Features.Get<Scope>() is not null;
+    /// <summary>
+    /// True when the request is already tracked, here or as a gRPC call (a re-execution by an exception handler or status
+    /// code pages, e.g. of grpc-dotnet's bodiless 415 and 426 answers).
+    /// </summary>
+    public static bool IsTracked(HttpContext context) => context.Features.Get<Scope>() is not null || context.Features[typeof(MatomoTracker)] is not null;
 
     /// <summary>
     /// Starts tracking the request as <paramref name="action"/>, or returns null when the core excludes the action or
@@ -106,7 +110,8 @@ internal sealed class HttpTracking
     /// True when a <c>MatomoInterceptor</c> saw the gRPC call of this request: it keeps the call's
     /// <see cref="MatomoCallScope"/> as the request's feature of that type when it tracks the call, and sets the feature
     /// of type <see cref="MatomoTracker"/> to the tracker when it decides not to (excluded, opted out, sampled out).
-    /// Both are core types, so the adapters agree on them without knowing each other; neither allocates.
+    /// Both are core types, so the adapters agree on them without knowing each other; neither allocates. The latter is
+    /// also set by <see cref="TrackUnseenGrpcCall"/> once it has decided for a call.
     /// </summary>
     public static bool IsSeenByGrpcAdapter(HttpContext context)
     {
@@ -152,6 +157,9 @@ internal sealed class HttpTracking
         MatomoCallScope? call = null;
         try
         {
+            // Decided here, as the interceptor would have: a re-execution of the request (status code pages) is not
+            // tracked again as the error page.
+            context.Features[typeof(MatomoTracker)] = _tracker;
             call = _tracker.StartCall(context, action, entry.GrpcMethodKind, urlPath: null);
             if (call is null)
             {
@@ -161,7 +169,7 @@ internal sealed class HttpTracking
             call.Call.SetPerf("pf_srv", _tracker.TimeProvider.GetElapsedTime(startTimestamp));
             var aborted = context.RequestAborted.IsCancellationRequested;
             var httpStatus = exception is null || context.Response.HasStarted ? context.Response.StatusCode : StatusCodes.Status500InternalServerError;
-            var outcome = GrpcStatusOutcomes.Of(context, aborted, httpStatus);
+            var outcome = entry.JsonTranscoded ? GrpcStatusOutcomes.OfJsonTranscoded(context, aborted, httpStatus) : GrpcStatusOutcomes.Of(context, aborted, httpStatus);
             if (_logger.IsEnabled(LogLevel.Debug))
             {
                 Log.GrpcCallNotSeenByInterceptor(_logger, call.Action, outcome.ToString());
@@ -188,6 +196,14 @@ internal sealed class HttpTracking
         }
 
         return _keepQuery && request.QueryString.HasValue ? path + request.QueryString.ToUriComponent() : path;
+    }
+
+    private void OnUnrecognisedGrpcCall(string method, string action)
+    {
+        if (Interlocked.Exchange(ref _unrecognisedGrpcLogged, 1) == 0)
+        {
+            Log.GrpcCallOnUnrecognisedEndpoint(_logger, method, action);
+        }
     }
 
     private void OnTrackingFailed(string method, string action, Exception exception)
@@ -241,6 +257,15 @@ internal sealed class HttpTracking
         {
             try
             {
+                if (!_grpc && IsSeenByGrpcAdapter(_context))
+                {
+                    // A gRPC call the endpoint catalog did not recognise (grpc-dotnet's metadata renamed): the
+                    // interceptor has its hit; a second one here would count the call twice.
+                    _scope.Call.Skip();
+                    _owner.OnUnrecognisedGrpcCall(_context.Request.Method, _scope.Action);
+                    return;
+                }
+
                 var outcome = _grpc ? GrpcStatusOutcomes.Of(_context, _aborted, Status()) : HttpOutcomes.For(Status());
                 _scope.Complete(outcome, _exception);
             }

@@ -168,7 +168,7 @@ internal sealed class HttpBulkWriter : IHitWriter
 
     // The answer is read as bytes (at most MaxAnswerBytes): Matomo's bulk answer is parsed from them, and a string is made
     // only for an answer that is not JSON (its "Error:" line).
-    private static SendResult Classify(HttpResponseMessage response, int status, ReadOnlyMemory<byte> answer, int count)
+    private SendResult Classify(HttpResponseMessage response, int status, ReadOnlyMemory<byte> answer, int count)
     {
         switch (status)
         {
@@ -196,7 +196,7 @@ internal sealed class HttpBulkWriter : IHitWriter
                 // was not taken as a bulk request at all (a proxy or firewall, a wrong URL). Splitting cannot help.
                 return new SendResult(SendStatus.Refused, StatusCode: status, Reason: "HTTP 400: not taken as a bulk request");
             case 408 or 429 or 502 or 503 or 504 or > 500:
-                return new SendResult(SendStatus.Transient, StatusCode: status, Reason: "HTTP " + status, RetryAfter: RetryAfter(response));
+                return new SendResult(SendStatus.Transient, StatusCode: status, Reason: "HTTP " + status, RetryAfter: RetryAfter(response, _time.GetUtcNow()));
             default:
                 return new SendResult(SendStatus.Refused, StatusCode: status, Reason: "HTTP " + status);
         }
@@ -324,7 +324,12 @@ internal sealed class HttpBulkWriter : IHitWriter
         }
     }
 
-    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    /// <summary>
+    /// How long Matomo (or a proxy before it) asks to wait: <c>Retry-After</c> as seconds, or as a date measured against
+    /// the answer's own <c>Date</c> when it has one (the server's clock, whatever the skew between the two machines),
+    /// else against <paramref name="now"/>. Null when the answer asks nothing.
+    /// </summary>
+    internal static TimeSpan? RetryAfter(HttpResponseMessage response, DateTimeOffset now)
     {
         var header = response.Headers.RetryAfter;
         if (header?.Delta is { } delta)
@@ -334,7 +339,7 @@ internal sealed class HttpBulkWriter : IHitWriter
 
         if (header?.Date is { } date)
         {
-            var wait = date - DateTimeOffset.UtcNow;
+            var wait = date - (response.Headers.Date ?? now);
             return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
         }
 

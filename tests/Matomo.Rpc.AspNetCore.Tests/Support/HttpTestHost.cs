@@ -44,6 +44,9 @@ public sealed class HttpTestHostOptions
     /// <summary>grpc-dotnet's options (the interceptor is already added), e.g. a small MaxReceiveMessageSize.</summary>
     public Action<global::Grpc.AspNetCore.Server.GrpcServiceOptions>? Grpc { get; set; }
 
+    /// <summary>grpc-dotnet's server builder, e.g. to add JSON transcoding.</summary>
+    public Action<global::Grpc.AspNetCore.Server.IGrpcServerBuilder>? GrpcServer { get; set; }
+
     public string? WebRoot { get; set; }
 }
 
@@ -143,6 +146,8 @@ public sealed class HttpTestHost : IAsyncDisposable
         {
             grpc.AddServiceOptions<TestGreeter>(o => o.Interceptors.Add<MatomoInterceptor>());
         }
+
+        options.GrpcServer?.Invoke(grpc);
         builder.Services.AddSignalR(o => o.AddFilter<MatomoHubFilter>());
 
         var app = builder.Build();
