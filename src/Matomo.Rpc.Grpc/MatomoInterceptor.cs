@@ -254,6 +254,11 @@ public sealed class MatomoInterceptor : Interceptor
                     MarkSeen(request);
                     return null;
                 }
+
+                // The call's scope, kept as the request's feature (see MatomoServerCallContextExtensions.TryAttach): the
+                // check above found none, and nothing since could have set one, so it is not looked up a second time.
+                request.Features[typeof(MatomoCallScope)] = scope;
+                return scope;
             }
             else
             {
