@@ -85,7 +85,7 @@ public sealed class MatomoInterceptor : Interceptor
             return continuation(request, context);
         }
 
-        scope.CountReceived();
+        scope.CountSingleRequest();
         return Track(scope, context, (Continuation: continuation, Request: request, Context: context), static s => s.Continuation(s.Request, s.Context), countResponse: true, requests: null);
     }
 
@@ -118,7 +118,7 @@ public sealed class MatomoInterceptor : Interceptor
             return continuation(request, responseStream, context);
         }
 
-        scope.CountReceived();
+        scope.CountSingleRequest();
         var responses = new CountingServerStreamWriter<TResponse>(responseStream, scope);
         return Track(scope, context, (Continuation: continuation, Request: request, Responses: responses, Context: context), static s => s.Continuation(s.Request, s.Responses, s.Context), requests: null);
     }
@@ -220,15 +220,9 @@ public sealed class MatomoInterceptor : Interceptor
         Succeeded(scope, context, countResponse: false, requests);
     }
 
-    private void Succeeded(MatomoCallScope scope, ServerCallContext context, bool countResponse, RequestStream? requests)
-    {
-        if (countResponse)
-        {
-            scope.CountSent();
-        }
-
-        Finish(scope, context, null, requests);
-    }
+    // The single response of a unary or client-streaming call is counted by its completion (nothing else counts it).
+    private void Succeeded(MatomoCallScope scope, ServerCallContext context, bool countResponse, RequestStream? requests) =>
+        Finish(scope, context, null, requests, sentBesides: countResponse ? 1 : 0);
 
     /// <summary>Starts tracking the call, or returns null when it is not tracked (or tracking it failed).</summary>
     private MatomoCallScope? Start(ServerCallContext context, MatomoCallKind kind)
@@ -260,6 +254,11 @@ public sealed class MatomoInterceptor : Interceptor
                     MarkSeen(request);
                     return null;
                 }
+
+                // The call's scope, kept as the request's feature (see MatomoServerCallContextExtensions.TryAttach): the
+                // check above found none, and nothing since could have set one, so it is not looked up a second time.
+                request.Features[typeof(MatomoCallScope)] = scope;
+                return scope;
             }
             else
             {
@@ -322,11 +321,11 @@ public sealed class MatomoInterceptor : Interceptor
     /// <summary>True when a MatomoInterceptor already decided not to track this call (<see cref="MarkSeen"/>).</summary>
     private static bool IsSeen(HttpContext request) => request.Features[typeof(MatomoTracker)] is not null;
 
-    private void Finish(MatomoCallScope scope, ServerCallContext context, Exception? exception, RequestStream? requests)
+    private void Finish(MatomoCallScope scope, ServerCallContext context, Exception? exception, RequestStream? requests, int sentBesides = 0)
     {
         try
         {
-            scope.Complete(GrpcOutcomes.For(StatusOf(exception, context, requests is { Broken: true })), exception);
+            scope.Complete(GrpcOutcomes.For(StatusOf(exception, context, requests is { Broken: true })), exception, sentBesides);
         }
 #pragma warning disable CA1031 // tracking never throws into the call
         catch (Exception ex)

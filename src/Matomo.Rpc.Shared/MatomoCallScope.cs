@@ -50,14 +50,14 @@ public sealed class MatomoCallScope : IDisposable
     private readonly string _urlPath;
     private readonly long _startTimestamp;
     private int _kindAndFlags;
-    private MatomoCall? _call;
 
     // Shared by the calls of the same caller (CallerRecords): one reference here instead of the caller's nine fields.
     private CallerRecord? _caller;
     private string? _transport;
 
-    // What service code and the adapter's fields add, in one object made on first use: most calls add nothing, and each
-    // reference here would cost every tracked call 8 bytes.
+    // What service code and the adapter's fields add, and the call handed to service code, in one object made on first
+    // use: most calls add nothing and never hand their call out, and each reference here would cost every tracked call
+    // 8 bytes.
     private CallData? _data;
     private int _state;
     private int _received;
@@ -76,14 +76,19 @@ public sealed class MatomoCallScope : IDisposable
     {
         get
         {
-            var call = Volatile.Read(ref _call);
-            if (call is null)
+            var call = Volatile.Read(ref _data)?.Call;
+            if (call is not null)
             {
-                var created = new MatomoCall(this);
-                call = Interlocked.CompareExchange(ref _call, created, null) ?? created;
+                return call;
             }
 
-            return call;
+            // Made once, under the lock that guards the data: every caller gets the same call. Not a change of the call's
+            // data (the changed flag stays as it is): its lists stay as they were.
+            lock (this)
+            {
+                var data = _data ??= new CallData();
+                return data.Call ??= new MatomoCall(this);
+            }
         }
     }
 
@@ -188,6 +193,12 @@ public sealed class MatomoCallScope : IDisposable
     /// <summary>Counts one message received by the server.</summary>
     public void CountReceived() => Interlocked.Increment(ref _received);
 
+    /// <summary>
+    /// Counts the single request of a unary or server-streaming call before its handler runs: a plain write, as nothing
+    /// else counts that call's requests (its handler, which may complete it on another thread, starts after this).
+    /// </summary>
+    internal void CountSingleRequest() => _received = 1;
+
     /// <summary>Counts one message sent by the server.</summary>
     public void CountSent() => Interlocked.Increment(ref _sent);
 
@@ -205,7 +216,14 @@ public sealed class MatomoCallScope : IDisposable
     /// <param name="exception">The exception it failed with, if any: its type name is recorded as the <c>error</c> field
     /// (and, with <see cref="MatomoOptions.TrackCrashes"/> on, its message).</param>
     /// <returns>True when this completion won and its hit was queued; false when the call was already finished, was sampled out, or the queue refused the hit.</returns>
-    public bool Complete(MatomoOutcome outcome, Exception? exception = null)
+    public bool Complete(MatomoOutcome outcome, Exception? exception = null) => Complete(outcome, exception, sentBesides: 0);
+
+    /// <summary>
+    /// Completes the call as <see cref="Complete(MatomoOutcome, Exception?)"/> does, with <paramref name="sentBesides"/>
+    /// messages sent on top of those counted: the adapter's count of a single response, which only the hit reads, folded
+    /// into completion instead of an atomic increment of its own.
+    /// </summary>
+    internal bool Complete(MatomoOutcome outcome, Exception? exception, int sentBesides)
     {
         if (Interlocked.CompareExchange(ref _state, StateCompleted, StateActive) != StateActive)
         {
@@ -245,7 +263,7 @@ public sealed class MatomoCallScope : IDisposable
                 }
             }
 
-            var hit = new MatomoHit(this, outcome, timestamp, duration, Volatile.Read(ref _received), Volatile.Read(ref _sent), errorType, errorMessage);
+            var hit = new MatomoHit(this, outcome, timestamp, duration, Volatile.Read(ref _received), Volatile.Read(ref _sent) + sentBesides, errorType, errorMessage);
 
             // Offered and queued are counted by the queue (one atomic for both, see HitQueue).
             return Services.Queue.TryWrite(hit);
@@ -366,9 +384,10 @@ public sealed class MatomoCallScope : IDisposable
         Fields,
     }
 
-    /// <summary>The lists service code and the adapter fill, made on first use (guarded by the scope's lock).</summary>
+    /// <summary>The lists service code and the adapter fill, and the call handed out, made on first use (guarded by the scope's lock).</summary>
     private sealed class CallData
     {
+        public volatile MatomoCall? Call;
         public List<KeyValuePair<string, string>>? Parameters;
         public List<KeyValuePair<string, string>>? CustomVariables;
         public List<KeyValuePair<string, string>>? Fields;
