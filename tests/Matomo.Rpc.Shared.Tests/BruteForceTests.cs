@@ -225,6 +225,47 @@ public class BruteForceTests
         Assert.That(_matomo.FailedLogins, Is.Zero);
     }
 
+    [Test]
+    public async Task Health_TokenFixedAndCheckRunAgain_NoLongerSaysCipIsOff()
+    {
+        _matomo.TokenAccess = MatomoTokenAccess.View;
+        var tracker = await StartHostAsync(o => o.TokenAuth = _matomo.Token, health: true);
+        Track(tracker, 10);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 10);
+        var refused = (await _host!.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["matomo"];
+
+        _matomo.TokenAccess = MatomoTokenAccess.Write; // an admin gives the token's user write access, and the check runs again
+        await _host.Services.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+        Track(tracker, 10);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 20);
+        var fixedHealth = (await _host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["matomo"];
+
+        Assert.That(refused.Data.ContainsKey("token_refused"), Is.True, refused.Description);
+        Assert.That(_matomo.Hits.Skip(10).Select(h => h.Parameters.ContainsKey("cip")), Has.All.True, "cip sent again once the check found the token's rights");
+        Assert.That(fixedHealth.Data.ContainsKey("token_refused"), Is.False, "the health check must not say cip is off while it is sent: " + fixedHealth.Description);
+        Assert.That(fixedHealth.Status, Is.EqualTo(HealthStatus.Healthy), fixedHealth.Description);
+    }
+
+    [Test]
+    public async Task Health_BlockLiftedAndCheckRunAgainWithNothingToSend_NoLongerSaysBlocked()
+    {
+        _matomo.IpBlocklisted = true;
+        await StartHostAsync(o => o.TokenAuth = _matomo.Token, health: true);
+        var check = _host!.Services.GetRequiredService<MatomoSiteCheck>();
+        await check.RunAsync().WaitAsync(Timeout);
+        var blocked = (await _host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["matomo"];
+
+        _matomo.IpBlocklisted = false; // a super user unblocks the IP, and the check runs again
+        var report = await check.RunAsync().WaitAsync(Timeout);
+        var unblocked = (await _host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["matomo"];
+
+        Assert.That(blocked.Status, Is.EqualTo(HealthStatus.Degraded));
+        Assert.That(blocked.Description, Does.Contain("brute-force"));
+        Assert.That(report.Findings.Select(f => f.Code), Has.None.EqualTo("host-blocked"), report.ToString());
+        Assert.That(unblocked.Data.ContainsKey("host_blocked"), Is.False, "Matomo answered the check with the token: not blocked. " + unblocked.Description);
+        Assert.That(unblocked.Status, Is.EqualTo(HealthStatus.Healthy), unblocked.Description);
+    }
+
     private async Task<(int Status, string Body)> PostAsync(HttpClient client, string body)
     {
         using var response = await client.PostAsync(_matomo.TrackerUrl, new StringContent(body, Encoding.UTF8, "application/json"));
