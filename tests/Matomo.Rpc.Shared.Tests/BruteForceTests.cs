@@ -226,6 +226,32 @@ public class BruteForceTests
     }
 
     [Test]
+    public async Task Stop_WhileHostBlocked_CountsTheHeldHitsAsDroppedOnceAndProbesAtMostTwicePerAttempt()
+    {
+        _matomo.IpBlocklisted = true;
+        var tracker = await StartHostAsync(o =>
+        {
+            o.TokenAuth = _matomo.Token;
+            o.Sending.ShutdownTimeout = TimeSpan.FromMilliseconds(300);
+        });
+
+        Track(tracker, 10);
+        await WaitUntilAsync(() => _logs.Entries.Any(e => e.EventId.Name == "HostBlocked"));
+        await _host!.StopAsync().WaitAsync(Timeout);
+        _host.Dispose();
+        _host = null;
+
+        var stats = tracker.Statistics;
+        var attempts = _matomo.Requests.Count(r => r.Body.Contains("&rec=1", StringComparison.Ordinal));
+        var probes = _matomo.Requests.Count(r => r.Body.Contains("&rec=0", StringComparison.Ordinal));
+        Assert.That((stats.Queued, stats.Sent, stats.Rejected, stats.Dropped, stats.QueueLength), Is.EqualTo((10L, 0L, 0L, 10L, 0)), "held hits given up at the deadline, each counted once: " + stats);
+        Assert.That(_matomo.Hits, Is.Empty);
+        Assert.That(attempts, Is.GreaterThan(0));
+        Assert.That(probes, Is.LessThanOrEqualTo(2 * attempts), "one probe pair per rolled-back attempt at most");
+        Assert.That(_matomo.FailedLogins, Is.Zero, "neither the batch nor the probes cost a failed login");
+    }
+
+    [Test]
     public async Task Health_TokenFixedAndCheckRunAgain_NoLongerSaysCipIsOff()
     {
         _matomo.TokenAccess = MatomoTokenAccess.View;
