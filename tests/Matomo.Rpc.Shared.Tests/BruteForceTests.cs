@@ -208,6 +208,41 @@ public class BruteForceTests
     }
 
     [Test]
+    public async Task Send_HostBlockedAfterTheBatchsFirstRollbackWasFoundNotToBeABlock_DropsNoHitAsPoisoned()
+    {
+        var poisoned = "Say" + ((Volatile.Read(ref _calls) + 1) % 10);
+        var seen = 0;
+        _matomo.PoisonWhen = p =>
+        {
+            if (p.GetValueOrDefault("action_name")?.EndsWith(poisoned, StringComparison.Ordinal) != true)
+            {
+                return false;
+            }
+
+            // The first request (the poisoned hit first, nothing counted) is probed and found not blocked; while the batch
+            // is retried, Matomo begins to block this host (failed logins of another host behind the same IP).
+            if (Interlocked.Increment(ref seen) == 2)
+            {
+                _matomo.IpBlocklisted = true;
+            }
+
+            return true;
+        };
+        var tracker = await StartHostAsync(o => o.TokenAuth = _matomo.Token);
+
+        Track(tracker, 10);
+        await WaitUntilAsync(() => tracker.Statistics.Dropped > 0 || _logs.Entries.Any(e => e.EventId.Name == "HostBlocked"));
+        var whileBlocked = tracker.Statistics;
+        _matomo.IpBlocklisted = false;
+        await WaitUntilAsync(() => tracker.Statistics.Sent + tracker.Statistics.Dropped == 10);
+
+        Assert.That(whileBlocked.Dropped, Is.Zero, "no hit dropped as poisoned while Matomo blocks the host: " + whileBlocked);
+        var stats = tracker.Statistics;
+        Assert.That((stats.Sent, stats.Rejected, stats.Dropped), Is.EqualTo((9L, 0L, 1L)), "the poisoned hit alone is dropped once the block is lifted: " + stats);
+        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "PoisonedHitDropped"), Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task Check_HostBlocked_ReportsItInMatomosWordsWithTheFixAndKeepsSendingCip()
     {
         _matomo.IpBlocklisted = true;
