@@ -20,33 +20,21 @@ namespace Matomo.Rpc.AspNetCore.Tests;
 /// failures skip the interceptor, what the client gets, and that the HTTP adapter tracks each such call once, as the
 /// gRPC method, while calls the interceptor saw (tracked, opted out, sampled out) are never tracked again.
 /// </summary>
-public sealed class GrpcFailedBeforeInterceptorTests
+public sealed class GrpcFailedBeforeInterceptorTests : StandInTests
 {
     private const int MaxReceive = 64;
     private static readonly TimeSpan Timeout = HttpTestHost.Timeout;
     private static readonly Marshaller<byte[]> Bytes = Marshallers.Create(b => b, b => b);
 
-    private MatomoStandIn _matomo = null!;
-    private CapturingLoggerProvider _logs = null!;
-
-    [SetUp]
-    public async Task SetUp()
-    {
-        _logs = new CapturingLoggerProvider();
-        _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
-    }
-
-    [TearDown]
-    public async Task TearDown() => await _matomo.DisposeAsync();
 
     private Task<HttpTestHost> StartAsync(Action<HttpTestHostOptions>? configure = null) =>
-        HttpTestHost.StartAsync(_matomo, o =>
+        HttpTestHost.StartAsync(StandIn, o =>
         {
             o.Grpc = g => g.MaxReceiveMessageSize = MaxReceive;
             configure?.Invoke(o);
-        }, _logs);
+        }, Logs);
 
-    private bool AdapterTrackedAGrpcCall() => _logs.Entries.Any(e => e.EventId.Name == "GrpcCallNotSeenByInterceptor");
+    private bool AdapterTrackedAGrpcCall() => Logs.Entries.Any(e => e.EventId.Name == "GrpcCallNotSeenByInterceptor");
 
     private static string[] Variables(StoredHit hit) => [.. hit.CustomVariables.Select(c => c.Key + ": " + c.Value)];
 
@@ -138,8 +126,8 @@ public sealed class GrpcFailedBeforeInterceptorTests
     {
         await host.Completed.WaitForAsync(path, Timeout);
         Assert.That(host.Tracker.Statistics.Queued, Is.EqualTo(count), "hits queued once the request completed");
-        var hits = await _matomo.WaitForHitsAsync(count, Timeout);
-        Assert.That(_matomo.Hits, Has.Count.EqualTo(count));
+        var hits = await StandIn.WaitForHitsAsync(count, Timeout);
+        Assert.That(StandIn.Hits, Has.Count.EqualTo(count));
         await Eventually.TrueAsync(() => host.Tracker.Statistics.Sent == count, Timeout, () => host.Tracker.Statistics.ToString());
         var statistics = host.Tracker.Statistics;
         Assert.That((statistics.Queued, statistics.Sent, statistics.Rejected, statistics.Dropped), Is.EqualTo(((long)count, (long)count, 0L, 0L)), "calls = sent + rejected + dropped");
@@ -545,9 +533,9 @@ public sealed class GrpcFailedBeforeInterceptorTests
         await Eventually.TrueAsync(() => host.Completed.Paths.Count(p => p == "/renamed/SayHello") == 2, Timeout, () => string.Join(", ", host.Completed.Paths));
 
         Assert.That(host.Tracker.Statistics.Queued, Is.EqualTo(2), "the interceptor's hit of each call, and no other");
-        var hits = await _matomo.WaitForHitsAsync(2, Timeout);
+        var hits = await StandIn.WaitForHitsAsync(2, Timeout);
         Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "greet.Greeter/SayHello", "greet.Greeter/SayHello" }));
-        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "GrpcCallOnUnrecognisedEndpoint"), Is.EqualTo(1));
+        Assert.That(Logs.Entries.Count(e => e.EventId.Name == "GrpcCallOnUnrecognisedEndpoint"), Is.EqualTo(1));
     }
 
     [Test]

@@ -14,33 +14,21 @@ namespace Matomo.Rpc.AspNetCore.Tests;
 /// routes carry grpc-dotnet's method metadata and its own call context, and it answers a request it cannot read with an
 /// HTTP status and a JSON status body, never a <c>grpc-status</c>.
 /// </summary>
-public sealed class GrpcJsonTranscodingTests
+public sealed class GrpcJsonTranscodingTests : StandInTests
 {
     private const string Path = "/v1/say";
     private static readonly TimeSpan Timeout = HttpTestHost.Timeout;
 
-    private MatomoStandIn _matomo = null!;
-    private CapturingLoggerProvider _logs = null!;
-
-    [SetUp]
-    public async Task SetUp()
-    {
-        _logs = new CapturingLoggerProvider();
-        _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
-    }
-
-    [TearDown]
-    public async Task TearDown() => await _matomo.DisposeAsync();
 
     private Task<HttpTestHost> StartAsync(Action<HttpTestHostOptions>? configure = null) =>
-        HttpTestHost.StartAsync(_matomo, o =>
+        HttpTestHost.StartAsync(StandIn, o =>
         {
             o.GrpcServer = g => g.AddJsonTranscoding();
             o.Endpoints = app => app.MapGrpcService<TestEcho>();
             configure?.Invoke(o);
-        }, _logs);
+        }, Logs);
 
-    private bool AdapterTrackedAGrpcCall() => _logs.Entries.Any(e => e.EventId.Name == "GrpcCallNotSeenByInterceptor");
+    private bool AdapterTrackedAGrpcCall() => Logs.Entries.Any(e => e.EventId.Name == "GrpcCallNotSeenByInterceptor");
 
     /// <summary>POSTs <paramref name="body"/> to the transcoded route; returns the HTTP status and the JSON body's <c>code</c> (null on success).</summary>
     private static async Task<(HttpStatusCode Http, int? Code)> PostAsync(HttpTestHost host, string body, string contentType = "application/json")
@@ -55,11 +43,11 @@ public sealed class GrpcJsonTranscodingTests
     private async Task<StoredHit> SingleHitAsync(HttpTestHost host)
     {
         await host.Completed.WaitForAsync(Path, Timeout);
-        var hits = await _matomo.WaitForHitsAsync(1, Timeout);
+        var hits = await StandIn.WaitForHitsAsync(1, Timeout);
         await Eventually.TrueAsync(() => host.Tracker.Statistics.Sent == 1, Timeout, () => host.Tracker.Statistics.ToString());
         var statistics = host.Tracker.Statistics;
         Assert.That((statistics.Queued, statistics.Sent, statistics.Rejected, statistics.Dropped), Is.EqualTo((1L, 1L, 0L, 0L)), "calls = sent + rejected + dropped");
-        Assert.That(_matomo.Hits, Has.Count.EqualTo(1));
+        Assert.That(StandIn.Hits, Has.Count.EqualTo(1));
         return hits[0];
     }
 

@@ -15,27 +15,15 @@ namespace Matomo.Rpc.AspNetCore.Tests;
 /// <c>UseGrpcWeb</c> outside the tracking or inside it: a call the interceptor saw is tracked once by it, one grpc-dotnet
 /// fails before it once by the HTTP adapter, with the status the client got.
 /// </summary>
-public sealed class GrpcWebTests
+public sealed class GrpcWebTests : StandInTests
 {
     private const int MaxReceive = 64;
     private const string Path = "/greet.Greeter/SayHello";
     private static readonly TimeSpan Timeout = HttpTestHost.Timeout;
 
-    private MatomoStandIn _matomo = null!;
-    private CapturingLoggerProvider _logs = null!;
-
-    [SetUp]
-    public async Task SetUp()
-    {
-        _logs = new CapturingLoggerProvider();
-        _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
-    }
-
-    [TearDown]
-    public async Task TearDown() => await _matomo.DisposeAsync();
 
     private Task<HttpTestHost> StartAsync(bool grpcWebOutside) =>
-        HttpTestHost.StartAsync(_matomo, o =>
+        HttpTestHost.StartAsync(StandIn, o =>
         {
             o.Grpc = g => g.MaxReceiveMessageSize = MaxReceive;
             Action<WebApplication> grpcWeb = app => app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
@@ -47,9 +35,9 @@ public sealed class GrpcWebTests
             {
                 o.AfterTracking = grpcWeb;
             }
-        }, _logs);
+        }, Logs);
 
-    private bool AdapterTrackedAGrpcCall() => _logs.Entries.Any(e => e.EventId.Name == "GrpcCallNotSeenByInterceptor");
+    private bool AdapterTrackedAGrpcCall() => Logs.Entries.Any(e => e.EventId.Name == "GrpcCallNotSeenByInterceptor");
 
     private static string[] Variables(StoredHit hit) => [.. hit.CustomVariables.Select(c => c.Key + ": " + c.Value)];
 
@@ -85,9 +73,9 @@ public sealed class GrpcWebTests
     {
         await host.Completed.WaitForAsync(Path, Timeout);
         Assert.That(host.Tracker.Statistics.Queued, Is.EqualTo(1), "hits queued once the request completed");
-        var hits = await _matomo.WaitForHitsAsync(1, Timeout);
+        var hits = await StandIn.WaitForHitsAsync(1, Timeout);
         await Eventually.TrueAsync(() => host.Tracker.Statistics.Sent == 1, Timeout, () => host.Tracker.Statistics.ToString());
-        Assert.That(_matomo.Hits, Has.Count.EqualTo(1));
+        Assert.That(StandIn.Hits, Has.Count.EqualTo(1));
         return hits[0];
     }
 

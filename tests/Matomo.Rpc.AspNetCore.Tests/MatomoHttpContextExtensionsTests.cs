@@ -6,29 +6,22 @@ using Microsoft.AspNetCore.Http;
 namespace Matomo.Rpc.AspNetCore.Tests;
 
 /// <summary>The per-request API on <see cref="HttpContext"/>, used by endpoints of a real app.</summary>
-public sealed class MatomoHttpContextExtensionsTests
+public sealed class MatomoHttpContextExtensionsTests : StandInTests
 {
     private static readonly TimeSpan Timeout = HttpTestHost.Timeout;
 
-    private MatomoStandIn _matomo = null!;
-
-    [SetUp]
-    public async Task SetUp() => _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
-
-    [TearDown]
-    public async Task TearDown() => await _matomo.DisposeAsync();
 
     [Test]
     public async Task SetMatomoVarAndFriends_InAnEndpoint_SentWithThatRequestsHitOnly()
     {
-        _matomo.Dimensions.Add(new ConfiguredDimension(4, 1));
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        StandIn.Dimensions.Add(new ConfiguredDimension(4, 1));
+        await using var host = await HttpTestHost.StartAsync(StandIn);
 
         await host.Client.GetAsync(new Uri("/vars", UriKind.Relative));
         await host.Completed.WaitForAsync("/vars", Timeout);
         await host.Client.GetAsync(new Uri("/users/1", UriKind.Relative));
 
-        var hits = await _matomo.WaitForHitsAsync(2, Timeout);
+        var hits = await StandIn.WaitForHitsAsync(2, Timeout);
         var vars = hits.Single(h => h["action_name"] == "GET /vars");
         Assert.That(vars.Dimensions[4], Is.EqualTo("gold"));
         Assert.That(vars["pf_dm1"], Is.EqualTo("12"));
@@ -41,7 +34,7 @@ public sealed class MatomoHttpContextExtensionsTests
     [Test]
     public async Task SkipMatomoTracking_InAnEndpoint_NoHit()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
 
         var skipped = await host.Client.GetStringAsync(new Uri("/skip", UriKind.Relative));
         await host.Completed.WaitForAsync("/skip", Timeout);
@@ -50,7 +43,7 @@ public sealed class MatomoHttpContextExtensionsTests
 
         Assert.That(skipped, Is.EqualTo("skipped"));
         Assert.That(host.Tracker.Statistics.Queued, Is.EqualTo(1));
-        var hits = await _matomo.WaitForHitsAsync(1, Timeout);
+        var hits = await StandIn.WaitForHitsAsync(1, Timeout);
         Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "GET /users/{id}" }));
     }
 
@@ -58,7 +51,7 @@ public sealed class MatomoHttpContextExtensionsTests
     [TestCase("DNT")]
     public async Task Get_OptOutHeader_NoHitCounted(string header)
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
         using var optedOut = new HttpRequestMessage(HttpMethod.Get, new Uri("/users/1", UriKind.Relative));
         optedOut.Headers.Add(header, "1");
 
@@ -70,7 +63,7 @@ public sealed class MatomoHttpContextExtensionsTests
         Assert.That(response.IsSuccessStatusCode, Is.True);
         Assert.That(host.Tracker.Statistics.OptedOut, Is.EqualTo(1));
         Assert.That(host.Tracker.Statistics.Queued, Is.EqualTo(1));
-        var hits = await _matomo.WaitForHitsAsync(1, Timeout);
+        var hits = await StandIn.WaitForHitsAsync(1, Timeout);
         Assert.That(hits.Select(h => h["url"]), Has.One.EndsWith("/users/2").And.None.EndsWith("/users/1"));
     }
 
@@ -79,7 +72,7 @@ public sealed class MatomoHttpContextExtensionsTests
     {
         string? action = null;
         MatomoCallKind? kind = null;
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Endpoints = app => app.MapGet("/who/{name}", (HttpContext http) =>
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.Endpoints = app => app.MapGet("/who/{name}", (HttpContext http) =>
         {
             action = http.GetMatomoCall()?.Action;
             kind = http.GetMatomoCall()?.Kind;
@@ -115,7 +108,7 @@ public sealed class MatomoHttpContextExtensionsTests
     public async Task SetMatomoVar_ReservedNameOnTrackedRequest_ThrowsIntoTheEndpoint()
     {
         Exception? thrown = null;
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Endpoints = app => app.MapGet("/bad", (HttpContext http) =>
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.Endpoints = app => app.MapGet("/bad", (HttpContext http) =>
         {
             thrown = Assert.Catch(() => http.SetMatomoVar("idsite", "2"));
             return "ok";

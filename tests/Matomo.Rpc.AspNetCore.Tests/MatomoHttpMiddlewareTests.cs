@@ -16,17 +16,10 @@ namespace Matomo.Rpc.AspNetCore.Tests;
 /// End to end: a real Kestrel app with HTTP endpoints, a gRPC service and a SignalR hub, real clients, and the hits as
 /// the Matomo stand-in stores them.
 /// </summary>
-public sealed class MatomoHttpMiddlewareTests
+public sealed class MatomoHttpMiddlewareTests : StandInTests
 {
     private static readonly TimeSpan Timeout = HttpTestHost.Timeout;
 
-    private MatomoStandIn _matomo = null!;
-
-    [SetUp]
-    public async Task SetUp() => _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
-
-    [TearDown]
-    public async Task TearDown() => await _matomo.DisposeAsync();
 
     private static string[] Variables(StoredHit hit) => [.. hit.CustomVariables.Select(c => c.Key + ": " + c.Value)];
 
@@ -39,15 +32,15 @@ public sealed class MatomoHttpMiddlewareTests
         }
 
         Assert.That(host.Tracker.Statistics.Queued, Is.EqualTo(count), "hits queued once the requests completed");
-        var hits = await _matomo.WaitForHitsAsync(count, Timeout);
-        Assert.That(_matomo.Hits, Has.Count.EqualTo(count));
+        var hits = await StandIn.WaitForHitsAsync(count, Timeout);
+        Assert.That(StandIn.Hits, Has.Count.EqualTo(count));
         return hits;
     }
 
     [Test]
     public async Task Get_RouteWithParameter_StoredAsMethodAndPatternWithRawPathWithoutQuery()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
 
         var response = await host.Client.GetAsync(new Uri("/users/42?token=secret&q=1", UriKind.Relative));
 
@@ -64,7 +57,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_KeepQuery_UrlKeepsTheQueryString()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["Http:KeepQuery"] = "true");
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.Configuration["Http:KeepQuery"] = "true");
 
         await host.Client.GetAsync(new Uri("/users/7?q=a%20b", UriKind.Relative));
 
@@ -76,7 +69,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Post_Created_StoredWithMethodAndStatus201()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
 
         var response = await host.Client.PostAsync(new Uri("/users", UriKind.Relative), new StringContent("{}"));
 
@@ -89,7 +82,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_EndpointReturnsNotFound_Status404UnderItsRoutePattern()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
 
         var response = await host.Client.GetAsync(new Uri("/missing/5", UriKind.Relative));
 
@@ -102,7 +95,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_NoRouteMatches_StoredAsUnmatchedWith404AndTheRawPath()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
 
         var response = await host.Client.GetAsync(new Uri("/no/such/page", UriKind.Relative));
 
@@ -116,7 +109,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Send_MethodNobodyKnows_RecordedAsOther()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
 
         await host.Client.SendAsync(new HttpRequestMessage(new HttpMethod("PURGE"), new Uri("/no/such/page", UriKind.Relative)));
 
@@ -129,7 +122,7 @@ public sealed class MatomoHttpMiddlewareTests
     public async Task Get_EndpointThrows_Status500RecordedAndTheSameExceptionRethrown()
     {
         Exception? seenOutside = null;
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.BeforeTracking = app => app.Use(async (context, next) =>
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.BeforeTracking = app => app.Use(async (context, next) =>
         {
             try
             {
@@ -155,7 +148,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_EndpointThrowsUnderExceptionHandler_OneHitWithTheStatusTheClientGot()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo, o =>
+        await using var host = await HttpTestHost.StartAsync(StandIn, o =>
         {
             o.BeforeTracking = app => app.UseExceptionHandler(new ExceptionHandlerOptions
             {
@@ -179,7 +172,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_ClientAbortsWhileTheEndpointWorks_Status499()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
         using var abort = new CancellationTokenSource();
 
         var request = host.Client.GetAsync(new Uri("/wait/abort", UriKind.Relative), abort.Token);
@@ -195,7 +188,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_StreamedBody_HitQueuedOnlyOnceTheBodyEndedAndDurationCoversIt()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
         var hold = TimeSpan.FromMilliseconds(600);
         var gate = host.Gates["slow"];
 
@@ -223,7 +216,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task GrpcCallAndHubInvocation_InTheSameApp_OneHitEachFromTheirOwnAdapters()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Matomo = m =>
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.Matomo = m =>
         {
             m.IgnoredCallKinds.Add(MatomoCallKind.HubConnect);
             m.IgnoredCallKinds.Add(MatomoCallKind.HubDisconnect);
@@ -279,7 +272,7 @@ public sealed class MatomoHttpMiddlewareTests
     [TestCase("other.Service", "Nope", "(unimplemented)")]
     public async Task GrpcCall_UnimplementedMethodOrService_TrackedByTheHttpAdapterWithTheGrpcStatusTheClientGot(string service, string method, string action)
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
 
         var status = await CallAsync(host, service, method);
         var reply = await host.Greeter.SayHelloAsync(new HelloRequest { Name = "Ada" }).ResponseAsync.WaitAsync(Timeout);
@@ -301,7 +294,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task GrpcCall_UnimplementedMethodSampledOut_KeptAsAnError()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["Sampling:Actions:greet.Greeter/(unimplemented)"] = "0");
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.Configuration["Sampling:Actions:greet.Greeter/(unimplemented)"] = "0");
 
         var status = await CallAsync(host, "greet.Greeter", "Nope");
 
@@ -315,7 +308,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task GrpcCall_HttpMethodsIgnored_UnimplementedStillTrackedWithoutAMethod()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["Http:IgnoredMethods:0"] = "POST");
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.Configuration["Http:IgnoredMethods:0"] = "POST");
 
         await CallAsync(host, "greet.Greeter", "Nope");
 
@@ -327,7 +320,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_HealthCheckEndpoint_NotTrackedByDefault()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo);
+        await using var host = await HttpTestHost.StartAsync(StandIn);
 
         var health = await host.Client.GetAsync(new Uri("/health", UriKind.Relative));
         await host.Completed.WaitForAsync("/health", Timeout);
@@ -341,7 +334,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_HealthCheckEndpointWithExclusionOff_Tracked()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["Http:ExcludeHealthChecks"] = "false");
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.Configuration["Http:ExcludeHealthChecks"] = "false");
 
         await host.Client.GetAsync(new Uri("/health", UriKind.Relative));
 
@@ -356,7 +349,7 @@ public sealed class MatomoHttpMiddlewareTests
         try
         {
             await File.WriteAllTextAsync(Path.Combine(root.FullName, "site.css"), "body { }");
-            await using var host = await HttpTestHost.StartAsync(_matomo, o =>
+            await using var host = await HttpTestHost.StartAsync(StandIn, o =>
             {
                 o.WebRoot = root.FullName;
                 o.AfterTracking = app => app.UseStaticFiles();
@@ -379,7 +372,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_ExcludedActionAndPattern_NotTracked()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo, o =>
+        await using var host = await HttpTestHost.StartAsync(StandIn, o =>
         {
             o.Configuration["ExcludedActions:0"] = "GET /private";
             o.Configuration["ExcludedPatterns:0"] = @"^GET /missing/";
@@ -399,7 +392,7 @@ public sealed class MatomoHttpMiddlewareTests
     [TestCase("IgnoredMethods", "post", "POST")]
     public async Task Request_MethodNotAllowedOrIgnored_NotTracked(string list, string configured, string sent)
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["Http:" + list + ":0"] = configured);
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.Configuration["Http:" + list + ":0"] = configured);
 
         await host.Client.SendAsync(new HttpRequestMessage(new HttpMethod(sent), new Uri("/users", UriKind.Relative)) { Content = new StringContent("{}") });
         await host.Completed.WaitForAsync("/users", Timeout);
@@ -412,7 +405,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_ActionDetails_RenameTheActionByItsHttpActionName()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["ActionDetails:GET /users/{id}:action_name"] = "Users / show");
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.Configuration["ActionDetails:GET /users/{id}:action_name"] = "Users / show");
 
         await host.Client.GetAsync(new Uri("/users/3", UriKind.Relative));
 
@@ -423,7 +416,7 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_IgnoredUserAgent_NotTracked()
     {
-        await using var host = await HttpTestHost.StartAsync(_matomo, o => o.Configuration["IgnoredUserAgentPatterns:0"] = "^kube-probe/");
+        await using var host = await HttpTestHost.StartAsync(StandIn, o => o.Configuration["IgnoredUserAgentPatterns:0"] = "^kube-probe/");
 
         using (var probe = new HttpRequestMessage(HttpMethod.Get, new Uri("/users/9", UriKind.Relative)))
         {
@@ -441,10 +434,10 @@ public sealed class MatomoHttpMiddlewareTests
     [Test]
     public async Task Get_MethodDimension_RecordsStatusKindAndMethodInDimensions()
     {
-        _matomo.Dimensions.Add(new ConfiguredDimension(1, 1));
-        _matomo.Dimensions.Add(new ConfiguredDimension(2, 2));
-        _matomo.Dimensions.Add(new ConfiguredDimension(3, 3));
-        await using var host = await HttpTestHost.StartAsync(_matomo, o =>
+        StandIn.Dimensions.Add(new ConfiguredDimension(1, 1));
+        StandIn.Dimensions.Add(new ConfiguredDimension(2, 2));
+        StandIn.Dimensions.Add(new ConfiguredDimension(3, 3));
+        await using var host = await HttpTestHost.StartAsync(StandIn, o =>
         {
             o.Configuration["Recording"] = "CustomDimensions";
             o.Configuration["Dimensions:Outcome"] = "1";
