@@ -128,6 +128,13 @@ public sealed partial class MatomoSiteCheck
             }
         }
 
+        if (versionAnswer.Kind is AnswerKind.Value or AnswerKind.ApiError or AnswerKind.NoAccess or AnswerKind.TokenRejected
+            && _state.HostBlocked && _state.SetHostBlocked(false))
+        {
+            // Matomo's API answered in its own words: this IP is not blocked (any more), whether or not hits wait to tell.
+            Log.HostUnblocked(_logger);
+        }
+
         if (versionAnswer.Kind == AnswerKind.TokenRejected)
         {
             _state.TokenTrusted = false;

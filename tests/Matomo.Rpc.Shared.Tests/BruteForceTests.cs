@@ -208,6 +208,41 @@ public class BruteForceTests
     }
 
     [Test]
+    public async Task Send_HostBlockedAfterTheBatchsFirstRollbackWasFoundNotToBeABlock_DropsNoHitAsPoisoned()
+    {
+        var poisoned = "Say" + ((Volatile.Read(ref _calls) + 1) % 10);
+        var seen = 0;
+        _matomo.PoisonWhen = p =>
+        {
+            if (p.GetValueOrDefault("action_name")?.EndsWith(poisoned, StringComparison.Ordinal) != true)
+            {
+                return false;
+            }
+
+            // The first request (the poisoned hit first, nothing counted) is probed and found not blocked; while the batch
+            // is retried, Matomo begins to block this host (failed logins of another host behind the same IP).
+            if (Interlocked.Increment(ref seen) == 2)
+            {
+                _matomo.IpBlocklisted = true;
+            }
+
+            return true;
+        };
+        var tracker = await StartHostAsync(o => o.TokenAuth = _matomo.Token);
+
+        Track(tracker, 10);
+        await WaitUntilAsync(() => tracker.Statistics.Dropped > 0 || _logs.Entries.Any(e => e.EventId.Name == "HostBlocked"));
+        var whileBlocked = tracker.Statistics;
+        _matomo.IpBlocklisted = false;
+        await WaitUntilAsync(() => tracker.Statistics.Sent + tracker.Statistics.Dropped == 10);
+
+        Assert.That(whileBlocked.Dropped, Is.Zero, "no hit dropped as poisoned while Matomo blocks the host: " + whileBlocked);
+        var stats = tracker.Statistics;
+        Assert.That((stats.Sent, stats.Rejected, stats.Dropped), Is.EqualTo((9L, 0L, 1L)), "the poisoned hit alone is dropped once the block is lifted: " + stats);
+        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "PoisonedHitDropped"), Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task Check_HostBlocked_ReportsItInMatomosWordsWithTheFixAndKeepsSendingCip()
     {
         _matomo.IpBlocklisted = true;
@@ -223,6 +258,73 @@ public class BruteForceTests
             .And.Contain("Login.unblockBruteForceIPs").And.Contain("allow-list").And.Contain("Matomo:TokenAuth"));
         Assert.That(stored[0].Parameters.ContainsKey("cip"), Is.True, "nothing is known about the token while blocked");
         Assert.That(_matomo.FailedLogins, Is.Zero);
+    }
+
+    [Test]
+    public async Task Stop_WhileHostBlocked_CountsTheHeldHitsAsDroppedOnceAndProbesAtMostTwicePerAttempt()
+    {
+        _matomo.IpBlocklisted = true;
+        var tracker = await StartHostAsync(o =>
+        {
+            o.TokenAuth = _matomo.Token;
+            o.Sending.ShutdownTimeout = TimeSpan.FromMilliseconds(300);
+        });
+
+        Track(tracker, 10);
+        await WaitUntilAsync(() => _logs.Entries.Any(e => e.EventId.Name == "HostBlocked"));
+        await _host!.StopAsync().WaitAsync(Timeout);
+        _host.Dispose();
+        _host = null;
+
+        var stats = tracker.Statistics;
+        var attempts = _matomo.Requests.Count(r => r.Body.Contains("&rec=1", StringComparison.Ordinal));
+        var probes = _matomo.Requests.Count(r => r.Body.Contains("&rec=0", StringComparison.Ordinal));
+        Assert.That((stats.Queued, stats.Sent, stats.Rejected, stats.Dropped, stats.QueueLength), Is.EqualTo((10L, 0L, 0L, 10L, 0)), "held hits given up at the deadline, each counted once: " + stats);
+        Assert.That(_matomo.Hits, Is.Empty);
+        Assert.That(attempts, Is.GreaterThan(0));
+        Assert.That(probes, Is.LessThanOrEqualTo(2 * attempts), "one probe pair per rolled-back attempt at most");
+        Assert.That(_matomo.FailedLogins, Is.Zero, "neither the batch nor the probes cost a failed login");
+    }
+
+    [Test]
+    public async Task Health_TokenFixedAndCheckRunAgain_NoLongerSaysCipIsOff()
+    {
+        _matomo.TokenAccess = MatomoTokenAccess.View;
+        var tracker = await StartHostAsync(o => o.TokenAuth = _matomo.Token, health: true);
+        Track(tracker, 10);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 10);
+        var refused = (await _host!.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["matomo"];
+
+        _matomo.TokenAccess = MatomoTokenAccess.Write; // an admin gives the token's user write access, and the check runs again
+        await _host.Services.GetRequiredService<MatomoSiteCheck>().RunAsync().WaitAsync(Timeout);
+        Track(tracker, 10);
+        await WaitUntilAsync(() => tracker.Statistics.Sent == 20);
+        var fixedHealth = (await _host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["matomo"];
+
+        Assert.That(refused.Data.ContainsKey("token_refused"), Is.True, refused.Description);
+        Assert.That(_matomo.Hits.Skip(10).Select(h => h.Parameters.ContainsKey("cip")), Has.All.True, "cip sent again once the check found the token's rights");
+        Assert.That(fixedHealth.Data.ContainsKey("token_refused"), Is.False, "the health check must not say cip is off while it is sent: " + fixedHealth.Description);
+        Assert.That(fixedHealth.Status, Is.EqualTo(HealthStatus.Healthy), fixedHealth.Description);
+    }
+
+    [Test]
+    public async Task Health_BlockLiftedAndCheckRunAgainWithNothingToSend_NoLongerSaysBlocked()
+    {
+        _matomo.IpBlocklisted = true;
+        await StartHostAsync(o => o.TokenAuth = _matomo.Token, health: true);
+        var check = _host!.Services.GetRequiredService<MatomoSiteCheck>();
+        await check.RunAsync().WaitAsync(Timeout);
+        var blocked = (await _host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["matomo"];
+
+        _matomo.IpBlocklisted = false; // a super user unblocks the IP, and the check runs again
+        var report = await check.RunAsync().WaitAsync(Timeout);
+        var unblocked = (await _host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["matomo"];
+
+        Assert.That(blocked.Status, Is.EqualTo(HealthStatus.Degraded));
+        Assert.That(blocked.Description, Does.Contain("brute-force"));
+        Assert.That(report.Findings.Select(f => f.Code), Has.None.EqualTo("host-blocked"), report.ToString());
+        Assert.That(unblocked.Data.ContainsKey("host_blocked"), Is.False, "Matomo answered the check with the token: not blocked. " + unblocked.Description);
+        Assert.That(unblocked.Status, Is.EqualTo(HealthStatus.Healthy), unblocked.Description);
     }
 
     private async Task<(int Status, string Body)> PostAsync(HttpClient client, string body)

@@ -102,7 +102,8 @@ internal sealed class MatomoHealthCheck : IHealthCheck
                 $"Matomo's brute-force detection blocks this host's IP: tracking requests with the token are refused and {stats.QueueLength} hits are held and retried. Unblock or allow-list the IP in Matomo (Administration > System > General settings > Login) and fix the failed logins (a wrong Matomo:TokenAuth).", data: data);
         }
 
-        if (_checkState.TokenRefusedBySender)
+        // Only while cip is off: a check that found the token's rights again (run after the token was fixed) turns it back on.
+        if (_checkState.TokenRefusedBySender && !_checkState.TokenTrusted)
         {
             data["token_refused"] = true;
             return HealthCheckResult.Degraded(

@@ -202,13 +202,7 @@ internal sealed class HitDelivery
                 // split away when it is the block, and each hit would be dropped as poisoned. Asked once per batch.
                 if (await IsHostBlockedAsync(abort).ConfigureAwait(false))
                 {
-                    if (_checkState.SetHostBlocked(true))
-                    {
-                        Log.HostBlocked(_logger);
-                    }
-
-                    _health.Failed(BlockedReason);
-                    return DeliveryResult.RetryLater(BlockedReason);
+                    return HeldWhileBlocked();
                 }
 
                 batch.NotBlocked = true;
@@ -302,6 +296,13 @@ internal sealed class HitDelivery
                     return DeliveryResult.RetryLater(result.Reason ?? "rolled back");
 
                 case SendStatus.RolledBack when segment.Count == 1:
+                    if (_withToken && batch.NotBlocked && result.Tracked == 0 && result.Invalid == 0 && await IsHostBlockedAsync(abort).ConfigureAwait(false))
+                    {
+                        // Matomo began to block this host after the batch's first rollback was found not to be the block:
+                        // the hit is not poisoned. Asked again only before a hit would be dropped.
+                        return HeldWhileBlocked();
+                    }
+
                     batch.Pop();
                     Count(batch, segment, dropped: 1, reason: DropReasons.Poisoned);
                     Log.PoisonedHitDropped(_logger, segment[0].Action);
@@ -553,6 +554,17 @@ internal sealed class HitDelivery
         {
             return false;
         }
+    }
+
+    private DeliveryResult HeldWhileBlocked()
+    {
+        if (_checkState.SetHostBlocked(true))
+        {
+            Log.HostBlocked(_logger);
+        }
+
+        _health.Failed(BlockedReason);
+        return DeliveryResult.RetryLater(BlockedReason);
     }
 
     private void Unblocked()
