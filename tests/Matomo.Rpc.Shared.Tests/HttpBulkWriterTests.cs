@@ -10,41 +10,11 @@ namespace Matomo.Rpc.Shared.Tests;
 
 /// <summary>The real sender and bulk writer (real clock, short intervals) against the Matomo stand-in over loopback HTTP.</summary>
 [TestFixture]
-public class HttpBulkWriterTests
+public class HttpBulkWriterTests : StandInSenderTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
-    private CapturingLoggerProvider _logs = null!;
-    private MatomoStandIn _matomo = null!;
-    private IHost? _host;
-
-    [SetUp]
-    public async Task SetUp()
-    {
-        _logs = new CapturingLoggerProvider();
-        _matomo = await MatomoStandIn.StartAsync().WaitAsync(Timeout);
-    }
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        if (_host is not null)
+    private Task<MatomoTracker> StartHostAsync(Action<MatomoOptions>? configure = null, Action<MatomoTrackingBuilder>? tracking = null) =>
+        StartHostAsync(o =>
         {
-            await _host.StopAsync().WaitAsync(Timeout);
-            _host.Dispose();
-            _host = null;
-        }
-
-        await _matomo.DisposeAsync().AsTask().WaitAsync(Timeout);
-    }
-
-    private async Task<MatomoTracker> StartHostAsync(Action<MatomoOptions>? configure = null, Action<MatomoTrackingBuilder>? tracking = null)
-    {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Logging.SetMinimumLevel(LogLevel.Trace).AddProvider(_logs);
-        var matomo = builder.Services.AddMatomoTracking(o =>
-        {
-            o.TrackerUrl = _matomo.TrackerUrl;
-            o.SiteId = _matomo.SiteId;
             o.VisitorIdentity = MatomoVisitorIdentity.Hashed;
             o.Sending.BatchSize = 10;
             o.Check.Enabled = false; // these tests count the sender's requests; MatomoSiteCheckTests covers the check's
@@ -52,13 +22,7 @@ public class HttpBulkWriterTests
             o.Sending.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
             o.Sending.RetryMaxDelay = TimeSpan.FromMilliseconds(400);
             o.Sending.HttpTimeout = TimeSpan.FromSeconds(5);
-            configure?.Invoke(o);
-        });
-        tracking?.Invoke(matomo);
-        _host = builder.Build();
-        await _host.StartAsync().WaitAsync(Timeout);
-        return _host.Services.GetRequiredService<MatomoTracker>();
-    }
+        }, configure, tracking is null ? null : (matomo, _) => tracking(matomo));
 
     private static void Track(MatomoTracker tracker, string action, MatomoCallerInfo? caller = null)
     {
@@ -80,7 +44,7 @@ public class HttpBulkWriterTests
     [Test]
     public async Task Send_QueuedTracking_CountedSentAndAcceptedWithoutCountAndAllStoredOnceProcessed()
     {
-        _matomo.QueuedTracking = true;
+        StandIn.QueuedTracking = true;
         var tracker = await StartHostAsync();
 
         for (var i = 0; i < 25; i++)
@@ -89,21 +53,21 @@ public class HttpBulkWriterTests
         }
 
         await WaitUntilAsync(() => tracker.Statistics.Sent == 25);
-        var stored = _matomo.ProcessQueue();
+        var stored = StandIn.ProcessQueue();
 
         var stats = tracker.Statistics;
         Assert.That((stats.Sent, stats.AcceptedWithoutCount, stats.Rejected, stats.Dropped), Is.EqualTo((25L, 25L, 0L, 0L)), stats.ToString());
         Assert.That(stored, Is.EqualTo(25), "what was counted sent is what Matomo stores once its queue is processed");
-        Assert.That(_matomo.Requests, Has.All.Property(nameof(ReceivedRequest.StatusCode)).EqualTo(200));
-        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "MatomoQueuesHits"), Is.EqualTo(1), "said once that Matomo queues hits");
-        Assert.That(_logs.Entries.Select(e => e.EventId.Name), Has.None.EqualTo("UnexpectedAnswer"));
+        Assert.That(StandIn.Requests, Has.All.Property(nameof(ReceivedRequest.StatusCode)).EqualTo(200));
+        Assert.That(Logs.Entries.Count(e => e.EventId.Name == "MatomoQueuesHits"), Is.EqualTo(1), "said once that Matomo queues hits");
+        Assert.That(Logs.Entries.Select(e => e.EventId.Name), Has.None.EqualTo("UnexpectedAnswer"));
     }
 
     [Test]
     public async Task Send_QueuedTrackingWithItsRedisDown_RetriesTheWholeBatchWithoutSplittingUntilItIsBack()
     {
-        _matomo.QueuedTracking = true;
-        _matomo.QueueBackendDown = true;
+        StandIn.QueuedTracking = true;
+        StandIn.QueueBackendDown = true;
         var tracker = await StartHostAsync();
 
         for (var i = 0; i < 10; i++)
@@ -111,18 +75,18 @@ public class HttpBulkWriterTests
             Track(tracker, "greet.Greeter/Say" + i);
         }
 
-        await WaitUntilAsync(() => _matomo.Requests.Count >= 3);
+        await WaitUntilAsync(() => StandIn.Requests.Count >= 3);
         var whileDown = tracker.Statistics;
-        var requestsWhileDown = _matomo.Requests;
-        _matomo.QueueBackendDown = false;
+        var requestsWhileDown = StandIn.Requests;
+        StandIn.QueueBackendDown = false;
         await WaitUntilAsync(() => tracker.Statistics.Sent == 10);
-        var stored = _matomo.ProcessQueue();
+        var stored = StandIn.ProcessQueue();
 
         Assert.That(requestsWhileDown.Take(3), Has.All.Property(nameof(ReceivedRequest.StatusCode)).EqualTo(500));
         Assert.That(requestsWhileDown.Take(3).Select(r => System.Text.RegularExpressions.Regex.Count(r.Body, "\\?idsite=")), Has.All.EqualTo(10), "the same batch again, never split");
         Assert.That((whileDown.Sent, whileDown.Rejected, whileDown.Dropped), Is.EqualTo((0L, 0L, 0L)), "kept while the queue is down: " + whileDown);
         Assert.That(whileDown.Retried, Is.GreaterThanOrEqualTo(2));
-        Assert.That(_logs.Entries.Select(e => e.EventId.Name), Has.None.EqualTo("BatchRolledBack").And.None.EqualTo("PoisonedHitDropped"));
+        Assert.That(Logs.Entries.Select(e => e.EventId.Name), Has.None.EqualTo("BatchRolledBack").And.None.EqualTo("PoisonedHitDropped"));
         Assert.That(stored, Is.EqualTo(10));
     }
 
@@ -136,7 +100,7 @@ public class HttpBulkWriterTests
             Track(tracker, "greet.Greeter/Say" + i);
         }
 
-        var hits = await _matomo.WaitForHitsAsync(25, Timeout);
+        var hits = await StandIn.WaitForHitsAsync(25, Timeout);
         await WaitUntilAsync(() => tracker.Statistics.Sent == 25);
 
         Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(Enumerable.Range(0, 25).Select(i => "greet.Greeter/Say" + i)));
@@ -146,25 +110,25 @@ public class HttpBulkWriterTests
         Assert.That(hits[0].CustomVariablesDropped, Is.False);
         Assert.That(hits[0].ServerTimeMs, Is.Not.Null);
         Assert.That(hits.Select(h => h["cid"]).Distinct().Count(), Is.EqualTo(1), "one caller, one visitor");
-        Assert.That(_matomo.Requests, Has.All.Property(nameof(ReceivedRequest.StatusCode)).EqualTo(200));
-        Assert.That(_matomo.Requests, Has.All.Property(nameof(ReceivedRequest.Method)).EqualTo("POST"));
+        Assert.That(StandIn.Requests, Has.All.Property(nameof(ReceivedRequest.StatusCode)).EqualTo(200));
+        Assert.That(StandIn.Requests, Has.All.Property(nameof(ReceivedRequest.Method)).EqualTo("POST"));
         Assert.That(tracker.Statistics.Rejected, Is.Zero);
     }
 
     [Test]
     public async Task Send_WithToken_TokenOnlyInJsonBodyAndCipAccepted()
     {
-        var tracker = await StartHostAsync(o => o.TokenAuth = _matomo.Token);
+        var tracker = await StartHostAsync(o => o.TokenAuth = StandIn.Token);
 
         Track(tracker, "greet.Greeter/SayHello");
-        var hits = await _matomo.WaitForHitsAsync(1, Timeout);
+        var hits = await StandIn.WaitForHitsAsync(1, Timeout);
 
-        var request = _matomo.Requests.Single();
+        var request = StandIn.Requests.Single();
         Assert.That(hits[0]["cip"], Is.EqualTo("198.51.100.7"));
         Assert.That(request.TokenInUrl, Is.False);
-        Assert.That(request.QueryString, Does.Not.Contain(_matomo.Token));
-        Assert.That(request.Body, Does.Contain("\"token_auth\":\"" + _matomo.Token + "\""));
-        Assert.That(hits[0].Query, Does.Not.Contain(_matomo.Token), "the token is not repeated in each hit");
+        Assert.That(request.QueryString, Does.Not.Contain(StandIn.Token));
+        Assert.That(request.Body, Does.Contain("\"token_auth\":\"" + StandIn.Token + "\""));
+        Assert.That(hits[0].Query, Does.Not.Contain(StandIn.Token), "the token is not repeated in each hit");
         Assert.That(request.ResponseBody, Does.Contain("\"invalid_indices\":[]"), "the token authenticated");
     }
 
@@ -177,35 +141,35 @@ public class HttpBulkWriterTests
         Track(tracker, "a/c");
         await WaitUntilAsync(() => tracker.Statistics.Rejected == 2);
 
-        Assert.That(_matomo.Hits, Is.Empty);
+        Assert.That(StandIn.Hits, Is.Empty);
         Assert.That(tracker.Statistics.Sent, Is.Zero);
     }
 
     [Test]
     public async Task Send_TrackerUrlIsBaseUrl_MatomoPhpAppended()
     {
-        var baseUrl = _matomo.TrackerUrl.Replace("matomo.php", string.Empty);
+        var baseUrl = StandIn.TrackerUrl.Replace("matomo.php", string.Empty);
         var tracker = await StartHostAsync(o => o.TrackerUrl = baseUrl);
 
         Track(tracker, "a/b");
-        await _matomo.WaitForHitsAsync(1, Timeout);
+        await StandIn.WaitForHitsAsync(1, Timeout);
 
-        Assert.That(_matomo.Requests.Single().Path, Is.EqualTo("/matomo.php"));
+        Assert.That(StandIn.Requests.Single().Path, Is.EqualTo("/matomo.php"));
     }
 
     [Test]
     public async Task Send_TrackerUrlAnswers404_CountedRejectedNotRetried()
     {
-        var wrong = _matomo.TrackerUrl.Replace("/matomo.php", "/analytics/matomo.php");
+        var wrong = StandIn.TrackerUrl.Replace("/matomo.php", "/analytics/matomo.php");
         var tracker = await StartHostAsync(o => o.TrackerUrl = wrong);
 
         Track(tracker, "a/b");
         Track(tracker, "a/c");
         await WaitUntilAsync(() => tracker.Statistics.Rejected == 2);
 
-        Assert.That(_matomo.Requests.Single().StatusCode, Is.EqualTo(404));
+        Assert.That(StandIn.Requests.Single().StatusCode, Is.EqualTo(404));
         Assert.That(tracker.Statistics.Retried, Is.Zero);
-        Assert.That(_matomo.Hits, Is.Empty);
+        Assert.That(StandIn.Hits, Is.Empty);
     }
 
     [TestCase(503)]
@@ -213,7 +177,7 @@ public class HttpBulkWriterTests
     [TestCase(502)]
     public async Task Send_TransientFailureThenRecovery_EveryHitStoredOnce(int status)
     {
-        _matomo.FailWith = status;
+        StandIn.FailWith = status;
         var tracker = await StartHostAsync();
 
         for (var i = 0; i < 5; i++)
@@ -221,9 +185,9 @@ public class HttpBulkWriterTests
             Track(tracker, "a/" + i);
         }
 
-        await WaitUntilAsync(() => _matomo.Requests.Count >= 2);
-        _matomo.FailWith = null;
-        var hits = await _matomo.WaitForHitsAsync(5, Timeout);
+        await WaitUntilAsync(() => StandIn.Requests.Count >= 2);
+        StandIn.FailWith = null;
+        var hits = await StandIn.WaitForHitsAsync(5, Timeout);
         await WaitUntilAsync(() => tracker.Statistics.Sent == 5);
 
         Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(Enumerable.Range(0, 5).Select(i => "a/" + i)));
@@ -235,7 +199,7 @@ public class HttpBulkWriterTests
     public async Task Send_MatomoStoppedThenRestarted_EveryQueuedHitOnceInOrder()
     {
         var tracker = await StartHostAsync(o => o.Sending.BatchSize = 3);
-        await _matomo.StopAsync().WaitAsync(Timeout);
+        await StandIn.StopAsync().WaitAsync(Timeout);
 
         for (var i = 0; i < 10; i++)
         {
@@ -243,19 +207,19 @@ public class HttpBulkWriterTests
         }
 
         await WaitUntilAsync(() => tracker.Statistics.Retried >= 3);
-        await _matomo.RestartAsync().WaitAsync(Timeout);
-        var hits = await _matomo.WaitForHitsAsync(10, Timeout);
+        await StandIn.RestartAsync().WaitAsync(Timeout);
+        var hits = await StandIn.WaitForHitsAsync(10, Timeout);
         await WaitUntilAsync(() => tracker.Statistics.Sent == 10);
 
         Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(Enumerable.Range(0, 10).Select(i => "a/" + i)));
-        Assert.That(_matomo.Hits, Has.Count.EqualTo(10));
+        Assert.That(StandIn.Hits, Has.Count.EqualTo(10));
         Assert.That(tracker.Statistics.Dropped, Is.Zero);
     }
 
     [Test]
     public async Task Send_BulkRequestAnswered400_CountedRejectedNotSplitNotRetried()
     {
-        _matomo.FailWith = 400; // a proxy or firewall in front of Matomo that does not let the JSON body through
+        StandIn.FailWith = 400; // a proxy or firewall in front of Matomo that does not let the JSON body through
         var tracker = await StartHostAsync(o =>
         {
             o.Sending.BatchSize = 4;
@@ -268,24 +232,24 @@ public class HttpBulkWriterTests
         }
 
         await WaitUntilAsync(() => tracker.Statistics.Rejected == 4);
-        await WaitUntilAsync(() => _logs.Entries.Any(e => e.EventId.Name == "RequestRefused")); // logged just after counting
+        await WaitUntilAsync(() => Logs.Entries.Any(e => e.EventId.Name == "RequestRefused")); // logged just after counting
 
-        Assert.That(_matomo.Requests, Has.Count.EqualTo(1), "splitting cannot help when the body is not taken as a bulk request");
+        Assert.That(StandIn.Requests, Has.Count.EqualTo(1), "splitting cannot help when the body is not taken as a bulk request");
         Assert.That(tracker.Statistics.Retried, Is.Zero);
         Assert.That(tracker.Statistics.Dropped, Is.Zero);
-        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "RequestRefused"), Is.EqualTo(1));
-        Assert.That(_logs.Entries.Count(e => e.EventId.Name == "BatchRolledBack"), Is.Zero);
+        Assert.That(Logs.Entries.Count(e => e.EventId.Name == "RequestRefused"), Is.EqualTo(1));
+        Assert.That(Logs.Entries.Count(e => e.EventId.Name == "BatchRolledBack"), Is.Zero);
     }
 
     [Test]
     public async Task Send_BatchWithABadHit_MatomoAnswers200AndTheOthersAreStoredWithoutSplitting()
     {
-        _matomo.TokenAccess = MatomoTokenAccess.View; // cip needs write access: Matomo counts such a hit as invalid
+        StandIn.TokenAccess = MatomoTokenAccess.View; // cip needs write access: Matomo counts such a hit as invalid
         var tracker = await StartHostAsync(o =>
         {
             o.Sending.BatchSize = 3;
             o.Sending.FlushInterval = TimeSpan.FromSeconds(30); // one batch of all three, sent when full
-            o.TokenAuth = _matomo.Token;
+            o.TokenAuth = StandIn.Token;
         });
         var withoutAddress = new MatomoCallerInfo { Host = "api.example.org" };
 
@@ -294,8 +258,8 @@ public class HttpBulkWriterTests
         Track(tracker, "a/2", withoutAddress);
         await WaitUntilAsync(() => tracker.Statistics.Sent + tracker.Statistics.Rejected == 3);
 
-        Assert.That(_matomo.Requests, Has.Count.EqualTo(1));
-        Assert.That(_matomo.Hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "a/0", "a/2" }));
+        Assert.That(StandIn.Requests, Has.Count.EqualTo(1));
+        Assert.That(StandIn.Hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "a/0", "a/2" }));
         Assert.That(tracker.Statistics.Rejected, Is.EqualTo(1));
     }
 
@@ -310,28 +274,28 @@ public class HttpBulkWriterTests
             Track(tracker, "a/" + i);
         }
 
-        var hits = await _matomo.WaitForHitsAsync(3, Timeout);
+        var hits = await StandIn.WaitForHitsAsync(3, Timeout);
         await WaitUntilAsync(() => tracker.Statistics.Sent == 3);
 
         Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(new[] { "a/0", "a/1", "a/2" }));
         Assert.That(tracker.Statistics.Retried, Is.EqualTo(2));
         Assert.That(tracker.Statistics.Dropped, Is.Zero);
-        Assert.That(_logs.Entries.Single(e => e.EventId.Name == "SendFailing").Text, Does.Contain("the app's handler timed out"));
+        Assert.That(Logs.Entries.Single(e => e.EventId.Name == "SendFailing").Text, Does.Contain("the app's handler timed out"));
     }
 
     [Test]
     public async Task Send_MatomoDownThenBack_OneWarningWithTheReasonNoStackTraceNoHttpClientLines()
     {
         var tracker = await StartHostAsync();
-        await _matomo.StopAsync().WaitAsync(Timeout);
+        await StandIn.StopAsync().WaitAsync(Timeout);
 
         Track(tracker, "a/0");
         await WaitUntilAsync(() => tracker.Statistics.Retried >= 3);
-        await _matomo.RestartAsync().WaitAsync(Timeout);
-        await _matomo.WaitForHitsAsync(1, Timeout);
-        await WaitUntilAsync(() => _logs.Entries.Any(e => e.EventId.Name == "SendRecovered"));
+        await StandIn.RestartAsync().WaitAsync(Timeout);
+        await StandIn.WaitForHitsAsync(1, Timeout);
+        await WaitUntilAsync(() => Logs.Entries.Any(e => e.EventId.Name == "SendRecovered"));
 
-        var entries = _logs.Entries.Where(e => e.Category.StartsWith("Matomo.Rpc", StringComparison.Ordinal) || e.Category.StartsWith("System.Net.Http", StringComparison.Ordinal)).ToList();
+        var entries = Logs.Entries.Where(e => e.Category.StartsWith("Matomo.Rpc", StringComparison.Ordinal) || e.Category.StartsWith("System.Net.Http", StringComparison.Ordinal)).ToList();
         var warnings = entries.Where(e => e.Level >= LogLevel.Warning).ToList();
         Assert.That(entries.Where(e => e.Category.StartsWith("System.Net.Http.HttpClient.Matomo.Rpc", StringComparison.Ordinal)), Is.Empty);
         Assert.That(warnings.Select(e => e.EventId.Name), Is.EqualTo(new[] { "SendFailing" }));
@@ -343,7 +307,7 @@ public class HttpBulkWriterTests
     [Test]
     public async Task Send_PoisonedHit_IsolatedAndOthersStored()
     {
-        _matomo.PoisonWhen = p => p.TryGetValue("action_name", out var a) && a.Contains("poison");
+        StandIn.PoisonWhen = p => p.TryGetValue("action_name", out var a) && a.Contains("poison");
         var tracker = await StartHostAsync(o => o.Sending.BatchSize = 8);
 
         for (var i = 0; i < 8; i++)
@@ -353,16 +317,16 @@ public class HttpBulkWriterTests
 
         await WaitUntilAsync(() => tracker.Statistics.Sent + tracker.Statistics.Dropped == 8);
 
-        Assert.That(_matomo.Hits.Select(h => h["action_name"]), Is.EquivalentTo(new[] { "a/0", "a/1", "a/2", "a/3", "a/4", "a/6", "a/7" }));
+        Assert.That(StandIn.Hits.Select(h => h["action_name"]), Is.EquivalentTo(new[] { "a/0", "a/1", "a/2", "a/3", "a/4", "a/6", "a/7" }));
         Assert.That(tracker.Statistics.Sent, Is.EqualTo(7));
         Assert.That(tracker.Statistics.Dropped, Is.EqualTo(1));
-        Assert.That(_matomo.Requests.Count(r => r.StatusCode == 500), Is.GreaterThanOrEqualTo(2));
+        Assert.That(StandIn.Requests.Count(r => r.StatusCode == 500), Is.GreaterThanOrEqualTo(2));
     }
 
     [Test]
     public async Task Send_MatomoAnswers500ForAWhile_NoHitLost()
     {
-        _matomo.FailWith = 500;
+        StandIn.FailWith = 500;
         var tracker = await StartHostAsync(o => o.Sending.BatchSize = 8);
 
         for (var i = 0; i < 8; i++)
@@ -370,9 +334,9 @@ public class HttpBulkWriterTests
             Track(tracker, "a/" + i);
         }
 
-        await WaitUntilAsync(() => _matomo.Requests.Count >= 8);
-        _matomo.FailWith = null;
-        var hits = await _matomo.WaitForHitsAsync(8, Timeout);
+        await WaitUntilAsync(() => StandIn.Requests.Count >= 8);
+        StandIn.FailWith = null;
+        var hits = await StandIn.WaitForHitsAsync(8, Timeout);
         await WaitUntilAsync(() => tracker.Statistics.Sent == 8);
 
         Assert.That(hits.Select(h => h["action_name"]), Is.EqualTo(Enumerable.Range(0, 8).Select(i => "a/" + i)));
@@ -397,13 +361,13 @@ public class HttpBulkWriterTests
         }
 
         var enqueued = watch.Elapsed;
-        await _matomo.WaitForHitsAsync(count, TimeSpan.FromSeconds(120));
+        await StandIn.WaitForHitsAsync(count, TimeSpan.FromSeconds(120));
         var elapsed = watch.Elapsed;
 
         TestContext.Out.WriteLine($"Sender -> stand-in over loopback: {count} hits in {elapsed.TotalSeconds:F2} s = {count / elapsed.TotalSeconds:F0} hits/s "
-            + $"(enqueueing took {enqueued.TotalMilliseconds:F0} ms; {_matomo.Requests.Count} bulk requests).");
+            + $"(enqueueing took {enqueued.TotalMilliseconds:F0} ms; {StandIn.Requests.Count} bulk requests).");
         Assert.That(tracker.Statistics.Dropped, Is.Zero);
-        Assert.That(_matomo.Hits, Has.Count.EqualTo(count));
+        Assert.That(StandIn.Hits, Has.Count.EqualTo(count));
     }
 
     /// <summary>A handler an app might add: it fails the first requests with its own exception, not an HTTP one.</summary>
