@@ -485,30 +485,15 @@ public sealed partial class MatomoSiteCheck
         /// <summary>The HTTP status of the last bulk probe.</summary>
         public int LastStatus { get; private set; }
 
-        /// <summary>
-        /// Whether Matomo's brute-force detection blocks this host: a bulk request that stores nothing with the token
-        /// answers 500, the same without the token 2xx (only requests with a token are checked; neither counts as a
-        /// failed login). See <see cref="HttpBulkWriter.IsHostBlockedAsync"/>.
-        /// </summary>
-        public async Task<bool> ProbeBlockedAsync(int site, CancellationToken cancellationToken)
+        /// <summary>Whether Matomo's brute-force detection blocks this host (<see cref="HostBlockProbe"/>); false without a token.</summary>
+        public Task<bool> ProbeBlockedAsync(int site, CancellationToken cancellationToken) =>
+            HostBlockProbe.For(site, _token)?.IsBlockedAsync(PostBulkAsync, cancellationToken) ?? Task.FromResult(false);
+
+        private async Task<int> PostBulkAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
         {
-            if (string.IsNullOrEmpty(_token))
-            {
-                return false;
-            }
-
-            using (var content = new ByteArrayContent(HttpBulkWriter.ProbeBody(site, _token)) { Headers = { ContentType = new("application/json") } })
-            using (var response = await _client.PostAsync(_tracker, content, cancellationToken).ConfigureAwait(false))
-            {
-                if ((int)response.StatusCode != 500)
-                {
-                    return false;
-                }
-            }
-
-            using var withoutToken = new ByteArrayContent(HttpBulkWriter.ProbeBody(site, null)) { Headers = { ContentType = new("application/json") } };
-            using var answer = await _client.PostAsync(_tracker, withoutToken, cancellationToken).ConfigureAwait(false);
-            return answer.IsSuccessStatusCode;
+            using var content = new ReadOnlyMemoryContent(body) { Headers = { ContentType = new("application/json") } };
+            using var response = await _client.PostAsync(_tracker, content, cancellationToken).ConfigureAwait(false);
+            return (int)response.StatusCode;
         }
 
         /// <summary>

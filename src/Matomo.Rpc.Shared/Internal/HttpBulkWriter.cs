@@ -16,9 +16,7 @@ internal sealed class HttpBulkWriter : IHitWriter
 
     private readonly IHttpClientFactory _clients;
     private readonly Uri _endpoint;
-    private readonly bool _withToken;
-    private readonly byte[] _probe;
-    private readonly byte[] _probeWithToken;
+    private readonly HostBlockProbe? _blockProbe;
     private readonly BulkBodyWriter _bodyWriter;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _time;
@@ -30,10 +28,7 @@ internal sealed class HttpBulkWriter : IHitWriter
         _clients = clients;
         _endpoint = endpoint;
         _bodyWriter = new BulkBodyWriter(options.TokenAuth);
-        _withToken = !string.IsNullOrEmpty(options.TokenAuth);
-
-        _probeWithToken = ProbeBody(options.SiteId, options.TokenAuth);
-        _probe = ProbeBody(options.SiteId, null);
+        _blockProbe = HostBlockProbe.For(options.SiteId, options.TokenAuth);
         _timeout = options.Sending.HttpTimeout;
         _time = time;
     }
@@ -55,53 +50,9 @@ internal sealed class HttpBulkWriter : IHitWriter
         }
     }
 
-    /// <summary>
-    /// Asks matomo.php with two bulk requests that store nothing (<see cref="ProbeBody"/>): with the token and without.
-    /// Matomo's brute-force check runs for every bulk request with hits that carries a token (before any hit is read),
-    /// and a blocked IP gets HTTP 500 for it; a request without a token is not checked (seen on Matomo 5.0.2). So 500
-    /// with the token and 2xx without it is the block, whatever else may be wrong. Neither request is counted as a
-    /// failed login (Matomo records none for a bulk request's token unless a hit needs it).
-    /// </summary>
-    public async Task<bool> IsHostBlockedAsync(CancellationToken cancellationToken)
-    {
-        if (!_withToken)
-        {
-            return false;
-        }
-
-        var withToken = await ProbeAsync(_probeWithToken, cancellationToken).ConfigureAwait(false);
-        if (withToken != 500)
-        {
-            return false;
-        }
-
-        var withoutToken = await ProbeAsync(_probe, cancellationToken).ConfigureAwait(false);
-        return withoutToken is >= 200 and < 300;
-    }
-
-    /// <summary>
-    /// A bulk request that stores nothing: one hit with <c>rec=0</c> (Matomo counts it as tracked). A request without
-    /// hits would not do: Matomo answers it before its brute-force check (seen on Matomo 5.0.2).
-    /// </summary>
-    internal static byte[] ProbeBody(int site, string? token)
-    {
-        var body = new ArrayBufferWriter<byte>(128);
-        using (var json = new Utf8JsonWriter(body))
-        {
-            json.WriteStartObject();
-            json.WriteStartArray("requests");
-            json.WriteStringValue("?idsite=" + site.ToString(System.Globalization.CultureInfo.InvariantCulture) + "&rec=0");
-            json.WriteEndArray();
-            if (!string.IsNullOrEmpty(token))
-            {
-                json.WriteString("token_auth", token);
-            }
-
-            json.WriteEndObject();
-        }
-
-        return body.WrittenSpan.ToArray();
-    }
+    /// <summary>Asks matomo.php whether it blocks this host (<see cref="HostBlockProbe"/>); false without a token.</summary>
+    public Task<bool> IsHostBlockedAsync(CancellationToken cancellationToken) =>
+        _blockProbe?.IsBlockedAsync(ProbeAsync, cancellationToken) ?? Task.FromResult(false);
 
     private async Task<int> ProbeAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {

@@ -37,10 +37,7 @@ internal sealed class TrackingState
     /// True while Matomo's brute-force detection blocks this host's IP (seen by the sender or the check): Matomo answers
     /// every tracking request that carries the token with HTTP 500. Hits are held and retried meanwhile.
     /// </summary>
-    public bool HostBlocked
-    {
-        get => _hostBlocked != 0;
-    }
+    public bool HostBlocked => Volatile.Read(ref _hostBlocked) != 0;
 
     /// <summary>Records whether the host is blocked; true when that changed (the caller logs the change once).</summary>
     public bool SetHostBlocked(bool blocked) => Interlocked.Exchange(ref _hostBlocked, blocked ? 1 : 0) != (blocked ? 1 : 0);

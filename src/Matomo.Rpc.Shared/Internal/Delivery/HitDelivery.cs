@@ -196,7 +196,7 @@ internal sealed class HitDelivery
                 Unblocked();
             }
 
-            if (result.Status == SendStatus.RolledBack && _withToken && result.Tracked == 0 && result.Invalid == 0 && !batch.NotBlocked)
+            if (result.Status == SendStatus.RolledBack && MayBeBlocked(result) && !batch.NotBlocked)
             {
                 // Matomo's answer to a blocked host looks like a rollback (500, nothing counted); a rollback cannot be
                 // split away when it is the block, and each hit would be dropped as poisoned. Asked once per batch.
@@ -296,7 +296,7 @@ internal sealed class HitDelivery
                     return DeliveryResult.RetryLater(result.Reason ?? "rolled back");
 
                 case SendStatus.RolledBack when segment.Count == 1:
-                    if (_withToken && batch.NotBlocked && result.Tracked == 0 && result.Invalid == 0 && await IsHostBlockedAsync(abort).ConfigureAwait(false))
+                    if (batch.NotBlocked && MayBeBlocked(result) && await IsHostBlockedAsync(abort).ConfigureAwait(false))
                     {
                         // Matomo began to block this host after the batch's first rollback was found not to be the block:
                         // the hit is not poisoned. Asked again only before a hit would be dropped.
@@ -537,6 +537,9 @@ internal sealed class HitDelivery
             }
         }
     }
+
+    /// <summary>A 500 that counts nothing, sent with a token: a rollback, or Matomo's answer to a host it blocks.</summary>
+    private bool MayBeBlocked(SendResult result) => _withToken && result.Tracked == 0 && result.Invalid == 0;
 
     private async Task<bool> IsHostBlockedAsync(CancellationToken abort)
     {
