@@ -148,7 +148,8 @@ internal sealed class HttpTracking
     /// </summary>
     public void TrackUnseenGrpcCall(HttpContext context, EndpointEntry entry, long startTimestamp, Exception? exception)
     {
-        if (IsSeenByGrpcAdapter(context) || IsTracked(context))
+        // Seen by the interceptor, already decided here (IsSeenByGrpcAdapter covers both), or tracked as an HTTP request.
+        if (IsSeenByGrpcAdapter(context) || context.Features.Get<Scope>() is not null)
         {
             return;
         }
